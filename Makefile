@@ -1,0 +1,32 @@
+# Two commands: `make demo` and `make test`. Both create .venv when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch is pinned here (not in pyproject) so pip takes the local CPU wheel instead of a CUDA build.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test test-slow bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install -q -e ".[test,all]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/archkit demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" --timeout=600
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow --timeout=3600
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Command-line interface (`archkit ...`); flags map onto the config dataclasses, nothing else."""

@@ -1,0 +1,49 @@
+"""`archkit` command line: a click group whose subcommands are imported only when used.
+
+Each command lives in its own module under archkit.cli; add it to COMMANDS as "module:attribute".
+Lazy loading keeps `archkit --help` fast and keeps one broken optional extra from breaking the rest.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: ("module:attribute", one-line help shown by `archkit --help`)
+    "study": ("archkit.cli.study:study", "Run a study that answers an architecture question; writes report.md + plot."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*COMMANDS, *super().list_commands(ctx)])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archkit")
+def cli() -> None:
+    """archkit: working, tested, measured answers to common architecture questions."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="archkit")
+
+
+if __name__ == "__main__":
+    main()

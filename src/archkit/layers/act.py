@@ -1,0 +1,30 @@
+"""Activation factory: names or classes to modules, one place for the list of choices."""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+from torch import nn
+
+ActSpec = Union[str, type, Callable[[], nn.Module], None]
+
+_ACTS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=False),
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+ACT_CHOICES = (*_ACTS, None)
+
+
+def create_act(act: ActSpec) -> nn.Module | None:
+    """Build an activation from a name ("relu", "selu", "gelu", "silu"), a class, or None."""
+    if act is None:
+        return None
+    if isinstance(act, str):
+        try:
+            return _ACTS[act.lower()]()
+        except KeyError:
+            raise ValueError(f"act: unknown name {act!r}; expected one of {list(ACT_CHOICES)} or a module class") from None
+    if callable(act):
+        return act()
+    raise TypeError(f"act: expected a name, a module class or None, got {type(act).__name__}")

@@ -1,0 +1,33 @@
+"""Studies: `archkit study NAME` runs an experiment on real data and writes report.md + a PNG plot.
+
+Each study module has `run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict` and is
+registered in STUDIES as "module:function" (imported lazily: studies pull in matplotlib etc.).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+STUDIES: dict[str, str] = {
+}
+
+
+def list_studies() -> list[str]:
+    """Names accepted by `run_study`."""
+    return sorted(STUDIES)
+
+
+def run_study(name: str, out_dir: str | Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
+    """Run a registered study, writing report.md and its plot(s) into out_dir; returns its results."""
+    if name not in STUDIES:
+        raise ValueError(f"study: unknown name {name!r}; expected one of {list_studies()}")
+    if seeds < 1:
+        raise ValueError(f"seeds: expected >= 1, got {seeds}")
+    module, attr = STUDIES[name].split(":")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return getattr(importlib.import_module(module), attr)(out, seeds=seeds, quick=quick)
+
+
+__all__ = ["STUDIES", "list_studies", "run_study"]

@@ -1,0 +1,11 @@
+"""Training utilities: atomic checkpoints, seeding, a readable classifier loop."""
+from .checkpoint import (
+    atomic_write_json, atomic_write_text, config_from_dict, load_trainer_state, load_weights,
+    read_config, save_checkpoint,
+)
+from .utils import FitResult, accuracy, batches, fit_classifier, seed_everything
+
+__all__ = [
+    "FitResult", "accuracy", "atomic_write_json", "atomic_write_text", "batches", "config_from_dict",
+    "fit_classifier", "load_trainer_state", "load_weights", "read_config", "save_checkpoint", "seed_everything",
+]

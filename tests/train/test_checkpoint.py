@@ -1,0 +1,39 @@
+import json
+
+import pytest
+import torch
+
+from archkit.models import ResNet, ResNetConfig
+from archkit.train import config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+
+
+def test_roundtrip_identical_outputs(tmp_path):
+    model = ResNet(ResNetConfig()).eval()
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 1, 8, 8)).sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path / "ck", model, model.config, trainer_state={"optimizer": opt.state_dict(), "step": 7}, step=7)
+    meta = read_config(tmp_path / "ck")
+    assert meta["kind"] == "ResNetConfig" and meta["step"] == 7
+    clone = ResNet(config_from_dict(ResNetConfig, meta["config"])).eval()
+    load_weights(tmp_path / "ck", clone)
+    x = torch.randn(3, 1, 8, 8)
+    torch.testing.assert_close(clone(x), model(x), rtol=0, atol=0)
+    state = load_trainer_state(tmp_path / "ck")
+    assert state["step"] == 7 and "state" in state["optimizer"]
+    assert not [p for p in (tmp_path / "ck").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_config(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        read_config(tmp_path / "empty")
+    model = ResNet(ResNetConfig())
+    save_checkpoint(tmp_path / "ck", model, model.config)
+    other = ResNet(ResNetConfig(widths=[8, 16, 32]))
+    with pytest.raises(ValueError, match="does not match"):
+        load_weights(tmp_path / "ck", other)
+    with pytest.raises(ValueError, match="unknown fields"):
+        config_from_dict(ResNetConfig, {**json.loads((tmp_path / "ck" / "config.json").read_text())["config"], "bogus": 1})
