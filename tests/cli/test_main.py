@@ -24,3 +24,9 @@ def test_every_command_has_help():
 def test_console_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "archkit", "--help"], capture_output=True, text=True, check=True)
     assert "Commands" in out.stdout
+
+
+def test_value_errors_become_clean_messages(tmp_path):
+    result = CliRunner().invoke(cli, ["study", "no-such-study", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output

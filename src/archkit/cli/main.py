@@ -27,6 +27,14 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx: click.Context):
+        # Bad input surfaces as ValueError/FileNotFoundError with a message naming the argument:
+        # show that message, not a stack trace from deep inside torch.
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+            raise click.ClickException(str(e)) from e
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
         if rows:
