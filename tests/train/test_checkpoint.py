@@ -37,3 +37,21 @@ def test_clear_errors(tmp_path):
         load_weights(tmp_path / "ck", other)
     with pytest.raises(ValueError, match="unknown fields"):
         config_from_dict(ResNetConfig, {**json.loads((tmp_path / "ck" / "config.json").read_text())["config"], "bogus": 1})
+
+
+def test_load_model_by_kind(tmp_path):
+    from archkit.models import load_model
+
+    model = ResNet(ResNetConfig(widths=[8, 8, 8])).eval()
+    save_checkpoint(tmp_path / "ck", model, model.config)
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(load_model(tmp_path / "ck")(x), model(x))
+
+
+def test_jsonl_survives_torn_line(tmp_path):
+    from archkit.train import append_jsonl, read_jsonl
+
+    append_jsonl(tmp_path / "m.jsonl", {"step": 1, "loss": torch.tensor(0.5)})
+    with open(tmp_path / "m.jsonl", "a") as f:
+        f.write('{"step": 2, "lo')
+    assert read_jsonl(tmp_path / "m.jsonl") == [{"step": 1, "loss": 0.5}]

@@ -1,12 +1,19 @@
 """Built-in models by name, so the CLI and benchmarks can say `--model resnet-digits`."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
 from .resnet import ResNet, ResNetConfig, resnet50_config
+
+# config-class name (the "kind" in config.json) -> (model class, config class). Each model module
+# registers itself here so `load_model(folder)` can rebuild any archkit checkpoint.
+MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
+    "ResNetConfig": (ResNet, ResNetConfig),
+}
 
 # name -> (factory, example-input shape without batch)
 _BUILTIN: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
@@ -33,3 +40,16 @@ def example_input(name: str, batch_size: int = 1, seed: int = 0) -> torch.Tensor
     if name not in _BUILTIN:
         raise ValueError(f"model: unknown name {name!r}; expected one of {list_models()}")
     return torch.randn((batch_size, *_BUILTIN[name][1]), generator=torch.Generator().manual_seed(seed))
+
+
+def load_model(folder: str | Path) -> nn.Module:
+    """Rebuild any archkit model from a checkpoint folder (config.json + model.safetensors)."""
+    from ..train.checkpoint import config_from_dict, load_weights, read_config
+
+    meta = read_config(folder)
+    kind = meta.get("kind")
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"checkpoint {str(folder)!r} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
+    model_cls, config_cls = MODEL_KINDS[kind]
+    model = model_cls(config_from_dict(config_cls, meta["config"]))
+    return load_weights(folder, model).eval()
