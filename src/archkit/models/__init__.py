@@ -1,8 +1,21 @@
 """Reference models, each configured by a @dataclass saved beside its weights."""
 from .registry import MODEL_KINDS, create_model, example_input, list_models, load_model
+from .cascade import CascadeCNN, CascadeCNNConfig
+from .segnet import SegNet, SegNetConfig
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig, resnet50_config
+from .sequence import SequenceClassifier, SequenceClassifierConfig
+from .vqvae import VQVAE2, VQVAE2Config, VQVAEOutput, load_vqvae
+from .pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from .plaincnn import PlainCNN, PlainCNNConfig, matched_mid_channels
+from .function import DomainError, DomainWarning, FunctionApproximator, FunctionApproximatorConfig
 
 __all__ = [
+    "CascadeCNN", "CascadeCNNConfig", "SegNet", "SegNetConfig",
     "BasicBlock", "Bottleneck", "ResNet", "ResNetConfig",
+    "SequenceClassifier", "SequenceClassifierConfig",
+    "VQVAE2", "VQVAE2Config", "VQVAEOutput", "load_vqvae",
+    "GatedPixelCNN", "GatedPixelCNNConfig",
+    "PlainCNN", "PlainCNNConfig", "matched_mid_channels",
+    "DomainError", "DomainWarning", "FunctionApproximator", "FunctionApproximatorConfig",
     "MODEL_KINDS", "create_model", "example_input", "list_models", "load_model", "resnet50_config",
 ]

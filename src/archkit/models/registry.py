@@ -8,11 +8,19 @@ import torch
 from torch import nn
 
 from .resnet import ResNet, ResNetConfig, resnet50_config
+from .sequence import SequenceClassifier, SequenceClassifierConfig
+from .vqvae import VQVAE2, VQVAE2Config
+from .pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from .function import FunctionApproximator, FunctionApproximatorConfig
 
 # config-class name (the "kind" in config.json) -> (model class, config class). Each model module
 # registers itself here so `load_model(folder)` can rebuild any archkit checkpoint.
 MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "ResNetConfig": (ResNet, ResNetConfig),
+    "SequenceClassifierConfig": (SequenceClassifier, SequenceClassifierConfig),
+    "VQVAE2Config": (VQVAE2, VQVAE2Config),
+    "GatedPixelCNNConfig": (GatedPixelCNN, GatedPixelCNNConfig),
+    "FunctionApproximatorConfig": (FunctionApproximator, FunctionApproximatorConfig),
 }
 
 # name -> (factory, example-input shape without batch)

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 STUDIES: dict[str, str] = {
+    "reduction": "archkit.studies.reduction:run",
+    "bn-batch1": "archkit.studies.bn_batch1:run",
+    "decomposeme": "archkit.studies.decomposeme:run",
+    "compress": "archkit.studies.compress:run",
 }
 
 

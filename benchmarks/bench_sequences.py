@@ -1,0 +1,247 @@
+"""Long-sequence LSTM classification: plain LSTM vs strided-conv frontend, and real UCR/UEA accuracy.
+
+Measures, in one run:
+1. training and inference sequences/s at (B=32, T=8192, F=8) for frontend="none" vs "conv",
+   timed interleaved (round-robin) so machine noise hits both alike; ratio conv / none;
+2. peak resident memory of one training step and of one inference batch for each (a fresh
+   subprocess per measurement, ru_maxrss after minus before);
+3. held-out accuracy on the generated long task (T=8192, 8 channels, 4 classes; label needs an
+   event in the first and one in the last quarter): the conv model for a few epochs, the plain
+   LSTM for as long as `--lstm-budget-s` allows;
+4. held-out (official test split) accuracy on bundled aeon UCR/UEA sets next to published
+   FCN/ResNet accuracies.
+
+    python benchmarks/bench_sequences.py            # the real run (~30-40 min on 2 busy cores)
+    python benchmarks/bench_sequences.py --quick    # smoke run, numbers not meaningful
+Writes benchmarks/results/bench_sequences.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archkit.data import LONG_TASK
+from archkit.models import SequenceClassifier, SequenceClassifierConfig
+from archkit.surgery import format_table, interleaved_latency
+from archkit.train import SeqTrainConfig, atomic_write_json, sequence_loss, train_sequence
+
+RESULTS = Path(__file__).parent / "results" / "bench_sequences.json"
+MODEL = dict(hidden=128, layers=2, pool="max")  # same LSTM for both frontends
+CONV = dict(conv_channels=64, conv_kernel=7, conv_stride=4, conv_blocks=3)  # T / 64 before the LSTM
+
+# Published test accuracies (%) of deep models on the official splits; see docs/sections/06-sequences.md
+# for sources and how sure we are of each number. None: not quoted.
+PUBLISHED = {
+    "GunPoint": {"FCN": 100.0, "ResNet": 99.3, "source": "Wang et al. 2017 (error 0.000 / 0.007)"},
+    "ItalyPowerDemand": {"FCN": 97.0, "ResNet": 96.0, "source": "Wang et al. 2017 (error 0.030 / 0.040)"},
+    "ArrowHead": {"FCN": None, "ResNet": 84.5, "source": "Fawaz et al. 2019, UCR 2015 results (approximate, unverified)"},
+    "JapaneseVowels": {"FCN": 99.3, "ResNet": 99.2, "source": "Fawaz et al. 2019, MTS archive results"},
+    "BasicMotions": {"FCN": None, "ResNet": 100.0, "source": "Ruiz et al. 2021 bake-off (ResNet ~100%, unverified)"},
+}
+# One fixed recipe for every real set (no per-dataset tuning): a stride-1 conv frontend (local
+# shape features, like FCN) feeding a bidirectional LSTM, mean-pooled.
+REAL_RECIPE = dict(frontend="conv", conv_channels=64, conv_kernel=7, conv_stride=1, conv_blocks=2,
+                   hidden=64, layers=1, bidirectional=True, pool="mean", dropout=0.2, lr=3e-3, batch_size=16)
+
+
+def model_for(frontend: str, features: int = 8) -> SequenceClassifier:
+    extra = CONV if frontend == "conv" else {}
+    return SequenceClassifier(SequenceClassifierConfig(in_features=features, num_classes=4, frontend=frontend, **MODEL, **extra))
+
+
+def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
+    """Seconds per training step / inference batch, interleaved across the two frontends."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, steps, 8)
+    y = torch.randint(0, 4, (batch,))
+    models = {f: model_for(f) for f in ("none", "conv")}
+    opts = {f: torch.optim.AdamW(m.parameters(), lr=1e-3) for f, m in models.items()}
+
+    def train_step(f):
+        def run():
+            with torch.enable_grad():  # interleaved_latency times under no_grad
+                loss = sequence_loss(models[f](x), y)
+                opts[f].zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(models[f].parameters(), 1.0)
+                opts[f].step()
+        return run
+
+    def infer(f):
+        def run():
+            with torch.no_grad():
+                models[f].eval()(x)
+            models[f].train()
+        return run
+
+    fns = {f"train_{f}": train_step(f) for f in models} | {f"infer_{f}": infer(f) for f in models}
+    full = x, y
+    x, y = x[:1, :64], y[:1]  # one tiny pass first: library start-up must not count (a full warm-up is minutes)
+    for fn in fns.values():
+        fn()
+    x, y = full
+    sec = interleaved_latency(fns, repeats=repeats, warmup=warmup)
+    out = {k: {"seconds_per_batch": v, "sequences_per_s": batch / v} for k, v in sec.items()}
+    out["train_speedup_conv_vs_none"] = sec["train_none"] / sec["train_conv"]
+    out["infer_speedup_conv_vs_none"] = sec["infer_none"] / sec["infer_conv"]
+    return out
+
+
+def memory_probe(frontend: str, mode: str, batch: int, steps: int) -> None:
+    """(subprocess) one training step or inference batch; prints the peak-RSS growth in MiB."""
+    model = model_for(frontend)
+    opt = torch.optim.AdamW(model.parameters())
+
+    def step(x, y):
+        if mode == "train":
+            sequence_loss(model(x), y).backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                model.eval()(x)
+
+    step(torch.randn(1, 64, 8), torch.zeros(1, dtype=torch.long))  # one-off library/allocator start-up
+    x, y = torch.randn(batch, steps, 8), torch.randint(0, 4, (batch,))
+    before = _current_rss_kib()
+    step(x, y)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_growth_mib": (after - before) / 1024}))  # ru_maxrss is KiB on Linux
+
+
+def _current_rss_kib() -> int:
+    """Resident set size now (KiB), so the peak growth counts only this step, not import-time peaks."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_memory(batch: int, steps: int) -> dict:
+    out = {}
+    for frontend in ("none", "conv"):
+        for mode in ("train", "infer"):
+            res = subprocess.run([sys.executable, __file__, "--memory-probe", frontend, mode, str(batch), str(steps)],
+                                 capture_output=True, text=True, check=True)
+            out[f"{mode}_{frontend}"] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_growth_mib"]
+    return out
+
+
+def long_task(work: Path, n_train: int, n_test: int, steps: int, conv_epochs: int, lstm_budget_s: float) -> dict:
+    common = dict(dataset=LONG_TASK, long_task_train=n_train, long_task_test=n_test, long_task_length=steps,
+                  batch_size=32, lr=3e-3, progress=False, checkpoint_every=0, **MODEL)
+    res = {}
+    conv = train_sequence(SeqTrainConfig(out=str(work / "conv"), frontend="conv", epochs=conv_epochs, **CONV, **common))
+    res["conv"] = _brief(conv)
+    # The plain LSTM reuses the same generated files (same seed, same sizes) via a symlinked data folder.
+    (work / "none").mkdir(parents=True, exist_ok=True)
+    (work / "none" / "data").symlink_to((work / "conv" / "data").resolve())
+    plain = train_sequence(SeqTrainConfig(out=str(work / "none"), frontend="none", epochs=conv_epochs,
+                                          time_limit_s=lstm_budget_s, **common))
+    res["none"] = _brief(plain)
+    return res
+
+
+def _brief(summary: dict) -> dict:
+    keep = ("held_out_accuracy", "step", "epoch", "train_time_s", "train_sequences_per_s", "stopped", "num_train", "num_held_out")
+    return {k: summary[k] for k in keep}
+
+
+def real_sets(work: Path, names: list[str], epochs: int, seeds: int) -> dict:
+    out = {}
+    for name in names:
+        accs, times = [], []
+        for seed in range(seeds):
+            t0 = time.perf_counter()
+            s = train_sequence(SeqTrainConfig(out=str(work / f"{name}-{seed}"), dataset=name, epochs=epochs, seed=seed,
+                                              progress=False, checkpoint_every=0, **REAL_RECIPE))
+            accs.append(s["held_out_accuracy"])
+            times.append(time.perf_counter() - t0)
+            print(f"  {name} seed {seed}: {100 * accs[-1]:.1f}% in {times[-1]:.0f}s", flush=True)
+        pub = PUBLISHED.get(name, {})
+        best = max([v for k, v in pub.items() if k in ("FCN", "ResNet") and v is not None], default=None)
+        mean = 100 * float(np.mean(accs))
+        out[name] = {"accuracy_mean": mean, "accuracy_std": 100 * float(np.std(accs)), "runs": [100 * a for a in accs],
+                     "seconds_per_run": float(np.mean(times)), "published": pub, "best_published": best,
+                     "gap_points": None if best is None else best - mean}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, numbers not meaningful")
+    ap.add_argument("--lstm-budget-s", type=float, default=300.0, help="training-time budget of the plain LSTM on the long task")
+    ap.add_argument("--conv-epochs", type=int, default=3)
+    ap.add_argument("--real-epochs", type=int, default=100)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=1, help="timed rounds (a plain-LSTM training step is minutes)")
+    ap.add_argument("--warmup", type=int, default=0, help="untimed full-size rounds before timing")
+    ap.add_argument("--sets", default="BasicMotions,JapaneseVowels,GunPoint,ItalyPowerDemand,ArrowHead")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: throughput,memory,long,real")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_probe:
+        f, mode, b, t = args.memory_probe
+        return memory_probe(f, mode, int(b), int(t))
+
+    if args.quick:
+        batch, steps, repeats, n_train, n_test, conv_epochs, budget, real_epochs = 4, 512, 2, 64, 32, 1, 5.0, 2
+        sets = args.sets.split(",")[:2]
+    else:
+        batch, steps, repeats, n_train, n_test = 32, 8192, args.repeats, 512, 128
+        conv_epochs, budget, real_epochs, sets = args.conv_epochs, args.lstm_budget_s, args.real_epochs, args.sets.split(",")
+    skip = set(filter(None, args.skip.split(",")))
+    results = {"quick": args.quick, "shape": [batch, steps, 8], "model": MODEL, "conv": CONV, "real_recipe": REAL_RECIPE,
+               "torch_threads": torch.get_num_threads(), "note": "timed on a shared, contended 2-core CPU machine"}
+    if args.out.is_file():  # keep sections measured by an earlier run that this one skips
+        results = {**json.loads(args.out.read_text()), **results}
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench_seq_") as tmp:
+        work = Path(tmp)
+        if "throughput" not in skip:
+            print(f"[throughput] B={batch} T={steps} F=8, interleaved, {repeats} timed round(s)", flush=True)
+            results["throughput"] = throughput(batch, steps, repeats, 0 if args.quick else args.warmup)
+        if "memory" not in skip:
+            print("[memory] one step per subprocess", flush=True)
+            results["peak_rss_mib"] = peak_memory(batch, steps)
+        if "long" not in skip:
+            print(f"[long task] {n_train} train / {n_test} test at T={steps}; plain LSTM budget {budget:.0f}s", flush=True)
+            results["long_task"] = long_task(work / "long", n_train, n_test, steps, conv_epochs, budget)
+        if "real" not in skip:
+            print(f"[real] {sets}, {real_epochs} epochs x {args.seeds} seed(s)", flush=True)
+            results["real"] = real_sets(work / "real", sets, real_epochs, args.seeds)
+    results["wall_s"] = time.perf_counter() - t_start
+    atomic_write_json(args.out, results)
+    print_tables(results)
+    print(f"wrote {args.out}")
+
+
+def print_tables(r: dict) -> None:
+    if "throughput" in r:
+        t = r["throughput"]
+        rows = [[f, t[f"train_{f}"]["sequences_per_s"], t[f"infer_{f}"]["sequences_per_s"],
+                 r.get("peak_rss_mib", {}).get(f"train_{f}", float("nan")), r.get("peak_rss_mib", {}).get(f"infer_{f}", float("nan"))]
+                for f in ("none", "conv")]
+        print(format_table(["frontend", "train seq/s", "infer seq/s", "train peak MiB", "infer peak MiB"], rows))
+        print(f"conv vs none: train {t['train_speedup_conv_vs_none']:.1f}x, inference {t['infer_speedup_conv_vs_none']:.1f}x")
+    if "long_task" in r:
+        lt = r["long_task"]
+        print(format_table(["frontend", "held-out acc", "steps", "train s", "stopped"],
+                           [[f, lt[f]["held_out_accuracy"], lt[f]["step"], lt[f]["train_time_s"], lt[f]["stopped"]] for f in ("none", "conv")]))
+    if "real" in r:
+        rows = [[n, v["accuracy_mean"], v["accuracy_std"], v["best_published"] if v["best_published"] is not None else "-",
+                 v["gap_points"] if v["gap_points"] is not None else "-"] for n, v in r["real"].items()]
+        print(format_table(["dataset", "ours %", "std", "published best %", "gap (points)"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Benchmark: archkit's VQVAE2 vs the plain seed architecture (random-init EMA codebook, no restarts).
+
+Both models have the same channels and are trained in the same process on the same batches, in
+interleaved chunks (so machine load hits both equally): a fixed number of steps at a fixed batch
+size on `digits` (32x32) and `natural` (64x64). Reported per model: train images/s (and the
+archkit / plain ratio), peak memory of a training step (separate short subprocess per model),
+held-out PSNR, codes in use per level on the held-out set, and the top-swap change (decode every
+image with another image's top codes: a top level that carries no information changes nothing).
+Results are written after every evaluation, so an interrupted run still leaves its latest numbers.
+
+    python benchmarks/bench_vqvae.py                 # 2,000 steps, batch 32, both datasets
+    python benchmarks/bench_vqvae.py --quick         # smoke run
+    python benchmarks/bench_vqvae.py --datasets natural --steps 1000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archkit.data import load_image_dataset
+from archkit.models import VQVAE2, VQVAE2Config
+from archkit.models.vqvae import VQVAEOutput
+from archkit.surgery import format_table
+from archkit.train import atomic_write_json, evaluate_vqvae
+from archkit.train.vqvae import train_step
+
+RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
+DATASETS = {"digits": 32, "natural": 64}
+
+
+# ---- the plain reference: the seed's architecture as the best-known public port builds it ----------
+class PlainQuantize(nn.Module):
+    """EMA vector quantizer with a Gaussian-initialized codebook and no dead-code handling."""
+
+    def __init__(self, dim: int, num_codes: int, decay: float = 0.99, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_codes, self.decay, self.eps = num_codes, decay, eps
+        embed = torch.randn(dim, num_codes)
+        self.register_buffer("embed", embed)
+        self.register_buffer("cluster_size", torch.zeros(num_codes))
+        self.register_buffer("embed_avg", embed.clone())
+
+    def forward(self, x: torch.Tensor):  # x: (B, H, W, dim)
+        flat = x.reshape(-1, x.shape[-1])
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed + self.embed.pow(2).sum(0, keepdim=True)
+        ind = dist.argmin(1)
+        onehot = F.one_hot(ind, self.num_codes).type(flat.dtype)
+        quant = F.embedding(ind.view(*x.shape[:-1]), self.embed.t())
+        if self.training:
+            with torch.no_grad():
+                self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+                self.embed_avg.mul_(self.decay).add_(flat.t() @ onehot, alpha=1 - self.decay)
+                n = self.cluster_size.sum()
+                size = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n
+                self.embed.copy_(self.embed_avg / size.unsqueeze(0))
+        diff = (quant.detach() - x).pow(2).mean()
+        quant = x + (quant - x).detach()
+        counts = onehot.sum(0)
+        p = counts / counts.sum()
+        ppl = torch.exp(-(p * (p + 1e-10).log()).sum())
+        return quant, diff, ind.view(*x.shape[:-1]), ppl, (counts > 0).float().mean()
+
+
+class PlainResBlock(nn.Module):
+    def __init__(self, ch: int, res_ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, res_ch, 3, padding=1), nn.ReLU(), nn.Conv2d(res_ch, ch, 1))
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+def _plain_encoder(cin: int, ch: int, res_blocks: int, res_ch: int, stride: int) -> nn.Sequential:
+    if stride == 4:
+        layers = [nn.Conv2d(cin, ch // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(ch // 2, ch, 4, 2, 1), nn.ReLU(),
+                  nn.Conv2d(ch, ch, 3, padding=1)]
+    else:
+        layers = [nn.Conv2d(cin, ch // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(ch // 2, ch, 3, padding=1)]
+    return nn.Sequential(*layers, *[PlainResBlock(ch, res_ch) for _ in range(res_blocks)], nn.ReLU())
+
+
+def _plain_decoder(cin: int, cout: int, ch: int, res_blocks: int, res_ch: int, stride: int) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, ch, 3, padding=1), *[PlainResBlock(ch, res_ch) for _ in range(res_blocks)], nn.ReLU()]
+    if stride == 4:
+        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(ch // 2, cout, 4, 2, 1)]
+    else:
+        layers += [nn.ConvTranspose2d(ch, cout, 4, 2, 1)]
+    return nn.Sequential(*layers)
+
+
+class PlainVQVAE2(nn.Module):
+    """Two-level VQ-VAE-2 exactly as in the seed answer, nothing added (same channels as VQVAE2Config)."""
+
+    def __init__(self, cfg: VQVAE2Config) -> None:
+        super().__init__()
+        c, ch, rb, rc, d = cfg.in_channels, cfg.hidden_channels, cfg.res_blocks, cfg.res_channels, cfg.code_dim
+        n_top, n_bottom = cfg.codes_per_level()
+        self.enc_b = _plain_encoder(c, ch, rb, rc, 4)
+        self.enc_t = _plain_encoder(ch, ch, rb, rc, 2)
+        self.quantize_conv_t = nn.Conv2d(ch, d, 1)
+        self.quantize_t = PlainQuantize(d, n_top)
+        self.dec_t = _plain_decoder(d, d, ch, rb, rc, 2)
+        self.quantize_conv_b = nn.Conv2d(d + ch, d, 1)
+        self.quantize_b = PlainQuantize(d, n_bottom)
+        self.upsample_t = nn.ConvTranspose2d(d, d, 4, 2, 1)
+        self.dec = _plain_decoder(2 * d, c, ch, rb, rc, 4)
+        self.quantizers = [self.quantize_t, self.quantize_b]  # plain list: only for evaluate_vqvae's num_codes
+        self.beta = cfg.beta
+
+    def _encode(self, x):
+        enc_b = self.enc_b(x * 2 - 1)
+        enc_t = self.enc_t(enc_b)
+        qt, dt, it, pt, ut = self.quantize_t(self.quantize_conv_t(enc_t).permute(0, 2, 3, 1))
+        qt = qt.permute(0, 3, 1, 2)
+        dec_t = self.dec_t(qt)
+        qb, db, ib, pb, ub = self.quantize_b(self.quantize_conv_b(torch.cat([dec_t, enc_b], 1)).permute(0, 2, 3, 1))
+        return qt, qb.permute(0, 3, 1, 2), dt + db, [it, ib], [(pt, ut), (pb, ub)]
+
+    def _decode(self, qt, qb):
+        return (self.dec(torch.cat([self.upsample_t(qt), qb], 1)) + 1) / 2
+
+    def forward(self, x):
+        qt, qb, diff, codes, stats = self._encode(x)
+        levels = [{"loss": self.beta * diff, "perplexity": p, "usage": u} for p, u in stats]
+        return VQVAEOutput(self._decode(qt, qb), self.beta * diff, levels, codes)
+
+    @torch.no_grad()
+    def encode(self, x):
+        return self._encode(x)[3]
+
+    def decode_codes(self, codes):
+        qt = F.embedding(codes[0], self.quantize_t.embed.t()).permute(0, 3, 1, 2)
+        qb = F.embedding(codes[1], self.quantize_b.embed.t()).permute(0, 3, 1, 2)
+        return self._decode(qt, qb)
+
+
+# ---- benchmark ------------------------------------------------------------------------------------
+def build(kind: str, channels: int) -> nn.Module:
+    cfg = VQVAE2Config(in_channels=channels)
+    return VQVAE2(cfg) if kind == "archkit" else PlainVQVAE2(cfg)
+
+
+def memprobe(dataset: str, kind: str, batch: int, steps: int = 3) -> float:
+    """Peak RSS growth (MiB) over a few training steps, in this (fresh) process."""
+    data = load_image_dataset(dataset, "train", DATASETS[dataset])
+    torch.manual_seed(0)
+    model = build(kind, data.channels)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for i in range(steps):
+        train_step(model, opt, data.images[i * batch:(i + 1) * batch])
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def peak_memory(dataset: str, kind: str, batch: int) -> float | None:
+    cmd = [sys.executable, __file__, "--memprobe", dataset, kind, "--batch-size", str(batch)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
+        return float(out.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, record: dict, save) -> None:
+    size = DATASETS[name]
+    train, test = load_image_dataset(name, "train", size), load_image_dataset(name, "test", size)
+    models, opts, seconds = {}, {}, {}
+    for kind in ("archkit", "plain"):
+        torch.manual_seed(0)
+        models[kind] = build(kind, train.channels)
+        opts[kind] = torch.optim.Adam(models[kind].parameters(), lr=3e-4)
+        seconds[kind] = 0.0
+    gen = torch.Generator().manual_seed(0)
+    order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(steps * batch // len(train) + 1)])
+    entry = record.setdefault(name, {})
+    entry.update({"image_size": size, "batch_size": batch, "steps_planned": steps, "train_images": len(train),
+                  "test_images": len(test)})
+    for kind in models:
+        entry.setdefault(kind, {})["peak_memory_mib"] = peak_memory(name, kind, batch)
+    step = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, desc=name)
+    while step < steps:
+        n = min(chunk, steps - step)
+        for kind in models:  # interleaved: both models see the same machine load
+            t0 = time.perf_counter()
+            for s in range(step, step + n):
+                last = train_step(models[kind], opts[kind], train.images[order[s * batch:(s + 1) * batch]])
+            seconds[kind] += time.perf_counter() - t0
+            entry[kind]["last_train_psnr"] = last["psnr"]
+        step += n
+        bar.update(n)
+        if step % eval_every == 0 or step == steps:
+            for kind, model in models.items():
+                ev = evaluate_vqvae(model, test.images)
+                entry[kind].update(ev)
+                entry[kind]["train_images_per_s"] = step * batch / seconds[kind]
+            entry["steps_done"] = step
+            entry["throughput_ratio_archkit_over_plain"] = (
+                entry["archkit"]["train_images_per_s"] / entry["plain"]["train_images_per_s"])
+            entry["psnr_gain_db_archkit_minus_plain"] = entry["archkit"]["psnr"] - entry["plain"]["psnr"]
+            save()
+            bar.write(f"{name} step {step}: " + "; ".join(
+                f"{k} {entry[k]['psnr']:.2f} dB, codes {[lv['codes_used'] for lv in entry[k]['levels']]}, "
+                f"swap {entry[k]['top_swap_mse']:.2e}" for k in models))
+    bar.close()
+
+
+def print_table(record: dict) -> None:
+    rows = []
+    for name in DATASETS:
+        if name not in record or "steps_done" not in record[name]:
+            continue
+        e = record[name]
+        for kind in ("archkit", "plain"):
+            m = e[kind]
+            mem = m.get("peak_memory_mib")
+            rows.append([f"{name} {e['image_size']}px", kind, f"{e['steps_done']}", f"{m['train_images_per_s']:.1f}",
+                         "-" if mem is None else f"{mem:.0f}", f"{m['psnr']:.2f}",
+                         " / ".join(f"{lv['codes_used']}/{lv['codes']}" for lv in m["levels"]),
+                         f"{m['top_swap_mse']:.2e}"])
+        rows.append([f"{name} {e['image_size']}px", "ratio archkit/plain", "",
+                     f"{e['throughput_ratio_archkit_over_plain']:.2f}", "", f"{e['psnr_gain_db_archkit_minus_plain']:+.2f}", "", ""])
+    print(format_table(["data", "model", "steps", "train img/s", "peak MiB", "test PSNR", "codes used (top / bottom)",
+                        "top-swap MSE"], rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--chunk", type=int, default=25, help="steps per model before switching (interleaving)")
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20 steps (numbers not meaningful)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memprobe:
+        print(memprobe(*args.memprobe, batch=args.batch_size))
+        return
+    if args.quick:
+        args.steps, args.eval_every, args.chunk = 20, 20, 10
+        if args.out == RESULTS:
+            args.out = RESULTS.with_name("bench_vqvae_quick.json")
+    record = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    record["config"] = {"default VQVAE2Config": "hidden 128, res_blocks 2, res_channels 32, code_dim 64, 512 codes/level",
+                        "torch_threads": torch.get_num_threads(), "note": "2-core CPU shared with other jobs"}
+
+    def save() -> None:
+        # Merge: `--datasets digits` and `--datasets natural` may run as two processes at once.
+        current = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        current.update({k: record[k] for k in ["config", *args.datasets] if k in record})
+        record.update({k: v for k, v in current.items() if k not in args.datasets})
+        atomic_write_json(args.out, current)
+
+    for name in args.datasets:
+        record.pop(name, None)
+        run_dataset(name, args.steps, args.batch_size, args.chunk, args.eval_every, record, save)
+    print_table(record)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""`archkit surgery fuse|freeze|replace-norm|selu|compare`: BatchNorm surgery on built-in models or checkpoints.
+
+Every subcommand loads a model with `model_source_options` / `load_model_and_input`, applies one
+operation, prints its SurgeryReport and a `compare` table (params, MACs, latency, output error), and
+with --out saves the result as a checkpoint that records the operations applied, so
+`--checkpoint OUT` (here or in `compare --candidate`) rebuilds the same structure and loads it.
+To add a subcommand from another module: define a click command that uses `model_source_options`,
+then `surgery.add_command(that_command)` at the bottom of this file.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import torch
+from torch import nn
+
+from ..models import list_models
+
+# op name recorded in config.json -> how to re-apply it to a freshly built model (structure only)
+SURGERY_OPS: dict[str, Callable[..., tuple[nn.Module, Any]]] = {}
+
+
+def _ops() -> dict[str, Callable[..., tuple[nn.Module, Any]]]:
+    from .. import surgery as s
+
+    if not SURGERY_OPS:
+        SURGERY_OPS.update({"fuse_bn": s.fuse_bn, "freeze_bn": s.freeze_bn, "replace_norm": s.replace_norm,
+                            "to_selu": s.to_selu})
+    return SURGERY_OPS
+
+
+def model_source_options(f: Callable) -> Callable:
+    """Add --model / --checkpoint / --batch-size / --image-size / --randomize-bn / --seed to a command."""
+    options = [
+        click.option("--model", "model_name", type=click.Choice(list_models()), default=None,
+                     help="A built-in model (random init)."),
+        click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="An archkit checkpoint folder (config.json + model.safetensors)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch size of the example input used for the comparison."),
+        click.option("--image-size", type=click.IntRange(min=1), default=None,
+                     help="Input height/width for --checkpoint (default: the size saved with it, else 32)."),
+        click.option("--randomize-bn", is_flag=True,
+                     help="Randomize BN statistics first, so folding a fresh model is not a near-identity."),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_size: int = 1,
+                         image_size: int | None = None, randomize_bn: bool = False,
+                         seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """(eval-mode model, random example input) from a built-in name or a checkpoint folder."""
+    from ..models import MODEL_KINDS, create_model, example_input
+    from ..surgery import randomize_bn_stats
+    from ..train import config_from_dict, load_weights, read_config
+
+    if (model_name is None) == (checkpoint is None):
+        raise click.UsageError("give exactly one of --model NAME or --checkpoint DIR")
+    if model_name is not None:
+        torch.manual_seed(seed)
+        model, x = create_model(model_name), example_input(model_name, batch_size, seed=seed)
+    else:
+        meta = read_config(checkpoint)
+        kind = meta.get("kind")
+        if kind not in MODEL_KINDS:
+            raise ValueError(f"checkpoint {str(checkpoint)!r} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
+        model_cls, config_cls = MODEL_KINDS[kind]
+        model = model_cls(config_from_dict(config_cls, meta["config"])).eval()
+        for step in meta.get("surgery", []):  # rebuild the saved structure; the weights overwrite the values
+            op = dict(step)
+            name = op.pop("op")
+            if name not in _ops():
+                raise ValueError(f"checkpoint {str(checkpoint)!r} records unknown surgery {name!r}; known: {sorted(_ops())}")
+            model, _ = _ops()[name](model, inplace=True, **op)
+        load_weights(checkpoint, model)
+        model._archkit_surgery = list(meta.get("surgery", []))  # carried into the next --out
+        shape = meta.get("input_shape")
+        if shape is None or image_size is not None:
+            in_channels = meta["config"].get("in_channels", 1)
+            shape = [in_channels, image_size or 32, image_size or 32]
+        x = torch.randn((batch_size, *shape), generator=torch.Generator().manual_seed(seed))
+    if randomize_bn:
+        randomize_bn_stats(model, seed)
+    return model.eval(), x
+
+
+def report_and_save(reference: nn.Module, candidate: nn.Module, report: Any, x: torch.Tensor, out: Path | None,
+                    ops: list[dict[str, Any]], repeats: int) -> None:
+    """Print the surgery report and the compare table; with `out`, save the candidate as a checkpoint."""
+    from ..surgery import compare
+    from ..train import save_checkpoint
+
+    click.echo(report.to_table())
+    click.echo("")
+    click.echo(compare(reference, candidate, x, repeats=repeats).to_table())
+    if out is not None:
+        config = getattr(candidate, "config", None)
+        if config is None:
+            raise ValueError("--out: this model has no .config dataclass to save beside its weights")
+        previous = getattr(reference, "_archkit_surgery", [])
+        save_checkpoint(out, candidate, config, surgery=[*previous, *ops], input_shape=list(x.shape[1:]))
+        click.echo(f"saved -> {out}")
+
+
+def _common(f: Callable) -> Callable:
+    f = click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="Timed runs per model (interleaved).")(f)
+    f = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Save the result as a checkpoint folder.")(f)
+    return model_source_options(f)
+
+
+def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_kwargs: Any) -> None:
+    model, x = load_model_and_input(**source)
+    new, report = _ops()[op](model, **op_kwargs)
+    report_and_save(model, new, report, x, out, [{"op": op, **op_kwargs}], repeats)
+
+
+def _source(kwargs: dict[str, Any]) -> dict[str, Any]:
+    keys = ("model_name", "checkpoint", "batch_size", "image_size", "randomize_bn", "seed")
+    return {k: kwargs.pop(k) for k in keys}
+
+
+def _surgery_command(f: Callable) -> Callable:
+    @functools.wraps(f)
+    def wrapper(**kwargs: Any) -> None:
+        return f(_source(kwargs), **kwargs)
+    return wrapper
+
+
+@click.group()
+def surgery() -> None:
+    """BatchNorm surgery (fold, freeze, replace, SELU) on built-in models or checkpoints, with a comparison."""
+
+
+@surgery.command()
+@_common
+@_surgery_command
+def fuse(source: dict[str, Any], out: Path | None, repeats: int) -> None:
+    """Fold eval-mode BatchNorm into adjacent conv/linear layers (exact)."""
+    _run("fuse_bn", out, repeats, source)
+
+
+@surgery.command()
+@_common
+@_surgery_command
+def freeze(source: dict[str, Any], out: Path | None, repeats: int) -> None:
+    """Freeze BatchNorm statistics and affine parameters (for batch-size-1 fine-tuning)."""
+    _run("freeze_bn", out, repeats, source)
+
+
+@surgery.command("replace-norm")
+@click.option("--norm", type=click.Choice(["group", "layer", "identity"]), default="group", show_default=True)
+@click.option("--num-groups", type=click.IntRange(min=1), default=32, show_default=True)
+@_common
+@_surgery_command
+def replace_norm_cmd(source: dict[str, Any], out: Path | None, repeats: int, norm: str, num_groups: int) -> None:
+    """Replace BatchNorm with GroupNorm, LayerNorm over channels, or Identity."""
+    _run("replace_norm", out, repeats, source, norm=norm, num_groups=num_groups)
+
+
+@surgery.command()
+@_common
+@_surgery_command
+def selu(source: dict[str, Any], out: Path | None, repeats: int) -> None:
+    """Make a self-normalizing net: drop BN, SELU activations, AlphaDropout, LeCun-normal init."""
+    _run("to_selu", out, repeats, source)
+
+
+@surgery.command("compare")
+@click.option("--candidate", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Checkpoint folder of the model to compare against the reference.")
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True)
+@model_source_options
+@_surgery_command
+def compare_cmd(source: dict[str, Any], candidate: Path, repeats: int) -> None:
+    """Compare a reference (--model/--checkpoint) with a --candidate checkpoint on the same input."""
+    from ..surgery import compare
+
+    reference, x = load_model_and_input(**source)
+    cand, _ = load_model_and_input(None, candidate, randomize_bn=False)
+    click.echo(compare(reference, cand, x, repeats=repeats).to_table())
+
+
+# truncated-SVD factorization subcommands live in their own module, which attaches them to this group
+from . import factorize as _factorize  # noqa: E402,F401

@@ -1,0 +1,259 @@
+"""VQ-VAE-2 (Razavi et al. 2019): a hierarchy of vector-quantized code maps, top level coarsest.
+
+How the levels connect (the author's recipe, sizes for a 256x256 image and 2 levels):
+    h128 = ReLU(Conv(image, stride 2)); h64 = ReLU(Conv(h128, stride 2)); h64 = ResNet(h64)
+    h32  = ResNet(ReLU(Conv(h64, stride 2)));  q32 = Quantize(Conv1x1(h32))
+    hq32 = ResNet(Conv(q32)); hq64 = ConvTranspose(hq32, stride 2)
+    q64  = Quantize(Conv1x1(concat[h64, hq64]))
+    image' = Decoder(concat[ConvTranspose(q32, stride 2), q64])
+The bottom level is 4x smaller than the image; every extra level halves the resolution again.
+Quantization runs top-down: each level sees the (decoded) codes of the level above, so the lower
+levels only have to encode what the coarser ones missed. Images are expected in [0, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import ConvNormAct
+from ..layers.quantize import VectorQuantizer
+
+
+@dataclass
+class VQVAE2Config:
+    """Hyper-parameters of VQVAE2 (defaults: the paper's 2-level setup, sized for small images)."""
+    in_channels: int = 3
+    hidden_channels: int = 128
+    res_blocks: int = 2
+    res_channels: int = 32
+    code_dim: int = 64
+    num_codes: int | list[int] = 512  # one value for every level, or a list, top level first
+    levels: int = 2
+    norm: str | None = None           # normalization inside the blocks; the paper uses none
+    beta: float = 0.25                # commitment-loss weight
+    ema_decay: float = 0.99
+    codebook_init: str = "kmeans++"   # "kmeans++" | "data" | "random" (the collapse-prone classic)
+    restart_after: int = 50           # re-seed a code unused for this many training steps; 0 = never
+    code_dropout: float = 0.1         # training only: share of images decoded without the lower levels
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "hidden_channels", "res_channels", "code_dim", "levels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if not isinstance(self.res_blocks, int) or self.res_blocks < 0:
+            raise ValueError(f"res_blocks: expected an int >= 0, got {self.res_blocks!r}")
+        if not 0.0 <= self.code_dropout < 1.0:
+            raise ValueError(f"code_dropout: expected a value in [0, 1), got {self.code_dropout!r}")
+        if self.hidden_channels < 2:
+            raise ValueError(f"hidden_channels: expected >= 2, got {self.hidden_channels}")
+        self.codes_per_level()
+
+    def codes_per_level(self) -> list[int]:
+        """Codebook size of each level, top level first."""
+        codes = self.num_codes
+        if isinstance(codes, int):
+            codes = [codes] * self.levels
+        codes = list(codes)
+        if len(codes) != self.levels or not all(isinstance(c, int) and c > 0 for c in codes):
+            raise ValueError(f"num_codes: expected a positive int or a list of {self.levels} positive ints "
+                             f"(one per level, top first), got {self.num_codes!r}")
+        return codes
+
+    def downsample_factor(self, level: int) -> int:
+        """How much smaller than the image the code map of `level` is (0 = top, levels-1 = bottom)."""
+        if not 0 <= level < self.levels:
+            raise ValueError(f"level: expected 0..{self.levels - 1}, got {level}")
+        return 4 * 2 ** (self.levels - 1 - level)
+
+
+@dataclass
+class VQVAEOutput:
+    """Result of VQVAE2.forward: reconstruction, total VQ loss, per-level statistics and code maps."""
+    recon: torch.Tensor
+    vq_loss: torch.Tensor
+    levels: list[dict[str, torch.Tensor]] = field(default_factory=list)  # top first: loss, perplexity, usage
+    codes: list[torch.Tensor] = field(default_factory=list)              # top first: (B, H_l, W_l) int64
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block of the paper: x + Conv1x1(ReLU(Conv3x3(ReLU(x))))."""
+
+    def __init__(self, channels: int, res_channels: int, norm: str | None) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvNormAct(channels, res_channels, 3, order="norm-act-conv", norm=norm, act="relu"),
+            ConvNormAct(res_channels, channels, 1, order="norm-act-conv", norm=norm, act="relu"),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _res_stack(cfg: VQVAE2Config) -> list[nn.Module]:
+    # The trailing ReLU closes the pre-activation stack so the next conv sees a rectified input.
+    return [*(ResBlock(cfg.hidden_channels, cfg.res_channels, cfg.norm) for _ in range(cfg.res_blocks)), nn.ReLU()]
+
+
+def _rank_and_world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _down(cin: int, cout: int, norm: str | None) -> ConvNormAct:
+    return ConvNormAct(cin, cout, 4, stride=2, padding=1, norm=norm, act="relu")
+
+
+def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)
+
+
+def _encoder(cfg: VQVAE2Config, bottom: bool) -> nn.Sequential:
+    """Bottom: image -> features at 1/4 size (two strided convs). Above: features -> 1/2 size."""
+    ch, half, norm = cfg.hidden_channels, cfg.hidden_channels // 2, cfg.norm
+    down = [_down(cfg.in_channels, half, norm), _down(half, ch, norm)] if bottom else [_down(ch, half, norm)]
+    mix = ConvNormAct(ch if bottom else half, ch, 3, norm=norm, act=None)
+    return nn.Sequential(*down, mix, *_res_stack(cfg))
+
+
+def _code_decoder(cfg: VQVAE2Config, in_dim: int, out_dim: int, upsample: int) -> nn.Sequential:
+    """Codes -> ResNet -> `upsample` strided transposed convs (each x2) -> out_dim channels."""
+    ch = cfg.hidden_channels
+    layers: list[nn.Module] = [ConvNormAct(in_dim, ch, 3, norm=cfg.norm, act=None), *_res_stack(cfg)]
+    for i in range(upsample):
+        last = i == upsample - 1
+        layers.append(_up(ch if i == 0 else ch // 2, out_dim if last else ch // 2))
+        if not last:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class VQVAE2(nn.Module):
+    """Hierarchical VQ-VAE: `encode` -> code maps (top first), `decode_codes` -> image, `forward` -> both."""
+
+    def __init__(self, config: VQVAE2Config | None = None) -> None:
+        super().__init__()
+        cfg = config or VQVAE2Config()
+        self.config = cfg
+        L, ch, dim = cfg.levels, cfg.hidden_channels, cfg.code_dim
+        codes = cfg.codes_per_level()
+        # encoders[0] is the bottom (image -> 1/4); encoders[k] takes level k-1's features to 1/2 size.
+        self.encoders = nn.ModuleList([_encoder(cfg, bottom=(k == 0)) for k in range(L)])
+        # Per level (top first): 1x1 conv into code space; below the top it also sees the upsampled
+        # decoding of the level above, concatenated with the encoder features (the seed's recipe).
+        self.pre_quant = nn.ModuleList(
+            [nn.Conv2d(ch if l == 0 else ch + dim, dim, 1) for l in range(L)])
+        self.quantizers = nn.ModuleList([
+            VectorQuantizer(codes[l], dim, cfg.beta, cfg.ema_decay, cfg.codebook_init, cfg.restart_after, seed=l)
+            for l in range(L)])
+        # Level l's codes -> features at level l+1's resolution, conditioning level l+1's quantizer.
+        self.cond_decoders = nn.ModuleList([_code_decoder(cfg, dim, dim, 1) for _ in range(L - 1)])
+        # Every non-bottom level's codes are upsampled to the bottom resolution for the decoder.
+        self.upsamplers = nn.ModuleList(
+            [nn.Sequential(*[_up(dim, dim) for _ in range(L - 1 - l)]) for l in range(L - 1)])
+        self.decoder = _code_decoder(cfg, dim * L, cfg.in_channels, 2)
+
+    def downsample_factor(self, level: int) -> int:
+        """Image size / code-map size at `level` (0 = top)."""
+        return self.config.downsample_factor(level)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError naming the problem when x is not (B, in_channels, H, W) with H, W divisible."""
+        cfg = self.config
+        if x.dim() != 4 or x.shape[1] != cfg.in_channels:
+            raise ValueError(f"x: expected images (B, {cfg.in_channels}, H, W), got shape {tuple(x.shape)}")
+        factor = cfg.downsample_factor(0)
+        h, w = x.shape[-2:]
+        if h % factor or w % factor:
+            raise ValueError(f"image size {h}x{w} is not divisible by {factor}, the total downsampling factor of "
+                             f"a {cfg.levels}-level VQVAE2; use a multiple of {factor} (e.g. {max(factor, h // factor * factor)})")
+
+    def _quantize(self, x: torch.Tensor):
+        self.check_input(x)
+        h = x * 2 - 1  # centre [0, 1] images
+        feats = []
+        for enc in self.encoders:
+            h = enc(h)
+            feats.append(h)
+        feats = feats[::-1]  # top first
+        outs = []
+        for l in range(self.config.levels):
+            z = feats[l] if l == 0 else torch.cat([feats[l], self.cond_decoders[l - 1](outs[-1].quantized)], 1)
+            outs.append(self.quantizers[l](self.pre_quant[l](z)))
+        return outs
+
+    def _drop_lower_levels(self, quantized: list[torch.Tensor]) -> list[torch.Tensor]:
+        # Without this the decoder learns to ignore the top level (the bottom codes alone suffice to
+        # reconstruct), which makes the hierarchy and the top prior pointless. Hiding the levels below
+        # a random level for a few images forces the upper levels to carry the coarse content.
+        p, L = self.config.code_dropout, self.config.levels
+        if not self.training or p == 0 or L == 1:
+            return quantized
+        # Drawn for the global batch from a generator tied to the step count, then sliced to this
+        # rank: identical under DDP and after a resume, equal to a single-process run.
+        b, device = quantized[0].shape[0], quantized[0].device
+        rank, world = _rank_and_world()
+        gen = torch.Generator().manual_seed(7919 + int(self.quantizers[0].steps))
+        dropped = (torch.rand(b * world, generator=gen) < p)[rank * b:(rank + 1) * b].to(device)
+        first_hidden = torch.randint(1, L, (b * world,), generator=gen)[rank * b:(rank + 1) * b].to(device)
+        out = []
+        for l, q in enumerate(quantized):
+            keep = ~(dropped & (first_hidden <= l)) if l > 0 else torch.ones_like(dropped)
+            out.append(q * keep.view(-1, *([1] * (q.dim() - 1))).to(q.dtype))
+        return out
+
+    def _decode(self, quantized: list[torch.Tensor]) -> torch.Tensor:
+        ups = [up(q) for up, q in zip(self.upsamplers, quantized[:-1])]
+        return (self.decoder(torch.cat([*ups, quantized[-1]], 1)) + 1) / 2
+
+    def forward(self, x: torch.Tensor) -> VQVAEOutput:
+        outs = self._quantize(x)
+        recon = self._decode(self._drop_lower_levels([o.quantized for o in outs]))
+        stats = [{"loss": o.loss, "perplexity": o.perplexity, "usage": o.usage} for o in outs]
+        vq_loss = torch.stack([o.loss for o in outs]).sum()
+        return VQVAEOutput(recon, vq_loss, stats, [o.indices for o in outs])
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Code maps of images x in [0, 1], top level first, each (B, H_l, W_l) int64 (no codebook update)."""
+        was = self.training
+        self.eval()
+        try:
+            return [o.indices for o in self._quantize(x)]
+        finally:
+            self.train(was)
+
+    def decode_codes(self, codes: list[torch.Tensor]) -> torch.Tensor:
+        """Images (B, C, H, W) (roughly in [0, 1]) from code maps, top level first."""
+        L = self.config.levels
+        if not isinstance(codes, (list, tuple)) or len(codes) != L:
+            raise ValueError(f"codes: expected a list of {L} code maps (top first), got "
+                             f"{type(codes).__name__} of length {len(codes) if hasattr(codes, '__len__') else '?'}")
+        b, ht, wt = codes[0].shape if codes[0].dim() == 3 else (None, None, None)
+        for l, c in enumerate(codes):
+            scale = 2 ** l
+            if c.dim() != 3 or b is None or tuple(c.shape) != (b, ht * scale, wt * scale):
+                raise ValueError(f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
+                                 f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}")
+        return self._decode([q.lookup(c) for q, c in zip(self.quantizers, codes)])
+
+
+def load_vqvae(run_dir: str | Path) -> VQVAE2:
+    """The trained VQVAE2 of a run folder (RUN_DIR/vqvae), in eval mode."""
+    from ..train.checkpoint import config_from_dict, load_weights, read_config
+
+    folder = Path(run_dir) / "vqvae"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no trained VQ-VAE in {str(run_dir)!r}: run `archkit vqvae train --out {run_dir}` first")
+    meta = read_config(folder)
+    if meta.get("kind") != "VQVAE2Config":
+        raise ValueError(f"checkpoint {str(folder)!r} holds a {meta.get('kind')!r}, not a VQVAE2Config")
+    model = VQVAE2(config_from_dict(VQVAE2Config, meta["config"]))
+    return load_weights(folder, model).eval()
+

@@ -1,0 +1,88 @@
+"""Process-group helpers for `torchrun` (DDP): one code path that is a no-op in a single process."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DistInfo:
+    """Where this process sits: rank, world size, and whether a process group is active."""
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    enabled: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 is the one that writes files and draws progress bars."""
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return DistInfo()
+    world = int(os.environ["WORLD_SIZE"])
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), True)
+
+
+def cleanup_distributed(info: DistInfo) -> None:
+    """Leave the process group (only if `init_distributed` joined one)."""
+    import torch.distributed as dist
+
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if info.enabled:
+        torch.distributed.barrier()
+
+
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True when `flag` is true on any rank (e.g. a Ctrl-C that reached only some processes)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def shard(batch: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """This rank's contiguous slice of a global batch (rank r takes the r-th equal part)."""
+    if not info.enabled:
+        return batch
+    if len(batch) % info.world_size:
+        raise ValueError(f"batch_size: the global batch ({len(batch)}) must be divisible by the number of "
+                         f"processes ({info.world_size})")
+    n = len(batch) // info.world_size
+    return batch[info.rank * n:(info.rank + 1) * n]
+
+
+@torch.no_grad()
+def replica_divergence(model: nn.Module, info: DistInfo) -> float:
+    """Largest difference of any parameter or buffer between ranks (0.0 when replicas are identical)."""
+    if not info.enabled:
+        return 0.0
+    import torch.distributed as dist
+
+    worst = torch.zeros(())
+    for t in list(model.parameters()) + list(model.buffers()):
+        t = t.detach().float().cpu()
+        hi, lo = t.clone(), t.clone()
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        worst = torch.maximum(worst, (hi - lo).abs().max() if t.numel() else worst)
+    return float(worst)

@@ -1,0 +1,246 @@
+"""Train a Gated PixelCNN prior over one level of a run's VQ-VAE-2 codes (stage 2, trained separately).
+
+Reads RUN_DIR/codes.npz (from `archkit vqvae encode`), writes RUN_DIR/prior-<level>/ (safetensors +
+config.json + trainer.pt, atomically) and RUN_DIR/prior-<level>/metrics.jsonl with held-out
+bits per code and train vs held-out code accuracy (the overfitting check).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from .checkpoint import config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from .run import GracefulInterrupt, append_jsonl, read_jsonl
+
+CODES_FILE = "codes.npz"
+
+
+@dataclass
+class PriorTrainConfig:
+    """One prior-training run; the model fields map onto `GatedPixelCNNConfig`."""
+    run: str
+    level: str | int = "top"       # "top", "bottom" or a level index (0 = top)
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    channels: int = 64
+    layers: int = 8
+    kernel_size: int = 5
+    dropout: float = 0.1
+    eval_every: int = 250
+    seed: int = 0
+    resume: bool = False
+    codes: str | None = None       # path of the codes file; default RUN_DIR/codes.npz
+
+
+def prior_dir(run: str | Path, level: int) -> Path:
+    """Folder of a level's prior checkpoint: RUN_DIR/prior-<level> (0 = top)."""
+    return Path(run) / f"prior-{level}"
+
+
+def resolve_level(level: str | int, num_levels: int) -> int:
+    """'top' -> 0, 'bottom' -> L-1, an int (or digit string) -> itself, checked against L."""
+    if level == "top":
+        return 0
+    if level == "bottom":
+        return num_levels - 1
+    try:
+        idx = int(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"level: expected 'top', 'bottom' or an index in [0, {num_levels}), got {level!r}") from None
+    if not 0 <= idx < num_levels:
+        raise ValueError(f"level: expected 'top', 'bottom' or an index in [0, {num_levels}), got {level!r}")
+    return idx
+
+
+def load_codes(run: str | Path, path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a run's codes.npz, with a clear error when `archkit vqvae encode` has not run."""
+    p = Path(path) if path else Path(run) / CODES_FILE
+    if not p.is_file():
+        raise FileNotFoundError(f"no code file {str(p)!r}: run `archkit vqvae encode --run {run}` first")
+    try:
+        with np.load(p) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:  # a torn or foreign file: say which file, not a zipfile traceback
+        raise ValueError(f"{str(p)!r} is not a readable codes file ({type(e).__name__}: {e}); "
+                         f"re-run `archkit vqvae encode --run {run}`") from None
+    if "num_codes" not in data or "train_codes_0" not in data:
+        raise ValueError(f"{str(p)!r} is not an archkit codes file (needs num_codes and train_codes_0)")
+    return data
+
+
+def level_data(codes: dict[str, np.ndarray], level: int, split: str
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(codes, labels or None, codes of the level above or None) of one split as tensors."""
+    x = torch.from_numpy(codes[f"{split}_codes_{level}"]).long()
+    labels = None
+    if int(codes.get("num_classes", 0)) > 0 and f"{split}_labels" in codes:
+        labels = torch.from_numpy(codes[f"{split}_labels"]).long()
+    cond = torch.from_numpy(codes[f"{split}_codes_{level - 1}"]).long() if level > 0 else None
+    return x, labels, cond
+
+
+def model_config(codes: dict[str, np.ndarray], level: int, cfg: PriorTrainConfig) -> GatedPixelCNNConfig:
+    """The prior's architecture for a level: class-conditional when labelled, spatially below the top."""
+    num_codes = [int(n) for n in codes["num_codes"]]
+    num_classes = int(codes.get("num_classes", 0)) or None
+    cond_num_codes, scale = None, 1
+    if level > 0:
+        cond_num_codes = num_codes[level - 1]
+        h, h_up = codes[f"train_codes_{level}"].shape[1], codes[f"train_codes_{level - 1}"].shape[1]
+        scale = h // h_up
+    return GatedPixelCNNConfig(num_codes=num_codes[level], channels=cfg.channels, layers=cfg.layers,
+                               kernel_size=cfg.kernel_size, num_classes=num_classes,
+                               cond_num_codes=cond_num_codes, cond_scale=scale, dropout=cfg.dropout)
+
+
+def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if t is None else t[idx]
+
+
+@torch.no_grad()
+def code_metrics(model: GatedPixelCNN, x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None,
+                 batch_size: int = 256) -> dict[str, float]:
+    """Negative log-likelihood in bits per code and next-code accuracy (argmax) on a code set."""
+    was = model.training
+    model.eval()
+    nll, correct, count = 0.0, 0, 0
+    for s in range(0, len(x), batch_size):
+        idx = torch.arange(s, min(s + batch_size, len(x)))
+        logits = model(x[idx], _take(labels, idx), _take(cond, idx))
+        nll += F.cross_entropy(logits, x[idx], reduction="sum").item()
+        correct += (logits.argmax(1) == x[idx]).sum().item()
+        count += x[idx].numel()
+    model.train(was)
+    return {"bits_per_code": nll / max(count, 1) / math.log(2), "accuracy": correct / max(count, 1)}
+
+
+def _lr_at(step: int, cfg: PriorTrainConfig) -> float:
+    """Linear warm-up then cosine decay to 10%: a pure function of the step, so resume is exact."""
+    warm = max(1, min(100, cfg.steps // 20))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = (step - warm) / max(1, cfg.steps - warm)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | None = None) -> dict[str, Any]:
+    """Train (or resume) the prior of one level; returns the last evaluation record."""
+    for name in ("steps", "batch_size", "eval_every"):
+        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
+            raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr: expected > 0, got {cfg.lr!r}")
+    codes = load_codes(cfg.run, cfg.codes)
+    level = resolve_level(cfg.level, len(codes["num_codes"]))
+    x_tr, y_tr, c_tr = level_data(codes, level, "train")
+    x_te, y_te, c_te = level_data(codes, level, "test")
+    folder = prior_dir(cfg.run, level)
+    metrics_path = folder / "metrics.jsonl"
+
+    torch.manual_seed(cfg.seed)
+    resuming = cfg.resume and (folder / "config.json").is_file()
+    # a resumed prior keeps the architecture it was created with, whatever the model flags say now
+    model_cfg = (config_from_dict(GatedPixelCNNConfig, read_config(folder)["config"]) if resuming
+                 else model_config(codes, level, cfg))
+    model = GatedPixelCNN(model_cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step = 0
+    if (folder / "config.json").is_file() and not cfg.resume:
+        at = read_config(folder).get("step")
+        raise ValueError(f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it")
+    if resuming:
+        load_weights(folder, model)
+        state = load_trainer_state(folder)
+        if state is not None:
+            opt.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            step = int(state["step"])
+    elif metrics_path.exists():
+        metrics_path.unlink()  # a fresh run starts a fresh log
+
+    # a fixed train subset as large as the held-out set: train vs held-out accuracy is the overfitting check
+    sub = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(cfg.seed))[: len(x_te)]
+    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_FILE)}
+
+    def save(at: int) -> None:
+        save_checkpoint(folder, model, model.config, trainer_state={
+            "optimizer": opt.state_dict(), "step": at, "rng": torch.get_rng_state()}, step=at, **meta)
+
+    def evaluate(at: int, train_bits: float, codes_per_s: float) -> dict[str, Any]:
+        te = code_metrics(model, x_te, y_te, c_te)
+        tr = code_metrics(model, x_tr[sub], _take(y_tr, sub), _take(c_tr, sub))
+        rec = {"step": at, "level": level, "train_loss_bits": train_bits, "test_bits_per_code": te["bits_per_code"],
+               "test_accuracy": te["accuracy"], "train_bits_per_code": tr["bits_per_code"],
+               "train_accuracy": tr["accuracy"], "codes_per_s": codes_per_s}
+        append_jsonl(metrics_path, rec)
+        return rec
+
+    last: dict[str, Any] = (read_jsonl(metrics_path) or [{}])[-1]
+    if step >= cfg.steps:
+        return last
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"prior-{level}", disable=not progress, leave=position is None,
+               position=position, dynamic_ncols=True)
+    gen = torch.Generator()
+    n_codes = cfg.batch_size * x_tr[0].numel()
+    run_loss, t0, timed = 0.0, time.perf_counter(), 0
+    with GracefulInterrupt() as stop:
+        while step < cfg.steps:
+            gen.manual_seed(cfg.seed * 1_000_003 + step)  # batches depend only on (seed, step): exact resume
+            idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=gen)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg)
+            logits = model(x_tr[idx], _take(y_tr, idx), _take(c_tr, idx))
+            loss = F.cross_entropy(logits, x_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            timed += 1
+            bits = loss.item() / math.log(2)
+            run_loss = bits if step == 1 else 0.95 * run_loss + 0.05 * bits
+            bar.update(1)
+            bar.set_postfix(bits=f"{run_loss:.3f}")
+            if step % cfg.eval_every == 0 or step == cfg.steps or stop.requested:
+                speed = timed * n_codes / (time.perf_counter() - t0)
+                last = evaluate(step, run_loss, speed)
+                save(step)
+                bar.set_postfix(bits=f"{run_loss:.3f}", test=f"{last['test_bits_per_code']:.3f}")
+                model.train()
+                t0, timed = time.perf_counter(), 0
+            if stop.requested:
+                break
+    bar.close()
+    return {**last, "interrupted": stop.requested}
+
+
+def load_prior(run: str | Path, level: int) -> GatedPixelCNN:
+    """A trained prior of a run in eval mode, with a clear error when that level was not trained."""
+    folder = prior_dir(run, level)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no trained prior for level {level} in {str(run)!r}: run "
+                                f"`archkit prior train --run {run} --level {level}` first")
+    meta = read_config(folder)
+    if meta.get("kind") != "GatedPixelCNNConfig":
+        raise ValueError(f"checkpoint {str(folder)!r} holds a {meta.get('kind')!r}, not a GatedPixelCNNConfig")
+    model = GatedPixelCNN(config_from_dict(GatedPixelCNNConfig, meta["config"]))
+    return load_weights(folder, model).eval()
+
+
+def prior_shape(run: str | Path, level: int) -> tuple[int, int]:
+    """(H, W) of the code map a level's prior was trained on."""
+    return tuple(read_config(prior_dir(run, level))["shape"])
+
+
+__all__ = ["PriorTrainConfig", "code_metrics", "load_codes", "load_prior", "prior_dir", "prior_shape", "resolve_level",
+           "train_prior"]

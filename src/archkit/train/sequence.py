@@ -1,0 +1,323 @@
+"""Training and prediction for SequenceClassifier: streamed batches, atomic checkpoints, resume.
+
+Targets are one label per sequence: `as_class_targets` accepts (N,) class ids or (N, C) one-hot
+and refuses anything shaped like the input (zero-padding Y to X's shape is the classic mistake).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .metrics import confusion_matrix
+from .checkpoint import atomic_write_json, load_trainer_state, load_weights, read_config, save_checkpoint
+from .run import GracefulInterrupt, append_jsonl
+from .utils import seed_everything
+
+CHECKPOINT = "checkpoint"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONFUSION_PNG = "confusion.png"
+
+
+def _padding_explanation(num_classes: int | None) -> str:
+    c = num_classes if num_classes is not None else "C"
+    return (
+        f"a sequence classifier needs ONE target per sequence: integer class ids shaped (N,) or one-hot rows "
+        f"shaped (N, {c}). Do not zero-pad Y to X's shape: that asks for an output at every time step and "
+        f"feature, and the padded zeros become fake targets the loss then trains towards. Keep Y as (N, {c}); "
+        f"the LSTM's final state (the last layer without return_sequences) feeds a {c}-way classifier"
+    )
+
+
+def as_class_targets(y: Any, num_classes: int | None = None, x: Any = None) -> torch.Tensor:
+    """(N,) int64 class ids from (N,) labels or (N, C) one-hot; any other shape raises a ValueError.
+
+    `x` (the inputs, or just their shape) lets the error name the padding mistake when Y has X's shape.
+    """
+    y_t = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
+    x_shape = None if x is None else tuple(x.shape if hasattr(x, "shape") else x)
+    shape = tuple(y_t.shape)
+    if x_shape is not None and len(shape) >= 2 and shape == x_shape:
+        raise ValueError(f"y: got shape {shape}, the same shape as the input x; {_padding_explanation(num_classes)}")
+    if x_shape is not None and shape[:1] != x_shape[:1]:
+        raise ValueError(f"y: expected one target per sequence ({x_shape[0]} rows like x), got shape {shape}")
+    if y_t.dim() == 1:
+        if y_t.is_floating_point():
+            if not bool(torch.all(y_t == y_t.round())):
+                raise ValueError(f"y: expected integer class ids, got non-integer floats; {_padding_explanation(num_classes)}")
+        y_t = y_t.long()
+        if len(y_t) and int(y_t.min()) < 0:
+            raise ValueError(f"y: class ids must be >= 0, got {int(y_t.min())}")
+        if num_classes is not None and len(y_t) and int(y_t.max()) >= num_classes:
+            raise ValueError(f"y: class id {int(y_t.max())} is out of range for num_classes={num_classes}")
+        return y_t
+    if y_t.dim() == 2 and (num_classes is None or shape[1] == num_classes):
+        valid = bool(torch.all((y_t == 0) | (y_t == 1))) and bool(torch.all(y_t.sum(1) == 1))
+        if not valid:
+            raise ValueError(f"y: (N, C) targets must be one-hot (exactly one 1 per row, zeros elsewhere); {_padding_explanation(num_classes)}")
+        return y_t.argmax(1).long()
+    raise ValueError(f"y: got shape {shape}; {_padding_explanation(num_classes)}")
+
+
+def infer_num_classes(y: Any) -> int:
+    """C from (N, C) one-hot or (N,) ids (max id + 1)."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return int(y.shape[1])
+    if y.ndim == 1 and len(y):
+        return int(y.max()) + 1
+    raise ValueError(f"y: cannot infer the number of classes from shape {y.shape}; {_padding_explanation(None)}")
+
+
+def sequence_loss(logits: torch.Tensor, y: Any, x: Any = None) -> torch.Tensor:
+    """Cross-entropy of (B, C) logits against (B,) ids or (B, C) one-hot targets (same value either way)."""
+    return F.cross_entropy(logits, as_class_targets(y, logits.shape[1], x).to(logits.device))
+
+
+@dataclass
+class SeqTrainConfig:
+    """One training run: data source, model architecture, optimization budget. Saved with the checkpoint."""
+
+    out: str
+    x: str | None = None  # X.npy (N, T, F), memory-mapped
+    y: str | None = None  # Y.npy (N,) ids or (N, C) one-hot
+    shards: str | None = None  # or a folder of .npy/.npz shards
+    dataset: str | None = None  # or "long-task" / a bundled aeon UCR/UEA name
+    val_fraction: float = 0.2  # held out of --x/--y or shards (datasets have their own test split)
+    # model (in_features and num_classes come from the data)
+    hidden: int = 128
+    layers: int = 2
+    bidirectional: bool = False
+    dropout: float = 0.0
+    frontend: str = "none"
+    pool: str = "last"
+    conv_channels: int = 64
+    conv_kernel: int = 7
+    conv_stride: int = 4
+    conv_blocks: int = 2
+    # optimization
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    clip_norm: float = 1.0
+    seed: int = 0
+    max_steps: int = 0  # stop after this many optimizer steps in total (0: no limit)
+    time_limit_s: float = 0.0  # stop (with a checkpoint) after this much training time (0: no limit)
+    checkpoint_every: int = 100  # optimizer steps between mid-epoch checkpoints (0: epoch ends only)
+    eval_batch_size: int = 64
+    block: int = 1  # rows per shuffle block (>1 keeps disk reads contiguous)
+    # generated long task sizes
+    long_task_train: int = 1024
+    long_task_test: int = 256
+    long_task_length: int = 8192
+    progress: bool = True
+
+
+def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
+    from ..models.sequence import SequenceClassifierConfig
+
+    return SequenceClassifierConfig(
+        in_features=in_features, num_classes=num_classes, hidden=cfg.hidden, layers=cfg.layers,
+        bidirectional=cfg.bidirectional, dropout=cfg.dropout, frontend=cfg.frontend, pool=cfg.pool,
+        conv_channels=cfg.conv_channels, conv_kernel=cfg.conv_kernel, conv_stride=cfg.conv_stride,
+        conv_blocks=cfg.conv_blocks,
+    )
+
+
+def load_training_data(cfg: SeqTrainConfig):
+    """(train, held_out, class_names) for the run's data source."""
+    from ..data import sequences as ds
+
+    sources = [name for name, v in (("--x/--y", cfg.x or cfg.y), ("--shards", cfg.shards), ("--dataset", cfg.dataset)) if v]
+    if len(sources) != 1:
+        raise ValueError(f"data: give exactly one of --x with --y, --shards or --dataset; got {sources or 'none'}")
+    if cfg.dataset == ds.LONG_TASK:
+        folder = Path(cfg.out) / "data"
+        xtr, ytr = ds.write_long_task(folder / "train", cfg.long_task_train, seed=cfg.seed, length=cfg.long_task_length)
+        xte, yte = ds.write_long_task(folder / "test", cfg.long_task_test, seed=cfg.seed + 1, length=cfg.long_task_length)
+        return ds.open_npy(xtr, ytr), ds.open_npy(xte, yte), list(ds.LONG_TASK_CLASSES)
+    if cfg.dataset:
+        real = ds.load_real_dataset(cfg.dataset)
+        return real.train(), real.test(), list(real.classes)
+    if cfg.shards:
+        data = ds.open_shards(cfg.shards)
+    else:
+        if not (cfg.x and cfg.y):
+            raise ValueError("data: --x and --y go together (X.npy of shape (N, T, F) and Y.npy of shape (N,) or (N, C))")
+        data = ds.open_npy(cfg.x, cfg.y)
+    train, held = data.split(cfg.val_fraction, seed=cfg.seed)
+    return train, held, None
+
+
+def _validated_targets(train, held, classes):
+    """Check every shard's Y once (the padding mistake fails here, before any training) -> ids."""
+    for s in train.shards:  # shape check first: it names the padding mistake
+        as_class_targets(s.y, len(classes) if classes else None, s.x_shape)
+    num_classes = len(classes) if classes else max(infer_num_classes(s.y) for s in train.shards)
+    convert = lambda y, x_shape: as_class_targets(y, num_classes, x_shape).numpy()  # noqa: E731
+    return train.map_targets(convert), held.map_targets(convert), num_classes
+
+
+@torch.no_grad()
+def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64) -> tuple[float, np.ndarray]:
+    """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
+    was_training = model.training
+    model.eval()
+    cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)
+    for xb, yb, lb in data.batches(batch_size, shuffle=False):
+        cm += confusion_matrix(model(xb, lb).argmax(1), torch.as_tensor(yb, dtype=torch.long), num_classes)
+    model.train(was_training)
+    cm = cm.numpy()
+    return float(np.trace(cm) / max(cm.sum(), 1)), cm
+
+
+def save_confusion_png(cm: np.ndarray, classes: list[str], path: str | Path, title: str = "held-out confusion matrix") -> Path:
+    """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
+    from ..studies.report import new_figure, save_figure
+
+    n = len(classes)
+    fig, ax = new_figure(figsize=(1.2 + 0.6 * n, 1.0 + 0.5 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
+    return save_figure(fig, Path(path))
+
+
+def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train a SequenceClassifier per `cfg`; checkpoints to cfg.out/checkpoint and resumes from it.
+
+    AdamW + gradient clipping; held-out accuracy each epoch to metrics.jsonl; a confusion matrix
+    PNG and summary.json at the end. Ctrl-C saves a checkpoint and returns; `resume=True`
+    continues from the exact batch where the last checkpoint was taken.
+    """
+    from ..models.sequence import SequenceClassifier, SequenceClassifierConfig
+    from .checkpoint import config_from_dict
+
+    out = Path(cfg.out)
+    ckpt = out / CHECKPOINT
+    if ckpt.joinpath("config.json").is_file() and not resume:
+        raise ValueError(f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out")
+    for name in ("epochs", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
+    seed_everything(cfg.seed)
+    train, held, classes = load_training_data(cfg)
+    train, held, num_classes = _validated_targets(train, held, classes)
+    classes = classes or [str(i) for i in range(num_classes)]
+
+    state = load_trainer_state(ckpt) if resume and ckpt.joinpath("config.json").is_file() else None
+    if state is not None:
+        model_cfg = config_from_dict(SequenceClassifierConfig, read_config(ckpt)["config"])
+        if model_cfg.in_features != train.in_features or model_cfg.num_classes != num_classes:
+            raise ValueError(f"--resume: checkpoint expects {model_cfg.in_features} features and {model_cfg.num_classes} classes, "
+                             f"the data has {train.in_features} and {num_classes}")
+    else:
+        model_cfg = _model_config(cfg, train.in_features, num_classes)
+    model = SequenceClassifier(model_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epoch, batch_in_epoch, step, seen, train_time = 0, 0, 0, 0, 0.0
+    if state is not None:
+        load_weights(ckpt, model)
+        opt.load_state_dict(state["optimizer"])
+        epoch, batch_in_epoch, step = int(state["epoch"]), int(state["batch_in_epoch"]), int(state["step"])
+        seen = int(state.get("seen", 0))
+        train_time = float(state.get("train_time", 0.0))
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(epoch_: int, batch_: int) -> None:
+        trainer = {"optimizer": opt.state_dict(), "epoch": epoch_, "batch_in_epoch": batch_, "step": step, "seen": seen,
+                   "train_time": train_time, "torch_rng": torch.get_rng_state()}
+        save_checkpoint(ckpt, model, model_cfg, trainer_state=trainer, train_config=dataclasses.asdict(cfg),
+                        classes=classes, epoch=epoch_, step=step)
+
+    def budget_left() -> bool:
+        return not ((cfg.max_steps and step >= cfg.max_steps) or (cfg.time_limit_s and train_time >= cfg.time_limit_s))
+
+    stopped, last_eval = None, None
+    model.train()
+    with GracefulInterrupt() as interrupt:
+        while epoch < cfg.epochs and stopped is None:
+            n_batches = train.num_batches(cfg.batch_size)
+            bar = tqdm(total=n_batches, initial=batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       disable=not cfg.progress, leave=False)
+            total, count = 0.0, 0
+            for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
+                                            block=cfg.block, start=batch_in_epoch):
+                t0 = time.perf_counter()
+                loss = sequence_loss(model(xb, lb), yb)
+                if not math.isfinite(loss.item()):
+                    raise ValueError(f"training diverged: loss is {loss.item()} at step {step}; lower --lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip_norm:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+                opt.step()
+                train_time += time.perf_counter() - t0
+                step, seen = step + 1, seen + len(yb)
+                batch_in_epoch += 1
+                total, count = total + loss.item() * len(yb), count + len(yb)
+                bar.update(1)
+                bar.set_postfix(loss=f"{total / count:.3f}")
+                if interrupt.requested or not budget_left():
+                    stopped = "interrupted" if interrupt.requested else "budget"
+                    break
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    save(epoch, batch_in_epoch)
+            bar.close()
+            if stopped == "interrupted":
+                save(epoch, batch_in_epoch)
+                break
+            if stopped is None:
+                epoch, batch_in_epoch = epoch + 1, 0
+            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+            acc = last_eval[0]
+            append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
+                                         "held_out_accuracy": acc, "train_time_s": train_time})
+            save(epoch, batch_in_epoch)
+
+    summary: dict[str, Any] = {"classes": classes, "epoch": epoch, "step": step, "train_time_s": train_time,
+                               "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done"}
+    if stopped == "interrupted":  # the user wants out: checkpoint saved, skip the held-out pass
+        return summary
+    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+    save_confusion_png(cm, classes, out / CONFUSION_PNG)
+    summary.update({"held_out_accuracy": acc, "confusion_matrix": cm.tolist(), "num_train": len(train),
+                    "num_held_out": len(held), "skipped_shards": train.skipped,
+                    "model_config": dataclasses.asdict(model_cfg)})
+    atomic_write_json(out / SUMMARY, summary)
+    return summary
+
+
+@torch.no_grad()
+def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: Any = None,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly)."""
+    if len(getattr(x, "shape", ())) != 3:
+        raise ValueError(f"x: expected sequences shaped (num_sequences, timesteps, features), got {getattr(x, 'shape', type(x).__name__)}")
+    was_training = model.training
+    model.eval()
+    probs = []
+    for i in tqdm(range(0, x.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
+        xb = torch.from_numpy(np.array(x[i : i + batch_size], dtype=np.float32))  # a copy: memmaps are read-only
+        lb = None if lengths is None else torch.as_tensor(np.asarray(lengths[i : i + batch_size]), dtype=torch.long)
+        probs.append(model(xb, lb).softmax(1).numpy())
+    model.train(was_training)
+    p = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
+    return p.argmax(1).astype(np.int64), p

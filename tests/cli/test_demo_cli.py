@@ -1,0 +1,86 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from archkit.cli.main import cli
+from archkit.train import read_jsonl
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_demo_quick_writes_pictures_metrics_and_report(demo_run):
+    out, output = demo_run
+    for name in ("recon.png", "samples.png", "metrics.json", "report.md", "codes.npz"):
+        assert (out / name).is_file(), name
+    assert (out / "samples.png").stat().st_size > 1000
+    m = json.loads((out / "metrics.json").read_text())
+    rows = m["evaluation"]["rows"]
+    assert set(rows) == {"prior_samples", "real_images", "uniform_codes"}
+    for r in rows.values():
+        assert 0 <= r["class_agreement"] <= 1 and 0 <= r["cas"] <= 1 and r["frechet_distance"] >= 0
+    assert [p["level"] for p in m["evaluation"]["priors"]] == [0, 1]
+    assert set(m["stage_seconds"]) == {"vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"}
+    report = (out / "report.md").read_text()
+    assert "![samples](samples.png)" in report and "![reconstructions](recon.png)" in report
+    assert "class agreement" in report and "CAS" in report
+    assert "class agreement" in output
+
+
+def test_demo_resumes_without_retraining(demo_run):
+    out, _ = demo_run
+    before = [len(read_jsonl(out / f"prior-{l}" / "metrics.jsonl")) for l in (0, 1)]
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [len(read_jsonl(out / f"prior-{l}" / "metrics.jsonl")) for l in (0, 1)] == before
+
+
+def test_sample_and_evaluate_commands(demo_run, tmp_path):
+    out, _ = demo_run
+    png = tmp_path / "s.png"
+    result = CliRunner().invoke(cli, ["sample", "--run", str(out), "--class", "3", "--class", "7", "--n", "4",
+                                      "--temperature", "0.8", "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.is_file() and "8 samples, 2 rows" in result.output
+    ev = tmp_path / "ev.json"
+    result = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--per-class", "2", "--classifier-epochs", "1",
+                                      "--out", str(ev)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(ev.read_text())["per_class"] == 2
+    result = CliRunner().invoke(cli, ["prior", "train", "--run", str(out), "--level", "bottom", "--steps", "30",
+                                      "--resume", "--quiet"])
+    assert result.exit_code == 0 and "step 30" in result.output, result.output
+
+
+def test_cli_errors_are_clean(demo_run, tmp_path):
+    out, _ = demo_run
+    runner = CliRunner()
+    r = runner.invoke(cli, ["sample", "--run", str(out), "--class", "12", "--out", str(tmp_path / "x.png")])
+    assert r.exit_code != 0 and "--class: expected a class in [0, 10)" in r.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(cli, ["sample", "--run", str(empty), "--out", str(tmp_path / "x.png")])
+    assert r.exit_code != 0 and "Error:" in r.output and "archkit prior train" in r.output
+    r = runner.invoke(cli, ["evaluate", "--run", str(empty)])
+    assert r.exit_code != 0 and "no trained VQ-VAE" in r.output
+    r = runner.invoke(cli, ["prior", "train", "--run", str(empty)])
+    assert r.exit_code != 0 and "archkit vqvae encode" in r.output
+    r = runner.invoke(cli, ["prior", "train", "--run", str(out), "--level", "5", "--resume"])
+    assert r.exit_code != 0 and "level" in r.output
+
+
+@pytest.mark.slow
+def test_full_demo_meets_quality_targets(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "metrics.json").read_text())["evaluation"]["rows"]
+    assert rows["prior_samples"]["class_agreement"] >= 0.80
+    assert rows["prior_samples"]["cas"] >= 0.70
+    assert rows["uniform_codes"]["class_agreement"] < 0.3 and rows["uniform_codes"]["cas"] < 0.3

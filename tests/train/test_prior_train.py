@@ -1,0 +1,99 @@
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from archkit.train import read_jsonl
+from archkit.train.evaluate import frechet_distance
+from archkit.train.generate import sample_images
+from archkit.train import prior as prior_module
+from archkit.train.prior import PriorTrainConfig, load_prior, resolve_level, train_prior
+
+
+def _write_codes(run, n_train=96, n_test=32, k=8, seed=0):
+    """Codes with structure a prior can learn: top depends on the class, bottom copies the top (+ noise)."""
+    rng = np.random.default_rng(seed)
+    arrays = {"num_codes": np.array([k, k]), "num_classes": np.array(3)}
+    for split, n in (("train", n_train), ("test", n_test)):
+        y = rng.integers(0, 3, n)
+        top = (y[:, None, None] * 2 + np.arange(4).reshape(1, 2, 2) % 2 + (rng.random((n, 2, 2)) < 0.1)) % k
+        bottom = np.repeat(np.repeat(top, 2, 1), 2, 2)
+        bottom = np.where(rng.random(bottom.shape) < 0.1, rng.integers(0, k, bottom.shape), bottom)
+        arrays.update({f"{split}_codes_0": top.astype(np.int64), f"{split}_codes_1": bottom.astype(np.int64),
+                       f"{split}_labels": y.astype(np.int64)})
+    run.mkdir(parents=True, exist_ok=True)
+    np.savez(run / "codes.npz", **arrays)
+    return run
+
+
+def _cfg(run, level, steps, **kw):
+    return PriorTrainConfig(run=str(run), level=level, steps=steps, batch_size=16, lr=3e-3, channels=16, layers=2,
+                            kernel_size=3, dropout=0.0, **{"eval_every": 10, **kw})
+
+
+def test_prior_learns_and_logs_bits_and_accuracies(tmp_path):
+    run = _write_codes(tmp_path / "run")
+    rec = train_prior(_cfg(run, "bottom", 60, eval_every=20), progress=False)
+    assert rec["level"] == 1 and rec["step"] == 60 and not rec["interrupted"]
+    logged = read_jsonl(run / "prior-1" / "metrics.jsonl")
+    assert [r["step"] for r in logged] == [20, 40, 60]
+    for key in ("test_bits_per_code", "train_bits_per_code", "test_accuracy", "train_accuracy", "codes_per_s"):
+        assert key in logged[-1]
+    assert logged[-1]["test_bits_per_code"] < np.log2(8) - 0.5  # far better than uniform
+    assert logged[-1]["test_bits_per_code"] < logged[0]["test_bits_per_code"]
+    model = load_prior(run, 1)
+    assert model.config.cond_num_codes == 8 and model.config.cond_scale == 2 and model.config.num_classes == 3
+
+
+def test_ctrl_c_saves_and_resume_matches_uninterrupted_training(tmp_path, monkeypatch):
+    a = _write_codes(tmp_path / "a")
+    b = _write_codes(tmp_path / "b")
+    train_prior(_cfg(a, "top", 20), progress=False)
+
+    original = prior_module.append_jsonl
+
+    def log_then_ctrl_c(path, record):  # a Ctrl-C right after the first evaluation (step 10)
+        original(path, record)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(prior_module, "append_jsonl", log_then_ctrl_c)
+    rec = train_prior(_cfg(b, "top", 20), progress=False)
+    assert rec["interrupted"] and rec["step"] == 10
+    monkeypatch.setattr(prior_module, "append_jsonl", original)
+    rec = train_prior(_cfg(b, "top", 20, resume=True), progress=False)
+    assert rec["step"] == 20 and not rec["interrupted"]
+    ma, mb = load_prior(a, 0), load_prior(b, 0)
+    for (name, pa), pb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        torch.testing.assert_close(pa, pb, msg=name)
+    assert [r["step"] for r in read_jsonl(b / "prior-0" / "metrics.jsonl")] == [10, 20]
+    with pytest.raises(ValueError, match="--resume"):
+        train_prior(_cfg(b, "top", 20), progress=False)
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="archkit vqvae encode"):
+        train_prior(_cfg(tmp_path / "empty", "top", 5), progress=False)
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "codes.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="not a readable codes file"):
+        train_prior(_cfg(torn, "top", 5), progress=False)
+    run = _write_codes(tmp_path / "run")
+    with pytest.raises(ValueError, match="level"):
+        train_prior(_cfg(run, 2, 5), progress=False)
+    with pytest.raises(ValueError, match="level"):
+        resolve_level("middle", 2)
+    with pytest.raises(ValueError, match="steps"):
+        train_prior(_cfg(run, "top", 0), progress=False)
+    with pytest.raises(FileNotFoundError, match="archkit prior train"):
+        load_prior(run, 0)
+    with pytest.raises(FileNotFoundError, match="no trained VQ-VAE"):
+        sample_images(run, 4, torch.zeros(4, dtype=torch.long))
+
+
+def test_frechet_distance_is_zero_for_equal_sets_and_grows_with_shift():
+    x = torch.randn(400, 4, generator=torch.Generator().manual_seed(0))
+    assert abs(frechet_distance(x, x)) < 1e-6
+    shifted = frechet_distance(x, x + 2.0)
+    assert shifted == pytest.approx(4 * 4.0, rel=1e-3)

@@ -1,0 +1,112 @@
+"""VQ-VAE training: run folder layout, exact resume, Ctrl-C, encode_dataset's codes.npz."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from archkit.models import load_vqvae
+from archkit.train import VQVAETrainConfig, encode_dataset, read_config, read_jsonl, train_vqvae
+from archkit.data import load_image_dataset
+
+TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
+            batch_size=8, log_every=1, restart_after=2)
+
+
+def test_run_folder_layout_and_metrics(tmp_path):
+    cfg = VQVAETrainConfig(out=str(tmp_path / "run"), steps=4, eval_every=2, **TINY)
+    result = train_vqvae(cfg, progress=False)
+    run = tmp_path / "run"
+    for name in ("vqvae/model.safetensors", "vqvae/config.json", "vqvae/trainer.pt", "recon.png",
+                 "metrics.jsonl", "train_config.json"):
+        assert (run / name).is_file(), name
+    assert read_config(run / "vqvae")["step"] == 4
+    evals = [r for r in read_jsonl(run / "metrics.jsonl") if r["split"] == "eval"]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert result["step"] == 4 and len(result["levels"]) == 2 and result["psnr"] > 0
+    assert all(0 < lv["usage"] <= 1 for lv in result["levels"])
+    assert json.loads((run / "train_config.json").read_text())["steps"] == 4
+    with pytest.raises(ValueError, match="--resume"):  # never silently overwrite a run
+        train_vqvae(cfg, progress=False)
+
+
+def test_resume_continues_step_count_and_loss_curve(tmp_path):
+    straight = VQVAETrainConfig(out=str(tmp_path / "a"), steps=6, eval_every=3, **TINY)
+    train_vqvae(straight, progress=False)
+    first = VQVAETrainConfig(out=str(tmp_path / "b"), steps=3, eval_every=3, **TINY)
+    train_vqvae(first, progress=False)
+    resumed = VQVAETrainConfig(out=str(tmp_path / "b"), steps=6, eval_every=3, resume=True, **TINY)
+    train_vqvae(resumed, progress=False)
+    losses = {}
+    for run in ("a", "b"):
+        recs = [r for r in read_jsonl(tmp_path / run / "metrics.jsonl") if r["split"] == "train"]
+        losses[run] = [(r["step"], r["loss"]) for r in recs]
+    assert [s for s, _ in losses["b"]] == [1, 2, 3, 4, 5, 6]
+    assert np.allclose([l for _, l in losses["a"]], [l for _, l in losses["b"]], rtol=1e-5, atol=1e-7)
+    wa, wb = load_file(str(tmp_path / "a/vqvae/model.safetensors")), load_file(str(tmp_path / "b/vqvae/model.safetensors"))
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
+
+
+def test_resume_with_a_different_model_config_is_a_clear_error(tmp_path):
+    train_vqvae(VQVAETrainConfig(out=str(tmp_path), steps=1, eval_every=1, **TINY), progress=False)
+    bad = VQVAETrainConfig(out=str(tmp_path), steps=2, eval_every=1, resume=True, **{**TINY, "code_dim": 4})
+    with pytest.raises(ValueError, match="does not match the model config"):
+        train_vqvae(bad, progress=False)
+
+
+def test_encode_dataset_writes_every_level_and_labels(tmp_path):
+    train_vqvae(VQVAETrainConfig(out=str(tmp_path), steps=2, eval_every=2, **TINY), progress=False)
+    path = encode_dataset(tmp_path)
+    assert path == tmp_path / "codes.npz"
+    z = np.load(path)
+    model = load_vqvae(tmp_path)
+    test = load_image_dataset("digits", "test", 16)
+    assert z["num_codes"].tolist() == [16, 16] and int(z["num_classes"]) == 10
+    for split, n in (("train", 1437), ("test", 360)):
+        assert z[f"{split}_codes_0"].shape == (n, 2, 2) and z[f"{split}_codes_1"].shape == (n, 4, 4)
+        assert z[f"{split}_codes_0"].dtype == np.int64 and z[f"{split}_labels"].shape == (n,)
+    expected = model.encode(test.images[:20])
+    assert np.array_equal(z["test_codes_1"][:20], expected[1].numpy())
+    assert np.array_equal(z["test_labels"], test.labels.numpy())
+
+
+def test_encode_missing_run_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trained VQ-VAE"):
+        encode_dataset(tmp_path / "nothing")
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "archkit", "vqvae", "train", "--out", str(run), "--steps", "100000",
+           "--eval-every", "100000", "--log-every", "1", "--image-size", "16", "--hidden-channels", "16",
+           "--res-blocks", "1", "--res-channels", "8", "--code-dim", "8", "--num-codes", "16", "--batch-size", "8",
+           "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 180  # generous: the shared test machine can be slow to start torch
+    while time.time() < deadline and len(read_jsonl(run / "metrics.jsonl")) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "interrupted, saved at step" in out
+    step = read_config(run / "vqvae")["step"]
+    assert 3 <= step < 100000
+    evals = [r for r in read_jsonl(run / "metrics.jsonl") if r["split"] == "eval"]
+    assert evals[-1]["step"] == step and (run / "recon.png").is_file()
+
+
+def test_epochs_budget_and_tensorboard(tmp_path):
+    steps_per_epoch = 1437 // TINY["batch_size"]
+    cfg = VQVAETrainConfig(out=str(tmp_path), steps=999, epochs=2 / steps_per_epoch, eval_every=50,
+                           tensorboard=True, **TINY)
+    result = train_vqvae(cfg, progress=False)
+    assert result["step"] == 2
+    assert any((tmp_path / "tensorboard").iterdir())
