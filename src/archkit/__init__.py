@@ -1,24 +1,26 @@
 """archkit: working, tested, measured answers to common neural-architecture questions."""
 from . import data, layers, models, studies, surgery, train
-from .layers import ConvNormAct, FrozenBatchNorm, create_act, create_norm, reduce_channels
-from .models import ResNet, ResNetConfig, SequenceClassifier, SequenceClassifierConfig, create_model
-from .models import FunctionApproximator, FunctionApproximatorConfig
-from .surgery import SurgeryReport, compare, count_macs, count_params, freeze_bn, fuse_bn
-from .layers import DecomposedConv2d, LowRankConv2d, LowRankLinear
-from .surgery import decompose, lowrank
-from .models import GatedPixelCNN, GatedPixelCNNConfig
-from .layers import VectorQuantizer
-from .models import VQVAE2, VQVAE2Config, load_vqvae
+from .layers import (ConvNormAct, DecomposedConv2d, FrozenBatchNorm, LowRankConv2d, LowRankLinear, VectorQuantizer,
+                     create_act, create_norm, reduce_channels)
+from .models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN, GatedPixelCNNConfig,
+                     ResNet, ResNetConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config, create_model,
+                     load_model, load_vqvae)
+from .surgery import (SurgeryReport, compare, count_macs, count_params, decompose, freeze_bn, fuse_bn, lowrank,
+                      replace_norm, to_selu, unfreeze_bn)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConvNormAct", "FrozenBatchNorm", "ResNet", "ResNetConfig", "SurgeryReport",
-    "compare", "count_macs", "count_params", "freeze_bn", "fuse_bn", "create_act", "create_model", "create_norm", "reduce_channels",
-    "SequenceClassifier", "SequenceClassifierConfig",
-    "FunctionApproximator", "FunctionApproximatorConfig",
-    "DecomposedConv2d", "LowRankConv2d", "LowRankLinear", "decompose", "lowrank",
-    "GatedPixelCNN", "GatedPixelCNNConfig",
-    "VectorQuantizer", "VQVAE2", "VQVAE2Config", "load_vqvae",
+    # layers
+    "ConvNormAct", "DecomposedConv2d", "FrozenBatchNorm", "LowRankConv2d", "LowRankLinear", "VectorQuantizer",
+    "create_act", "create_norm", "reduce_channels",
+    # models
+    "FunctionApproximator", "FunctionApproximatorConfig", "GatedPixelCNN", "GatedPixelCNNConfig", "ResNet",
+    "ResNetConfig", "SequenceClassifier", "SequenceClassifierConfig", "VQVAE2", "VQVAE2Config", "create_model",
+    "load_model", "load_vqvae",
+    # surgery
+    "SurgeryReport", "compare", "count_macs", "count_params", "decompose", "freeze_bn", "fuse_bn", "lowrank",
+    "replace_norm", "to_selu", "unfreeze_bn",
+    # subpackages
     "data", "layers", "models", "studies", "surgery", "train",
 ]

@@ -33,7 +33,7 @@ def test_unknown_names_list_choices():
     with pytest.raises(ValueError, match="norm.*'batch'"):
         ConvNormAct(3, 4, norm="instance")
     with pytest.raises(ValueError, match="act.*'relu'"):
-        ConvNormAct(3, 4, act="tanh")
+        ConvNormAct(3, 4, act="mish")
     with pytest.raises(ValueError, match="order"):
         ConvNormAct(3, 4, order="act-conv")
 

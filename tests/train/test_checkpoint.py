@@ -55,3 +55,25 @@ def test_jsonl_survives_torn_line(tmp_path):
     with open(tmp_path / "m.jsonl", "a") as f:
         f.write('{"step": 2, "lo')
     assert read_jsonl(tmp_path / "m.jsonl") == [{"step": 1, "loss": 0.5}]
+
+
+def test_atomic_write_leaves_nothing_on_failure_and_uses_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    from archkit.train import atomic_write
+
+    def fail(tmp: str) -> None:
+        open(tmp, "w").write("half")
+        raise RuntimeError("crash mid-write")
+
+    target = tmp_path / "sub" / "grid.png"
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert not target.exists() and list((tmp_path / "sub").iterdir()) == []
+    seen = []
+    atomic_write(target, lambda tmp: (seen.append(tmp), open(tmp, "w").write("ok")))
+    assert seen[0].endswith(".png")  # libraries that pick a format from the suffix still work
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask and target.read_text() == "ok"

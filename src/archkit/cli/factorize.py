@@ -13,25 +13,9 @@ import click
 import torch
 from torch import nn
 
-from .surgery import _common, _ops, _surgery_command, load_model_and_input, report_and_save, surgery
+from .surgery import _common, _surgery_command, load_model_and_input, report_and_save, surgery
 
 
-def _replay(operation: str):
-    """Rebuild a saved conversion's structure: the recorded ranks on a zero input of the recorded shape."""
-    def apply(model: nn.Module, inplace: bool = True, rank: dict[str, int] | None = None,
-              input_shape: list[int] | None = None, act: str | None = None) -> tuple[nn.Module, Any]:
-        from .. import surgery as s
-
-        if not isinstance(rank, dict) or input_shape is None:
-            raise ValueError(f"checkpoint: the recorded {operation!r} step needs 'rank' (a dict) and 'input_shape'")
-        x = torch.zeros(input_shape)
-        if operation == "lowrank":
-            return s.lowrank(model, rank=rank, inplace=inplace, example_inputs=x)
-        return s.decompose(model, rank=rank, act=act, inplace=inplace, example_inputs=x)
-    return apply
-
-
-_ops().update({"lowrank": _replay("lowrank"), "decompose": _replay("decompose")})
 
 
 def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: int) -> None:
@@ -63,10 +47,7 @@ def _convert(operation: str, source: dict[str, Any], out: Path | None, repeats: 
     new, report = getattr(s, operation)(model, **kwargs)
     if finetune_epochs:
         _finetune(new, x, finetune_epochs, finetune_lr, source["seed"])
-    step: dict[str, Any] = {"op": operation, "rank": {c.name: c.metrics["rank"] for c in report.changed},
-                            "input_shape": list(x.shape)}
-    if operation == "decompose":
-        step["act"] = act
+    step = s.record_step(operation, report, x, **({"act": act} if operation == "decompose" else {}))
     report_and_save(model, new, report, x, out, [step], repeats)
 
 

@@ -82,10 +82,10 @@ def _save_npy(path: Path, array) -> None:
     """Atomic .npy write (np.save appends .npy to a path, so write through a file handle)."""
     import numpy as np
 
-    from ..train.checkpoint import _atomic_write
+    from ..train import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.save(f, array)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)

@@ -1,4 +1,4 @@
-"""`archkit surgery fuse|freeze|replace-norm|selu|compare`: BatchNorm surgery on built-in models or checkpoints.
+"""`archkit surgery fuse|freeze|replace-norm|selu|compare` (+ lowrank|decompose from cli/factorize.py).
 
 Every subcommand loads a model with `model_source_options` / `load_model_and_input`, applies one
 operation, prints its SurgeryReport and a `compare` table (params, MACs, latency, output error), and
@@ -18,19 +18,6 @@ import torch
 from torch import nn
 
 from ..models import list_models
-
-# op name recorded in config.json -> how to re-apply it to a freshly built model (structure only)
-SURGERY_OPS: dict[str, Callable[..., tuple[nn.Module, Any]]] = {}
-
-
-def _ops() -> dict[str, Callable[..., tuple[nn.Module, Any]]]:
-    from .. import surgery as s
-
-    if not SURGERY_OPS:
-        SURGERY_OPS.update({"fuse_bn": s.fuse_bn, "freeze_bn": s.freeze_bn, "replace_norm": s.replace_norm,
-                            "to_selu": s.to_selu})
-    return SURGERY_OPS
-
 
 def model_source_options(f: Callable) -> Callable:
     """Add --model / --checkpoint / --batch-size / --image-size / --randomize-bn / --seed to a command."""
@@ -56,9 +43,9 @@ def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_
                          image_size: int | None = None, randomize_bn: bool = False,
                          seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     """(eval-mode model, random example input) from a built-in name or a checkpoint folder."""
-    from ..models import MODEL_KINDS, create_model, example_input
+    from ..models import build_model, create_model, example_input
     from ..surgery import randomize_bn_stats
-    from ..train import config_from_dict, load_weights, read_config
+    from ..train import load_weights, read_config
 
     if (model_name is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --model NAME or --checkpoint DIR")
@@ -67,18 +54,7 @@ def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_
         model, x = create_model(model_name), example_input(model_name, batch_size, seed=seed)
     else:
         meta = read_config(checkpoint)
-        kind = meta.get("kind")
-        if kind not in MODEL_KINDS:
-            raise ValueError(f"checkpoint {str(checkpoint)!r} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
-        model_cls, config_cls = MODEL_KINDS[kind]
-        model = model_cls(config_from_dict(config_cls, meta["config"])).eval()
-        for step in meta.get("surgery", []):  # rebuild the saved structure; the weights overwrite the values
-            op = dict(step)
-            name = op.pop("op")
-            if name not in _ops():
-                raise ValueError(f"checkpoint {str(checkpoint)!r} records unknown surgery {name!r}; known: {sorted(_ops())}")
-            model, _ = _ops()[name](model, inplace=True, **op)
-        load_weights(checkpoint, model)
+        model = load_weights(checkpoint, build_model(meta, f"checkpoint {str(checkpoint)!r}"))
         model._archkit_surgery = list(meta.get("surgery", []))  # carried into the next --out
         shape = meta.get("input_shape")
         if shape is None or image_size is not None:
@@ -117,9 +93,11 @@ def _common(f: Callable) -> Callable:
 
 
 def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_kwargs: Any) -> None:
+    from ..surgery import SURGERY_STEPS, record_step
+
     model, x = load_model_and_input(**source)
-    new, report = _ops()[op](model, **op_kwargs)
-    report_and_save(model, new, report, x, out, [{"op": op, **op_kwargs}], repeats)
+    new, report = SURGERY_STEPS[op](model, **op_kwargs)
+    report_and_save(model, new, report, x, out, [record_step(op, **op_kwargs)], repeats)
 
 
 def _source(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +114,7 @@ def _surgery_command(f: Callable) -> Callable:
 
 @click.group()
 def surgery() -> None:
-    """BatchNorm surgery (fold, freeze, replace, SELU) on built-in models or checkpoints, with a comparison."""
+    """Model surgery on built-in models or checkpoints: BatchNorm fold/freeze/replace/SELU, low-rank, decompose, compare."""
 
 
 @surgery.command()

@@ -247,9 +247,6 @@ def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: 
             top, left = pad + i * (h + pad), pad + j * (w + pad)
             grid[:, top:top + h, left:left + w] = row[j]
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(arr).save(tmp)
-    os.replace(tmp, path)
-    return path
+    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
+
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp))

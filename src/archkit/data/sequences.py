@@ -381,19 +381,18 @@ def write_long_task(folder: str | os.PathLike, n: int, seed: int = 0, length: in
                 return xp, yp
         except (ValueError, OSError):
             pass  # unreadable leftovers from an interrupted run: rebuild them
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".X.npy.tmp"
-    x = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, length, features))
+    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
+
     ys = []
-    for start in range(0, n, chunk):
-        xc, yc = make_long_task(min(chunk, n - start), seed=seed * 100_003 + start, length=length, features=features)
-        x[start : start + len(xc)] = xc
-        ys.append(yc)
-    x.flush()
-    del x
-    os.replace(tmp, xp)
-    ytmp = folder / ".Y.npy.tmp"
-    with open(ytmp, "wb") as f:
-        np.save(f, np.concatenate(ys))
-    os.replace(ytmp, yp)
+
+    def write_x(tmp: str) -> None:  # chunk by chunk into a memmap, so X never has to fit in memory
+        x = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, length, features))
+        for start in range(0, n, chunk):
+            xc, yc = make_long_task(min(chunk, n - start), seed=seed * 100_003 + start, length=length, features=features)
+            x[start : start + len(xc)] = xc
+            ys.append(yc)
+        x.flush()
+
+    atomic_write(xp, write_x)
+    atomic_write(yp, lambda tmp: np.save(tmp, np.concatenate(ys)))
     return xp, yp

@@ -12,12 +12,13 @@ _ACTS: dict[str, Callable[[], nn.Module]] = {
     "selu": nn.SELU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
+    "tanh": nn.Tanh,
 }
 ACT_CHOICES = (*_ACTS, None)
 
 
 def create_act(act: ActSpec) -> nn.Module | None:
-    """Build an activation from a name ("relu", "selu", "gelu", "silu"), a class, or None."""
+    """Build an activation from a name ("relu", "selu", "gelu", "silu", "tanh"), a class, or None."""
     if act is None:
         return None
     if isinstance(act, str):

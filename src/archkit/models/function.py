@@ -67,10 +67,6 @@ def _check_config(cfg: FunctionApproximatorConfig) -> None:
         raise ValueError("layers=0 with linear_skip=False leaves no path from features to the output")
 
 
-def _act(name: str) -> nn.Module:
-    return nn.Tanh() if name == "tanh" else create_act(name)
-
-
 class FunctionApproximator(nn.Module):
     """MLP regressor on raw-unit inputs with prior features, stored standardization and a training domain."""
 
@@ -86,7 +82,7 @@ class FunctionApproximator(nn.Module):
         body: list[nn.Module] = []
         width = n_feat
         for _ in range(config.layers):
-            body += [nn.Linear(width, config.hidden), _act(config.activation)]
+            body += [nn.Linear(width, config.hidden), create_act(config.activation)]
             width = config.hidden
         if config.layers:
             head = nn.Linear(width, config.out_dim)

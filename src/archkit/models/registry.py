@@ -50,14 +50,22 @@ def example_input(name: str, batch_size: int = 1, seed: int = 0) -> torch.Tensor
     return torch.randn((batch_size, *_BUILTIN[name][1]), generator=torch.Generator().manual_seed(seed))
 
 
-def load_model(folder: str | Path) -> nn.Module:
-    """Rebuild any archkit model from a checkpoint folder (config.json + model.safetensors)."""
-    from ..train.checkpoint import config_from_dict, load_weights, read_config
+def build_model(meta: dict, source: str = "checkpoint") -> nn.Module:
+    """Build the (untrained) model a checkpoint's config.json describes, surgery steps included."""
+    from ..surgery import replay_surgery
+    from ..train.checkpoint import config_from_dict
 
-    meta = read_config(folder)
     kind = meta.get("kind")
     if kind not in MODEL_KINDS:
-        raise ValueError(f"checkpoint {str(folder)!r} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
+        raise ValueError(f"{source} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
     model_cls, config_cls = MODEL_KINDS[kind]
-    model = model_cls(config_from_dict(config_cls, meta["config"]))
+    model = model_cls(config_from_dict(config_cls, meta["config"])).eval()
+    return replay_surgery(model, list(meta.get("surgery", [])), source)
+
+
+def load_model(folder: str | Path) -> nn.Module:
+    """Rebuild any archkit model from a checkpoint folder (config.json + model.safetensors), surgery included."""
+    from ..train.checkpoint import load_weights, read_config
+
+    model = build_model(read_config(folder), f"checkpoint {str(folder)!r}")
     return load_weights(folder, model).eval()

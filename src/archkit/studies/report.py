@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..surgery.measure import format_table
-from ..train.checkpoint import atomic_write_json, atomic_write_text
+from ..train.checkpoint import atomic_write, atomic_write_json, atomic_write_text
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -33,14 +33,15 @@ def new_figure(*args: Any, **kwargs: Any):
     return plt.subplots(*args, **kwargs)
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Save and close a figure."""
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Save (atomically) and close a figure."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
+    finally:
+        plt.close(fig)
 
 
 def write_report(out_dir: Path, title: str, body: str, results: dict[str, Any]) -> Path:

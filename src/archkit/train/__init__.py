@@ -1,6 +1,6 @@
 """Training utilities: atomic checkpoints, seeding, a readable classifier loop."""
 from .checkpoint import (
-    atomic_write_json, atomic_write_text, config_from_dict, load_trainer_state, load_weights,
+    atomic_write, atomic_write_json, atomic_write_text, config_from_dict, load_trainer_state, load_weights,
     read_config, save_checkpoint,
 )
 from .metrics import confusion_matrix, iou_per_class, mean_iou
@@ -19,6 +19,6 @@ __all__ = [
     "VQVAETrainConfig", "encode_dataset", "evaluate_vqvae", "train_vqvae",
     "FunctionFitConfig", "FunctionFitResult", "fit_function",
     "PriorTrainConfig", "load_prior", "train_prior", "sample_images", "evaluate_run",
-    "FitResult", "GracefulInterrupt", "accuracy", "append_jsonl", "read_jsonl", "atomic_write_json", "atomic_write_text", "batches", "config_from_dict",
+    "FitResult", "GracefulInterrupt", "accuracy", "append_jsonl", "read_jsonl", "atomic_write", "atomic_write_json", "atomic_write_text", "batches", "config_from_dict",
     "fit_classifier", "load_trainer_state", "load_weights", "read_config", "save_checkpoint", "seed_everything",
 ]

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -27,17 +27,27 @@ TRAINER = "trainer.pt"
 C = TypeVar("C")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call `write(tmp_path)` on a temp file beside `path`, then move it in place: readers never see half a file.
+
+    The temp name keeps the target's suffix (libraries pick the format from it) and gets the usual
+    umask-based permissions rather than mkstemp's private 0600.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -45,7 +55,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -78,9 +88,9 @@ def save_checkpoint(
     folder = Path(folder)
     state = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
     # safetensors refuses tensors that share storage; state_dict copies above are independent.
-    _atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, tmp))
+    atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, tmp))
     if trainer_state is not None:
-        _atomic_write(folder / TRAINER, lambda tmp: torch.save(trainer_state, tmp))
+        atomic_write(folder / TRAINER, lambda tmp: torch.save(trainer_state, tmp))
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     payload = {"kind": kind or type(config).__name__, "config": cfg, **meta}
     atomic_write_json(folder / CONFIG, payload)  # written last: its presence marks a complete checkpoint

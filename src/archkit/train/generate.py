@@ -67,12 +67,7 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
             ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
         if row_labels and k % cols == 0:
             ax.set_ylabel(row_labels[k // cols], rotation=0, ha="right", va="center", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_figure(fig, tmp)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["sample_images", "save_grid", "uniform_code_images"]

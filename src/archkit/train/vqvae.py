@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
-from .checkpoint import atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from .checkpoint import atomic_write, atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
 from .run import GracefulInterrupt, append_jsonl
 
@@ -313,8 +313,8 @@ def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path
             num_classes = ds.num_classes
     arrays["num_classes"] = np.array(num_classes, dtype=np.int64)
     out = Path(out) if out is not None else Path(run_dir) / "codes.npz"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out)
-    return out
+    def write(tmp: str) -> None:  # through a handle: np.savez would append ".npz" to other names
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    return atomic_write(out, write)

@@ -1,0 +1,67 @@
+"""Rebuild a converted model's structure from the surgery steps recorded in its checkpoint.
+
+A checkpoint saved after surgery stores the original model config plus `"surgery": [{"op": ..., **args}]`.
+Loading rebuilds the original model and re-applies each step; the saved weights then overwrite
+whatever values the replay produced, so only the *structure* of each step has to be reproducible.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .factorize import decompose, lowrank
+from .freeze import freeze_bn
+from .fuse import fuse_bn
+from .norms import replace_norm, to_selu
+
+
+def _factorized(operation: Callable) -> Callable[..., tuple[nn.Module, Any]]:
+    """lowrank/decompose replay: the recorded per-layer ranks, traced on a zero input of the recorded shape."""
+    def apply(model: nn.Module, inplace: bool = True, rank: dict[str, int] | None = None,
+              input_shape: list[int] | None = None, **kwargs: Any) -> tuple[nn.Module, Any]:
+        if not isinstance(rank, dict) or input_shape is None:
+            raise ValueError(f"checkpoint: the recorded {operation.__name__!r} step needs 'rank' (a dict of layer "
+                             f"-> rank) and 'input_shape'; got rank={rank!r}, input_shape={input_shape!r}")
+        return operation(model, rank=rank, inplace=inplace, example_inputs=torch.zeros(input_shape), **kwargs)
+    return apply
+
+
+# op name recorded in config.json -> the call that re-applies it (structure only)
+SURGERY_STEPS: dict[str, Callable[..., tuple[nn.Module, Any]]] = {
+    "fuse_bn": fuse_bn,
+    "freeze_bn": freeze_bn,
+    "replace_norm": replace_norm,
+    "to_selu": to_selu,
+    "lowrank": _factorized(lowrank),
+    "decompose": _factorized(decompose),
+}
+
+
+def record_step(op: str, report: Any = None, example_inputs: torch.Tensor | None = None,
+                 **args: Any) -> dict[str, Any]:
+    """The JSON-able step to save beside converted weights so `replay_surgery` can rebuild the structure.
+
+    lowrank/decompose choose ranks from the weights, so their step pins the ranks the `report` chose
+    and the example input's shape instead of the rank/energy arguments.
+    """
+    if op not in SURGERY_STEPS:
+        raise ValueError(f"op: unknown surgery {op!r}; known: {sorted(SURGERY_STEPS)}")
+    step: dict[str, Any] = {"op": op, **args}
+    if op in ("lowrank", "decompose"):
+        if report is None or example_inputs is None:
+            raise ValueError(f"record_step: {op!r} needs the report and the example_inputs it ran with")
+        step.update(rank={c.name: c.metrics["rank"] for c in report.changed}, input_shape=list(example_inputs.shape))
+    return step
+
+
+def replay_surgery(model: nn.Module, steps: list[dict[str, Any]], source: str = "checkpoint") -> nn.Module:
+    """Re-apply recorded surgery steps in place, so a freshly built model matches a converted checkpoint."""
+    for step in steps:
+        args = dict(step)
+        name = args.pop("op", None)
+        if name not in SURGERY_STEPS:
+            raise ValueError(f"{source} records unknown surgery {name!r}; known: {sorted(SURGERY_STEPS)}")
+        model, _ = SURGERY_STEPS[name](model, inplace=True, **args)
+    return model
