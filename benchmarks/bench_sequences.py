@@ -157,14 +157,15 @@ def _brief(summary: dict) -> dict:
     return {k: summary[k] for k in keep}
 
 
-def real_sets(work: Path, names: list[str], epochs: int, seeds: int) -> dict:
+def real_sets(work: Path, names: list[str], epochs: int, seeds: int, lr_schedule: str = "constant", recipe: dict | None = None) -> dict:
+    recipe = REAL_RECIPE if recipe is None else recipe
     out = {}
     for name in names:
         accs, times = [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
             s = train_sequence(SeqTrainConfig(out=str(work / f"{name}-{seed}"), dataset=name, epochs=epochs, seed=seed,
-                                              progress=False, checkpoint_every=0, **REAL_RECIPE))
+                                              progress=False, checkpoint_every=0, **{"lr_schedule": lr_schedule, **recipe}))
             accs.append(s["held_out_accuracy"])
             times.append(time.perf_counter() - t0)
             print(f"  {name} seed {seed}: {100 * accs[-1]:.1f}% in {times[-1]:.0f}s", flush=True)
@@ -186,6 +187,10 @@ def main() -> None:
     ap.add_argument("--conv-epochs", type=int, default=3)
     ap.add_argument("--real-epochs", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--real-lr-schedule", choices=["constant", "cosine"], default="constant",
+                    help="learning-rate schedule of the real-set recipe (an ablation; constant is the recipe)")
+    ap.add_argument("--recipe-override", type=json.loads, default={},
+                    help='ablations: JSON merged into REAL_RECIPE, e.g. \'{"fcn_channels": 0}\'')
     ap.add_argument("--repeats", type=int, default=1, help="timed rounds (a plain-LSTM training step is minutes)")
     ap.add_argument("--warmup", type=int, default=0, help="untimed full-size rounds before timing")
     ap.add_argument("--sets", default="BasicMotions,JapaneseVowels,GunPoint,ItalyPowerDemand,ArrowHead")
@@ -204,7 +209,7 @@ def main() -> None:
         batch, steps, repeats, n_train, n_test = 32, 8192, args.repeats, 512, 128
         conv_epochs, budget, real_epochs, sets = args.conv_epochs, args.lstm_budget_s, args.real_epochs, args.sets.split(",")
     skip = set(filter(None, args.skip.split(",")))
-    results = {"quick": args.quick, "shape": [batch, steps, 8], "model": MODEL, "conv": CONV, "real_recipe": REAL_RECIPE,
+    results = {"quick": args.quick, "shape": [batch, steps, 8], "model": MODEL, "conv": CONV, "real_recipe": {"lr_schedule": args.real_lr_schedule, **REAL_RECIPE, **args.recipe_override},
                "torch_threads": torch.get_num_threads(), "note": "timed on a shared, contended 2-core CPU machine"}
     if args.out.is_file():  # keep sections measured by an earlier run that this one skips
         results = {**json.loads(args.out.read_text()), **results}
@@ -222,7 +227,8 @@ def main() -> None:
             results["long_task"] = long_task(work / "long", n_train, n_test, steps, conv_epochs, budget)
         if "real" not in skip:
             print(f"[real] {sets}, {real_epochs} epochs x {args.seeds} seed(s)", flush=True)
-            results["real"] = real_sets(work / "real", sets, real_epochs, args.seeds)
+            results["real"] = real_sets(work / "real", sets, real_epochs, args.seeds, args.real_lr_schedule,
+                                       {**REAL_RECIPE, **args.recipe_override})
     results["wall_s"] = time.perf_counter() - t_start
     atomic_write_json(args.out, results)
     print_tables(results)

@@ -80,7 +80,7 @@ def test_existing_run_needs_resume(tmp_path):
 
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     xp, yp = _files(tmp_path)
-    straight = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "straight")))
+    straight = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "straight"), lr_schedule="cosine"))
 
     calls = {"n": 0}
     real_loss = seqtrain.sequence_loss
@@ -92,12 +92,12 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch
         return real_loss(*a, **k)
 
     monkeypatch.setattr(seqtrain, "sequence_loss", loss_then_ctrl_c)
-    first = train_sequence(_cfg(tmp_path, xp, yp))
+    first = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine"))
     assert first["stopped"] == "interrupted" and first["step"] == 3
     state = load_trainer_state(tmp_path / "run" / "checkpoint")
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (0, 3, 3)
     monkeypatch.setattr(seqtrain, "sequence_loss", real_loss)
-    resumed = train_sequence(_cfg(tmp_path, xp, yp), resume=True)
+    resumed = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine"), resume=True)
     assert resumed["step"] == straight["step"] == 10
     a, b = load_model(tmp_path / "straight" / "checkpoint"), load_model(tmp_path / "run" / "checkpoint")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
@@ -113,3 +113,14 @@ def test_conv_lstm_learns_the_long_task(tmp_path):
     summary = train_sequence(_cfg(tmp_path, tmp_path / "X.npy", tmp_path / "Y.npy", hidden=32, conv_channels=32,
                                   conv_stride=4, pool="max", epochs=10, batch_size=16, lr=3e-3, val_fraction=0.25))
     assert summary["held_out_accuracy"] > 0.7  # chance 25%, end-only 50%
+
+
+def test_cosine_schedule_decays_to_zero_and_unknown_schedules_are_refused(tmp_path):
+    from archkit.train.sequence import lr_at
+
+    cfg = SeqTrainConfig(out=str(tmp_path), lr=1e-2, lr_schedule="cosine")
+    assert lr_at(cfg, 0, 100) == pytest.approx(1e-2) and lr_at(cfg, 50, 100) == pytest.approx(5e-3)
+    assert lr_at(cfg, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(SeqTrainConfig(out=str(tmp_path), lr=1e-2), 99, 100) == 1e-2
+    with pytest.raises(ValueError, match="lr_schedule.*'cosine'.*'linear'"):
+        lr_at(SeqTrainConfig(out=str(tmp_path), lr_schedule="linear"), 0, 10)

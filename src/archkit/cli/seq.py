@@ -30,18 +30,20 @@ def seq() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="cosine: decay the learning rate to 0 over --epochs.")
 @click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after this many optimizer steps (0: no limit).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Held-out share of --x/--y or --shards (datasets use their own test split).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidden, layers, bidirectional, dropout,
-          epochs, batch_size, lr, max_steps, val_fraction, seed) -> None:
+          epochs, batch_size, lr, lr_schedule, max_steps, val_fraction, seed) -> None:
     """Train a SequenceClassifier; writes checkpoint/, metrics.jsonl, confusion.png, summary.json."""
     from ..train.sequence import SeqTrainConfig, train_sequence
 
     cfg = SeqTrainConfig(out=str(out_dir), x=_str(x_path), y=_str(y_path), shards=_str(shards), dataset=dataset,
                          frontend=frontend, pool=pool, hidden=hidden, layers=layers, bidirectional=bidirectional,
-                         dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, max_steps=max_steps,
+                         dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, max_steps=max_steps,
                          val_fraction=val_fraction, seed=seed)
     summary = train_sequence(cfg, resume=resume)
     if summary["stopped"] == "interrupted":

@@ -79,9 +79,11 @@ def infer_num_classes(y: Any) -> int:
     raise ValueError(f"y: cannot infer the number of classes from shape {y.shape}; {_padding_explanation(None)}")
 
 
-def sequence_loss(logits: torch.Tensor, y: Any, x: Any = None) -> torch.Tensor:
+def sequence_loss(logits: torch.Tensor, y: Any, x: Any = None, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy of (B, C) logits against (B,) ids or (B, C) one-hot targets (same value either way)."""
-    return F.cross_entropy(logits, as_class_targets(y, logits.shape[1], x).to(logits.device))
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing: expected a float in [0, 1), got {label_smoothing!r}")
+    return F.cross_entropy(logits, as_class_targets(y, logits.shape[1], x).to(logits.device), label_smoothing=label_smoothing)
 
 
 @dataclass
@@ -105,12 +107,16 @@ class SeqTrainConfig:
     conv_kernel: int = 7
     conv_stride: int = 4
     conv_blocks: int = 2
+    conv_norm: str = "none"  # "batch": masked BatchNorm after every frontend conv
+    fcn_channels: int = 0  # > 0: LSTM-FCN branch (Karim et al. 2018) beside the LSTM
     # optimization
     epochs: int = 10
     batch_size: int = 32
     lr: float = 3e-3
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over all epochs, so the final weights are settled
     weight_decay: float = 1e-2
     clip_norm: float = 1.0
+    label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
     seed: int = 0
     max_steps: int = 0  # stop after this many optimizer steps in total (0: no limit)
     time_limit_s: float = 0.0  # stop (with a checkpoint) after this much training time (0: no limit)
@@ -124,6 +130,18 @@ class SeqTrainConfig:
     progress: bool = True
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_at(cfg: SeqTrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate for optimizer step `step` (0-based) of `total_steps`; a pure function of the step, so resume is exact."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+
+
 def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
     from ..models.sequence import SequenceClassifierConfig
 
@@ -131,7 +149,7 @@ def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
         in_features=in_features, num_classes=num_classes, hidden=cfg.hidden, layers=cfg.layers,
         bidirectional=cfg.bidirectional, dropout=cfg.dropout, frontend=cfg.frontend, pool=cfg.pool,
         conv_channels=cfg.conv_channels, conv_kernel=cfg.conv_kernel, conv_stride=cfg.conv_stride,
-        conv_blocks=cfg.conv_blocks,
+        conv_blocks=cfg.conv_blocks, conv_norm=cfg.conv_norm, fcn_channels=cfg.fcn_channels,
     )
 
 
@@ -231,6 +249,9 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     else:
         model_cfg = _model_config(cfg, train.in_features, num_classes)
     model = SequenceClassifier(model_cfg)
+    lr_at(cfg, 0, 1)  # reject an unknown schedule before any work
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing: expected a float in [0, 1), got {cfg.label_smoothing!r}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch, batch_in_epoch, step, seen, train_time = 0, 0, 0, 0, 0.0
     if state is not None:
@@ -261,13 +282,15 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
             for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                                             block=cfg.block, start=batch_in_epoch):
                 t0 = time.perf_counter()
-                loss = sequence_loss(model(xb, lb), yb)
+                loss = sequence_loss(model(xb, lb), yb, label_smoothing=cfg.label_smoothing)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"training diverged: loss is {loss.item()} at step {step}; lower --lr")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.clip_norm:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(cfg, step, cfg.epochs * n_batches)
                 opt.step()
                 train_time += time.perf_counter() - t0
                 step, seen = step + 1, seen + len(yb)
