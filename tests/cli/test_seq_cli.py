@@ -64,3 +64,20 @@ def test_predict_feature_mismatch_is_clear(tmp_path):
                  str(tmp_path / "r"), "--epochs", "1", "--hidden", "4"]).exit_code == 0
     r = _run(["seq", "predict", "--run", str(tmp_path / "r"), "--x", str(tmp_path / "X3.npy"), "--out", str(tmp_path / "p.npy")])
     assert r.exit_code != 0 and "8 features" in r.output
+
+
+def test_seq_train_lstm_fcn_options(tmp_path):
+    x, y = make_long_task(24, seed=0, length=64)
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "Y.npy", y)
+    run = tmp_path / "run"
+    r = _run(["seq", "train", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--out", str(run),
+              "--frontend", "conv", "--conv-stride", "1", "--conv-blocks", "1", "--conv-channels", "4", "--conv-norm", "batch",
+              "--fcn-channels", "4", "--hidden", "4", "--layers", "1", "--pool", "mean", "--label-smoothing", "0.1",
+              "--weight-decay", "0", "--epochs", "1", "--batch-size", "8"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((run / "summary.json").read_text())["model_config"]
+    assert (cfg["conv_norm"], cfg["fcn_channels"], cfg["conv_stride"], cfg["conv_blocks"], cfg["conv_channels"]) == ("batch", 4, 1, 1, 4)
+    r = _run(["seq", "train", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--out", str(tmp_path / "bad"),
+              "--conv-norm", "batch", "--epochs", "1"])
+    assert r.exit_code != 0 and "frontend='conv'" in r.output and "Traceback" not in r.output

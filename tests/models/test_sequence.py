@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from archkit.models import MODEL_KINDS, SequenceClassifier, SequenceClassifierConfig, load_model
+from archkit.models.sequence import MaskedBatchNorm1d
 from archkit.train import save_checkpoint
 
 
@@ -79,4 +80,98 @@ def test_registered_and_round_trips_through_a_checkpoint(tmp_path):
     save_checkpoint(tmp_path, model, model.config)
     loaded = load_model(tmp_path)
     x = torch.randn(2, 20, 3)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+# --- BatchNorm in the conv frontend and the LSTM-FCN branch (both padding-safe via MaskedBatchNorm1d) ---
+
+def _padded(lengths, total=40, features=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    seqs = [torch.randn(1, n, features, generator=g) for n in lengths]
+    padded = torch.randn(len(lengths), total, features, generator=g) * 1e3  # garbage padding
+    for i, s in enumerate(seqs):
+        padded[i, : lengths[i]] = s[0]
+    return seqs, padded
+
+
+@pytest.mark.parametrize("kw", [dict(frontend="conv", conv_stride=1, conv_norm="batch"),
+                                dict(frontend="conv", conv_stride=2, conv_norm="batch", fcn_channels=4),
+                                dict(fcn_channels=4), dict(fcn_channels=4, bidirectional=True, pool="mean")])
+def test_batchnorm_and_fcn_shapes(kw):
+    model = tiny(**kw)
+    x = torch.randn(5, 33, 3)
+    assert model(x).shape == (5, 4)
+    assert model(x, torch.tensor([33, 1, 7, 20, 2])).shape == (5, 4)
+    model.train()
+    assert model(x, torch.tensor([33, 1, 7, 20, 2])).shape == (5, 4)
+    if kw.get("fcn_channels"):
+        assert model.head.in_features == model.config.hidden * (2 if model.config.bidirectional else 1) + 4
+
+
+@pytest.mark.parametrize("kw", [dict(frontend="conv", conv_stride=1, conv_norm="batch"),
+                                dict(frontend="conv", conv_stride=2, conv_norm="batch"),
+                                dict(fcn_channels=4), dict(frontend="conv", conv_norm="batch", fcn_channels=4, pool="max")])
+def test_batchnorm_and_fcn_are_padding_safe_in_eval_mode(kw):
+    model = tiny(**kw)
+    lengths = [29, 12, 5, 1]
+    seqs, padded = _padded(lengths)
+    with torch.no_grad():
+        batched = model(padded, torch.tensor(lengths))
+        alone = torch.cat([model(s) for s in seqs])
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(frontend="conv", conv_stride=1, conv_norm="batch"), dict(fcn_channels=4)])
+def test_batchnorm_training_statistics_ignore_padding(kw):
+    """In training mode the batch statistics count valid steps only: the padded content and the padded
+    length change neither the logits nor the running statistics."""
+    lengths = [29, 12, 5, 3]
+    _, padded = _padded(lengths)
+    other = torch.randn(len(lengths), 55, 3) * -50.0  # different garbage, longer padding
+    other[:, :40] = padded
+    for i, n in enumerate(lengths):
+        other[i, n:] = torch.randn(55 - n, 3) * 77.0
+    a, b = tiny(**kw).train(), tiny(**kw).train()
+    b.load_state_dict(a.state_dict())
+    la, lb = a(padded, torch.tensor(lengths)), b(other, torch.tensor(lengths))
+    torch.testing.assert_close(la, lb, atol=1e-4, rtol=1e-4)
+    norms = [m for m in a.modules() if isinstance(m, MaskedBatchNorm1d)]
+    assert norms
+    for ma, mb in zip(norms, [m for m in b.modules() if isinstance(m, MaskedBatchNorm1d)]):
+        torch.testing.assert_close(ma.running_mean, mb.running_mean)
+        torch.testing.assert_close(ma.running_var, mb.running_var)
+        assert int(ma.num_batches_tracked) == 1
+
+
+def test_masked_batchnorm_matches_batchnorm_without_padding():
+    torch.manual_seed(0)
+    ours, ref = MaskedBatchNorm1d(5).train(), torch.nn.BatchNorm1d(5).train()
+    h = torch.randn(4, 5, 11) * 3 + 1
+    full = torch.ones(4, 11, dtype=torch.bool)
+    torch.testing.assert_close(ours(h, full), ref(h), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean)
+    torch.testing.assert_close(ours.running_var, ref.running_var)
+
+
+def test_defaults_keep_the_old_architecture():
+    model = tiny(frontend="conv")
+    assert model.fcn is None and model.frontend.norms is None
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+
+
+@pytest.mark.parametrize("bad, match", [(dict(conv_norm="layer", frontend="conv"), "conv_norm"),
+                                        (dict(conv_norm="batch"), "frontend='conv'"),
+                                        (dict(fcn_channels=-1), "fcn_channels"), (dict(fcn_channels=2.5), "fcn_channels")])
+def test_bad_norm_and_fcn_options_are_clear(bad, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(**bad)
+
+
+def test_fcn_model_round_trips_through_a_checkpoint(tmp_path):
+    model = tiny(frontend="conv", conv_norm="batch", fcn_channels=4)
+    model.train()(torch.randn(3, 20, 3), torch.tensor([20, 9, 4]))  # move the running statistics
+    model.eval()
+    save_checkpoint(tmp_path, model, model.config)
+    loaded = load_model(tmp_path).eval()
+    x = torch.randn(2, 15, 3)
     torch.testing.assert_close(loaded(x), model(x))

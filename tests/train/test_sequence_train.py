@@ -124,3 +124,36 @@ def test_cosine_schedule_decays_to_zero_and_unknown_schedules_are_refused(tmp_pa
     assert lr_at(SeqTrainConfig(out=str(tmp_path), lr=1e-2), 99, 100) == 1e-2
     with pytest.raises(ValueError, match="lr_schedule.*'cosine'.*'linear'"):
         lr_at(SeqTrainConfig(out=str(tmp_path), lr_schedule="linear"), 0, 10)
+
+
+def test_label_smoothing_changes_the_loss_and_bad_values_are_refused(tmp_path):
+    logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
+    plain = sequence_loss(logits, y)
+    assert sequence_loss(logits, y, label_smoothing=0.0) == plain
+    torch.testing.assert_close(sequence_loss(logits, y, label_smoothing=0.1),
+                               torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        sequence_loss(logits, y, label_smoothing=1.0)
+    xp, yp = _files(tmp_path)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        train_sequence(_cfg(tmp_path, xp, yp, label_smoothing=-0.1))
+
+
+def test_fcn_branch_and_conv_batchnorm_train_save_and_reload(tmp_path):
+    xp, yp = _files(tmp_path)
+    summary = train_sequence(_cfg(tmp_path, xp, yp, conv_stride=1, conv_norm="batch", fcn_channels=4, pool="mean",
+                                  label_smoothing=0.1, epochs=1))
+    assert summary["stopped"] == "done"
+    assert summary["model_config"]["conv_norm"] == "batch" and summary["model_config"]["fcn_channels"] == 4
+    meta = read_config(tmp_path / "run" / "checkpoint")
+    assert meta["train_config"]["label_smoothing"] == 0.1
+    model = load_model(tmp_path / "run" / "checkpoint")
+    assert model.fcn is not None and model.frontend.norms is not None
+    pred, _ = predict_sequences(model, np.load(xp, mmap_mode="r"), batch_size=16)
+    assert pred.shape == (48,)
+
+
+def test_conv_norm_without_the_conv_frontend_is_a_clear_error(tmp_path):
+    xp, yp = _files(tmp_path)
+    with pytest.raises(ValueError, match="conv_norm.*frontend='conv'"):
+        train_sequence(_cfg(tmp_path, xp, yp, frontend="none", conv_norm="batch"))

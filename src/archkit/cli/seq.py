@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..models.sequence import FRONTENDS, POOLS
+from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
 
 
 @click.group()
@@ -27,23 +27,36 @@ def seq() -> None:
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--bidirectional", is_flag=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--conv-channels", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--conv-kernel", type=click.IntRange(min=1), default=7, show_default=True, help="Odd kernel size of the conv frontend.")
+@click.option("--conv-stride", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--conv-blocks", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--conv-norm", type=click.Choice(CONV_NORMS), default="none", show_default=True,
+              help="'batch': BatchNorm after every frontend conv (statistics over valid steps only; needs --frontend conv).")
+@click.option("--fcn-channels", type=click.IntRange(min=0), default=0, show_default=True,
+              help="> 0: add the LSTM-FCN branch (3 conv+BatchNorm+ReLU blocks, global average pool) beside the LSTM.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
               help="cosine: decay the learning rate to 0 over --epochs.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after this many optimizer steps (0: no limit).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Held-out share of --x/--y or --shards (datasets use their own test split).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidden, layers, bidirectional, dropout,
-          epochs, batch_size, lr, lr_schedule, max_steps, val_fraction, seed) -> None:
+          conv_channels, conv_kernel, conv_stride, conv_blocks, conv_norm, fcn_channels,
+          epochs, batch_size, lr, lr_schedule, weight_decay, label_smoothing, max_steps, val_fraction, seed) -> None:
     """Train a SequenceClassifier; writes checkpoint/, metrics.jsonl, confusion.png, summary.json."""
     from ..train.sequence import SeqTrainConfig, train_sequence
 
     cfg = SeqTrainConfig(out=str(out_dir), x=_str(x_path), y=_str(y_path), shards=_str(shards), dataset=dataset,
                          frontend=frontend, pool=pool, hidden=hidden, layers=layers, bidirectional=bidirectional,
-                         dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, max_steps=max_steps,
+                         dropout=dropout, conv_channels=conv_channels, conv_kernel=conv_kernel, conv_stride=conv_stride,
+                         conv_blocks=conv_blocks, conv_norm=conv_norm, fcn_channels=fcn_channels,
+                         weight_decay=weight_decay, label_smoothing=label_smoothing, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, max_steps=max_steps,
                          val_fraction=val_fraction, seed=seed)
     summary = train_sequence(cfg, resume=resume)
     if summary["stopped"] == "interrupted":
