@@ -4,7 +4,7 @@ Measures, in one run:
 1. training and inference sequences/s at (B=32, T=8192, F=8) for frontend="none" vs "conv",
    timed interleaved (round-robin) so machine noise hits both alike; ratio conv / none;
 2. peak resident memory of one training step and of one inference batch for each (a fresh
-   subprocess per measurement, ru_maxrss after minus before);
+   subprocess per measurement, `archkit.surgery.peak_rss_growth_mib`);
 3. held-out accuracy on the generated long task (T=8192, 8 channels, 4 classes; label needs an
    event in the first and one in the last quarter): the conv model for a few epochs, the plain
    LSTM for as long as `--lstm-budget-s` allows;
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import torch
 
 from archkit.data import LONG_TASK
 from archkit.models import SequenceClassifier, SequenceClassifierConfig
-from archkit.surgery import format_table, interleaved_latency
+from archkit.surgery import format_table, interleaved_latency, peak_rss_growth_mib
 from archkit.train import SeqTrainConfig, atomic_write_json, sequence_loss, train_sequence
 
 RESULTS = Path(__file__).parent / "results" / "bench_sequences.json"
@@ -119,18 +118,9 @@ def memory_probe(frontend: str, mode: str, batch: int, steps: int) -> None:
 
     step(torch.randn(1, 64, 8), torch.zeros(1, dtype=torch.long))  # one-off library/allocator start-up
     x, y = torch.randn(batch, steps, 8), torch.randint(0, 4, (batch,))
-    before = _current_rss_kib()
-    step(x, y)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_growth_mib": (after - before) / 1024}))  # ru_maxrss is KiB on Linux
-
-
-def _current_rss_kib() -> int:
-    """Resident set size now (KiB), so the peak growth counts only this step, not import-time peaks."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # peak_rss_growth_mib resets the peak mark first: ru_maxrss could not be reset, and made every
+    # probe report the same start-up peak.
+    print(json.dumps({"peak_rss_growth_mib": peak_rss_growth_mib(lambda: step(x, y))}))
 
 
 def peak_memory(batch: int, steps: int) -> dict:
@@ -217,7 +207,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     recipe = {**REAL_RECIPE, **({"lr_schedule": args.real_lr_schedule} if args.real_lr_schedule else {}), **args.recipe_override}
     results = {"quick": args.quick, "shape": [batch, steps, 8], "model": MODEL, "conv": CONV, "real_recipe": recipe, "real_epochs": real_epochs,
-               "torch_threads": torch.get_num_threads(), "note": "timed on a shared, contended 2-core CPU machine"}
+               "torch_threads": torch.get_num_threads(), "note": "2-core CPU machine; sections can come from separate invocations (--skip): top-level torch_threads and wall_s describe the last one, see real_run_note and docs/sequences.md"}
     if args.out.is_file():  # keep sections measured by an earlier run that this one skips
         results = {**json.loads(args.out.read_text()), **results}
     t_start = time.perf_counter()

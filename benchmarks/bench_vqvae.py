@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from torch import nn
 from archkit.data import load_image_dataset
 from archkit.models import VQVAE2, VQVAE2Config
 from archkit.models.vqvae import VQVAEOutput
-from archkit.surgery import format_table
+from archkit.surgery import format_table, peak_rss_growth_mib
 from archkit.train import atomic_write_json, evaluate_vqvae
 from archkit.train.vqvae import train_step
 
@@ -155,10 +154,10 @@ def memprobe(dataset: str, kind: str, batch: int, steps: int = 3) -> float:
     torch.manual_seed(0)
     model = build(kind, data.channels)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for i in range(steps):
-        train_step(model, opt, data.images[i * batch:(i + 1) * batch])
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    def run() -> None:
+        for i in range(steps):
+            train_step(model, opt, data.images[i * batch:(i + 1) * batch])
+    return peak_rss_growth_mib(run)
 
 
 def peak_memory(dataset: str, kind: str, batch: int) -> float | None:
@@ -244,6 +243,8 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 steps (numbers not meaningful)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--memory-only", action="store_true",
+                    help="re-measure only the peak memory of each model and update it in the existing JSON")
     ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memprobe:
@@ -254,6 +255,16 @@ def main() -> None:
         if args.out == RESULTS:
             args.out = RESULTS.with_name("bench_vqvae_quick.json")
     record = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if args.memory_only:
+        for name in args.datasets:
+            for kind in ("archkit", "plain"):
+                record.setdefault(name, {}).setdefault(kind, {})["peak_memory_mib"] = peak_memory(name, kind, args.batch_size)
+        record.setdefault("config", {})["peak_memory_note"] = (
+            "peak RSS growth over the first 3 training steps in a fresh process, measured with "
+            "archkit.surgery.peak_rss_growth_mib (peak mark reset first); re-measured with --memory-only")
+        atomic_write_json(args.out, record)
+        print_table(record)
+        return
     record["config"] = {"default VQVAE2Config": "hidden 128, res_blocks 2, res_channels 32, code_dim 64, 512 codes/level",
                         "torch_threads": torch.get_num_threads(), "note": "2-core CPU shared with other jobs"}
 

@@ -1,5 +1,6 @@
 """Model surgery on any nn.Module; every operation returns (new_model, SurgeryReport)."""
-from .measure import count_macs, count_params, format_table, interleaved_latency, measure_latency, output_error
+from .measure import (count_macs, count_params, format_table, interleaved_latency, measure_latency, output_error,
+                      peak_rss_growth_mib)
 from .report import LayerChange, SurgeryReport
 from .bnstats import randomize_bn_stats
 from .compare import CompareReport, compare
@@ -14,5 +15,5 @@ __all__ = [
     "CompareReport", "EvalBatchNorm1d", "EvalBatchNorm2d", "EvalBatchNorm3d", "bn_scale_shift", "compare",
     "freeze_bn", "fuse_bn", "is_batchnorm", "randomize_bn_stats", "replace_norm", "to_selu", "unfreeze_bn",
     "decompose", "lowrank", "SURGERY_STEPS", "record_step", "replay_surgery",
-    "count_macs", "count_params", "format_table", "interleaved_latency", "measure_latency", "output_error",
+    "count_macs", "count_params", "format_table", "interleaved_latency", "measure_latency", "output_error", "peak_rss_growth_mib",
 ]

@@ -56,6 +56,26 @@ def interleaved_latency(fns: dict[str, Callable[[], Any]], repeats: int = 20, wa
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def peak_rss_growth_mib(fn: Callable[[], Any]) -> float:
+    """Peak resident memory that `fn()` adds on top of what the process holds now, in MiB (Linux).
+
+    Resets the kernel's peak-RSS mark first (/proc/self/clear_refs), so earlier peaks such as imports
+    or data loading do not count; run it in a fresh process for numbers that compare across models.
+    """
+    from pathlib import Path
+
+    def status_kib(field: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise RuntimeError(f"peak_rss_growth_mib: /proc/self/status has no {field} field (Linux only)")
+
+    Path("/proc/self/clear_refs").write_text("5")
+    before = status_kib("VmRSS")
+    fn()
+    return (status_kib("VmHWM") - before) / 1024
+
+
 def output_error(reference: torch.Tensor, candidate: torch.Tensor) -> tuple[float, float]:
     """(max-abs error, relative error ||a-b|| / ||a||) between two outputs."""
     ref, cand = reference.detach().double(), candidate.detach().double()
