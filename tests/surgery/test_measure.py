@@ -1,5 +1,6 @@
 """peak_rss_growth_mib: the memory probe both benchmarks use."""
 
+
 def test_peak_rss_growth_sees_a_temporary_allocation_and_ignores_earlier_peaks():
     import numpy as np
 
