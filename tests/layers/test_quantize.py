@@ -16,7 +16,7 @@ def test_any_spatial_rank_returns_codes_and_indices(shape):
     assert out.indices.shape == (shape[0], *shape[2:]) and out.indices.dtype == torch.int64
     # quantized values are exactly codebook rows at the returned indices
     assert torch.allclose(out.quantized, vq.lookup(out.indices), atol=1e-5)
-    assert 1.0 <= out.perplexity.item() <= 16.0 and 0.0 < out.usage.item() <= 1.0
+    assert out.perplexity.item() >= 1.0 and out.perplexity.item() <= 16.0 and 0.0 < out.usage.item() <= 1.0
 
 
 def test_lookup_picks_the_nearest_code():
