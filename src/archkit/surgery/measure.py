@@ -56,11 +56,34 @@ def interleaved_latency(fns: dict[str, Callable[[], Any]], repeats: int = 20, wa
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _release_free_heap() -> None:
+    """Hand every free page of the C heap back to the kernel (glibc `malloc_trim(0)`; a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+
+
 def peak_rss_growth_mib(fn: Callable[[], Any]) -> float:
     """Peak resident memory that `fn()` adds on top of what the process holds now, in MiB (Linux).
 
     Resets the kernel's peak-RSS mark first (/proc/self/clear_refs), so earlier peaks such as imports
     or data loading do not count; run it in a fresh process for numbers that compare across models.
+
+    Before the reset, free heap memory is returned to the kernel (glibc `malloc_trim(0)`). Without it
+    the probe read ~0 for a real 48 MiB allocation after other work in the same process: glibc raises
+    its mmap threshold to the size of the largest mmapped block freed so far (up to 32 MiB), so
+    tensors of a few MiB land on the heap; when they are freed while a live block sits above them the
+    heap cannot shrink, and the freed pages stay resident. A later allocation is carved out of that
+    free, already-resident space: no page fault, so neither RSS nor its peak (VmHWM) moves. The peak
+    reset itself worked. After the trim those free pages are no longer resident, so whatever `fn()`
+    touches is faulted in and counted.
     """
     from pathlib import Path
 
@@ -70,6 +93,7 @@ def peak_rss_growth_mib(fn: Callable[[], Any]) -> float:
                 return int(line.split()[1])
         raise RuntimeError(f"peak_rss_growth_mib: /proc/self/status has no {field} field (Linux only)")
 
+    _release_free_heap()
     Path("/proc/self/clear_refs").write_text("5")
     before = status_kib("VmRSS")
     fn()
