@@ -1,4 +1,6 @@
 """load_model rebuilds converted checkpoints: the recorded surgery steps are replayed before the weights load."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -26,7 +28,7 @@ def test_fused_then_factorized_checkpoint_round_trips(tmp_path):
 
 
 def test_unknown_surgery_step_is_a_clear_error():
-    meta = {"kind": "ResNetConfig", "config": {}, "surgery": [{"op": "melt"}]}
+    meta = {"kind": "ResNetConfig", "config": dataclasses.asdict(ResNetConfig()), "surgery": [{"op": "melt"}]}
     with pytest.raises(ValueError, match="unknown surgery 'melt'.*fuse_bn"):
         build_model(meta)
 

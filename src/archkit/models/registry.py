@@ -55,11 +55,13 @@ def build_model(meta: dict, source: str = "checkpoint") -> nn.Module:
     from ..surgery import replay_surgery
     from ..train.checkpoint import config_from_dict
 
+    if not isinstance(meta, dict):
+        raise ValueError(f"{source}: expected a JSON object with fields 'kind' and 'config', got {type(meta).__name__}")
     kind = meta.get("kind")
     if kind not in MODEL_KINDS:
-        raise ValueError(f"{source} holds a {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
+        raise ValueError(f"{source}: field 'kind' is {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
     model_cls, config_cls = MODEL_KINDS[kind]
-    model = model_cls(config_from_dict(config_cls, meta["config"])).eval()
+    model = model_cls(config_from_dict(config_cls, meta.get("config"), f"{source} field 'config'")).eval()
     return replay_surgery(model, list(meta.get("surgery", [])), source)
 
 
@@ -67,5 +69,5 @@ def load_model(folder: str | Path) -> nn.Module:
     """Rebuild any archkit model from a checkpoint folder (config.json + model.safetensors), surgery included."""
     from ..train.checkpoint import load_weights, read_config
 
-    model = build_model(read_config(folder), f"checkpoint {str(folder)!r}")
+    model = build_model(read_config(folder), repr(str(Path(folder) / "config.json")))
     return load_weights(folder, model).eval()

@@ -246,14 +246,11 @@ class VQVAE2(nn.Module):
 
 def load_vqvae(run_dir: str | Path) -> VQVAE2:
     """The trained VQVAE2 of a run folder (RUN_DIR/vqvae), in eval mode."""
-    from ..train.checkpoint import config_from_dict, load_weights, read_config
+    from ..train.checkpoint import checkpoint_exists, load_weights, read_model_config
 
     folder = Path(run_dir) / "vqvae"
-    if not (folder / "config.json").is_file():
+    if not checkpoint_exists(folder):
         raise FileNotFoundError(f"no trained VQ-VAE in {str(run_dir)!r}: run `archkit vqvae train --out {run_dir}` first")
-    meta = read_config(folder)
-    if meta.get("kind") != "VQVAE2Config":
-        raise ValueError(f"checkpoint {str(folder)!r} holds a {meta.get('kind')!r}, not a VQVAE2Config")
-    model = VQVAE2(config_from_dict(VQVAE2Config, meta["config"]))
-    return load_weights(folder, model).eval()
+    config, _ = read_model_config(folder, VQVAE2Config)
+    return load_weights(folder, VQVAE2(config)).eval()
 

@@ -1,7 +1,7 @@
 """Training utilities: atomic checkpoints, seeding, a readable classifier loop."""
 from .checkpoint import (
-    atomic_write, atomic_write_json, atomic_write_text, config_from_dict, load_trainer_state, load_weights,
-    read_config, save_checkpoint,
+    atomic_write, atomic_write_json, atomic_write_text, checkpoint_exists, checkpoint_path, config_from_dict,
+    load_trainer_state, load_weights, read_config, read_model_config, recover_checkpoint, save_checkpoint,
 )
 from .metrics import confusion_matrix, iou_per_class, mean_iou
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
@@ -21,4 +21,5 @@ __all__ = [
     "PriorTrainConfig", "load_prior", "train_prior", "sample_images", "evaluate_run",
     "FitResult", "GracefulInterrupt", "accuracy", "append_jsonl", "read_jsonl", "atomic_write", "atomic_write_json", "atomic_write_text", "batches", "config_from_dict",
     "fit_classifier", "load_trainer_state", "load_weights", "read_config", "save_checkpoint", "seed_everything",
+    "checkpoint_exists", "checkpoint_path", "read_model_config", "recover_checkpoint",
 ]

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..models.registry import load_model
 from ..models.resnet import ResNet, ResNetConfig
-from .checkpoint import atomic_write_json, read_config, save_checkpoint
+from .checkpoint import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
 from .generate import sample_images, uniform_code_images
 from .run import read_jsonl
 from .utils import accuracy, fit_classifier
@@ -28,10 +28,12 @@ CLASSIFIER_DIR = "classifier"
 def run_data(run: str | Path) -> tuple[str, int, int]:
     """(dataset, image size, channels) the run's VQ-VAE was trained on, from its checkpoint."""
     folder = Path(run) / "vqvae"
-    if not (folder / "config.json").is_file():
+    from ..models.vqvae import VQVAE2Config
+
+    if not checkpoint_exists(folder):
         raise FileNotFoundError(f"no trained VQ-VAE in {str(run)!r}: run `archkit vqvae train --out {run}` first")
-    meta = read_config(folder)
-    return str(meta.get("data", "digits")), int(meta.get("image_size", 32)), int(meta["config"]["in_channels"])
+    config, meta = read_model_config(folder, VQVAE2Config)
+    return str(meta.get("data", "digits")), int(meta.get("image_size", 32)), int(config.in_channels)
 
 
 @torch.no_grad()
@@ -70,7 +72,7 @@ def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, 
                              progress: bool = False) -> ResNet:
     """The run's evaluation classifier, cached in RUN_DIR/classifier/ (retrained if missing)."""
     folder = Path(run) / CLASSIFIER_DIR
-    if (folder / "config.json").is_file():
+    if checkpoint_exists(folder):
         meta = read_config(folder)
         if meta.get("epochs") == epochs and meta.get("train_size") == len(x) and meta["config"].get("stem_stride") == 2:
             return load_model(folder)

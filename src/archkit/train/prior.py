@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
-from .checkpoint import config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from .checkpoint import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 
 CODES_FILE = "codes.npz"
@@ -148,23 +148,23 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
     metrics_path = folder / "metrics.jsonl"
 
     torch.manual_seed(cfg.seed)
-    resuming = cfg.resume and (folder / "config.json").is_file()
+    exists = checkpoint_exists(folder)
+    resuming = cfg.resume and exists
     # a resumed prior keeps the architecture it was created with, whatever the model flags say now
-    model_cfg = (config_from_dict(GatedPixelCNNConfig, read_config(folder)["config"]) if resuming
+    model_cfg = (read_model_config(folder, GatedPixelCNNConfig)[0] if resuming
                  else model_config(codes, level, cfg))
     model = GatedPixelCNN(model_cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
-    if (folder / "config.json").is_file() and not cfg.resume:
+    if exists and not cfg.resume:
         at = read_config(folder).get("step")
         raise ValueError(f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it")
     if resuming:
         load_weights(folder, model)
-        state = load_trainer_state(folder)
-        if state is not None:
-            opt.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            step = int(state["step"])
+        state = load_trainer_state(folder, required=True)
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step = int(state["step"])
     elif metrics_path.exists():
         metrics_path.unlink()  # a fresh run starts a fresh log
 
@@ -227,19 +227,20 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
 def load_prior(run: str | Path, level: int) -> GatedPixelCNN:
     """A trained prior of a run in eval mode, with a clear error when that level was not trained."""
     folder = prior_dir(run, level)
-    if not (folder / "config.json").is_file():
+    if not checkpoint_exists(folder):
         raise FileNotFoundError(f"no trained prior for level {level} in {str(run)!r}: run "
                                 f"`archkit prior train --run {run} --level {level}` first")
-    meta = read_config(folder)
-    if meta.get("kind") != "GatedPixelCNNConfig":
-        raise ValueError(f"checkpoint {str(folder)!r} holds a {meta.get('kind')!r}, not a GatedPixelCNNConfig")
-    model = GatedPixelCNN(config_from_dict(GatedPixelCNNConfig, meta["config"]))
-    return load_weights(folder, model).eval()
+    config, _ = read_model_config(folder, GatedPixelCNNConfig)
+    return load_weights(folder, GatedPixelCNN(config)).eval()
 
 
 def prior_shape(run: str | Path, level: int) -> tuple[int, int]:
     """(H, W) of the code map a level's prior was trained on."""
-    return tuple(read_config(prior_dir(run, level))["shape"])
+    folder = prior_dir(run, level)
+    shape = read_config(folder).get("shape")
+    if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(s, int) and s > 0 for s in shape)):
+        raise ValueError(f"{str(folder / 'config.json')!r}: field 'shape' must be [H, W] positive ints, got {shape!r}")
+    return tuple(shape)
 
 
 __all__ = ["PriorTrainConfig", "code_metrics", "load_codes", "load_prior", "prior_dir", "prior_shape", "resolve_level",

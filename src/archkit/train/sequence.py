@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import confusion_matrix
-from .checkpoint import atomic_write_json, load_trainer_state, load_weights, read_config, save_checkpoint
+from .checkpoint import atomic_write_json, checkpoint_exists, load_trainer_state, load_weights, read_model_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl
 from .utils import seed_everything
 
@@ -226,11 +226,9 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     continues from the exact batch where the last checkpoint was taken.
     """
     from ..models.sequence import SequenceClassifier, SequenceClassifierConfig
-    from .checkpoint import config_from_dict
-
     out = Path(cfg.out)
     ckpt = out / CHECKPOINT
-    if ckpt.joinpath("config.json").is_file() and not resume:
+    if checkpoint_exists(ckpt) and not resume:
         raise ValueError(f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out")
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
@@ -240,9 +238,9 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     train, held, num_classes = _validated_targets(train, held, classes)
     classes = classes or [str(i) for i in range(num_classes)]
 
-    state = load_trainer_state(ckpt) if resume and ckpt.joinpath("config.json").is_file() else None
+    state = load_trainer_state(ckpt, required=True) if resume and checkpoint_exists(ckpt) else None
     if state is not None:
-        model_cfg = config_from_dict(SequenceClassifierConfig, read_config(ckpt)["config"])
+        model_cfg = read_model_config(ckpt, SequenceClassifierConfig)[0]
         if model_cfg.in_features != train.in_features or model_cfg.num_classes != num_classes:
             raise ValueError(f"--resume: checkpoint expects {model_cfg.in_features} features and {model_cfg.num_classes} classes, "
                              f"the data has {train.in_features} and {num_classes}")

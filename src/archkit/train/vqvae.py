@@ -27,7 +27,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
-from .checkpoint import atomic_write, atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from .checkpoint import (atomic_write, atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state,
+                         load_weights, read_config, save_checkpoint)
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
 from .run import GracefulInterrupt, append_jsonl
 
@@ -178,15 +179,14 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
     model.check_input(train.images[:1])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
-    if (ckpt / "config.json").is_file():
+    if checkpoint_exists(ckpt):
         if not cfg.resume:
             raise ValueError(f"out: {str(run)!r} already holds a trained VQ-VAE (step {read_config(ckpt).get('step')}); "
                              f"pass --resume to continue it or choose another --out")
         load_weights(ckpt, model)
-        state = load_trainer_state(ckpt)
-        if state is not None:
-            opt.load_state_dict(state["optimizer"])
-            step = int(state["step"])
+        state = load_trainer_state(ckpt, required=True)
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "train_config.json", dataclasses.asdict(cfg))
@@ -281,7 +281,11 @@ def read_train_config(run_dir: str | Path) -> VQVAETrainConfig:
     if not path.is_file():
         load_vqvae(run_dir)  # raises the "no trained VQ-VAE" error when that is the problem
         raise FileNotFoundError(f"{str(path)!r} is missing: not a run folder written by `archkit vqvae train`")
-    return config_from_dict(VQVAETrainConfig, json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
+    return config_from_dict(VQVAETrainConfig, data, repr(str(path)))
 
 
 @torch.no_grad()
