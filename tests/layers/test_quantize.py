@@ -92,3 +92,103 @@ def test_bad_input_is_named():
         VectorQuantizer(8, 4, init="zeros")
     with pytest.raises(ValueError, match="indices"):
         vq.lookup(torch.tensor([[9]]))
+
+
+def _state(vq):
+    return {k: v.clone() for k, v in vq.state_dict().items()}
+
+
+def test_a_nan_batch_leaves_the_codebook_and_ema_state_unchanged_and_is_counted():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 4, restart_after=2).train()
+    clean = torch.randn(8, 4, 4, 4)
+    vq(clean)  # initialized from data
+    before = _state(vq)
+    bad = clean.clone()
+    bad[0, 1, 2, 3] = float("nan")
+    bad[1, 0, 0, 0] = float("inf")
+    for _ in range(3):  # several bad batches in a row: also no restart fires on the count they would add
+        with pytest.warns(RuntimeWarning, match="NaN or inf.*skipped"):
+            vq(bad)
+    for k, v in vq.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert vq.skipped_updates == 3
+    for _ in range(4):  # later clean batches train and decode finite codes
+        out = vq(torch.randn(8, 4, 4, 4))
+    assert torch.isfinite(vq.codebook).all() and torch.isfinite(vq.ema_sum).all()
+    assert torch.isfinite(out.quantized).all() and not torch.equal(vq.codebook, before["codebook"])
+
+
+def test_strict_raises_on_a_non_finite_batch():
+    vq = VectorQuantizer(8, 4, strict=True).train()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        vq(torch.full((2, 4, 3), float("nan")))
+    assert not bool(vq.initialized)
+
+
+def test_a_nan_batch_in_eval_mode_changes_nothing_and_warns_nothing():
+    import warnings
+
+    vq = VectorQuantizer(8, 4).eval()
+    before = _state(vq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vq(torch.full((2, 4, 3), float("nan")))
+    assert all(torch.equal(v, before[k]) for k, v in vq.state_dict().items())
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_restart_from_a_single_pooled_vector_gives_finite_codes(dim):
+    vq = VectorQuantizer(8, dim, init="random", restart_after=1).train()
+    x = torch.randn(1, dim, 1)  # one position: the restart pool is a single vector
+    for _ in range(3):
+        vq(x)
+    assert vq.restarts > 0
+    assert torch.isfinite(vq.codebook).all() and torch.isfinite(vq.ema_sum).all()
+    assert torch.isfinite(vq(x).quantized).all()
+
+
+def _fp16_matmul_on_cpu() -> bool:
+    try:
+        torch.ones(2, 2, dtype=torch.float16) @ torch.ones(2, 2, dtype=torch.float16)
+        return True
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16,
+                                   pytest.param(torch.float16, marks=pytest.mark.skipif(
+                                       not _fp16_matmul_on_cpu(), reason="no fp16 matmul on this CPU build"))])
+def test_half_precision_inputs_use_fp32_distances_and_keep_fp32_buffers(dtype):
+    torch.manual_seed(0)
+    ref = VectorQuantizer(16, 4).train()
+    vq = VectorQuantizer(16, 4).train()
+    x = torch.randn(4, 4, 5, 5)
+    xh = x.to(dtype)
+    ref(xh.float())  # the same (rounded) values in fp32
+    out = vq(xh)
+    assert out.quantized.dtype == dtype and out.loss.dtype == dtype
+    for name in ("codebook", "ema_sum", "ema_count"):
+        assert getattr(vq, name).dtype == torch.float32, name
+        torch.testing.assert_close(getattr(vq, name), getattr(ref, name), rtol=0, atol=0)
+    # the whole module cast to half precision: the codebook state still stays fp32
+    vq.to(dtype)
+    assert vq.codebook.dtype == torch.float32 and vq.ema_sum.dtype == torch.float32
+    assert vq(xh).quantized.dtype == dtype
+
+
+def test_bf16_autocast_keeps_distances_and_ema_in_fp32():
+    torch.manual_seed(0)
+    enc = torch.nn.Conv2d(3, 4, 1)
+    vq = VectorQuantizer(16, 4).train()
+    ref = VectorQuantizer(16, 4).train()
+    x = torch.randn(4, 3, 5, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = enc(x)
+        assert z.dtype == torch.bfloat16
+        out = vq(z)
+    ref(z.float())
+    assert out.quantized.dtype == torch.bfloat16
+    assert vq.codebook.dtype == torch.float32 and vq.ema_sum.dtype == torch.float32
+    torch.testing.assert_close(vq.codebook, ref.codebook, rtol=0, atol=0)
+    assert torch.equal(out.indices, ref.eval()(z.float()).indices)

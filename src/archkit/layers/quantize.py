@@ -6,9 +6,17 @@ A VQ-VAE with a randomly initialized EMA codebook typically ends up using a hand
   * a code that has not been picked for `restart_after` steps is re-seeded from a current encoder output.
 EMA statistics and restarts are computed over the *global* batch when torch.distributed is
 initialized (all_reduce / all_gather), so every DDP replica keeps the same codebook.
+
+Guards: a batch holding NaN/inf (on any rank) never touches the codebook or the EMA statistics;
+the update is skipped with a warning and counted in `skipped_updates` (`strict=True` raises instead).
+Distances, EMA and restarts run in fp32 with autocast disabled, whatever the input dtype (fp16,
+bf16, or under torch.autocast); the codebook buffers stay fp32 even when the model is cast to half
+precision, and the quantized output has the input's dtype.
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -46,6 +54,17 @@ def _all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def _no_autocast(device_type: str):
+    """A context with autocast off for this device type (a no-op where autocast does not exist)."""
+    try:
+        return torch.autocast(device_type=device_type, enabled=False)
+    except (RuntimeError, ValueError):
+        return contextlib.nullcontext()
+
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """Pick k rows of x (N, D) with k-means++ seeding (spread out, proportional to squared distance)."""
     n = x.shape[0]
@@ -70,6 +89,8 @@ class VectorQuantizer(nn.Module):
     training mode (EMA update, first-batch initialization, dead-code restart); eval mode is a
     pure lookup. `init` is "kmeans++" (default), "data" (random encoder outputs) or "random"
     (Gaussian, the classic setup that tends to collapse); `restart_after=0` disables restarts.
+    A training batch with non-finite values is skipped for the codebook update (warning, counted in
+    `skipped_updates`), or raises ValueError when `strict=True`.
     """
 
     def __init__(
@@ -81,6 +102,7 @@ class VectorQuantizer(nn.Module):
         init: str = "kmeans++",
         restart_after: int = 50,
         seed: int = 0,
+        strict: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("num_codes", num_codes), ("dim", dim)):
@@ -93,7 +115,7 @@ class VectorQuantizer(nn.Module):
         if restart_after < 0:
             raise ValueError(f"restart_after: expected >= 0 (0 disables restarts), got {restart_after!r}")
         self.num_codes, self.dim, self.beta, self.ema_decay = num_codes, dim, beta, ema_decay
-        self.init, self.restart_after, self.seed = init, restart_after, seed
+        self.init, self.restart_after, self.seed, self.strict = init, restart_after, seed, strict
         codebook = torch.randn(num_codes, dim, generator=torch.Generator().manual_seed(seed))
         self.register_buffer("codebook", codebook)
         # EMA of per-code counts and sums; codebook = ema_sum / ema_count. Starting at count 1 keeps
@@ -104,6 +126,17 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(init == "random"))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self.restarts = 0  # codes re-seeded since construction (a statistic, not state)
+        self.skipped_updates = 0  # training batches whose codebook update was skipped: non-finite values
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        # model.half() / .to(bfloat16) would turn the EMA statistics into half precision, where
+        # small EMA steps vanish: the codebook state stays fp32 (the output follows the input dtype).
+        for name in ("codebook", "ema_count", "ema_sum"):
+            buf = getattr(self, name)
+            if buf.dtype in _HALF:
+                setattr(self, name, buf.float())
+        return self
 
     def extra_repr(self) -> str:
         return (f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, ema_decay={self.ema_decay}, "
@@ -115,9 +148,12 @@ class VectorQuantizer(nn.Module):
         return x.movedim(1, -1).reshape(-1, self.dim)
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest code (squared Euclidean) for each row of flat (N, dim)."""
-        cb = self.codebook
-        d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None]
+        """Index of the nearest code (squared Euclidean) for each row of flat (N, dim), computed in fp32."""
+        with _no_autocast(flat.device.type):
+            cb = self.codebook
+            cb = cb.float() if cb.dtype in _HALF else cb
+            f = flat.to(cb.dtype)
+            d = f.pow(2).sum(1, keepdim=True) - 2 * f @ cb.t() + cb.pow(2).sum(1)[None]
         return d.argmin(1)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
@@ -131,14 +167,15 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
         flat = self._flatten(x)
-        if self.training:
-            with torch.no_grad():
+        update = self.training and self._batch_is_finite(flat)
+        if update:
+            with torch.no_grad(), _no_autocast(flat.device.type):
                 if not bool(self.initialized):
                     self._initialize(flat.detach().float())
         indices = self.nearest(flat.detach())
         counts = torch.bincount(indices, minlength=self.num_codes).float()
-        if self.training:
-            with torch.no_grad():
+        if update:
+            with torch.no_grad(), _no_autocast(flat.device.type):
                 counts = self._ema_update(flat.detach().float(), indices, counts)
         quant_flat = F.embedding(indices, self.codebook).to(x.dtype)
         quantized = quant_flat.view(*x.movedim(1, -1).shape).movedim(-1, 1)
@@ -148,6 +185,21 @@ class VectorQuantizer(nn.Module):
         perplexity = torch.exp(-(probs * torch.log(probs.clamp_min(1e-10))).sum())
         usage = (counts > 0).float().mean()
         return QuantizerOutput(quantized, indices.view(x.shape[0], *x.shape[2:]), loss, perplexity, usage)
+
+    def _batch_is_finite(self, flat: torch.Tensor) -> bool:
+        """Whether this training batch may update the codebook: finite on every rank (all ranks agree)."""
+        bad = (~torch.isfinite(flat.detach())).any().float().reshape(1)
+        if _dist_ready():
+            torch.distributed.all_reduce(bad)
+        if not bool(bad.item()):
+            return True
+        if self.strict:
+            raise ValueError("VectorQuantizer: the training batch holds NaN or inf values (strict=True); "
+                             "the codebook was not updated")
+        self.skipped_updates += 1
+        warnings.warn(f"VectorQuantizer: a training batch holds NaN or inf values; codebook/EMA update skipped "
+                      f"({self.skipped_updates} batch(es) so far)", RuntimeWarning, stacklevel=3)
+        return False
 
     def _generator(self) -> torch.Generator:
         # Seeded by the step counter: identical on every DDP rank and after a resume.
@@ -188,9 +240,14 @@ class VectorQuantizer(nn.Module):
         pool = _all_gather_cat(flat)
         gen = self._generator()
         pick = torch.randint(pool.shape[0], (dead.numel(),), generator=gen).to(pool.device)
-        # A little noise so codes re-seeded from the same position do not coincide.
-        noise = torch.randn(dead.numel(), self.dim, generator=gen).to(pool) * 1e-3 * pool.std()
+        # A little noise so codes re-seeded from the same position do not coincide. Its scale is the
+        # pool's spread, or its magnitude when there is no spread (std of a single value is NaN).
+        spread = pool.std(correction=0) if pool.numel() > 1 else pool.new_zeros(())
+        scale = torch.where(spread > 0, spread, pool.abs().mean().clamp_min(1e-6))
+        noise = torch.randn(dead.numel(), self.dim, generator=gen).to(pool) * 1e-3 * scale
         fresh = pool[pick] + noise
+        if not bool(torch.isfinite(fresh).all()):  # cannot happen after the batch check; never write NaN codes
+            return
         self.codebook[dead] = fresh
         self.ema_sum[dead] = fresh
         self.ema_count[dead] = 1.0
