@@ -105,3 +105,32 @@ def test_parser_source_never_evaluates_text():
 
     source = Path(mod.__file__).read_text()
     assert not re.search(r"(?<![\w.])(eval|exec|compile)\(", source)
+
+
+@pytest.mark.parametrize("text, piece", [
+    ("x + 9**9**9", "exponent"),
+    ("x + 2**1000", "exponent"),
+    ("x ** -500", "exponent"),
+    ("x + " + "9" * 400, "400 characters"),
+    ("x * 1e999", "not a finite"),
+    ("x + 10.0**99 * 10.0**99 * 10.0**99 * 10.0**99", "not a finite"),
+    ("x + 1/0", "cannot be evaluated"),
+    ("x + (-8)**0.5", "not a finite real"),
+    ("x + log(0)", "cannot be evaluated"),
+    ("x+" * 999 + "x", "levels deep"),
+    ("-" * 1500 + "x", "levels deep"),
+    ("sin(" * 150 + "x" + ")" * 150, "levels deep"),
+    ("(" * 300 + "x" + ")" * 300, "syntax error|levels deep"),
+])
+def test_hostile_sizes_are_value_errors_not_overflow_or_recursion(text, piece):
+    assert len(text) <= 2000  # under the length limit: the other bounds must catch it
+    with pytest.raises(ValueError, match=piece):
+        parse_expression(text)
+
+
+def test_bounds_leave_ordinary_expressions_alone():
+    x = np.linspace(0.5, 2, 4)
+    deep = "x" + "+x" * 60
+    np.testing.assert_allclose(parse_expression(deep)(x=x), 61 * x)
+    np.testing.assert_allclose(parse_expression("x**100 + 2**10 - 1e300 * 1e-300")(x=x), x**100 + 1024 - 1)
+    np.testing.assert_allclose(parse_expression("3.14159265358979323846 * x")(x=x), np.pi * x)

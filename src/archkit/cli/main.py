@@ -23,6 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def one_line(error: BaseException) -> str:
+    """An exception as one line of text (OSError keeps its path; multi-line messages are joined)."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text = f"{text}: {error.filename}"
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module on first use."""
 
@@ -36,12 +44,13 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx: click.Context):
-        # Bad input surfaces as ValueError/FileNotFoundError with a message naming the argument:
-        # show that message, not a stack trace from deep inside torch.
+        # Bad input surfaces as ValueError (bad values, malformed or corrupt files) or OSError
+        # (missing, unreadable or unwritable paths) with a message naming the argument or file:
+        # show that message on one line, not a stack trace from deep inside torch.
         try:
             return super().invoke(ctx)
-        except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-            raise click.ClickException(str(e)) from e
+        except (ValueError, OSError) as e:
+            raise click.ClickException(one_line(e)) from e
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]

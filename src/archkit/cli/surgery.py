@@ -54,7 +54,7 @@ def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_
         model, x = create_model(model_name), example_input(model_name, batch_size, seed=seed)
     else:
         meta = read_config(checkpoint)
-        model = load_weights(checkpoint, build_model(meta, f"checkpoint {str(checkpoint)!r}"))
+        model = load_weights(checkpoint, build_model(meta, repr(str(checkpoint / "config.json"))))
         model._archkit_surgery = list(meta.get("surgery", []))  # carried into the next --out
         shape = meta.get("input_shape")
         if shape is None or image_size is not None:
