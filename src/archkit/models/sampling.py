@@ -77,7 +77,8 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
     layers = model.layers
     codes = torch.zeros(shape, dtype=torch.long, device=u.device)
     biases = [None if t is None else t.chunk(2, dim=1) for t in model.layer_biases(labels, cond_codes)]
-    new = lambda ch: torch.zeros((b, ch, h, w), device=u.device)  # noqa: E731
+    dtype = model.embed.weight.dtype  # caches in the model's float dtype (float64, bfloat16, ...)
+    new = lambda ch: torch.zeros((b, ch, h, w), device=u.device, dtype=dtype)  # noqa: E731
     emb = new(c)
     v_in = [emb] + [new(c) for _ in layers[:-1]]  # v_in[l + 1] is layer l's vertical output
     v_last = new(c)
