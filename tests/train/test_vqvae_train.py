@@ -103,10 +103,28 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     assert evals[-1]["step"] == step and (run / "recon.png").is_file()
 
 
-def test_epochs_budget_and_tensorboard(tmp_path):
+def _two_step_epochs_cfg(tmp_path, tensorboard):
     steps_per_epoch = 1437 // TINY["batch_size"]
-    cfg = VQVAETrainConfig(out=str(tmp_path), steps=999, epochs=2 / steps_per_epoch, eval_every=50,
-                           tensorboard=True, **TINY)
-    result = train_vqvae(cfg, progress=False)
+    return VQVAETrainConfig(out=str(tmp_path), steps=999, epochs=2 / steps_per_epoch, eval_every=50,
+                            tensorboard=tensorboard, **TINY)
+
+
+def test_epochs_budget(tmp_path):
+    result = train_vqvae(_two_step_epochs_cfg(tmp_path, tensorboard=False), progress=False)
+    assert result["step"] == 2
+    assert not (tmp_path / "tensorboard").exists()
+
+
+def test_tensorboard_logging(tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is an optional extra")
+    result = train_vqvae(_two_step_epochs_cfg(tmp_path, tensorboard=True), progress=False)
     assert result["step"] == 2
     assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_without_tensorboard_installed_training_warns_and_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # what a missing package looks like
+    with pytest.warns(UserWarning, match="tensorboard is not installed"):
+        result = train_vqvae(_two_step_epochs_cfg(tmp_path, tensorboard=True), progress=False)
+    assert result["step"] == 2
+    assert not (tmp_path / "tensorboard").exists()
