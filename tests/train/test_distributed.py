@@ -49,3 +49,46 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4), k
     assert sum(k.endswith("codebook") for k in a) == 2  # both levels' codebooks were compared
+
+
+WORKER = '''
+import json, os, torch
+from torch import nn
+from archkit.train.distributed import cleanup_distributed, init_distributed
+
+def comm_threads():
+    names = []
+    for t in os.listdir("/proc/self/task"):
+        try:
+            names.append(open(f"/proc/self/task/{t}/comm").read().strip())
+        except OSError:
+            pass
+    return sorted(n for n in names if "gloo" in n)
+
+info = init_distributed()
+ddp = nn.parallel.DistributedDataParallel(nn.Linear(4, 4))
+ddp(torch.randn(2, 4)).sum().backward()
+during = comm_threads()
+del ddp
+cleanup_distributed(info)
+print(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}), flush=True)
+'''
+
+
+def test_cleanup_joins_the_process_group_threads_before_exit(tmp_path):
+    # gloo threads still running at interpreter shutdown are what made a rank abort at exit
+    # ("terminate called without an active exception"): none may outlive cleanup_distributed.
+    if not os.path.isdir("/proc/self/task"):
+        import pytest
+
+        pytest.skip("thread names are read from /proc (Linux)")
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    for r in reports:
+        assert r["during"], r  # the probe sees gloo's threads while the group is alive
+        assert r["after"] == [], r

@@ -29,6 +29,11 @@ def init_distributed() -> DistInfo:
     world = int(os.environ["WORLD_SIZE"])
     if world <= 1:
         return DistInfo()
+    # DDP imports torch._dynamo on construction; imported while a process group exists, it keeps
+    # that group alive past destroy_process_group, so gloo's worker and socket threads ran on into
+    # interpreter shutdown, where a rank could abort ("terminate called without an active
+    # exception"). Imported first, the group is freed and its threads joined by cleanup_distributed.
+    import torch._dynamo  # noqa: F401
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -38,11 +43,20 @@ def init_distributed() -> DistInfo:
 
 
 def cleanup_distributed(info: DistInfo) -> None:
-    """Leave the process group (only if `init_distributed` joined one)."""
+    """Leave the process group (only if `init_distributed` joined one), joining its threads.
+
+    The barrier first: no rank tears its group down while another still has a collective in flight.
+    """
+    import gc
+
     import torch.distributed as dist
 
     if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            gc.collect()  # DDP wrappers sit in reference cycles: free them, and their hold on the group
+            dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
