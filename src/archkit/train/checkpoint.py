@@ -316,9 +316,9 @@ def _checked_file(folder: str | os.PathLike, name: str) -> Path | None:
         if problem is None and (found / name).is_file() and _sha256(found / name) != _manifest_hash(found, name):
             problem = f"{name} does not match the sha256 in {MANIFEST}"
         if problem is not None:
-            raise ValueError(f"checkpoint {str(folder)!r} is incomplete or mixed: {problem}. It was not written "
-                             f"as one set (a crash in an older archkit, or files copied in by hand); restore the "
-                             f"folder from a backup or start a new run")
+            raise ValueError(f"checkpoint {str(folder)!r} is incomplete or mixed: {problem}. Its files are not "
+                             f"the set that was saved together (edited or copied in by hand, or a crash in an "
+                             f"older archkit); restore the folder from a backup or start a new run")
     path = found / name
     return path if path.is_file() else None
 
