@@ -143,11 +143,22 @@ class _Site:
     calls: int = 1
 
 
+_METADATA = {"shape", "dtype", "device", "ndim", "size", "dim"}
+
+
+def _data_users(node: fx.Node) -> list[fx.Node]:
+    """Users that read the node's values (reading .shape / .size() / .dim() does not change with a fold)."""
+    return [u for u in node.users if not (u.op in ("call_function", "call_method") and
+                                          getattr(u.target, "__name__", u.target) in ("getattr", *_METADATA) and
+                                          (u.op == "call_method" or (len(u.args) > 1 and u.args[1] in _METADATA)))]
+
+
 class _Tracer(fx.Tracer):
-    """Keep every BatchNorm flavour (incl. archkit's) as one call_module node."""
+    """Keep every BatchNorm flavour (incl. archkit's) and every conv/linear subclass as one call_module node,
+    so the guard can say why a subclass is not folded into."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return is_batchnorm(m) or super().is_leaf_module(m, module_qualified_name)
+        return is_batchnorm(m) or isinstance(m, _FOLD_AFTER) or super().is_leaf_module(m, module_qualified_name)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -242,7 +253,7 @@ class _Fuser:
         def site(node: object) -> _Site:
             if not isinstance(node, fx.Node):
                 return _Site(f"a constant ({node!r})")
-            exclusive = len(node.users) == 1
+            exclusive = len(_data_users(node)) == 1
             if node.op == "call_module":
                 m, full = modules[node.target], _join(prefix, node.target)
                 return _Site(_describe(m, full), full, m, exclusive, calls[node.target])
@@ -262,7 +273,7 @@ class _Fuser:
             if node.op != "call_module" or not is_batchnorm(modules[node.target]):
                 continue
             producer = site(node.args[0]) if node.args else _Site("nothing")
-            uses[node.target].append((producer, [site(u) for u in node.users]))
+            uses[node.target].append((producer, [site(u) for u in _data_users(node)]))
         for target, sites in uses.items():
             name, bn = _join(prefix, target), modules[target]
             if len(sites) == 1:
