@@ -248,8 +248,9 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
     if example_inputs is None:
         report.verification = ("whole model NOT verified: no example input could be built (pass example_inputs); "
                                "rel_error is each layer's error on a random input of its own")
-    elif model is not None and replaced and replaced[0][0] != "":
-        err = _verify(model, example_inputs, reference, replaced)
+    else:
+        err = (_verify(model, example_inputs, reference, replaced) if replaced and replaced[0][0] != ""
+               else model_error(model, example_inputs, reference)[0])
         source = "given" if given else "built/guessed"
         report.verification = f"whole model checked on {source} example inputs: rel error {err:.3g}"
         report.model_rel_error = err

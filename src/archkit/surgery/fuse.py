@@ -508,7 +508,7 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
     fuser.finish()
     for scope, error in fuser.opaque.items():
         report.notes.append(f"could not trace '{scope or type(model).__name__}' ({error}); analysed its children separately")
-    if fuser.bns:
+    if fuser.bns or reference is not None:
         if inputs is not None and reference is not None:
             dtype = next((p.dtype for p in model.parameters() if p.dtype.is_floating_point), torch.float32)
             tol = exact_tolerance(dtype)
@@ -519,9 +519,10 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
             report.verification = ("each fold checked on a random input of its layer; the whole model NOT verified "
                                    "(no example input could be built: pass example_inputs)")
         report.notes.append(report.verification)
+    if fuser.bns:
         report.notes.append(f"{len(report.by_action('folded'))} of {len(fuser.bns)} BatchNorm layers folded")
     else:
-        report.notes.append("no BatchNorm layers found: model returned unchanged")
+        report.notes.insert(0, "no BatchNorm layers found: model returned unchanged")
     return model, report
 
 
