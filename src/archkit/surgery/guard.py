@@ -190,19 +190,24 @@ def bn_reason(bn: nn.Module) -> str | None:
     return None
 
 
-def flat_output(out: Any) -> torch.Tensor:
-    """All floating tensors of an output (tensor, tuple/list, dict, dataclass) as one flat float64 vector."""
+def flat_output(out: Any, argument: str = "model") -> torch.Tensor:
+    """All tensors of an output (tensor, tuple/list, dict, dataclass; numbers too, None skipped) as one flat
+    float64 vector, so any two outputs can be compared; other types raise TypeError naming `argument`."""
     if isinstance(out, torch.Tensor):
         return out.detach().reshape(-1).double()
+    if out is None:
+        return torch.zeros(0, dtype=torch.float64)
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        return torch.tensor([float(out)], dtype=torch.float64)
     if dataclasses.is_dataclass(out) and not isinstance(out, type):
         out = [getattr(out, f.name) for f in dataclasses.fields(out)]
     if isinstance(out, dict):
         out = [out[k] for k in sorted(out, key=str)]
     if isinstance(out, (tuple, list)):
-        parts = [flat_output(o) for o in out]
-        parts = [p for p in parts if p.numel()]
+        parts = [flat_output(o, argument) for o in out]
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
-    return torch.zeros(0, dtype=torch.float64)
+    raise TypeError(f"{argument} returned {type(out).__name__}; expected tensors (or tuples/lists/dicts/dataclasses "
+                    "of them)")
 
 
 def as_args(example_inputs: Any) -> tuple:
