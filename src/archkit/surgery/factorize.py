@@ -195,6 +195,10 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
     if example_inputs is not None:
         inputs = _inputs_of(model, [n for n, _ in candidates], example_inputs)
         reference = model_outputs(model, example_inputs)
+        if not torch.isfinite(reference).all():
+            report.notes.append("the model's output on the example inputs is not finite: errors cannot be measured")
+            example_inputs = reference = None
+            inputs = {}
     else:
         inputs = {}
     owners = parameter_owners(model)

@@ -503,6 +503,9 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
             if source == "given":
                 raise ValueError(f"fuse_bn: the model's forward fails on example_inputs ({type(e).__name__}: {e})") from e
             inputs = None
+    if reference is not None and not torch.isfinite(reference).all():
+        report.notes.append("the model's output on the example inputs is not finite: it cannot verify a fold")
+        inputs = reference = None
     fuser = _Fuser(model, report, ranks)
     fuser.visit(model, "")  # also when there is no BN module: functional batch_norm calls get reported
     fuser.finish()
