@@ -109,7 +109,8 @@ def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_k
     from ..surgery import SURGERY_STEPS, record_step
 
     model, x = load_model_and_input(**source)
-    new, report = SURGERY_STEPS[op](model, **op_kwargs)
+    check = {"example_inputs": x} if op == "fuse_bn" else {}  # verify the fold on the input compared below
+    new, report = SURGERY_STEPS[op](model, **op_kwargs, **check)
     report_and_save(model, new, report, x, out, [record_step(op, **op_kwargs)], repeats)
 
 
