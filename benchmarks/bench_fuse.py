@@ -111,7 +111,7 @@ def coverage() -> list[dict]:
         with torch.no_grad():
             ref = module(x)
         row = {"pattern": pattern, "expected": expected}
-        for tool, fn in (("archkit", lambda m: fuse_bn(m)[0]), ("torch.fx", fx_fuse)):
+        for tool, fn in (("archkit", lambda m: fuse_bn(m, example_inputs=x)[0]), ("torch.fx", fx_fuse)):
             try:
                 out_model = fn(module)
                 with torch.no_grad():

@@ -76,3 +76,43 @@ def test_bad_arguments_give_clean_errors():
         result = runner.invoke(cli, ["surgery", "lowrank", *FAST, *args])
         assert result.exit_code != 0 and "Traceback" not in result.output
         assert "--rank" in result.output or "--energy" in result.output
+
+
+def _save(folder, model):
+    from archkit.train import save_checkpoint
+    save_checkpoint(folder, model, model.config)
+    return folder
+
+
+def _kinds():
+    from archkit.models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN,
+                                GatedPixelCNNConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config)
+    return {
+        "seq": SequenceClassifier(SequenceClassifierConfig(in_features=3, num_classes=2, hidden=8, frontend="conv",
+                                                           conv_channels=6, conv_stride=2, conv_norm="batch",
+                                                           fcn_channels=4)),
+        "pixelcnn": GatedPixelCNN(GatedPixelCNNConfig(num_codes=8, channels=8, layers=2, dropout=0.0, num_classes=3,
+                                                      cond_num_codes=5, cond_scale=2)),
+        "vqvae": VQVAE2(VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4,
+                                     num_codes=8, norm="batch")),
+        "function": FunctionApproximator(FunctionApproximatorConfig(in_dim=2, hidden=8, layers=2)),
+    }
+
+
+def test_checkpoint_of_every_kind_gets_the_right_example_input(tmp_path):
+    """`surgery fuse --checkpoint` on a sequence run once built an image-shaped input and failed."""
+    for kind, model in _kinds().items():
+        folder = _save(tmp_path / kind, model)
+        model, x = load_model_and_input(None, folder, batch_size=2, randomize_bn=True)
+        with torch.no_grad():
+            model(*(x if isinstance(x, tuple) else (x,)))  # the input fits
+        out = _ok(["fuse", "--checkpoint", str(folder), "--randomize-bn", "--batch-size", "2", "--repeats", "1",
+                   "--out", str(tmp_path / f"{kind}-fused")])
+        assert "whole model checked" in out, out
+        err = float(out.split("output error: max-abs")[1].split("relative ")[1].split()[0])
+        assert err <= 1e-5, (kind, out)
+        out = _ok(["lowrank", "--checkpoint", str(folder), "--rank", "1", "--repeats", "1",
+                   "--out", str(tmp_path / f"{kind}-low")])
+        reloaded, x = load_model_and_input(None, tmp_path / f"{kind}-low", batch_size=2)  # replay rebuilds it
+        with torch.no_grad():
+            reloaded(*(x if isinstance(x, tuple) else (x,)))

@@ -12,7 +12,7 @@ def _check_exact(model: nn.Module, x: torch.Tensor, expect_folded: int, expect_s
     model = randomize_bn_stats(model, seed=3).eval()
     with torch.no_grad():
         ref = model(x)
-    fused, report = fuse_bn(model)
+    fused, report = fuse_bn(model, example_inputs=x)
     assert len(report.by_action("folded")) == expect_folded, report.to_table()
     assert len(report.skipped) == expect_skipped, report.to_table()
     with torch.no_grad():

@@ -23,8 +23,9 @@ def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: i
     from ..data import load_digits
     from ..train import accuracy, fit_classifier
 
-    if x.dim() != 4 or x.shape[1] != 1 or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"--finetune-epochs: needs a digits classifier with (B, 1, S, S) input, got {tuple(x.shape)}")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 1 or x.shape[-1] != x.shape[-2]:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else f"{len(x)} inputs"
+        raise ValueError(f"--finetune-epochs: needs a digits classifier with (B, 1, S, S) input, got {got}")
     size = int(x.shape[-1])
     x_tr, y_tr = load_digits("train", size)
     x_te, y_te = load_digits("test", size)

@@ -29,7 +29,8 @@ def model_source_options(f: Callable) -> Callable:
         click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Batch size of the example input used for the comparison."),
         click.option("--image-size", type=click.IntRange(min=1), default=None,
-                     help="Input height/width for --checkpoint (default: the size saved with it, else 32)."),
+                     help="Input height/width (code-map size for a PixelCNN, steps for a sequence model) for "
+                          "--checkpoint (default: the size saved with it)."),
         click.option("--randomize-bn", is_flag=True,
                      help="Randomize BN statistics first, so folding a fresh model is not a near-identity."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -41,9 +42,14 @@ def model_source_options(f: Callable) -> Callable:
 
 def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_size: int = 1,
                          image_size: int | None = None, randomize_bn: bool = False,
-                         seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
-    """(eval-mode model, random example input) from a built-in name or a checkpoint folder."""
-    from ..models import build_model, create_model, example_input
+                         seed: int = 0) -> tuple[nn.Module, Any]:
+    """(eval-mode model, random example input) from a built-in name or a checkpoint folder.
+
+    The input fits the model's kind (`archkit.models.example_inputs_for`): images for ResNet/VQVAE2, code
+    maps (+ labels, + conditioning map) for GatedPixelCNN, (B, T, C) sequences + lengths for
+    SequenceClassifier, features for FunctionApproximator; a tuple when the model takes several arguments.
+    """
+    from ..models import build_model, create_model, example_input, example_inputs_for
     from ..surgery import randomize_bn_stats
     from ..train import load_weights, read_config
 
@@ -57,16 +63,23 @@ def load_model_and_input(model_name: str | None, checkpoint: Path | None, batch_
         model = load_weights(checkpoint, build_model(meta, repr(str(checkpoint / "config.json"))))
         model._archkit_surgery = list(meta.get("surgery", []))  # carried into the next --out
         shape = meta.get("input_shape")
-        if shape is None or image_size is not None:
-            in_channels = meta["config"].get("in_channels", 1)
-            shape = [in_channels, image_size or 32, image_size or 32]
-        x = torch.randn((batch_size, *shape), generator=torch.Generator().manual_seed(seed))
+        if image_size is not None:
+            shape = [image_size, image_size]
+        inputs = example_inputs_for(model, batch_size, seed, input_shape=shape)
+        if inputs is None:
+            raise click.UsageError(f"--checkpoint: no example input is known for a {meta.get('kind')!r} model")
+        x = inputs[0] if len(inputs) == 1 else inputs
     if randomize_bn:
         randomize_bn_stats(model, seed)
     return model.eval(), x
 
 
-def report_and_save(reference: nn.Module, candidate: nn.Module, report: Any, x: torch.Tensor, out: Path | None,
+def first_input(x: Any) -> torch.Tensor:
+    """The first tensor of an example input (the one whose shape is saved with a checkpoint)."""
+    return x[0] if isinstance(x, tuple) else x
+
+
+def report_and_save(reference: nn.Module, candidate: nn.Module, report: Any, x: Any, out: Path | None,
                     ops: list[dict[str, Any]], repeats: int) -> None:
     """Print the surgery report and the compare table; with `out`, save the candidate as a checkpoint."""
     from ..surgery import compare
@@ -80,7 +93,7 @@ def report_and_save(reference: nn.Module, candidate: nn.Module, report: Any, x: 
         if config is None:
             raise ValueError("--out: this model has no .config dataclass to save beside its weights")
         previous = getattr(reference, "_archkit_surgery", [])
-        save_checkpoint(out, candidate, config, surgery=[*previous, *ops], input_shape=list(x.shape[1:]))
+        save_checkpoint(out, candidate, config, surgery=[*previous, *ops], input_shape=list(first_input(x).shape[1:]))
         click.echo(f"saved -> {out}")
 
 
@@ -96,7 +109,8 @@ def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_k
     from ..surgery import SURGERY_STEPS, record_step
 
     model, x = load_model_and_input(**source)
-    new, report = SURGERY_STEPS[op](model, **op_kwargs)
+    check = {"example_inputs": x} if op == "fuse_bn" else {}  # verify the fold on the input compared below
+    new, report = SURGERY_STEPS[op](model, **op_kwargs, **check)
     report_and_save(model, new, report, x, out, [record_step(op, **op_kwargs)], repeats)
 
 

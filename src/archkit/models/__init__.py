@@ -1,5 +1,6 @@
 """Reference models, each configured by a @dataclass saved beside its weights."""
-from .registry import MODEL_KINDS, build_model, create_model, example_input, list_models, load_model
+from .registry import (MODEL_KINDS, build_model, create_model, example_input, example_inputs_for, list_models,
+                       load_model)
 from .cascade import CascadeCNN, CascadeCNNConfig
 from .segnet import SegNet, SegNetConfig
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig, resnet50_config
@@ -17,5 +18,5 @@ __all__ = [
     "GatedPixelCNN", "GatedPixelCNNConfig",
     "PlainCNN", "PlainCNNConfig", "matched_mid_channels",
     "DomainError", "DomainWarning", "FunctionApproximator", "FunctionApproximatorConfig",
-    "MODEL_KINDS", "build_model", "create_model", "example_input", "list_models", "load_model", "resnet50_config",
+    "MODEL_KINDS", "build_model", "create_model", "example_input", "example_inputs_for", "list_models", "load_model", "resnet50_config",
 ]

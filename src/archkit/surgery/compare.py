@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .guard import flat_output
 from .measure import count_macs, count_params, format_table, interleaved_latency, output_error
 
 
@@ -56,14 +57,7 @@ class CompareReport:
 
 
 def _flat_output(out: Any, argument: str) -> torch.Tensor:
-    """One flat tensor from a tensor / tuple / list / dict output, so any output can be compared."""
-    if isinstance(out, torch.Tensor):
-        return out.reshape(-1)
-    if isinstance(out, (tuple, list)):
-        return torch.cat([_flat_output(o, argument) for o in out]) if out else torch.zeros(0)
-    if isinstance(out, dict):
-        return torch.cat([_flat_output(out[k], argument) for k in sorted(out)]) if out else torch.zeros(0)
-    raise TypeError(f"compare: {argument} returned {type(out).__name__}; expected tensors (or tuples/dicts of them)")
+    return flat_output(out, f"compare: {argument}")
 
 
 @torch.no_grad()

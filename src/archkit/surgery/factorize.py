@@ -20,6 +20,8 @@ from ..layers.act import ActSpec
 from ..layers.decompose import DecomposedConv2d
 from ..layers.lowrank import LowRankConv2d, LowRankLinear, check_rank_energy, choose_rank, retained_energy
 from .fuse import set_child
+from .guard import (as_args, guess_inputs, model_error, model_outputs, parameter_owners, probe_input,
+                    relative_error, weight_reason)
 from .measure import count_macs, output_error
 from .report import SurgeryReport
 
@@ -33,7 +35,11 @@ def lowrank(model: nn.Module, rank: RankSpec = None, energy: float | None = 0.9,
 
     rank: int for every layer, a {name: rank} dict, or None to pick by `energy` (retained squared
     singular values, in (0, 1]). layers: names or fnmatch patterns to consider (default: all).
-    example_inputs: when given, MACs and the per-layer output error are measured on it.
+    example_inputs: MACs and the per-layer output error are measured on it, and the whole model is checked
+    on it (built for archkit models when not given, else guessed from the first layer; without any input
+    each layer's error is measured on a random input of its own). Layers whose forward is not a plain
+    conv/linear of their weight (parametrized, hooked, tied, masked/causal, subclassed, read directly by
+    their parent) are skipped with the reason; a replacement that breaks the model's forward is undone.
     """
     return _factorize(model, "lowrank", _lowrank_plan, rank, energy, layers, inplace, example_inputs)
 
@@ -180,7 +186,23 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
         unknown = sorted(set(rank) - {n for n, _ in candidates})
         if unknown:
             raise ValueError(f"rank: layer names {unknown} are not {operation} candidates in this model")
-    inputs = _inputs_of(model, [n for n, _ in candidates], example_inputs) if example_inputs is not None else {}
+    given = example_inputs is not None
+    if example_inputs is None:
+        from ..models.registry import example_inputs_for
+
+        example_inputs = example_inputs_for(model) or guess_inputs(model)
+    reference = None
+    if example_inputs is not None:
+        inputs = _inputs_of(model, [n for n, _ in candidates], example_inputs)
+        reference = model_outputs(model, example_inputs)
+        if not torch.isfinite(reference).all():
+            report.notes.append("the model's output on the example inputs is not finite: errors cannot be measured")
+            example_inputs = reference = None
+            inputs = {}
+    else:
+        inputs = {}
+    owners = parameter_owners(model)
+    replaced: list[tuple[str, nn.Module, nn.Module, Any]] = []
 
     for name, module in candidates:
         old_shape = _shape(module)
@@ -190,7 +212,12 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
         if isinstance(rank, dict) and name not in rank:
             report.add(name, "skipped", old_shape, "no rank for this layer in the rank dict")
             continue
-        reason, build, matrix = plan(name, module)
+        reason = weight_reason(name, module, model, owners)
+        if reason is None and example_inputs is not None and name not in inputs:
+            reason = ("never called as a module in the example forward: its parent reads its .weight directly "
+                      "or it is unused")
+        if reason is None:
+            reason, build, matrix = plan(name, module)
         if reason:
             report.add(name, "skipped", old_shape, reason)
             continue
@@ -208,7 +235,8 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
             metrics.update(macs_saved=macs_old - macs_new, mac_ratio=ratio,
                            rel_error=output_error(module(*args), new(*args))[1])
         else:
-            metrics.update(mac_ratio=ratio)
+            x = probe_input(module, generator=torch.Generator().manual_seed(3))
+            metrics.update(mac_ratio=ratio, rel_error=relative_error(module(x), new(x)))
         if ratio >= 1.0:
             report.add(name, "skipped", old_shape, f"not cheaper: rank {r} needs {ratio:.2f}x the dense MACs", **metrics)
             continue
@@ -217,10 +245,42 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
             set_child(model, name, new)
         else:
             model = new
-        report.add(name, "factorized" if operation == "lowrank" else "decomposed", old_shape, **metrics)
+        change = report.add(name, "factorized" if operation == "lowrank" else "decomposed", old_shape, **metrics)
+        replaced.append((name, module, new, change))
     choice = f"rank={rank}" if isinstance(rank, int) else "per-layer ranks" if isinstance(rank, dict) else f"energy>={energy}"
     report.notes.append(f"rank chosen by {choice}; energy = retained share of squared singular values")
     if example_inputs is None:
-        report.notes.append("no example_inputs: mac_ratio is estimated per output position; no output error")
+        report.verification = ("whole model NOT verified: no example input could be built (pass example_inputs); "
+                               "rel_error is each layer's error on a random input of its own")
+    else:
+        err = (_verify(model, example_inputs, reference, replaced) if replaced and replaced[0][0] != ""
+               else model_error(model, example_inputs, reference)[0])
+        source = "given" if given else "built/guessed"
+        report.verification = f"whole model checked on {source} example inputs: rel error {err:.3g}"
+        report.model_rel_error = err
+    if not given:
+        report.notes.append("no example_inputs given: mac_ratio/rel_error measured on a built input where one "
+                            "could be made, else estimated per output position / on a random layer input")
+    if report.verification:
+        report.notes.append(report.verification)
     return model, report
 
+
+def _verify(model: nn.Module, example_inputs: Any, reference: torch.Tensor,
+            replaced: list[tuple[str, nn.Module, nn.Module, Any]]) -> float:
+    """Whole-model error; if the forward fails (or is not finite), redo the replacements one at a time and undo
+    each one that breaks it, reporting it as skipped with the error."""
+    err, failure = model_error(model, example_inputs, reference)
+    if failure is None and err != float("inf"):
+        return err
+    for name, old, _, _ in reversed(replaced):
+        set_child(model, name, old)
+    for name, old, new, change in replaced:
+        set_child(model, name, new)
+        err, failure = model_error(model, example_inputs, reference)
+        if failure is None and err != float("inf"):
+            continue
+        set_child(model, name, old)
+        change.action = "skipped"
+        change.reason = f"replacing it broke the model's forward ({failure or 'non-finite output'}); undone"
+    return model_error(model, example_inputs, reference)[0]

@@ -12,7 +12,7 @@ import copy
 from torch import nn
 
 from ..layers import FrozenBatchNorm
-from .fuse import check_module, set_child
+from .fuse import check_module
 from .report import SurgeryReport
 
 
@@ -36,25 +36,37 @@ class EvalBatchNorm3d(_EvalMode, nn.BatchNorm3d):
     """nn.BatchNorm3d frozen by `freeze_bn`: always uses (and never updates) its running statistics."""
 
 
-_FROZEN = {nn.BatchNorm1d: EvalBatchNorm1d, nn.BatchNorm2d: EvalBatchNorm2d, nn.BatchNorm3d: EvalBatchNorm3d}
-_THAWED = {v: k for k, v in _FROZEN.items()}
+_FROZEN: dict[type, type] = {nn.BatchNorm1d: EvalBatchNorm1d, nn.BatchNorm2d: EvalBatchNorm2d,
+                              nn.BatchNorm3d: EvalBatchNorm3d}
+_THAWED: dict[type, type] = {v: k for k, v in _FROZEN.items()}
 
 
-def _swap(bn: nn.Module, cls: type, requires_grad: bool) -> nn.Module:
-    """Rebuild `bn` as `cls` with the same hyper-parameters, parameters and buffers."""
-    new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
-    new.load_state_dict(bn.state_dict())
-    new = new.to(device=bn.running_mean.device if bn.running_mean is not None else None)
-    if bn.affine:
-        new.to(bn.weight.dtype)
-        new.weight.requires_grad_(requires_grad)
-        new.bias.requires_grad_(requires_grad)
-    new.train(bn.training)
-    return new
+def _frozen_class(cls: type) -> type:
+    """The frozen twin of a BatchNorm class: EvalBatchNorm*d, or Eval<Name> made once for other BN subclasses
+    (e.g. MaskedBatchNorm1d), so the module keeps its own forward and signature."""
+    if cls not in _FROZEN:
+        name = f"Eval{cls.__name__}"
+        while name in globals():
+            name += "_"
+        frozen = type(name, (_EvalMode, cls), {"__module__": __name__, "__doc__": f"{cls.__name__} frozen by `freeze_bn`."})
+        globals()[name] = frozen  # importable by name, so pickling finds it in this process
+        _FROZEN[cls], _THAWED[frozen] = frozen, cls
+    return _FROZEN[cls]
+
+
+def _swap(bn: nn.Module, cls: type, requires_grad: bool) -> None:
+    """Turn `bn` into `cls` in place: same object, parameters, buffers, dtype and device; only behaviour changes."""
+    bn.__class__ = cls
+    for p in bn.parameters(recurse=False):
+        p.requires_grad_(requires_grad)
 
 
 def freeze_bn(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, SurgeryReport]:
-    """Freeze every BatchNorm{1,2,3}d: running statistics fixed, eval behaviour under train(), no grads."""
+    """Freeze every BatchNorm: running statistics fixed, eval behaviour under train(), no grads.
+
+    Any nn.BatchNorm*d subclass works (its own forward is kept, e.g. MaskedBatchNorm1d(h, mask)), in any
+    dtype and on any device: the modules are converted in place, never rebuilt.
+    """
     check_module(model, "model", inplace, "freeze_bn")
     report = SurgeryReport("freeze_bn")
     if not inplace:
@@ -62,24 +74,26 @@ def freeze_bn(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, Surge
     for name, m in list(model.named_modules()):
         if type(m) in _THAWED or isinstance(m, FrozenBatchNorm):
             report.add(name, "skipped", reason="already frozen")
-        elif type(m) in _FROZEN:
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params():
+                report.add(name, "skipped", reason="lazy BatchNorm is not initialized yet (run one forward first)")
+                continue
             if not m.track_running_stats or m.running_mean is None:
                 report.add(name, "skipped", reason="no running statistics to freeze (track_running_stats=False)")
                 continue
             if not name:
                 raise ValueError("freeze_bn: the model is a lone BatchNorm; wrap it in a container to freeze it")
-            set_child(model, name, _swap(m, _FROZEN[type(m)], requires_grad=False).eval())
-            report.add(name, "frozen", detail=f"{type(m).__name__} -> {_FROZEN[type(m)].__name__}")
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            report.add(name, "skipped", reason=f"unsupported BatchNorm kind {type(m).__name__} "
-                       "(only nn.BatchNorm1d/2d/3d); convert it first")
+            old = type(m).__name__
+            _swap(m, _frozen_class(type(m)), requires_grad=False)
+            m.eval()
+            report.add(name, "frozen", detail=f"{old} -> {type(m).__name__}")
     if not report.changes:
         report.notes.append("no BatchNorm layers found: model returned unchanged")
     return model, report
 
 
 def unfreeze_bn(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, SurgeryReport]:
-    """Undo `freeze_bn`: plain trainable nn.BatchNorm{1,2,3}d that follow the model's train()/eval() again."""
+    """Undo `freeze_bn`: plain trainable BatchNorm that follows the model's train()/eval() again."""
     check_module(model, "model", inplace, "unfreeze_bn")
     report = SurgeryReport("unfreeze_bn")
     if not inplace:
@@ -88,9 +102,10 @@ def unfreeze_bn(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, Sur
         if type(m) in _THAWED:
             if not name:
                 raise ValueError("unfreeze_bn: the model is a lone BatchNorm; wrap it in a container")
-            thawed = _swap(m, _THAWED[type(m)], requires_grad=True)
-            set_child(model, name, thawed.train(model.training))
-            report.add(name, "unfrozen", detail=f"{type(m).__name__} -> {_THAWED[type(m)].__name__}")
+            old = type(m).__name__
+            _swap(m, _THAWED[type(m)], requires_grad=True)
+            m.train(model.training)
+            report.add(name, "unfrozen", detail=f"{old} -> {type(m).__name__}")
     if not report.changes:
         report.notes.append("no frozen BatchNorm layers found: model returned unchanged")
     return model, report

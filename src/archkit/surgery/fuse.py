@@ -18,6 +18,8 @@ from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import FrozenBatchNorm
+from .guard import (as_args, bn_reason, exact_tolerance, guess_inputs, identity_for, model_error, model_outputs,
+                    parameter_owners, probe_input, relative_error, weight_reason)
 from .report import SurgeryReport
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -141,11 +143,22 @@ class _Site:
     calls: int = 1
 
 
+_METADATA = {"shape", "dtype", "device", "ndim", "size", "dim"}
+
+
+def _data_users(node: fx.Node) -> list[fx.Node]:
+    """Users that read the node's values (reading .shape / .size() / .dim() does not change with a fold)."""
+    return [u for u in node.users if not (u.op in ("call_function", "call_method") and
+                                          getattr(u.target, "__name__", u.target) in ("getattr", *_METADATA) and
+                                          (u.op == "call_method" or (len(u.args) > 1 and u.args[1] in _METADATA)))]
+
+
 class _Tracer(fx.Tracer):
-    """Keep every BatchNorm flavour (incl. archkit's) as one call_module node."""
+    """Keep every BatchNorm flavour (incl. archkit's) and every conv/linear subclass as one call_module node,
+    so the guard can say why a subclass is not folded into."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return is_batchnorm(m) or super().is_leaf_module(m, module_qualified_name)
+        return is_batchnorm(m) or isinstance(m, _FOLD_AFTER) or super().is_leaf_module(m, module_qualified_name)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -156,10 +169,58 @@ def _describe(module: nn.Module, name: str) -> str:
     return f"{type(module).__name__} '{name}'"
 
 
+@dataclass
+class _Edit:
+    """One fold: BN `name` absorbed by `layers` (each as 'producer' or 'consumer'); undo restores everything."""
+    name: str
+    bn: nn.Module
+    layers: list[tuple[nn.Module, str]]
+    scale: torch.Tensor
+    shift: torch.Tensor
+    change: object = None
+    saved: list | None = None
+
+    def apply(self, model: nn.Module) -> None:
+        self.saved = [(layer, layer.weight.detach().clone(),
+                       None if layer.bias is None else layer.bias.detach().clone()) for layer, _ in self.layers]
+        for layer, role in self.layers:
+            (fold_into_producer if role == "producer" else fold_into_consumer)(layer, self.scale, self.shift)
+        set_child(model, self.name, identity_for(self.bn))
+
+    def undo(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for layer, weight, bias in reversed(self.saved or []):
+                layer.weight.copy_(weight)
+                if bias is None:
+                    layer.bias = None
+                else:
+                    layer.bias.copy_(bias)
+        set_child(model, self.name, self.bn)
+
+
+@torch.no_grad()
+def _local_error(layer: nn.Module, role: str, scale: torch.Tensor, shift: torch.Tensor, fold: object) -> float:
+    """Apply `fold` and return the relative error of the folded layer vs BN + layer on a random input."""
+    x = probe_input(layer, generator=torch.Generator().manual_seed(2))
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    s, t = scale.to(x.dtype), shift.to(x.dtype)
+    if role == "producer":
+        y = layer(x)
+        ref = y * s.view((1, -1) + (1,) * (y.dim() - 2)) + t.view((1, -1) + (1,) * (y.dim() - 2))
+    else:
+        ref = layer(x * s.view(view) + t.view(view))
+    fold()
+    return relative_error(ref, layer(x))
+
+
 class _Fuser:
-    def __init__(self, model: nn.Module, report: SurgeryReport) -> None:
+    def __init__(self, model: nn.Module, report: SurgeryReport, bn_ranks: dict[str, set[int]] | None = None) -> None:
         self.model = model
         self.report = report
+        self.owners = parameter_owners(model)
+        self.bn_ranks = bn_ranks  # BN name -> input ranks seen on a trusted example input (None: unknown)
+        self.edits: list[_Edit] = []
+        self.layer_reasons: dict[int, str | None] = {}
         self.names: dict[int, list[str]] = defaultdict(list)
         for name, m in model.named_modules(remove_duplicate=False):
             self.names[id(m)].append(name)
@@ -192,7 +253,7 @@ class _Fuser:
         def site(node: object) -> _Site:
             if not isinstance(node, fx.Node):
                 return _Site(f"a constant ({node!r})")
-            exclusive = len(node.users) == 1
+            exclusive = len(_data_users(node)) == 1
             if node.op == "call_module":
                 m, full = modules[node.target], _join(prefix, node.target)
                 return _Site(_describe(m, full), full, m, exclusive, calls[node.target])
@@ -212,7 +273,7 @@ class _Fuser:
             if node.op != "call_module" or not is_batchnorm(modules[node.target]):
                 continue
             producer = site(node.args[0]) if node.args else _Site("nothing")
-            uses[node.target].append((producer, [site(u) for u in node.users]))
+            uses[node.target].append((producer, [site(u) for u in _data_users(node)]))
         for target, sites in uses.items():
             name, bn = _join(prefix, target), modules[target]
             if len(sites) == 1:
@@ -259,29 +320,49 @@ class _Fuser:
                             f"{self.names[id(bn)]}): folding it into one layer would change the others")
             return
         scale, shift = affine
-        forward = self.producer_reason(bn, producer)
-        if forward is None:
-            fold_into_producer(producer.module, scale, shift)
-            self.replace(name)
-            self.report.add(name, "folded", detail=f"{producer.name} <- {name}",
-                            pattern=f"{type(producer.module).__name__}->BN")
+        probe = bn_reason(bn)
+        if probe is not None:
+            self.report.add(name, "skipped", reason=probe)
             return
-        backward = self.consumer_reason(bn, consumers)
+        forward = self.producer_reason(name, bn, producer)
+        if forward is None:
+            self.fold(name, bn, [(producer.module, "producer")], scale, shift, f"{producer.name} <- {name}",
+                      f"{type(producer.module).__name__}->BN")
+            return
+        backward = self.consumer_reason(name, bn, consumers)
         if backward is None:
             consumer = consumers[0]
-            fold_into_consumer(consumer.module, scale, shift)
-            self.replace(name)
-            self.report.add(name, "folded", detail=f"{name} -> {consumer.name}",
-                            pattern=f"BN->{type(consumer.module).__name__}")
+            self.fold(name, bn, [(consumer.module, "consumer")], scale, shift, f"{name} -> {consumer.name}",
+                      f"BN->{type(consumer.module).__name__}")
             return
         self.report.add(name, "skipped", reason=f"{forward}; {backward}")
+
+    def fold(self, name: str, bn: nn.Module, layers: list[tuple[nn.Module, str]], scale: torch.Tensor,
+             shift: torch.Tensor, detail: str, pattern: str) -> None:
+        """Fold BN `name` into `layers`, checking each folded layer on a random input; undo on a mismatch."""
+        edit = _Edit(name, bn, layers, scale, shift)
+        edit.saved = [(layer, layer.weight.detach().clone(),
+                       None if layer.bias is None else layer.bias.detach().clone()) for layer, _ in layers]
+        worst = 0.0
+        for layer, role in layers:
+            fold = (fold_into_producer if role == "producer" else fold_into_consumer)
+            worst = max(worst, _local_error(layer, role, scale, shift, lambda: fold(layer, scale, shift)))
+        tol = exact_tolerance(layers[0][0].weight.dtype)
+        if not worst <= tol:
+            edit.undo(self.model)
+            self.report.add(name, "skipped", reason=f"the folded layer did not match BN + layer on a random input "
+                            f"(rel error {worst:.3g} > {tol:g}); left unfolded")
+            return
+        set_child(self.model, name, identity_for(bn))
+        edit.change = self.report.add(name, "folded", detail=detail, pattern=pattern)
+        self.edits.append(edit)
 
     def decide_shared(self, name: str, bn: nn.Module, producers: list[_Site]) -> None:
         """A BN module called at several sites folds only if every call's producer can absorb it."""
         self.seen.add(id(bn))
         affine = bn_scale_shift(bn)
-        reasons = [affine] if isinstance(affine, str) else [r for r in map(lambda p: self.producer_reason(bn, p),
-                                                                           producers) if r]
+        reasons = [affine] if isinstance(affine, str) else [r for r in [bn_reason(bn)] if r] + [
+            r for r in (self.producer_reason(name, bn, p) for p in producers) if r]
         if len({id(p.module) for p in producers}) < len(producers):
             reasons.append("several calls share one producer module")
         if self.shared(bn):
@@ -291,13 +372,32 @@ class _Fuser:
                             f"can be folded: {reasons[0]}")
             return
         scale, shift = affine
-        for p in producers:
-            fold_into_producer(p.module, scale, shift)
-        self.replace(name)
-        self.report.add(name, "folded", detail=", ".join(f"{p.name} <- {name}" for p in producers),
-                        pattern=f"{len(producers)}x {type(producers[0].module).__name__}->BN")
+        self.fold(name, bn, [(p.module, "producer") for p in producers], scale, shift,
+                  ", ".join(f"{p.name} <- {name}" for p in producers),
+                  f"{len(producers)}x {type(producers[0].module).__name__}->BN")
 
-    def producer_reason(self, bn: nn.Module, p: _Site) -> str | None:
+    def layer_reason(self, site: _Site) -> str | None:
+        """The guard rule for one conv/linear (cached): may its weight be rewritten?"""
+        key = id(site.module)
+        if key not in self.layer_reasons:
+            reason = weight_reason(site.name, site.module, self.model, self.owners)
+            self.layer_reasons[key] = None if reason is None else f"{site.label}: {reason}"
+        return self.layer_reasons[key]
+
+    def linear_reason(self, name: str, layer: nn.Module) -> str | None:
+        """Linear<->BN folds only when BN normalizes the Linear's feature dim, i.e. BN sees a 2-D (N, F) input."""
+        if not isinstance(layer, nn.Linear):
+            return None
+        ranks = None if self.bn_ranks is None else self.bn_ranks.get(name)
+        if not ranks:
+            return ("Linear<->BN: the BN's input rank is unknown (pass example_inputs); the fold is exact only "
+                    "when BN normalizes the Linear's feature dim, i.e. a 2-D (N, features) input")
+        if ranks != {2}:
+            return (f"Linear<->BN on a {'/'.join(map(str, sorted(ranks)))}-D input: BatchNorm1d normalizes dim 1 while "
+                    "the Linear acts on the last dim, so they do not share a feature dim")
+        return None
+
+    def producer_reason(self, name: str, bn: nn.Module, p: _Site) -> str | None:
         if not isinstance(p.module, _FOLD_AFTER):
             return f"preceded by {p.label}, not a conv/linear"
         if not p.exclusive:
@@ -306,9 +406,9 @@ class _Fuser:
             return f"{p.label} is shared (called or registered more than once)"
         if _out_channels(p.module) != bn.num_features:
             return f"{p.label} has {_out_channels(p.module)} outputs but the BN has {bn.num_features} features"
-        return None
+        return self.layer_reason(p) or self.linear_reason(name, p.module)
 
-    def consumer_reason(self, bn: nn.Module, consumers: list[_Site]) -> str | None:
+    def consumer_reason(self, name: str, bn: nn.Module, consumers: list[_Site]) -> str | None:
         if len(consumers) != 1:
             return f"its output is shared by {len(consumers)} consumers" if consumers else "its output is unused"
         c = consumers[0]
@@ -320,10 +420,30 @@ class _Fuser:
             return f"{c.label} is shared (called or registered more than once)"
         if _in_channels(c.module) != bn.num_features:
             return f"{c.label} has {_in_channels(c.module)} inputs but the BN has {bn.num_features} features"
-        return _zero_padding_reason(c.module)
+        return _zero_padding_reason(c.module) or self.layer_reason(c) or self.linear_reason(name, c.module)
 
-    def replace(self, name: str) -> None:
-        set_child(self.model, name, nn.Identity())
+    def verify(self, inputs: tuple, reference: torch.Tensor, tolerance: float) -> float:
+        """Whole-model check; when it fails, redo the folds one at a time and undo each one that breaks it."""
+        err, failure = model_error(self.model, inputs, reference)
+        if failure is None and err <= tolerance:
+            return err
+        for edit in reversed(self.edits):
+            edit.undo(self.model)
+        kept = []
+        for edit in self.edits:
+            edit.apply(self.model)
+            err, failure = model_error(self.model, inputs, reference)
+            if failure is None and err <= tolerance:
+                kept.append(edit)
+                continue
+            edit.undo(self.model)
+            edit.change.action = "skipped"
+            edit.change.reason = (f"folding broke the model's forward ({failure}); undone" if failure else
+                                  f"the folded model did not match the original on the example input "
+                                  f"(rel error {err:.3g} > {tolerance:g}); undone")
+            edit.change.detail = ""
+        self.edits = kept
+        return model_error(self.model, inputs, reference)[0]
 
     def finish(self) -> None:
         for name, bn in self.bns:
@@ -339,26 +459,84 @@ class _Fuser:
             self.seen.add(id(bn))
 
 
-def fuse_bn(model: nn.Module, inplace: bool = False) -> tuple[nn.Module, SurgeryReport]:
+def _bn_input_ranks(model: nn.Module, inputs: tuple) -> dict[str, set[int]]:
+    """BN name -> ranks of the inputs it sees in one eval-mode forward pass."""
+    ranks: dict[str, set[int]] = defaultdict(set)
+    hooks = []
+    for name, m in model.named_modules():
+        if is_batchnorm(m):
+            hooks.append(m.register_forward_pre_hook(
+                lambda _m, args, name=name: ranks[name].add(args[0].dim()) if args and hasattr(args[0], "dim") else None))
+    try:
+        model_outputs(model, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return dict(ranks)
+
+
+def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = None) -> tuple[nn.Module, SurgeryReport]:
     """Fold every eval-mode BatchNorm into its adjacent conv/linear; returns (model, report of folds and skips).
 
     Exact up to float32 rounding. Patterns: Conv/ConvTranspose/Linear -> BN, and BN -> Conv/Linear when the
-    conv is the BN's only consumer and pads with no zeros. Everything else is left alone with a reason.
+    conv is the BN's only consumer and pads with no zeros. Only layers whose forward is a plain conv/linear
+    of their own weight are touched (see `surgery.guard`). Every fold is checked on a random input of the
+    layer, and the whole model on `example_inputs` (built for archkit models when not given, else guessed
+    from the first layer); a fold that fails the check is undone and reported as skipped. Linear<->BN pairs
+    need example inputs given or built (to see that BN normalizes the Linear's feature dim).
+    Everything else is left alone with a reason.
     """
     check_module(model, "model", inplace, "fuse_bn")
     report = SurgeryReport("fuse_bn")
     if not inplace:
         model = copy.deepcopy(model)
-    fuser = _Fuser(model, report)
     if is_batchnorm(model):
         report.add("", "skipped", reason="the model is a lone BatchNorm: there is no adjacent layer to fold into")
         return model, report
+    source, inputs = _example_inputs(model, example_inputs)
+    reference = ranks = None
+    if inputs is not None:
+        try:
+            reference = model_outputs(model, inputs)
+            ranks = _bn_input_ranks(model, inputs) if source != "guessed" else None
+        except Exception as e:  # noqa: BLE001 - bad example inputs: say so, fold without the whole-model check
+            if source == "given":
+                raise ValueError(f"fuse_bn: the model's forward fails on example_inputs ({type(e).__name__}: {e})") from e
+            inputs = None
+    if reference is not None and not torch.isfinite(reference).all():
+        report.notes.append("the model's output on the example inputs is not finite: it cannot verify a fold")
+        inputs = reference = None
+    fuser = _Fuser(model, report, ranks)
     fuser.visit(model, "")  # also when there is no BN module: functional batch_norm calls get reported
     fuser.finish()
     for scope, error in fuser.opaque.items():
         report.notes.append(f"could not trace '{scope or type(model).__name__}' ({error}); analysed its children separately")
+    if fuser.bns or reference is not None:
+        if inputs is not None and reference is not None:
+            dtype = next((p.dtype for p in model.parameters() if p.dtype.is_floating_point), torch.float32)
+            tol = exact_tolerance(dtype)
+            err = fuser.verify(inputs, reference, tol)
+            report.verification = f"whole model checked on {source} example inputs: rel error {err:.3g} (limit {tol:g})"
+            report.model_rel_error = err
+        else:
+            report.verification = ("each fold checked on a random input of its layer; the whole model NOT verified "
+                                   "(no example input could be built: pass example_inputs)")
+        report.notes.append(report.verification)
     if fuser.bns:
         report.notes.append(f"{len(report.by_action('folded'))} of {len(fuser.bns)} BatchNorm layers folded")
     else:
-        report.notes.append("no BatchNorm layers found: model returned unchanged")
+        report.notes.insert(0, "no BatchNorm layers found: model returned unchanged")
     return model, report
+
+
+def _example_inputs(model: nn.Module, example_inputs: object) -> tuple[str, tuple | None]:
+    """("given" | "built" | "guessed", inputs) or ("none", None)."""
+    if example_inputs is not None:
+        return "given", as_args(example_inputs)
+    from ..models.registry import example_inputs_for
+
+    built = example_inputs_for(model)
+    if built is not None:
+        return "built", built
+    guessed = guess_inputs(model)
+    return ("guessed", guessed) if guessed is not None else ("none", None)

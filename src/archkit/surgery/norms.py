@@ -15,6 +15,7 @@ from torch import nn
 
 from ..layers import ChannelLayerNorm, largest_group_count
 from .fuse import check_module, set_child, is_batchnorm
+from .guard import extra_forward_args, identity_for
 from .report import SurgeryReport
 
 NORM_REPLACEMENTS = ("group", "layer", "identity")
@@ -26,6 +27,20 @@ _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *_CONV_T, nn.Linear)
 
 def _bn_params(bn: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     return getattr(bn, "weight", None), getattr(bn, "bias", None)
+
+
+def _like(bn: nn.Module) -> dict:
+    """device/dtype of a BN's tensors, for the module that replaces it."""
+    t = next((t for t in (*bn.parameters(recurse=False), *bn.buffers(recurse=False)) if t.dtype.is_floating_point), None)
+    return {} if t is None else {"device": t.device, "dtype": t.dtype}
+
+
+def _all_names(model: nn.Module) -> dict[int, list[str]]:
+    """id(module) -> every name it is registered under (a shared module is replaced at all of them)."""
+    names: dict[int, list[str]] = {}
+    for name, m in model.named_modules(remove_duplicate=False):
+        names.setdefault(id(m), []).append(name)
+    return names
 
 
 def replace_norm(
@@ -46,6 +61,7 @@ def replace_norm(
     if not inplace:
         model = copy.deepcopy(model)
     fallbacks: list[str] = []
+    names = _all_names(model)
     for name, m in list(model.named_modules()):
         if not is_batchnorm(m):
             continue
@@ -53,9 +69,15 @@ def replace_norm(
             raise ValueError("replace_norm: the model is a lone BatchNorm; wrap it in a container")
         c = m.num_features
         weight, bias = _bn_params(m)
+        extra = extra_forward_args(m)
         if norm == "identity":
-            new: nn.Module = nn.Identity()
-            detail, affine = "Identity", None
+            new: nn.Module = identity_for(m)
+            detail, affine = type(new).__name__, None
+        elif extra:
+            report.add(name, "skipped", reason=f"{type(m).__name__}.forward takes extra arguments {extra}: a "
+                       f"{'GroupNorm' if norm == 'group' else 'LayerNorm'} has another signature and would ignore them "
+                       "(e.g. a padding mask); use norm='identity' or convert this layer by hand")
+            continue
         elif norm == "group":
             groups = largest_group_count(c, num_groups)
             if groups != num_groups:
@@ -65,12 +87,13 @@ def replace_norm(
         else:
             new = ChannelLayerNorm(c, eps=m.eps)
             detail, affine = f"ChannelLayerNorm({c})", new.norm
+        new = new.to(**_like(m))
         if affine is not None and weight is not None:
-            new = new.to(weight)
             with torch.no_grad():
                 affine.weight.copy_(weight)
                 affine.bias.copy_(bias)
-        set_child(model, name, new)
+        for alias in names[id(m)]:
+            set_child(model, alias, new)
         report.add(name, "replaced", detail=f"{type(m).__name__} -> {detail}")
     if fallbacks:
         warnings.warn(f"replace_norm: num_groups={num_groups} does not divide the channel count; used the largest "
@@ -105,20 +128,38 @@ def to_selu(model: nn.Module, inplace: bool = False, seed: int | None = 0) -> tu
     if is_batchnorm(model) or isinstance(model, (*RELU_FAMILY, nn.Dropout, *_FEATURE_DROPOUT)):
         raise ValueError(f"to_selu: the model is a lone {type(model).__name__}; wrap it in a container")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    names = _all_names(model)
+    done: set[int] = set()
+
+    def replace(m: nn.Module, new: nn.Module) -> None:
+        for alias in names[id(m)]:
+            set_child(model, alias, new)
+
     for name, m in list(model.named_modules()):
         if is_batchnorm(m):
-            set_child(model, name, nn.Identity())
-            report.add(name, "replaced", detail=f"{type(m).__name__} -> Identity")
+            new = identity_for(m)
+            replace(m, new)
+            report.add(name, "replaced", detail=f"{type(m).__name__} -> {type(new).__name__}")
         elif isinstance(m, RELU_FAMILY):
-            set_child(model, name, nn.SELU())
+            replace(m, nn.SELU())
             report.add(name, "replaced", detail=f"{type(m).__name__} -> SELU")
         elif isinstance(m, _FEATURE_DROPOUT):
-            set_child(model, name, nn.FeatureAlphaDropout(m.p))
+            replace(m, nn.FeatureAlphaDropout(m.p))
             report.add(name, "replaced", detail=f"{type(m).__name__}(p={m.p}) -> FeatureAlphaDropout")
         elif type(m) is nn.Dropout:
-            set_child(model, name, nn.AlphaDropout(m.p))
+            replace(m, nn.AlphaDropout(m.p))
             report.add(name, "replaced", detail=f"Dropout(p={m.p}) -> AlphaDropout")
         elif isinstance(m, _WEIGHTED):
+            weight = m._parameters.get("weight")
+            if not isinstance(weight, nn.Parameter) or isinstance(weight, nn.parameter.UninitializedParameter) \
+                    or torch.nn.utils.parametrize.is_parametrized(m):
+                report.add(name, "skipped", reason="weight is not a plain initialized parameter (parametrized, "
+                           "old-style weight_norm/spectral_norm, or lazy): not re-initialized")
+                continue
+            if id(weight) in done:
+                report.add(name, "skipped", reason="weight is tied to a layer re-initialized above")
+                continue
+            done.add(id(weight))
             std = 1.0 / math.sqrt(_fan_in(m))
             noise = torch.randn(m.weight.shape, generator=gen, dtype=torch.float32)
             m.weight.copy_((noise * std).to(m.weight))

@@ -18,13 +18,18 @@ from .norms import replace_norm, to_selu
 
 
 def _factorized(operation: Callable) -> Callable[..., tuple[nn.Module, Any]]:
-    """lowrank/decompose replay: the recorded per-layer ranks, traced on a zero input of the recorded shape."""
+    """lowrank/decompose replay: the recorded per-layer ranks, traced on an input of the recorded shape
+    (built for the model's kind, e.g. codes + labels for a PixelCNN; zeros for other modules)."""
     def apply(model: nn.Module, inplace: bool = True, rank: dict[str, int] | None = None,
               input_shape: list[int] | None = None, **kwargs: Any) -> tuple[nn.Module, Any]:
         if not isinstance(rank, dict) or input_shape is None:
             raise ValueError(f"checkpoint: the recorded {operation.__name__!r} step needs 'rank' (a dict of layer "
                              f"-> rank) and 'input_shape'; got rank={rank!r}, input_shape={input_shape!r}")
-        return operation(model, rank=rank, inplace=inplace, example_inputs=torch.zeros(input_shape), **kwargs)
+        from ..models.registry import example_inputs_for
+
+        inputs = example_inputs_for(model, input_shape[0], input_shape=input_shape[1:])
+        inputs = inputs if inputs is not None else torch.zeros(input_shape)
+        return operation(model, rank=rank, inplace=inplace, example_inputs=inputs, **kwargs)
     return apply
 
 
@@ -39,7 +44,7 @@ SURGERY_STEPS: dict[str, Callable[..., tuple[nn.Module, Any]]] = {
 }
 
 
-def record_step(op: str, report: Any = None, example_inputs: torch.Tensor | None = None,
+def record_step(op: str, report: Any = None, example_inputs: Any = None,
                  **args: Any) -> dict[str, Any]:
     """The JSON-able step to save beside converted weights so `replay_surgery` can rebuild the structure.
 
@@ -52,7 +57,8 @@ def record_step(op: str, report: Any = None, example_inputs: torch.Tensor | None
     if op in ("lowrank", "decompose"):
         if report is None or example_inputs is None:
             raise ValueError(f"record_step: {op!r} needs the report and the example_inputs it ran with")
-        step.update(rank={c.name: c.metrics["rank"] for c in report.changed}, input_shape=list(example_inputs.shape))
+        first = example_inputs[0] if isinstance(example_inputs, tuple) else example_inputs
+        step.update(rank={c.name: c.metrics["rank"] for c in report.changed}, input_shape=list(first.shape))
     return step
 
 

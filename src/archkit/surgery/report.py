@@ -21,6 +21,8 @@ class SurgeryReport:
     operation: str
     changes: list[LayerChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    verification: str = ""  # how the result was checked numerically, or why it could not be
+    model_rel_error: float | None = None  # whole-model relative output error on the example inputs, when measured
 
     def add(self, name: str, action: str, detail: str = "", reason: str = "", **metrics: Any) -> LayerChange:
         change = LayerChange(name, action, detail, reason, dict(metrics))
