@@ -241,9 +241,14 @@ def create_accelerator(device: str | torch.device | None = "auto", precision: st
     return Accelerator(dev, prec, comp, scaler)
 
 
-def accelerator_for(cfg: Any) -> Accelerator:
-    """The Accelerator of a run config with `device`, `precision` and `compile` fields."""
-    return create_accelerator(cfg.device, cfg.precision, cfg.compile)
+def accelerator_for(cfg: Any, restored: Collection[str] = ()) -> Accelerator:
+    """The Accelerator of a run config with `device`, `precision` and `compile` fields.
+
+    `restored` names the fields `restore_choice` took from a saved run: their errors say so.
+    """
+    flags = {name: f"--{name} (the value saved with the run being resumed; pass --{name} to override it)"
+             for name in restored}
+    return create_accelerator(cfg.device, cfg.precision, cfg.compile, flags=flags)
 
 
 def restore_choice(cfg: Any, saved: Mapping[str, Any] | None, explicit: Collection[str] = ()) -> list[str]:

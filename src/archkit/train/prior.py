@@ -166,9 +166,8 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
     # a resumed prior keeps the architecture it was created with, whatever the model flags say now
     model_cfg = (config_from_dict(GatedPixelCNNConfig, read_config(folder)["config"]) if resuming
                  else model_config(codes, level, cfg))
-    if resuming:
-        restore_choice(cfg, read_config(folder).get("train_config"), explicit)
-    accel = accelerator_for(cfg)
+    restored = restore_choice(cfg, read_config(folder).get("train_config"), explicit) if resuming else []
+    accel = accelerator_for(cfg, restored)
     model = GatedPixelCNN(model_cfg)
     step = 0
     if (folder / "config.json").is_file() and not cfg.resume:

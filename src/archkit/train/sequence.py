@@ -251,9 +251,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     classes = classes or [str(i) for i in range(num_classes)]
 
     state = load_trainer_state(ckpt) if resume and ckpt.joinpath("config.json").is_file() else None
-    if state is not None:
-        restore_choice(cfg, read_config(ckpt).get("train_config"), explicit)
-    accel = accelerator_for(cfg)
+    restored = restore_choice(cfg, read_config(ckpt).get("train_config"), explicit) if state is not None else []
+    accel = accelerator_for(cfg, restored)
     if state is not None:
         model_cfg = config_from_dict(SequenceClassifierConfig, read_config(ckpt)["config"])
         if model_cfg.in_features != train.in_features or model_cfg.num_classes != num_classes:

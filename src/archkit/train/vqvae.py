@@ -164,10 +164,10 @@ def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collecti
     On resume the run's saved device/precision/compile are kept unless named in `explicit` (the
     CLI passes the flags given) or set to a non-default value.
     """
-    saved = Path(cfg.out) / "train_config.json"
+    saved, restored = Path(cfg.out) / "train_config.json", []
     if cfg.resume and saved.is_file():
-        restore_choice(cfg, json.loads(saved.read_text(encoding="utf-8")), explicit)
-    accel = accelerator_for(cfg)
+        restored = restore_choice(cfg, json.loads(saved.read_text(encoding="utf-8")), explicit)
+    accel = accelerator_for(cfg, restored)
     info = init_distributed(accel.device)
     try:
         return _train(cfg, info, progress, accel)
