@@ -346,3 +346,32 @@ def test_function_fit_refuses_reduced_precision_and_runs_on_the_cpu():
         model.fit(x, np.sin(x[:, 0]), precision="bf16")
     result = model.fit(x, np.sin(x[:, 0]), max_steps=40, optimizer="adam", device="cpu")
     assert np.isfinite(result.best_val_rmse) and np.isfinite(model.predict(x)).all()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16-mixed"])
+def test_sequence_training_in_reduced_precision_then_predict(tmp_path, precision):
+    from archkit.data import make_long_task
+    from archkit.models import load_model
+    from archkit.train import SeqTrainConfig, predict_sequences, train_sequence
+
+    x, y = make_long_task(32, seed=0, length=64)
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "Y.npy", y)
+    cfg = SeqTrainConfig(out=str(tmp_path / "run"), x=str(tmp_path / "X.npy"), y=str(tmp_path / "Y.npy"), hidden=8,
+                         layers=1, frontend="conv", conv_channels=8, conv_stride=2, epochs=2, batch_size=8,
+                         progress=False, device="cpu", precision=precision)
+    torch.manual_seed(0)
+    summary = train_sequence(cfg)
+    assert summary["accelerator"]["precision"] == precision and summary["stopped"] == "done"
+    lines = [json.loads(s) for s in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["train_loss"]) for r in lines)
+    meta = read_config(tmp_path / "run" / "checkpoint")
+    assert meta["train_config"]["precision"] == precision
+    model = load_model(tmp_path / "run" / "checkpoint")
+    pred, proba = predict_sequences(model, np.load(tmp_path / "X.npy", mmap_mode="r"), device="cpu",
+                                    precision=precision)
+    assert pred.shape == (32,) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-3)
+    # resume without a precision keeps the saved one
+    summary = train_sequence(SeqTrainConfig(**{**cfg.__dict__, "precision": "32", "epochs": 3}), resume=True)
+    assert summary["accelerator"]["precision"] == precision and summary["epoch"] == 3
