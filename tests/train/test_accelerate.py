@@ -315,8 +315,7 @@ def test_fit_classifier_bf16_and_16_mixed_steps_update_parameters():
         model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
         x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 3, (32,))
         before = [p.detach().clone() for p in model.parameters()]
-        result = fit_classifier(model, x, y, epochs=2, batch_size=8, x_test=x, y_test=y, accel=precision and
-                                create_accelerator("cpu", precision))
+        result = fit_classifier(model, x, y, epochs=2, batch_size=8, x_test=x, y_test=y, accel=create_accelerator("cpu", precision))
         assert all(np.isfinite(result.epoch_losses)) and 0 <= result.test_accuracy <= 1
         assert _changed(before, model) and all(p.dtype == torch.float32 for p in model.parameters())
 

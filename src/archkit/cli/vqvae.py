@@ -82,19 +82,25 @@ def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int, d
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("reconstruction.png"), show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=None, help="Default: the run's training size.")
-def reconstruct(run_dir: Path, images: tuple[Path, ...], out: Path, image_size: int | None) -> None:
+@accel_options
+def reconstruct(run_dir: Path, images: tuple[Path, ...], out: Path, image_size: int | None, device: str,
+                precision: str, compile: bool) -> None:
     """Reconstruct IMAGE files through the codes; writes originals above reconstructions to --out."""
     import torch
 
     from ..data.images import load_image_file, save_image_grid
     from ..models.vqvae import load_vqvae
+    from ..train.accelerate import create_accelerator
     from ..train.vqvae import psnr, read_train_config
 
-    model = load_vqvae(run_dir)
+    accel = create_accelerator(device, precision, compile)
+    model = accel.prepare(load_vqvae(run_dir))
     size = image_size or read_train_config(run_dir).image_size
     x = torch.stack([load_image_file(p, size, channels=model.config.in_channels) for p in images])
-    with torch.no_grad():
-        recon = model.decode_codes(model.encode(x)).clamp(0, 1)
+    encode, decode = ((torch.compile(model.encode), torch.compile(model.decode_codes)) if accel.compile
+                      else (model.encode, model.decode_codes))
+    with torch.no_grad(), accel.autocast():
+        recon = decode(encode(accel.to_device(x))).float().clamp(0, 1).cpu()
     save_image_grid([x, recon], out)
     mse = (recon - x).pow(2).mean().item()
     click.echo(f"wrote {out} ({len(images)} image(s), PSNR {psnr(mse):.2f} dB)")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
-from .accelerate import Accelerator, accelerator_for, create_accelerator, restore_choice
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .checkpoint import config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 
@@ -116,7 +116,7 @@ def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
 def code_metrics(model: GatedPixelCNN, x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None,
                  batch_size: int = 256, accel: Accelerator | None = None) -> dict[str, float]:
     """Negative log-likelihood in bits per code and next-code accuracy (argmax) on a code set."""
-    accel = accel or create_accelerator(next(model.parameters()).device)
+    accel = accel or create_accelerator(model_device(model))
     was = model.training
     model.eval()
     nll, correct, count = 0.0, 0, 0

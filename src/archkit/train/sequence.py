@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .accelerate import Accelerator, accelerator_for, create_accelerator, restore_choice
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .metrics import confusion_matrix
 from .checkpoint import atomic_write_json, load_trainer_state, load_weights, read_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl
@@ -195,7 +195,7 @@ def _validated_targets(train, held, classes):
 def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64,
                        accel: Accelerator | None = None) -> tuple[float, np.ndarray]:
     """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
-    accel = accel or create_accelerator(next(model.parameters()).device)
+    accel = accel or create_accelerator(model_device(model))
     was_training = model.training
     model.eval()
     cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
-from .accelerate import Accelerator, accelerator_for, create_accelerator, restore_choice, unwrap_model
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice, unwrap_model
 from .checkpoint import atomic_write, atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
 from .run import GracefulInterrupt, append_jsonl
@@ -92,7 +92,7 @@ def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128
     says how much information the top level carries (0 change = a useless top level).
     """
     model = unwrap_model(model)
-    accel = accel or create_accelerator(next(model.parameters()).device)
+    accel = accel or create_accelerator(model_device(model))
     was = model.training
     model.eval()
     sq_err, swap_change, n_pix = 0.0, 0.0, 0
@@ -124,7 +124,7 @@ def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                accel: Accelerator | None = None) -> dict[str, Any]:
     """One optimizer step on MSE + VQ loss; returns loss, batch PSNR and per-level perplexity."""
-    accel = accel or create_accelerator("cpu")
+    accel = accel or create_accelerator(model_device(model))
     model.train()
     x = accel.to_device(x)
     with accel.autocast():
