@@ -5,6 +5,7 @@ from .layers import (ConvNormAct, DecomposedConv2d, FrozenBatchNorm, LowRankConv
 from .models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN, GatedPixelCNNConfig,
                      ResNet, ResNetConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config, create_model,
                      load_model, load_vqvae)
+from .train import Accelerator, create_accelerator
 from .surgery import (SurgeryReport, compare, count_macs, count_params, decompose, freeze_bn, fuse_bn, lowrank,
                       replace_norm, to_selu, unfreeze_bn)
 
@@ -21,6 +22,8 @@ __all__ = [
     # surgery
     "SurgeryReport", "compare", "count_macs", "count_params", "decompose", "freeze_bn", "fuse_bn", "lowrank",
     "replace_norm", "to_selu", "unfreeze_bn",
+    # train
+    "Accelerator", "create_accelerator",
     # subpackages
     "data", "layers", "models", "studies", "surgery", "train",
 ]

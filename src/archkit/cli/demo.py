@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from .options import accel_options
+
 
 class Interrupted(Exception):
     """Ctrl-C during a stage: its checkpoint is saved; running the demo again resumes there."""
@@ -42,6 +44,9 @@ class DemoConfig:
     classifier_epochs: int = 10
     temperature: float = 1.0
     seed: int = 0
+    device: str = "auto"  # every stage runs on this device/precision (archkit.train.accelerate)
+    precision: str = "32"
+    compile: bool = False
 
     @classmethod
     def quick(cls) -> "DemoConfig":
@@ -63,6 +68,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    accel = dict(device=cfg.device, precision=cfg.precision, compile=cfg.compile)
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]
     bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not progress, position=0, dynamic_ncols=True)
     times: dict[str, float] = {}
@@ -80,7 +86,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
         data="digits", image_size=32, out=str(out), steps=cfg.vqvae_steps, batch_size=cfg.vqvae_batch_size,
         eval_every=max(1, min(cfg.eval_every, cfg.vqvae_steps)), seed=cfg.seed, resume=True,
         hidden_channels=cfg.hidden_channels, res_channels=cfg.res_channels, code_dim=cfg.code_dim,
-        num_codes=list(cfg.num_codes)), progress=progress)
+        num_codes=list(cfg.num_codes), **accel), progress=progress)
     if vq.get("interrupted"):
         raise Interrupted("vqvae")
     done("vqvae", t)
@@ -89,7 +95,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     codes = out / "codes.npz"
     ckpt = out / "vqvae" / "model.safetensors"
     if not codes.is_file() or codes.stat().st_mtime < ckpt.stat().st_mtime:
-        encode_dataset(out)
+        encode_dataset(out, **accel)
     done("encode", t)
 
     priors = []
@@ -100,7 +106,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
             channels=cfg.prior_channels[level], layers=cfg.prior_layers, kernel_size=cfg.prior_kernel[level],
             dropout=cfg.prior_dropout[level],
             eval_every=max(1, min(cfg.eval_every, cfg.prior_steps[level])), seed=cfg.seed,
-            resume=(prior_dir(out, level) / "config.json").is_file()), progress=progress, position=1))
+            resume=(prior_dir(out, level) / "config.json").is_file(), **accel), progress=progress, position=1))
         if priors[-1].pop("interrupted", False):
             raise Interrupted(name)
         done(name, t)
@@ -112,7 +118,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
         import torch
 
         labels = torch.arange(10).repeat_interleave(cfg.grid_per_class)
-        images, _ = sample_images(out, len(labels), labels, temperature=cfg.temperature, seed=cfg.seed + 1)
+        images, _ = sample_images(out, len(labels), labels, temperature=cfg.temperature, seed=cfg.seed + 1, **accel)
         save_grid(images, 10, out / "samples.png", row_labels=[str(k) for k in range(10)])
     done("sample", t)
 
@@ -121,7 +127,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     ev = json.loads(ev_path.read_text()) if _newer(ev_path, trained) else None
     if ev is None or ev.get("per_class") != cfg.eval_per_class:
         ev = evaluate_run(out, per_class=cfg.eval_per_class, temperature=cfg.temperature,
-                          classifier_epochs=cfg.classifier_epochs, seed=cfg.seed, progress=progress)
+                          classifier_epochs=cfg.classifier_epochs, seed=cfg.seed, progress=progress, **accel)
     done("evaluate", t)
     bar.close()
 
@@ -197,10 +203,13 @@ Stage times: {", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True)
 @click.option("--quick", is_flag=True, help="Tiny budgets for a smoke run (< 2 min; numbers not meaningful).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(out: Path, quick: bool, quiet: bool) -> None:
+@accel_options
+def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compile: bool) -> None:
     """Train VQ-VAE-2 + priors on digits, sample a 10-class grid, evaluate; writes OUT/report.md (resumable)."""
+    cfg = DemoConfig.quick() if quick else DemoConfig()
+    cfg.device, cfg.precision, cfg.compile = device, precision, compile
     try:
-        m = run_demo(out, DemoConfig.quick() if quick else DemoConfig(), progress=not quiet)
+        m = run_demo(out, cfg, progress=not quiet)
     except Interrupted as e:
         raise click.ClickException(f"interrupted during stage {e}; checkpoints saved, run the same command "
                                    "again to resume") from None

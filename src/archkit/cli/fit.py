@@ -8,6 +8,8 @@ from typing import Callable
 import click
 import numpy as np
 
+from .options import accel_options
+
 
 @click.command()
 @click.option("--expr", help='Ground truth to sample, e.g. "sin(x) + y" (whitelisted math only, never eval\'d).')
@@ -28,8 +30,9 @@ import numpy as np
               help="Extrapolation band: this fraction of each input's range beyond both ends.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"), show_default=True)
+@accel_options
 def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidden, layers, activation, optimizer,
-        max_steps, margin, seed, out_dir) -> None:
+        max_steps, margin, seed, out_dir, device, precision, compile) -> None:
     """Fit an MLP (+ prior features) to samples; writes checkpoint/, fit.png and summary.json into --out."""
     from ..data import parse_domain, parse_expression, read_csv_table, rmse, sample_band, sample_box
     from ..models import FunctionApproximator, FunctionApproximatorConfig
@@ -66,11 +69,13 @@ def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidde
     config = FunctionApproximatorConfig(in_dim=len(names), out_dim=1, hidden=hidden, layers=layers, activation=activation,
                                         features=specs, input_names=names, output_names=[target_name], seed=seed)
     model = FunctionApproximator(config)
-    result = model.fit(X, y, optimizer=optimizer, max_steps=max_steps, seed=seed, progress=True)
+    result = model.fit(X, y, optimizer=optimizer, max_steps=max_steps, seed=seed, progress=True, device=device,
+                       precision=precision, compile=compile)
 
     summary: dict = {"inputs": names, "target": target_name, "samples": len(X), "features": specs,
                      "fit_seconds": result.seconds, "steps": result.steps, "stopped": result.stopped,
-                     "val_rmse": result.best_val_rmse, "domain": {n: [lo, hi] for n, lo, hi in bounds}, "margin": margin}
+                     "val_rmse": result.best_val_rmse, "domain": {n: [lo, hi] for n, lo, hi in bounds}, "margin": margin,
+                     "device": device, "precision": precision, "compile": compile}
     if truth is not None:
         x_in, x_out = sample_box(bounds, 4000, seed + 2), sample_band(bounds, margin, 4000, seed + 3)
         with warnings.catch_warnings():  # the band is outside the domain on purpose

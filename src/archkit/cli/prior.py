@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from .options import accel_options, given_accel_flags
+
 RUN = click.Path(file_okay=False, path_type=Path)
 
 
@@ -27,12 +29,13 @@ def prior() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--codes", type=click.Path(dir_okay=False), default=None, help="Codes file (default RUN/codes.npz).")
 @click.option("--resume", is_flag=True, help="Continue from RUN/prior-<level>/ at its saved step.")
+@accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(run: Path, quiet: bool, **kwargs) -> None:
     """Train (or --resume) the prior of one level; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..train.prior import PriorTrainConfig, train_prior
 
-    rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet)
+    rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet, explicit=given_accel_flags())
     click.echo(f"prior level {rec.get('level')} at step {rec.get('step')}: held-out "
                f"{rec.get('test_bits_per_code', float('nan')):.3f} bits/code, code accuracy held-out "
                f"{rec.get('test_accuracy', float('nan')):.3f} vs train {rec.get('train_accuracy', float('nan')):.3f}")
@@ -46,7 +49,9 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--method", type=click.Choice(["fast", "naive"]), default="fast", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True)
-def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed: int, method: str, out: Path) -> None:
+@accel_options
+def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed: int, method: str, out: Path,
+           device: str, precision: str, compile: bool) -> None:
     """Sample the top level, then each lower level conditioned on the one above; decode; one row per class."""
     import torch
 
@@ -61,7 +66,8 @@ def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed
             raise ValueError(f"--class: expected a class in [0, {num_classes}), got {k}")
     rows = list(classes) if classes else list(range(num_classes))
     labels = torch.tensor(rows).repeat_interleave(n) if rows else None
-    images, _ = sample_images(run, n * max(len(rows), 1), labels, temperature=temperature, seed=seed, method=method)
+    images, _ = sample_images(run, n * max(len(rows), 1), labels, temperature=temperature, seed=seed, method=method,
+                              device=device, precision=precision, compile=compile)
     save_grid(images, max(len(rows), 1), out, row_labels=[str(k) for k in rows] or None)
     click.echo(f"wrote {out} ({len(images)} samples, {max(len(rows), 1)} rows)")
 
@@ -74,13 +80,14 @@ def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON (default RUN/eval.json).")
+@accel_options
 def evaluate(run: Path, per_class: int, temperature: float, classifier_epochs: int, seed: int,
-             out: Path | None) -> None:
+             out: Path | None, device: str, precision: str, compile: bool) -> None:
     """Class agreement, CAS and Frechet distance (classifier features) for samples, real images, uniform codes."""
     from ..train.evaluate import evaluate_run
 
     result = evaluate_run(run, per_class=per_class, temperature=temperature, classifier_epochs=classifier_epochs,
-                          seed=seed, out=out, progress=True)
+                          seed=seed, out=out, progress=True, device=device, precision=precision, compile=compile)
     click.echo(format_eval(result))
     click.echo(f"wrote {out or run / 'eval.json'}")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..train.vqvae import VQVAETrainConfig
+from .options import accel_options, given_accel_flags
 
 
 def _num_codes(value: str) -> int | list[int]:
@@ -45,13 +46,14 @@ def vqvae() -> None:
 @click.option("--restart-after", type=click.IntRange(min=0), default=50, show_default=True, help="Re-seed codes unused this many steps (0 = never).")
 @click.option("--code-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Share of training images decoded without the lower levels (keeps the top level informative).")
+@accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(out: Path, num_codes: str, norm: str, quiet: bool, **kwargs) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..train.vqvae import train_vqvae
 
     cfg = VQVAETrainConfig(out=str(out), num_codes=_num_codes(num_codes), norm=None if norm == "none" else norm, **kwargs)
-    result = train_vqvae(cfg, progress=not quiet)
+    result = train_vqvae(cfg, progress=not quiet, explicit=given_accel_flags())
     if result:  # rank 0 only
         levels = ", ".join(f"level {l}: {lv['codes_used']}/{lv['codes']} codes" for l, lv in enumerate(result["levels"]))
         state = "interrupted, saved" if result["interrupted"] else "done"
@@ -64,11 +66,14 @@ def train(out: Path, num_codes: str, norm: str, quiet: bool, **kwargs) -> None:
 @click.option("--data", default=None, help="Dataset to encode (default: the run's training data).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: RUN/codes.npz.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int) -> None:
+@accel_options
+def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int, device: str, precision: str,
+           compile: bool) -> None:
     """Write every level's code map (and labels) of the train and test splits to codes.npz."""
     from ..train.vqvae import encode_dataset
 
-    path = encode_dataset(run_dir, data=data, out=out, batch_size=batch_size)
+    path = encode_dataset(run_dir, data=data, out=out, batch_size=batch_size, device=device, precision=precision,
+                          compile=compile)
     click.echo(f"wrote {path}")
 
 
@@ -77,19 +82,25 @@ def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int) -
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("reconstruction.png"), show_default=True)
 @click.option("--image-size", type=click.IntRange(min=1), default=None, help="Default: the run's training size.")
-def reconstruct(run_dir: Path, images: tuple[Path, ...], out: Path, image_size: int | None) -> None:
+@accel_options
+def reconstruct(run_dir: Path, images: tuple[Path, ...], out: Path, image_size: int | None, device: str,
+                precision: str, compile: bool) -> None:
     """Reconstruct IMAGE files through the codes; writes originals above reconstructions to --out."""
     import torch
 
     from ..data.images import load_image_file, save_image_grid
     from ..models.vqvae import load_vqvae
+    from ..train.accelerate import create_accelerator
     from ..train.vqvae import psnr, read_train_config
 
-    model = load_vqvae(run_dir)
+    accel = create_accelerator(device, precision, compile)
+    model = accel.prepare(load_vqvae(run_dir))
     size = image_size or read_train_config(run_dir).image_size
     x = torch.stack([load_image_file(p, size, channels=model.config.in_channels) for p in images])
-    with torch.no_grad():
-        recon = model.decode_codes(model.encode(x)).clamp(0, 1)
+    encode, decode = ((torch.compile(model.encode), torch.compile(model.decode_codes)) if accel.compile
+                      else (model.encode, model.decode_codes))
+    with torch.no_grad(), accel.autocast():
+        recon = decode(encode(accel.to_device(x))).float().clamp(0, 1).cpu()
     save_image_grid([x, recon], out)
     mse = (recon - x).pow(2).mean().item()
     click.echo(f"wrote {out} ({len(images)} image(s), PSNR {psnr(mse):.2f} dB)")

@@ -43,6 +43,8 @@ def sample_codes(model: "GatedPixelCNN", shape: tuple[int, int, int], labels: to
     model.check_inputs(tuple(shape), labels, cond_codes)
     b, h, w = shape
     device = next(model.parameters()).device
+    labels = None if labels is None else labels.to(device)  # callers may pass CPU labels to a GPU prior
+    cond_codes = None if cond_codes is None else cond_codes.to(device)
     u = torch.rand((b, h, w), generator=generator, dtype=torch.float64).to(device)
     was_training = model.training
     model.eval()

@@ -1,4 +1,6 @@
-"""Training utilities: atomic checkpoints, seeding, a readable classifier loop."""
+"""Training utilities: atomic checkpoints, seeding, a readable classifier loop, the device/precision layer."""
+from .accelerate import (Accelerator, available_devices, create_accelerator, resolve_device, unwrap_model,
+                         use_accelerator)
 from .checkpoint import (
     atomic_write, atomic_write_json, atomic_write_text, checkpoint_exists, checkpoint_path, config_from_dict,
     load_trainer_state, load_weights, read_config, read_model_config, recover_checkpoint, save_checkpoint,
@@ -14,6 +16,7 @@ from .evaluate import evaluate_run
 from .function import FunctionFitConfig, FunctionFitResult, fit_function
 
 __all__ = [
+    "Accelerator", "available_devices", "create_accelerator", "resolve_device", "unwrap_model", "use_accelerator",
     "SeqTrainConfig", "as_class_targets", "predict_sequences", "sequence_loss", "train_sequence",
     "confusion_matrix", "iou_per_class", "mean_iou",
     "VQVAETrainConfig", "encode_dataset", "evaluate_vqvae", "train_vqvae",

@@ -486,4 +486,6 @@ def load_trainer_state(folder: str | os.PathLike, required: bool = False) -> dic
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model) if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    from .accelerate import unwrap_model  # DDP and torch.compile wrappers: saved keys never get their prefixes
+
+    return unwrap_model(model)

@@ -15,6 +15,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     enabled: bool = False
+    device: torch.device = torch.device("cpu")  # where collectives of this module put their tensors (nccl: a GPU)
 
     @property
     def is_main(self) -> bool:
@@ -22,13 +23,18 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed() -> DistInfo:
-    """Join the process group torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+def init_distributed(device: torch.device | None = None) -> DistInfo:
+    """Join the process group torchrun describes in the environment (gloo on CPU, nccl on GPU).
+
+    `device` is this rank's resolved device (archkit.train.accelerate.resolve_device gives each
+    rank cuda:LOCAL_RANK); on CUDA it becomes the current device and the backend is nccl.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistInfo()
+        return DistInfo(device=device)
     world = int(os.environ["WORLD_SIZE"])
     if world <= 1:
-        return DistInfo()
+        return DistInfo(device=device)
     # DDP imports torch._dynamo on construction; imported while a process group exists, it keeps
     # that group alive past destroy_process_group, so gloo's worker and socket threads ran on into
     # interpreter shutdown, where a rank could abort ("terminate called without an active
@@ -36,10 +42,12 @@ def init_distributed() -> DistInfo:
     import torch._dynamo  # noqa: F401
     import torch.distributed as dist
 
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl and DDP bind to the current device
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), True)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, **({"device_id": device} if device.type == "cuda" else {}))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), True, device)
 
 
 def cleanup_distributed(info: DistInfo) -> None:
@@ -69,7 +77,7 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     """True when `flag` is true on any rank (e.g. a Ctrl-C that reached only some processes)."""
     if not info.enabled:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item() > 0)
 
@@ -92,9 +100,9 @@ def replica_divergence(model: nn.Module, info: DistInfo) -> float:
         return 0.0
     import torch.distributed as dist
 
-    worst = torch.zeros(())
+    worst = torch.zeros((), device=info.device)
     for t in list(model.parameters()) + list(model.buffers()):
-        t = t.detach().float().cpu()
+        t = t.detach().float().to(info.device)
         hi, lo = t.clone(), t.clone()
         dist.all_reduce(hi, op=dist.ReduceOp.MAX)
         dist.all_reduce(lo, op=dist.ReduceOp.MIN)

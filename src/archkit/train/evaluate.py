@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..models.registry import load_model
 from ..models.resnet import ResNet, ResNetConfig
+from .accelerate import Accelerator, create_accelerator, model_device
 from .checkpoint import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
 from .generate import sample_images, uniform_code_images
 from .run import read_jsonl
@@ -40,7 +41,8 @@ def run_data(run: str | Path) -> tuple[str, int, int]:
 def classifier_features(model: ResNet, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Pooled penultimate features of an archkit ResNet (the space of the Frechet distance)."""
     model.eval()
-    out = [torch.flatten(model.pool(model.stages(model.stem(x[s:s + batch_size]))), 1)
+    device = model_device(model)
+    out = [torch.flatten(model.pool(model.stages(model.stem(x[s:s + batch_size].to(device)))), 1).cpu()
            for s in range(0, len(x), batch_size)]
     return torch.cat(out).double()
 
@@ -69,7 +71,7 @@ def _new_classifier(channels: int, num_classes: int, seed: int) -> ResNet:
 
 def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int,
                              x_test: torch.Tensor, y_test: torch.Tensor, seed: int = 0,
-                             progress: bool = False) -> ResNet:
+                             progress: bool = False, accel: Accelerator | None = None) -> ResNet:
     """The run's evaluation classifier, cached in RUN_DIR/classifier/ (retrained if missing)."""
     folder = Path(run) / CLASSIFIER_DIR
     if checkpoint_exists(folder):
@@ -77,17 +79,19 @@ def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, 
         if meta.get("epochs") == epochs and meta.get("train_size") == len(x) and meta["config"].get("stem_stride") == 2:
             return load_model(folder)
     model = _new_classifier(x.shape[1], num_classes, seed)
-    result = fit_classifier(model, x, y, epochs=epochs, x_test=x_test, y_test=y_test, seed=seed, progress=progress)
+    result = fit_classifier(model, x, y, epochs=epochs, x_test=x_test, y_test=y_test, seed=seed, progress=progress,
+                            accel=accel)
     save_checkpoint(folder, model, model.config, epochs=epochs, train_size=len(x), test_accuracy=result.test_accuracy)
     return model.eval()
 
 
 def _row(clf: ResNet, images: torch.Tensor, labels: torch.Tensor, real_test: tuple[torch.Tensor, torch.Tensor],
-         test_features: torch.Tensor, num_classes: int, epochs: int, seed: int) -> dict[str, float]:
+         test_features: torch.Tensor, num_classes: int, epochs: int, seed: int,
+         accel: Accelerator | None = None) -> dict[str, float]:
     agreement = accuracy(clf, images, labels)
     cas_model = _new_classifier(images.shape[1], num_classes, seed + 1)
     cas = fit_classifier(cas_model, images, labels, epochs=epochs, x_test=real_test[0], y_test=real_test[1],
-                         seed=seed + 1).test_accuracy
+                         seed=seed + 1, accel=accel).test_accuracy
     fd = frechet_distance(classifier_features(clf, images), test_features)
     return {"class_agreement": agreement, "cas": cas, "frechet_distance": fd, "n": len(images)}
 
@@ -105,12 +109,17 @@ def prior_overfit(run: str | Path, levels: int) -> list[dict[str, Any]]:
 
 
 def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0, classifier_epochs: int = 10,
-                 seed: int = 0, out: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
-    """Evaluate a run with class-conditional priors; writes RUN_DIR/eval.json (or `out`) and returns it."""
+                 seed: int = 0, out: str | Path | None = None, progress: bool = False,
+                 device: str | Accelerator = "auto", precision: str = "32", compile: bool = False) -> dict[str, Any]:
+    """Evaluate a run with class-conditional priors; writes RUN_DIR/eval.json (or `out`) and returns it.
+
+    Sampling and the classifiers run on `device` in `precision` (resolved here, not taken from the run).
+    """
     from ..data.images import load_image_dataset
 
     if not isinstance(per_class, int) or per_class < 2:
         raise ValueError(f"per_class: expected an int >= 2, got {per_class!r}")
+    accel = create_accelerator(device, precision, compile)
     data, size, channels = run_data(run)
     train = load_image_dataset(data, "train", image_size=size, channels=channels)
     test = load_image_dataset(data, "test", image_size=size, channels=channels)
@@ -118,17 +127,19 @@ def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0,
         raise ValueError(f"evaluate: the run's data {data!r} has no class labels; class agreement and CAS need them")
     k = train.num_classes
     clf = load_or_train_classifier(run, train.images, train.labels, k, classifier_epochs, test.images, test.labels,
-                                   seed=seed, progress=progress)
+                                   seed=seed, progress=progress, accel=accel)
+    accel.prepare(clf)
     labels = torch.arange(k).repeat_interleave(per_class)
     n = len(labels)
-    samples, codes = sample_images(run, n, labels, temperature=temperature, seed=seed)
-    uniform = uniform_code_images(run, n, seed=seed)
+    samples, codes = sample_images(run, n, labels, temperature=temperature, seed=seed, device=accel,
+                                   compile=accel.compile)
+    uniform = uniform_code_images(run, n, seed=seed, device=accel)
     real_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
     test_feats = classifier_features(clf, test.images)
     real_test = (test.images, test.labels)
     sets = {"prior_samples": (samples, labels), "real_images": (train.images[real_idx], train.labels[real_idx]),
             "uniform_codes": (uniform, labels)}
-    rows = {name: _row(clf, x, y, real_test, test_feats, k, classifier_epochs, seed)
+    rows = {name: _row(clf, x, y, real_test, test_feats, k, classifier_epochs, seed, accel)
             for name, (x, y) in tqdm(sets.items(), desc="CAS", disable=not progress, leave=False)}
     # the classifier saw the real training images: its agreement on real images is measured held out
     rows["real_images"]["class_agreement"] = accuracy(clf, test.images, test.labels)

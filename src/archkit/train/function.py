@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .accelerate import model_device
+
 OPTIMIZERS = ("lbfgs", "adam")
 
 
@@ -35,6 +37,9 @@ class FunctionFitConfig:
     time_limit: float | None = None  # seconds; stop early when exceeded
     seed: int = 0
     progress: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (float64 training: not on mps)
+    precision: str = "32"  # only "32": the fit runs in float64 for precision, which autocast never touches
+    compile: bool = False  # torch.compile the forward pass
 
 
 @dataclass
@@ -71,6 +76,7 @@ def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) ->
         raise ValueError(f"optimizer: unknown name {cfg.optimizer!r}; expected one of {list(OPTIMIZERS)}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"val_fraction: expected a float in [0, 1), got {cfg.val_fraction}")
+    accel = _function_accelerator(cfg)
     mc = model.config
     x64, y64 = _as_2d(X, "X", mc.in_dim), _as_2d(y, "y", mc.out_dim)
     if len(x64) != len(y64):
@@ -104,16 +110,21 @@ def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) ->
             _least_squares_readout(model, xt, ytn, cfg.ridge)
 
     result = FunctionFitResult(n_train=len(tr), n_val=len(va))
+    # statistics and the readout above are one-off CPU work; the iterations below run on the device
+    home = model_device(model)
+    accel.prepare(model)
+    xt, ytn, xv, yv, yt = accel.to_device((xt, ytn, xv, yv, yt))
+    forward_normalized = torch.compile(model.forward_normalized) if accel.compile else model.forward_normalized
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for name, p in model.named_parameters() if name.startswith("mlp.") and name.endswith("weight")]
     if not params or cfg.max_steps == 0:
         result.stopped = "nothing to train"
-        model.eval()
+        model.to(home).eval()
         result.seconds = time.perf_counter() - start
         return result
 
     def loss_fn() -> torch.Tensor:
-        loss = torch.mean((model.forward_normalized(xt) - ytn) ** 2)
+        loss = torch.mean((forward_normalized(xt) - ytn) ** 2)
         if cfg.weight_decay and decay:
             loss = loss + cfg.weight_decay * sum((p**2).sum() for p in decay)
         return loss
@@ -178,10 +189,23 @@ def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) ->
         result.stopped = "max_steps"
     bar.close()
     model.load_state_dict(best_state)
-    model.eval()
+    model.to(home).eval()  # predict() feeds CPU tensors
     result.best_val_rmse, result.steps = best_val, step
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _function_accelerator(cfg: FunctionFitConfig):
+    from .accelerate import create_accelerator
+
+    if str(cfg.precision) not in ("32", "32-true"):
+        raise ValueError(f"--precision: the function fit trains in float64 (for a precise fit), which autocast "
+                         f"does not lower; only 32 applies here, got {cfg.precision!r}")
+    accel = create_accelerator(cfg.device, "32", cfg.compile)
+    if accel.device.type == "mps":
+        raise ValueError("--device: the function fit trains in float64, which Apple MPS does not support; "
+                         "use cpu or cuda")
+    return accel
 
 
 @torch.no_grad()

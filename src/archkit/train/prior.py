@@ -6,11 +6,12 @@ bits per code and train vs held-out code accuracy (the overfitting check).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .checkpoint import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 
@@ -40,6 +42,9 @@ class PriorTrainConfig:
     seed: int = 0
     resume: bool = False
     codes: str | None = None       # path of the codes file; default RUN_DIR/codes.npz
+    device: str = "auto"           # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
+    precision: str = "32"          # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
+    compile: bool = False          # torch.compile the model
 
 
 def prior_dir(run: str | Path, level: int) -> Path:
@@ -109,17 +114,21 @@ def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
 
 @torch.no_grad()
 def code_metrics(model: GatedPixelCNN, x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None,
-                 batch_size: int = 256) -> dict[str, float]:
+                 batch_size: int = 256, accel: Accelerator | None = None) -> dict[str, float]:
     """Negative log-likelihood in bits per code and next-code accuracy (argmax) on a code set."""
+    accel = accel or create_accelerator(model_device(model))
     was = model.training
     model.eval()
     nll, correct, count = 0.0, 0, 0
     for s in range(0, len(x), batch_size):
         idx = torch.arange(s, min(s + batch_size, len(x)))
-        logits = model(x[idx], _take(labels, idx), _take(cond, idx))
-        nll += F.cross_entropy(logits, x[idx], reduction="sum").item()
-        correct += (logits.argmax(1) == x[idx]).sum().item()
-        count += x[idx].numel()
+        xb, yb, cb = accel.to_device((x[idx], _take(labels, idx), _take(cond, idx)))
+        with accel.autocast():
+            logits = model(xb, yb, cb)
+        logits = logits.float()  # softmax / cross-entropy in fp32 whatever the forward ran in
+        nll += F.cross_entropy(logits, xb, reduction="sum").item()
+        correct += (logits.argmax(1) == xb).sum().item()
+        count += xb.numel()
     model.train(was)
     return {"bits_per_code": nll / max(count, 1) / math.log(2), "accuracy": correct / max(count, 1)}
 
@@ -133,8 +142,13 @@ def _lr_at(step: int, cfg: PriorTrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | None = None) -> dict[str, Any]:
-    """Train (or resume) the prior of one level; returns the last evaluation record."""
+def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | None = None,
+                explicit: Collection[str] = ()) -> dict[str, Any]:
+    """Train (or resume) the prior of one level; returns the last evaluation record.
+
+    On resume the saved device/precision/compile are kept unless named in `explicit` or set to a
+    non-default value (see archkit.train.accelerate.restore_choice).
+    """
     for name in ("steps", "batch_size", "eval_every"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
@@ -153,32 +167,40 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
     # a resumed prior keeps the architecture it was created with, whatever the model flags say now
     model_cfg = (read_model_config(folder, GatedPixelCNNConfig)[0] if resuming
                  else model_config(codes, level, cfg))
+    restored = restore_choice(cfg, read_config(folder).get("train_config"), explicit) if resuming else []
+    accel = accelerator_for(cfg, restored)
     model = GatedPixelCNN(model_cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
     if exists and not cfg.resume:
         at = read_config(folder).get("step")
         raise ValueError(f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it")
+    state = None
     if resuming:
         load_weights(folder, model)
         state = load_trainer_state(folder, required=True)
+    accel.prepare(model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if state is not None:
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        accel.load_state_dict(state.get("scaler"))
         step = int(state["step"])
     elif metrics_path.exists():
         metrics_path.unlink()  # a fresh run starts a fresh log
 
     # a fixed train subset as large as the held-out set: train vs held-out accuracy is the overfitting check
     sub = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(cfg.seed))[: len(x_te)]
-    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_FILE)}
+    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_FILE),
+            "train_config": dataclasses.asdict(cfg)}
 
     def save(at: int) -> None:
         save_checkpoint(folder, model, model.config, trainer_state={
-            "optimizer": opt.state_dict(), "step": at, "rng": torch.get_rng_state()}, step=at, **meta)
+            "optimizer": opt.state_dict(), "step": at, "rng": torch.get_rng_state(), "scaler": accel.state_dict()},
+            step=at, **meta)
 
     def evaluate(at: int, train_bits: float, codes_per_s: float) -> dict[str, Any]:
-        te = code_metrics(model, x_te, y_te, c_te)
-        tr = code_metrics(model, x_tr[sub], _take(y_tr, sub), _take(c_tr, sub))
+        te = code_metrics(model, x_te, y_te, c_te, accel=accel)
+        tr = code_metrics(model, x_tr[sub], _take(y_tr, sub), _take(c_tr, sub), accel=accel)
         rec = {"step": at, "level": level, "train_loss_bits": train_bits, "test_bits_per_code": te["bits_per_code"],
                "test_accuracy": te["accuracy"], "train_bits_per_code": tr["bits_per_code"],
                "train_accuracy": tr["accuracy"], "codes_per_s": codes_per_s}
@@ -188,6 +210,7 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
     last: dict[str, Any] = (read_jsonl(metrics_path) or [{}])[-1]
     if step >= cfg.steps:
         return last
+    net = accel.compile_model(model)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"prior-{level}", disable=not progress, leave=position is None,
                position=position, dynamic_ncols=True)
@@ -200,11 +223,13 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
             idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=gen)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
-            logits = model(x_tr[idx], _take(y_tr, idx), _take(c_tr, idx))
-            loss = F.cross_entropy(logits, x_tr[idx])
+            xb, yb, cb = accel.to_device((x_tr[idx], _take(y_tr, idx), _take(c_tr, idx)))
+            with accel.autocast():
+                logits = net(xb, yb, cb)
+            loss = F.cross_entropy(logits.float(), xb)  # fp32 softmax: bf16/fp16 log-probs are too coarse
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            accel.backward(loss)
+            accel.step(opt)
             step += 1
             timed += 1
             bits = loss.item() / math.log(2)

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import torch
@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .metrics import confusion_matrix
-from .checkpoint import atomic_write_json, checkpoint_exists, load_trainer_state, load_weights, read_model_config, save_checkpoint
+from .checkpoint import atomic_write_json, checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from .run import GracefulInterrupt, append_jsonl
 from .utils import seed_everything
 
@@ -128,6 +129,9 @@ class SeqTrainConfig:
     long_task_test: int = 256
     long_task_length: int = 8192
     progress: bool = True
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
+    precision: str = "32"  # 32 | bf16 | 16-mixed
+    compile: bool = False  # torch.compile the model
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -188,13 +192,18 @@ def _validated_targets(train, held, classes):
 
 
 @torch.no_grad()
-def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64) -> tuple[float, np.ndarray]:
+def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64,
+                       accel: Accelerator | None = None) -> tuple[float, np.ndarray]:
     """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
+    accel = accel or create_accelerator(model_device(model))
     was_training = model.training
     model.eval()
     cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)
     for xb, yb, lb in data.batches(batch_size, shuffle=False):
-        cm += confusion_matrix(model(xb, lb).argmax(1), torch.as_tensor(yb, dtype=torch.long), num_classes)
+        xb, lb = accel.to_device((xb, lb))
+        with accel.autocast():
+            pred = model(xb, lb).argmax(1).cpu()
+        cm += confusion_matrix(pred, torch.as_tensor(yb, dtype=torch.long), num_classes)
     model.train(was_training)
     cm = cm.numpy()
     return float(np.trace(cm) / max(cm.sum(), 1)), cm
@@ -218,12 +227,13 @@ def save_confusion_png(cm: np.ndarray, classes: list[str], path: str | Path, tit
     return save_figure(fig, Path(path))
 
 
-def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
+def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collection[str] = ()) -> dict[str, Any]:
     """Train a SequenceClassifier per `cfg`; checkpoints to cfg.out/checkpoint and resumes from it.
 
     AdamW + gradient clipping; held-out accuracy each epoch to metrics.jsonl; a confusion matrix
     PNG and summary.json at the end. Ctrl-C saves a checkpoint and returns; `resume=True`
-    continues from the exact batch where the last checkpoint was taken.
+    continues from the exact batch where the last checkpoint was taken, on the saved device/precision
+    unless they are named in `explicit` (the CLI's given flags) or set to non-default values.
     """
     from ..models.sequence import SequenceClassifier, SequenceClassifierConfig
     out = Path(cfg.out)
@@ -239,6 +249,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     classes = classes or [str(i) for i in range(num_classes)]
 
     state = load_trainer_state(ckpt, required=True) if resume and checkpoint_exists(ckpt) else None
+    restored = restore_choice(cfg, read_config(ckpt).get("train_config"), explicit) if state is not None else []
+    accel = accelerator_for(cfg, restored)
     if state is not None:
         model_cfg = read_model_config(ckpt, SequenceClassifierConfig)[0]
         if model_cfg.in_features != train.in_features or model_cfg.num_classes != num_classes:
@@ -247,14 +259,18 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     else:
         model_cfg = _model_config(cfg, train.in_features, num_classes)
     model = SequenceClassifier(model_cfg)
+    if state is not None:
+        load_weights(ckpt, model)
+    accel.prepare(model)  # before the optimizer, so its state lives on the device
+    net = accel.compile_model(model)
     lr_at(cfg, 0, 1)  # reject an unknown schedule before any work
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise ValueError(f"label_smoothing: expected a float in [0, 1), got {cfg.label_smoothing!r}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch, batch_in_epoch, step, seen, train_time = 0, 0, 0, 0, 0.0
     if state is not None:
-        load_weights(ckpt, model)
         opt.load_state_dict(state["optimizer"])
+        accel.load_state_dict(state.get("scaler"))
         epoch, batch_in_epoch, step = int(state["epoch"]), int(state["batch_in_epoch"]), int(state["step"])
         seen = int(state.get("seen", 0))
         train_time = float(state.get("train_time", 0.0))
@@ -262,7 +278,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
 
     def save(epoch_: int, batch_: int) -> None:
         trainer = {"optimizer": opt.state_dict(), "epoch": epoch_, "batch_in_epoch": batch_, "step": step, "seen": seen,
-                   "train_time": train_time, "torch_rng": torch.get_rng_state()}
+                   "train_time": train_time, "torch_rng": torch.get_rng_state(), "scaler": accel.state_dict()}
         save_checkpoint(ckpt, model, model_cfg, trainer_state=trainer, train_config=dataclasses.asdict(cfg),
                         classes=classes, epoch=epoch_, step=step)
 
@@ -280,16 +296,17 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
             for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                                             block=cfg.block, start=batch_in_epoch):
                 t0 = time.perf_counter()
-                loss = sequence_loss(model(xb, lb), yb, label_smoothing=cfg.label_smoothing)
+                xb, lb = accel.to_device((xb, lb))
+                with accel.autocast():
+                    logits = net(xb, lb)
+                loss = sequence_loss(logits.float(), yb, label_smoothing=cfg.label_smoothing)
                 if not math.isfinite(loss.item()):
                     raise ValueError(f"training diverged: loss is {loss.item()} at step {step}; lower --lr")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.clip_norm:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+                accel.backward(loss)
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, step, cfg.epochs * n_batches)
-                opt.step()
+                accel.step(opt, cfg.clip_norm, model.parameters())
                 train_time += time.perf_counter() - t0
                 step, seen = step + 1, seen + len(yb)
                 batch_in_epoch += 1
@@ -307,17 +324,18 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
                 break
             if stopped is None:
                 epoch, batch_in_epoch = epoch + 1, 0
-            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel)
             acc = last_eval[0]
             append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
                                          "held_out_accuracy": acc, "train_time_s": train_time})
             save(epoch, batch_in_epoch)
 
     summary: dict[str, Any] = {"classes": classes, "epoch": epoch, "step": step, "train_time_s": train_time,
-                               "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done"}
+                               "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done",
+                               "accelerator": accel.describe()}
     if stopped == "interrupted":  # the user wants out: checkpoint saved, skip the held-out pass
         return summary
-    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel)
     save_confusion_png(cm, classes, out / CONFUSION_PNG)
     summary.update({"held_out_accuracy": acc, "confusion_matrix": cm.tolist(), "num_train": len(train),
                     "num_held_out": len(held), "skipped_shards": train.skipped,
@@ -328,17 +346,27 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
 
 @torch.no_grad()
 def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: Any = None,
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly)."""
+                      progress: bool = False, device: str | Accelerator = "auto", precision: str = "32",
+                      compile: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly).
+
+    The model is moved to `device` (in place); probabilities are a float32 softmax on the CPU.
+    """
     if len(getattr(x, "shape", ())) != 3:
         raise ValueError(f"x: expected sequences shaped (num_sequences, timesteps, features), got {getattr(x, 'shape', type(x).__name__)}")
+    accel = create_accelerator(device, precision, compile)
+    model = accel.prepare(model)
+    net = accel.compile_model(model)
     was_training = model.training
     model.eval()
     probs = []
     for i in tqdm(range(0, x.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
         xb = torch.from_numpy(np.array(x[i : i + batch_size], dtype=np.float32))  # a copy: memmaps are read-only
         lb = None if lengths is None else torch.as_tensor(np.asarray(lengths[i : i + batch_size]), dtype=torch.long)
-        probs.append(model(xb, lb).softmax(1).numpy())
+        xb, lb = accel.to_device((xb, lb))
+        with accel.autocast():
+            logits = net(xb, lb)
+        probs.append(logits.float().softmax(1).cpu().numpy())
     model.train(was_training)
     p = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
     return p.argmax(1).astype(np.int64), p

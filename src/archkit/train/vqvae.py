@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice, unwrap_model
 from .checkpoint import (atomic_write, atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state,
                          load_weights, read_config, save_checkpoint)
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
@@ -63,6 +64,9 @@ class VQVAETrainConfig:
     codebook_init: str = "kmeans++"
     restart_after: int = 50
     code_dropout: float = 0.1
+    device: str = "auto"            # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
+    precision: str = "32"           # 32 | bf16 | 16-mixed
+    compile: bool = False           # torch.compile the model
 
     def model_config(self, in_channels: int) -> VQVAE2Config:
         """The VQVAE2Config this run trains."""
@@ -80,27 +84,32 @@ def _forward_batches(model: nn.Module, images: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128) -> dict[str, Any]:
+def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128,
+                   accel: Accelerator | None = None) -> dict[str, Any]:
     """Held-out PSNR, per-level code usage/perplexity over the whole set, and the top-swap effect.
 
     top_swap: every image is decoded with its top-level codes replaced by another image's; the
     mean squared change of the reconstruction (and its PSNR against the original reconstruction)
     says how much information the top level carries (0 change = a useless top level).
     """
+    model = unwrap_model(model)
+    accel = accel or create_accelerator(model_device(model))
     was = model.training
     model.eval()
     sq_err, swap_change, n_pix = 0.0, 0.0, 0
     counts: list[torch.Tensor] | None = None
     num_codes = [q.num_codes for q in model.quantizers]
     for x in _forward_batches(model, images, batch_size):
-        codes = model.encode(x)
-        recon = model.decode_codes(codes).clamp(0, 1)
+        x = accel.to_device(x)
+        with accel.autocast():
+            codes = model.encode(x)
+            recon = model.decode_codes(codes).float().clamp(0, 1)
+            swapped = model.decode_codes([codes[0].roll(1, 0), *codes[1:]]).float().clamp(0, 1) if len(x) > 1 else None
         sq_err += (recon - x).pow(2).sum().item()
         n_pix += x.numel()
-        if len(x) > 1:
-            swapped = model.decode_codes([codes[0].roll(1, 0), *codes[1:]]).clamp(0, 1)
+        if swapped is not None:
             swap_change += (swapped - recon).pow(2).sum().item()
-        batch_counts = [torch.bincount(c.flatten(), minlength=k).double() for c, k in zip(codes, num_codes)]
+        batch_counts = [torch.bincount(c.flatten(), minlength=k).double().cpu() for c, k in zip(codes, num_codes)]
         counts = batch_counts if counts is None else [a + b for a, b in zip(counts, batch_counts)]
     model.train(was)
     levels = []
@@ -113,25 +122,34 @@ def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128
     return {"mse": mse, "psnr": psnr(mse), "top_swap_mse": swap, "top_swap_psnr": psnr(swap), "levels": levels}
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, Any]:
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+               accel: Accelerator | None = None) -> dict[str, Any]:
     """One optimizer step on MSE + VQ loss; returns loss, batch PSNR and per-level perplexity."""
+    accel = accel or create_accelerator(model_device(model))
     model.train()
-    out = model(x)
-    rec = F.mse_loss(out.recon, x)
-    loss = rec + out.vq_loss
+    x = accel.to_device(x)
+    with accel.autocast():
+        out = model(x)
+    # the loss is taken in fp32 whatever the forward ran in
+    rec = F.mse_loss(out.recon.float(), x)
+    loss = rec + out.vq_loss.float()
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    accel.backward(loss)
+    accel.step(opt)
     return {"loss": loss.item(), "recon_mse": rec.item(), "psnr": psnr(rec.item()),
             "perplexity": [float(s["perplexity"]) for s in out.levels], "usage": [float(s["usage"]) for s in out.levels]}
 
 
-def _write_recon(model: VQVAE2, images: torch.Tensor, path: Path, n: int = 16) -> None:
+def _write_recon(model: VQVAE2, images: torch.Tensor, path: Path, accel: Accelerator, n: int = 16) -> None:
     from ..data.images import save_image_grid
 
     x = images[:n]
-    with torch.no_grad():
-        recon = model.decode_codes(model.encode(x))
+    model = unwrap_model(model)
+    was = model.training
+    model.eval()
+    with torch.no_grad(), accel.autocast():
+        recon = model.decode_codes(model.encode(accel.to_device(x))).float().cpu()
+    model.train(was)
     save_image_grid([x, recon], path)
 
 
@@ -141,11 +159,19 @@ def _load_data(cfg: VQVAETrainConfig, split: str, channels: int | None = None):
     return load_image_dataset(cfg.data, split, cfg.image_size, channels=channels)
 
 
-def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) a VQVAE2 run in cfg.out; returns the final held-out metrics (rank 0's view)."""
-    info = init_distributed()
+def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collection[str] = ()) -> dict[str, Any]:
+    """Train (or resume) a VQVAE2 run in cfg.out; returns the final held-out metrics (rank 0's view).
+
+    On resume the run's saved device/precision/compile are kept unless named in `explicit` (the
+    CLI passes the flags given) or set to a non-default value.
+    """
+    saved, restored = Path(cfg.out) / "train_config.json", []
+    if cfg.resume and saved.is_file():
+        restored = restore_choice(cfg, json.loads(saved.read_text(encoding="utf-8")), explicit)
+    accel = accelerator_for(cfg, restored)
+    info = init_distributed(accel.device)
     try:
-        return _train(cfg, info, progress)
+        return _train(cfg, info, progress, accel)
     finally:
         cleanup_distributed(info)
 
@@ -163,7 +189,7 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"lr: expected a positive learning rate, got {cfg.lr!r}")
 
 
-def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, Any]:
+def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Accelerator) -> dict[str, Any]:
     _validate(cfg)
     run = Path(cfg.out)
     ckpt = run / "vqvae"
@@ -177,23 +203,29 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
     model_cfg = cfg.model_config(train.channels)
     model = VQVAE2(model_cfg)
     model.check_input(train.images[:1])
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
+    state = None
     if checkpoint_exists(ckpt):
         if not cfg.resume:
             raise ValueError(f"out: {str(run)!r} already holds a trained VQ-VAE (step {read_config(ckpt).get('step')}); "
                              f"pass --resume to continue it or choose another --out")
         load_weights(ckpt, model)
         state = load_trainer_state(ckpt, required=True)
-        opt.load_state_dict(state["optimizer"])
+    accel.prepare(model)  # before the optimizer, so its state lives on the device too
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])  # moves the saved (CPU) state to the parameters' device
+        accel.load_state_dict(state.get("scaler"))
         step = int(state["step"])
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "train_config.json", dataclasses.asdict(cfg))
     # The codebooks (buffers) need no per-step broadcast: VectorQuantizer all-reduces their statistics.
     # BatchNorm running statistics are the exception: rank 0's are broadcast, as plain DDP does.
-    ddp = (nn.parallel.DistributedDataParallel(model, forward_sync_buffers=cfg.norm == "batch")
+    device_ids = [accel.device.index] if accel.device.type == "cuda" else None
+    ddp = (nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=cfg.norm == "batch")
            if info.enabled else model)
+    ddp = accel.compile_model(ddp)
     writer = _tensorboard(cfg, run) if info.is_main else None
     main_bar = info.is_main and progress
     bar = tqdm(total=total, initial=step, desc="vqvae", disable=not main_bar, dynamic_ncols=True)
@@ -204,10 +236,10 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
     def checkpoint_and_eval() -> dict[str, Any]:
         result: dict[str, Any] = {}
         if info.is_main:
-            result = evaluate_vqvae(model, test.images)
-            _write_recon(model, test.images, run / "recon.png")
+            result = evaluate_vqvae(model, test.images, accel=accel)
+            _write_recon(model, test.images, run / "recon.png", accel)
             save_checkpoint(ckpt, model, model_cfg, kind="VQVAE2Config",
-                            trainer_state={"optimizer": opt.state_dict(), "step": step},
+                            trainer_state={"optimizer": opt.state_dict(), "step": step, "scaler": accel.state_dict()},
                             step=step, data=cfg.data, image_size=cfg.image_size)
             append_jsonl(run / "metrics.jsonl", {"split": "eval", "step": step, **result})
             if writer is not None:
@@ -225,7 +257,7 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
                 perm_epoch = epoch
             idx = shard(perm[k * cfg.batch_size:(k + 1) * cfg.batch_size], info)
             t0 = time.perf_counter()
-            last = train_step(ddp, opt, train.images[idx])
+            last = train_step(ddp, opt, train.images[idx], accel)
             train_time += time.perf_counter() - t0
             trained_images += len(idx) * info.world_size
             step += 1
@@ -247,6 +279,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
     divergence = replica_divergence(model, info)
     result = _final_result(run, step, train_time, trained_images, interrupted, divergence) if info.is_main else {}
     if info.is_main:
+        result["accelerator"] = accel.describe()
+    if info.is_main:
         atomic_write_json(run / "result.json", result)
         if writer is not None:
             writer.close()
@@ -257,7 +291,8 @@ def _final_result(run: Path, step: int, train_time: float, images: int, interrup
     from .run import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("split") == "eval" and r.get("step") == step]
-    metrics = evals[-1] if evals else evaluate_vqvae(load_vqvae(run), _load_data(read_train_config(run), "test").images)
+    metrics = evals[-1] if evals else evaluate_vqvae(load_vqvae(run), _load_data(read_train_config(run), "test").images,
+                                                     accel=create_accelerator("cpu"))
     metrics = {k: v for k, v in metrics.items() if k != "split"}
     return {**metrics, "step": step, "interrupted": interrupted, "run_dir": str(run),
             "train_images_per_s": images / train_time if train_time > 0 else None,
@@ -290,7 +325,8 @@ def read_train_config(run_dir: str | Path) -> VQVAETrainConfig:
 
 @torch.no_grad()
 def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path | None = None,
-                   batch_size: int = 256, image_size: int | None = None) -> Path:
+                   batch_size: int = 256, image_size: int | None = None, device: str | Accelerator = "auto",
+                   precision: str = "32", compile: bool = False) -> Path:
     """Encode the train and test splits of a dataset (default: the run's own) into RUN_DIR/codes.npz.
 
     Keys: `{split}_codes_{l}` (N, H_l, W_l) int64 for l = 0 (top) .. L-1, `{split}_labels` (N,) when
@@ -298,7 +334,9 @@ def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path
     """
     from ..data.images import load_image_dataset
 
-    model = load_vqvae(run_dir)
+    accel = create_accelerator(device, precision, compile)
+    model = accel.prepare(load_vqvae(run_dir))
+    encode = torch.compile(model.encode) if accel.compile else model.encode
     cfg = read_train_config(run_dir)
     name = data if data is not None else cfg.data
     size = image_size or cfg.image_size
@@ -308,8 +346,9 @@ def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path
         ds = load_image_dataset(name, split, size, channels=model.config.in_channels)
         codes: list[list[torch.Tensor]] = [[] for _ in range(model.config.levels)]
         for x in tqdm(list(_forward_batches(model, ds.images, batch_size)), desc=f"encode {split}", leave=False):
-            for l, c in enumerate(model.encode(x)):
-                codes[l].append(c)
+            with accel.autocast():
+                for l, c in enumerate(encode(accel.to_device(x))):
+                    codes[l].append(c.cpu())
         for l, parts in enumerate(codes):
             arrays[f"{split}_codes_{l}"] = torch.cat(parts).numpy().astype(np.int64)
         if ds.labels is not None:
