@@ -300,6 +300,33 @@ def _with_channels(data: ImageData, channels: int | None) -> ImageData:
     return data
 
 
+def write_image_folder(images: torch.Tensor, folder: str | os.PathLike, labels: torch.Tensor | None = None,
+                       class_names: Sequence[str] | None = None, start: int = 0) -> Path:
+    """Write (N, C, H, W) images in [0, 1] as 8-bit PNGs `folder/[class/]{start + i:06d}.png` (each atomically).
+
+    With labels the first sub-folder is the class name (`class_names[label]`, default the label), the
+    layout `ImageFolder` reads back as labels. Used to turn built-in sets into folders to stream.
+    """
+    from PIL import Image
+
+    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
+
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images: expected (N, 1 or 3, H, W), got shape {tuple(images.shape)}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"labels: expected {len(images)} labels (one per image), got {len(labels)}")
+    folder = Path(folder)
+    arr = (images.detach().float().cpu().clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    for i, a in enumerate(arr):
+        sub = folder
+        if labels is not None:
+            k = int(labels[i])
+            sub = folder / (class_names[k] if class_names is not None else str(k))
+        img = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+        atomic_write(sub / f"{start + i:06d}.png", lambda tmp, img=img: img.save(tmp, format="PNG"))
+    return folder
+
+
 def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2) -> Path:
     """Write rows of images (each (N, C, H, W) in [0, 1]) as one PNG grid, row after row."""
     from PIL import Image
