@@ -258,10 +258,10 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
         nonlocal test_batches
         result: dict[str, Any] = {}
         if info.is_main:
-            if test_batches is None:
+            if test_batches is None:  # held-out batches as large as the training ones: memory follows the batch
                 test_batches = test if isinstance(test, ImageData) else make_loader(
-                    test, 128, shuffle=False, workers=cfg.workers)
-            result = evaluate_vqvae(model, test_batches)
+                    test, cfg.batch_size, shuffle=False, workers=cfg.workers)
+            result = evaluate_vqvae(model, test_batches, batch_size=cfg.batch_size)
             _write_recon(model, test, run / "recon.png")
             save_checkpoint(ckpt, model, model_cfg, kind="VQVAE2Config",
                             trainer_state={"optimizer": opt.state_dict(), "step": step},
