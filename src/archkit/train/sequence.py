@@ -123,6 +123,7 @@ class SeqTrainConfig:
     checkpoint_every: int = 100  # optimizer steps between mid-epoch checkpoints (0: epoch ends only)
     eval_batch_size: int = 64
     block: int = 1  # rows per shuffle block (>1 keeps disk reads contiguous)
+    workers: int = 0  # DataLoader processes reading batches ahead (memory-mapped rows are cheap to read here)
     # generated long task sizes
     long_task_train: int = 1024
     long_task_test: int = 256
@@ -188,12 +189,13 @@ def _validated_targets(train, held, classes):
 
 
 @torch.no_grad()
-def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64) -> tuple[float, np.ndarray]:
+def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64,
+                       workers: int = 0) -> tuple[float, np.ndarray]:
     """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
     was_training = model.training
     model.eval()
     cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)
-    for xb, yb, lb in data.batches(batch_size, shuffle=False):
+    for xb, yb, lb in data.batches(batch_size, shuffle=False, workers=workers):
         cm += confusion_matrix(model(xb, lb).argmax(1), torch.as_tensor(yb, dtype=torch.long), num_classes)
     model.train(was_training)
     cm = cm.numpy()
@@ -235,6 +237,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
+    if not isinstance(cfg.workers, int) or cfg.workers < 0:
+        raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {cfg.workers!r}")
     seed_everything(cfg.seed)
     train, held, classes = load_training_data(cfg)
     train, held, num_classes = _validated_targets(train, held, classes)
@@ -280,7 +284,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
                        disable=not cfg.progress, leave=False)
             total, count = 0.0, 0
             for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
-                                            block=cfg.block, start=batch_in_epoch):
+                                            block=cfg.block, start=batch_in_epoch, workers=cfg.workers):
                 t0 = time.perf_counter()
                 loss = sequence_loss(model(xb, lb), yb, label_smoothing=cfg.label_smoothing)
                 if not math.isfinite(loss.item()):
@@ -309,7 +313,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
                 break
             if stopped is None:
                 epoch, batch_in_epoch = epoch + 1, 0
-            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, cfg.workers)
             acc = last_eval[0]
             append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
                                          "held_out_accuracy": acc, "train_time_s": train_time})
@@ -319,7 +323,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
                                "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done"}
     if stopped == "interrupted":  # the user wants out: checkpoint saved, skip the held-out pass
         return summary
-    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size)
+    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, cfg.workers)
     save_confusion_png(cm, classes, out / CONFUSION_PNG)
     summary.update({"held_out_accuracy": acc, "confusion_matrix": cm.tolist(), "num_train": len(train),
                     "num_held_out": len(held), "skipped_shards": train.skipped,
@@ -330,16 +334,20 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False) -> dict[str, Any]:
 
 @torch.no_grad()
 def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: Any = None,
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly)."""
+                      progress: bool = False, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly).
+
+    `workers` DataLoader processes read the next batches while the model runs (0: read here).
+    """
+    from ..data.sequences import RowBatches, sequence_loader
+
     if len(getattr(x, "shape", ())) != 3:
         raise ValueError(f"x: expected sequences shaped (num_sequences, timesteps, features), got {getattr(x, 'shape', type(x).__name__)}")
     was_training = model.training
     model.eval()
     probs = []
-    for i in tqdm(range(0, x.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
-        xb = torch.from_numpy(np.array(x[i : i + batch_size], dtype=np.float32))  # a copy: memmaps are read-only
-        lb = None if lengths is None else torch.as_tensor(np.asarray(lengths[i : i + batch_size]), dtype=torch.long)
+    rows = RowBatches(x, batch_size, lengths)
+    for xb, lb in tqdm(sequence_loader(rows, workers), total=len(rows), desc="predict", disable=not progress, leave=False):
         probs.append(model(xb, lb).softmax(1).numpy())
     model.train(was_training)
     p = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
