@@ -25,12 +25,13 @@ def test_seq_train_predict_and_resume_end_to_end(tmp_path):
     assert (run / "confusion.png").is_file() and (run / "checkpoint" / "model.safetensors").is_file()
     r = _run([*common, "--epochs", "2"])  # same folder without --resume: refused, nothing overwritten
     assert r.exit_code != 0 and "--resume" in r.output and "Traceback" not in r.output
-    r = _run([*common, "--epochs", "2", "--resume"])
+    r = _run([*common, "--epochs", "2", "--resume", "--workers", "2"])
     assert r.exit_code == 0, r.output
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["train_config"]["workers"] == 2
     epochs = [json.loads(s)["epoch"] for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]  # continued, not restarted
     r = _run(["seq", "predict", "--run", str(run), "--x", str(tmp_path / "X.npy"), "--out", str(tmp_path / "pred.npy"),
-              "--proba", str(tmp_path / "proba.npy"), "--batch-size", "16"])
+              "--proba", str(tmp_path / "proba.npy"), "--batch-size", "16", "--workers", "2"])
     assert r.exit_code == 0, r.output
     pred, proba = np.load(tmp_path / "pred.npy"), np.load(tmp_path / "proba.npy")
     assert pred.shape == (40,) and set(pred.tolist()) <= {0, 1, 2, 3}

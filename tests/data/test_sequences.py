@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from archkit.data import sequences as ds
 
@@ -161,3 +162,23 @@ def test_write_long_task_is_memory_mappable_and_reused(tmp_path):
     mtime = xp.stat().st_mtime_ns
     ds.write_long_task(tmp_path, 10, length=128, chunk=4)
     assert xp.stat().st_mtime_ns == mtime
+
+
+def test_two_workers_stream_the_same_batches_and_memmaps_travel_by_reference(tmp_path):
+    import pickle
+
+    _write_xy(tmp_path, n=50)
+    rng = np.random.default_rng(1)
+    (tmp_path / "s").mkdir()
+    np.savez(tmp_path / "s" / "a.npz", x=rng.standard_normal((9, 12, 3)).astype(np.float32), y=np.arange(9) % 4)
+    for data in (ds.open_npy(tmp_path / "X.npy", tmp_path / "Y.npy"), ds.open_shards(tmp_path / "s")):
+        a = list(data.batches(8, shuffle=True, seed=4, start=1))
+        b = list(data.batches(8, shuffle=True, seed=4, start=1, workers=2))
+        assert len(a) == len(b) == data.num_batches(8) - 1
+        for (xa, ya, la), (xb, yb, lb) in zip(a, b):
+            assert torch.equal(xa, xb) and isinstance(yb, np.ndarray) and np.array_equal(ya, yb) and la is lb is None
+    plan = ds.PlannedBatches(ds.open_npy(tmp_path / "X.npy", tmp_path / "Y.npy"), [(0, np.arange(3))])
+    blob = pickle.dumps(plan)  # what a spawned worker receives: the file's place, not its 50 rows
+    assert len(blob) < 2000 and torch.equal(pickle.loads(blob)[0][0], plan[0][0])
+    with pytest.raises(ValueError, match="workers"):
+        next(plan.data.batches(8, workers=-1))

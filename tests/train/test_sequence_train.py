@@ -157,3 +157,20 @@ def test_conv_norm_without_the_conv_frontend_is_a_clear_error(tmp_path):
     xp, yp = _files(tmp_path)
     with pytest.raises(ValueError, match="conv_norm.*frontend='conv'"):
         train_sequence(_cfg(tmp_path, xp, yp, frontend="none", conv_norm="batch"))
+
+
+def test_two_workers_train_and_predict_exactly_as_none(tmp_path):
+    xp, yp = _files(tmp_path)
+    a = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "a")))
+    b = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "b"), workers=2))
+    assert a["step"] == b["step"] and a["confusion_matrix"] == b["confusion_matrix"]
+    wa, wb = (load_model(tmp_path / r / "checkpoint").state_dict() for r in ("a", "b"))
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    model = load_model(tmp_path / "a" / "checkpoint")
+    x = np.load(xp, mmap_mode="r")
+    pa, qa = predict_sequences(model, x, batch_size=7)
+    pb, qb = predict_sequences(model, x, batch_size=7, workers=2)
+    assert np.array_equal(pa, pb) and np.array_equal(qa, qb) and len(pa) == 48
+    with pytest.raises(ValueError, match="workers"):
+        train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "c"), workers=-1))

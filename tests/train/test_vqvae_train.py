@@ -1,4 +1,4 @@
-"""VQ-VAE training: run folder layout, exact resume, Ctrl-C, encode_dataset's codes.npz."""
+"""VQ-VAE training: run folder layout, exact resume, Ctrl-C, encode_dataset's memory-mapped codes folder."""
 import json
 import os
 import signal
@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from archkit.models import load_vqvae
 from archkit.train import VQVAETrainConfig, encode_dataset, read_config, read_jsonl, train_vqvae
+from archkit.train.codes import load_codes
 from archkit.data import load_image_dataset
 
 TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
@@ -64,17 +65,22 @@ def test_resume_with_a_different_model_config_is_a_clear_error(tmp_path):
 def test_encode_dataset_writes_every_level_and_labels(tmp_path):
     train_vqvae(VQVAETrainConfig(out=str(tmp_path), steps=2, eval_every=2, **TINY), progress=False)
     path = encode_dataset(tmp_path)
-    assert path == tmp_path / "codes.npz"
-    z = np.load(path)
+    assert path == tmp_path / "codes" and not list(tmp_path.glob(".codes.*"))  # no temp folder left behind
+    z = load_codes(tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
     model = load_vqvae(tmp_path)
     test = load_image_dataset("digits", "test", 16)
-    assert z["num_codes"].tolist() == [16, 16] and int(z["num_classes"]) == 10
+    assert z["num_codes"].tolist() == [16, 16] and int(z["num_classes"]) == 10 == meta["num_classes"]
     for split, n in (("train", 1437), ("test", 360)):
         assert z[f"{split}_codes_0"].shape == (n, 2, 2) and z[f"{split}_codes_1"].shape == (n, 4, 4)
-        assert z[f"{split}_codes_0"].dtype == np.int64 and z[f"{split}_labels"].shape == (n,)
+        assert isinstance(z[f"{split}_codes_1"], np.memmap)  # read through mmap, never loaded whole
+        assert z[f"{split}_codes_0"].dtype == np.int16 and z[f"{split}_labels"].shape == (n,)
+        assert meta["splits"][split] == {"n": n, "shapes": [[2, 2], [4, 4]], "labelled": True}
     expected = model.encode(test.images[:20])
     assert np.array_equal(z["test_codes_1"][:20], expected[1].numpy())
     assert np.array_equal(z["test_labels"], test.labels.numpy())
+    encode_dataset(tmp_path)  # re-encoding replaces the folder as a whole
+    assert np.array_equal(load_codes(tmp_path)["test_codes_1"][:20], expected[1].numpy())
 
 
 def test_encode_missing_run_is_a_clear_error(tmp_path):

@@ -62,6 +62,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
 
     from ..train.checkpoint import atomic_write_json, read_config
     from ..train.evaluate import evaluate_run
+    from ..train.codes import CODES_DIR, META
     from ..train.generate import sample_images, save_grid
     from ..train.prior import PriorTrainConfig, prior_dir, train_prior
     from ..train.vqvae import VQVAETrainConfig, encode_dataset, train_vqvae
@@ -92,7 +93,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     done("vqvae", t)
 
     t = stage("encode")
-    codes = out / "codes.npz"
+    codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
     ckpt = out / "vqvae" / "model.safetensors"
     if not codes.is_file() or codes.stat().st_mtime < ckpt.stat().st_mtime:
         encode_dataset(out, **accel)

@@ -16,7 +16,7 @@ def prior() -> None:
 
 
 @prior.command()
-@click.option("--run", "run", type=RUN, required=True, help="Run folder with a trained VQ-VAE and codes.npz.")
+@click.option("--run", "run", type=RUN, required=True, help="Run folder with a trained VQ-VAE and its codes (`vqvae encode`).")
 @click.option("--level", default="top", show_default=True, help="top | bottom | level index (0 = top).")
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
@@ -27,7 +27,7 @@ def prior() -> None:
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--codes", type=click.Path(dir_okay=False), default=None, help="Codes file (default RUN/codes.npz).")
+@click.option("--codes", type=click.Path(), default=None, help="Codes folder of `vqvae encode` (default RUN/codes; a legacy codes.npz also works).")
 @click.option("--resume", is_flag=True, help="Continue from RUN/prior-<level>/ at its saved step.")
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")

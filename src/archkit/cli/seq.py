@@ -47,11 +47,13 @@ def seq() -> None:
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Held-out share of --x/--y or --shards (datasets use their own test split).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="DataLoader processes reading batches ahead (0: read in the main process; same batches either way).")
 @accel_options
 def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidden, layers, bidirectional, dropout,
           conv_channels, conv_kernel, conv_stride, conv_blocks, conv_norm, fcn_channels,
           epochs, batch_size, lr, lr_schedule, weight_decay, label_smoothing, max_steps, val_fraction, seed,
-          device, precision, compile) -> None:
+          workers, device, precision, compile) -> None:
     """Train a SequenceClassifier; writes checkpoint/, metrics.jsonl, confusion.png, summary.json."""
     from ..train.sequence import SeqTrainConfig, train_sequence
 
@@ -60,7 +62,8 @@ def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidd
                          dropout=dropout, conv_channels=conv_channels, conv_kernel=conv_kernel, conv_stride=conv_stride,
                          conv_blocks=conv_blocks, conv_norm=conv_norm, fcn_channels=fcn_channels,
                          weight_decay=weight_decay, label_smoothing=label_smoothing, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, max_steps=max_steps,
-                         val_fraction=val_fraction, seed=seed, device=device, precision=precision, compile=compile)
+                         val_fraction=val_fraction, seed=seed, device=device, precision=precision, compile=compile,
+                         workers=workers)
     summary = train_sequence(cfg, resume=resume, explicit=given_accel_flags())
     if summary["stopped"] == "interrupted":
         click.echo(f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume")
@@ -75,8 +78,10 @@ def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidd
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="pred.npy: (N,) class ids.")
 @click.option("--proba", "proba_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write (N, C) probabilities here.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="DataLoader processes reading the next batches while the model runs (0: read here).")
 @accel_options
-def predict(run_dir: Path, x_path: Path, out_path: Path, proba_path: Path | None, batch_size: int,
+def predict(run_dir: Path, x_path: Path, out_path: Path, proba_path: Path | None, batch_size: int, workers: int,
             device: str, precision: str, compile: bool) -> None:
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
@@ -88,7 +93,7 @@ def predict(run_dir: Path, x_path: Path, out_path: Path, proba_path: Path | None
     if x.shape[-1] != model.config.in_features:
         raise ValueError(f"--x: the model expects {model.config.in_features} features per step, {str(x_path)!r} has {x.shape[-1]}")
     pred, proba = predict_sequences(model, x, batch_size=batch_size, progress=True, device=device,
-                                    precision=precision, compile=compile)
+                                    precision=precision, compile=compile, workers=workers)
     _save_npy(out_path, pred)
     if proba_path is not None:
         _save_npy(proba_path, proba)

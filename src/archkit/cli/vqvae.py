@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..data.loader import DEFAULT_WORKERS
 from ..train.vqvae import VQVAETrainConfig
 from .options import accel_options, given_accel_flags
 
@@ -46,6 +47,8 @@ def vqvae() -> None:
 @click.option("--restart-after", type=click.IntRange(min=0), default=50, show_default=True, help="Re-seed codes unused this many steps (0 = never).")
 @click.option("--code-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Share of training images decoded without the lower levels (keeps the top level informative).")
+@click.option("--workers", type=click.IntRange(min=0), default=DEFAULT_WORKERS, show_default=True,
+              help="DataLoader processes decoding an image folder --data (0: the main process; built-in sets are in memory).")
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(out: Path, num_codes: str, norm: str, quiet: bool, **kwargs) -> None:
@@ -64,16 +67,19 @@ def train(out: Path, num_codes: str, norm: str, quiet: bool, **kwargs) -> None:
 @vqvae.command()
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder of `vqvae train`.")
 @click.option("--data", default=None, help="Dataset to encode (default: the run's training data).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: RUN/codes.npz.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Codes folder to write (default: RUN/codes).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=DEFAULT_WORKERS, show_default=True,
+              help="DataLoader processes decoding an image folder (0: the main process).")
 @accel_options
-def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int, device: str, precision: str,
+def encode(run_dir: Path, data: str | None, out: Path | None, batch_size: int, workers: int, device: str, precision: str,
            compile: bool) -> None:
-    """Write every level's code map (and labels) of the train and test splits to codes.npz."""
+    """Write every level's code map (and labels) of the train and test splits to a codes folder (memory-mapped .npy)."""
     from ..train.vqvae import encode_dataset
 
     path = encode_dataset(run_dir, data=data, out=out, batch_size=batch_size, device=device, precision=precision,
-                          compile=compile)
+                          compile=compile, workers=workers)
     click.echo(f"wrote {path}")
 
 

@@ -5,7 +5,9 @@
 * "digits": scikit-learn's 1,797 handwritten digits upsampled to image_size (1 channel, 10 classes).
 * "natural": random crops of the photographs shipped inside scikit-image and scikit-learn; the
   held-out crops come from photographs never seen in training.
-`load_image_dataset(name_or_path, split, image_size)` returns any of them as in-memory tensors.
+`load_image_dataset(name_or_path, split, image_size)` returns any of them as in-memory tensors;
+`open_image_dataset` returns a folder as an `ImageFolderSplit` decoded per item (streamed through a
+DataLoader, see data/loader.py) and the built-in sets in memory.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ _NATURAL_CROPS = {"train": 4096, "test": 512}
 
 @dataclass
 class ImageData:
-    """An in-memory image set: images (N, C, S, S) floats in [0, 1], optional int64 labels."""
+    """An in-memory image set: images (N, C, S, S) floats in [0, 1], optional int64 labels; a map-style dataset."""
     images: torch.Tensor
     labels: torch.Tensor | None
     num_classes: int
@@ -47,6 +49,9 @@ class ImageData:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i]) if self.labels is not None else -1
 
 
 def _resize_crop(img, image_size: int, crop: str, rng: np.random.Generator | None):
@@ -208,14 +213,79 @@ def load_image_dataset(name_or_path: str | os.PathLike, split: str = "train", im
         return _with_channels(_natural(split, image_size), channels)
     if not Path(name).exists():
         raise FileNotFoundError(f"data: {name!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} nor an existing folder")
-    ds = ImageFolder(name, image_size, channels=channels)
-    idx = _folder_split(ds, split)
-    if not idx:
-        raise ValueError(f"data: folder {name!r} has no images in its {split!r} split "
-                         f"({len(ds)} images, {TEST_FRACTION:.0%} held out by path hash); add more images")
-    images = torch.stack([ds[i][0] for i in idx])
-    labels = ds.labels[idx] if ds.labels is not None else None
-    return ImageData(images, labels, ds.num_classes, name, ds.class_names)
+    ds = ImageFolderSplit(ImageFolder(name, image_size, channels=channels), split)
+    images = torch.stack([ds[i][0] for i in range(len(ds))])  # the same decoding as the streamed view
+    ds.warn_load_failures()
+    return ImageData(images, ds.labels, ds.num_classes, name, ds.class_names)
+
+
+def open_image_dataset(name_or_path: str | os.PathLike, split: str = "train", image_size: int = 32,
+                       channels: int | None = None) -> "ImageData | ImageFolderSplit":
+    """A split to read per item: an image folder is streamed (decoded per item), a built-in set is in memory.
+
+    Both kinds are map-style datasets of (image (C, S, S), label or -1) with `labels`, `num_classes`,
+    `class_names` and `channels`; a folder split holds the same images `load_image_dataset` returns.
+    """
+    if str(name_or_path) in BUILTIN_IMAGE_SETS:
+        return load_image_dataset(name_or_path, split, image_size, channels)
+    if split not in ("train", "test"):
+        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    _check_size(image_size)
+    if not Path(name_or_path).exists():
+        raise FileNotFoundError(f"data: {str(name_or_path)!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} "
+                                f"nor an existing folder")
+    return ImageFolderSplit(ImageFolder(name_or_path, image_size, channels=channels), split)
+
+
+class ImageFolderSplit(torch.utils.data.Dataset):
+    """The train or test split of an ImageFolder, decoded per item (nothing but file names held in memory).
+
+    A file that passed the folder scan but fails to decode later (truncated JPEG, changed on disk) is
+    replaced by the next readable image of the split, with a warning; `load_failures` counts these
+    across DataLoader worker processes (a shared-memory counter).
+    """
+
+    def __init__(self, folder: ImageFolder, split: str) -> None:
+        if split not in ("train", "test"):
+            raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+        self.folder, self.split = folder, split
+        self.indices = _folder_split(folder, split)
+        if not self.indices:
+            raise ValueError(f"data: folder {str(folder.root)!r} has no images in its {split!r} split "
+                             f"({len(folder)} images, {TEST_FRACTION:.0%} held out by path hash); add more images")
+        self.labels = folder.labels[self.indices] if folder.labels is not None else None
+        self.num_classes, self.class_names, self.channels = folder.num_classes, folder.class_names, folder.channels
+        self.name = str(folder.root)
+        self._failures = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def load_failures(self) -> int:
+        """Files that could not be decoded when read (each replaced by the next readable image)."""
+        return int(self._failures.item())
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        for k in range(len(self.indices)):
+            j = self.indices[(i + k) % len(self.indices)]
+            try:
+                x, _ = self.folder[j]
+            except Exception as e:  # PIL raises many types for damaged files; any of them means "substitute"
+                self._failures += 1
+                warnings.warn(f"ImageFolder: {str(self.folder.files[j])!r} could not be decoded "
+                              f"({type(e).__name__}: {e}); using the next readable image", stacklevel=2)
+                continue
+            return x, int(self.labels[i]) if self.labels is not None else -1
+        raise ValueError(f"data: no image of the {self.split!r} split of {self.name!r} can be decoded")
+
+    def warn_load_failures(self) -> int:
+        """Warn once with the number of files that failed to decode so far; returns it."""
+        n = self.load_failures
+        if n:
+            warnings.warn(f"ImageFolder: {n} image read(s) under {self.name!r} failed to decode and were replaced "
+                          f"by the next readable image", stacklevel=2)
+        return n
 
 
 def _with_channels(data: ImageData, channels: int | None) -> ImageData:
@@ -228,6 +298,33 @@ def _with_channels(data: ImageData, channels: int | None) -> ImageData:
     else:
         raise ValueError(f"channels: expected 1, 3 or None, got {channels!r}")
     return data
+
+
+def write_image_folder(images: torch.Tensor, folder: str | os.PathLike, labels: torch.Tensor | None = None,
+                       class_names: Sequence[str] | None = None, start: int = 0) -> Path:
+    """Write (N, C, H, W) images in [0, 1] as 8-bit PNGs `folder/[class/]{start + i:06d}.png` (each atomically).
+
+    With labels the first sub-folder is the class name (`class_names[label]`, default the label), the
+    layout `ImageFolder` reads back as labels. Used to turn built-in sets into folders to stream.
+    """
+    from PIL import Image
+
+    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
+
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images: expected (N, 1 or 3, H, W), got shape {tuple(images.shape)}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"labels: expected {len(images)} labels (one per image), got {len(labels)}")
+    folder = Path(folder)
+    arr = (images.detach().float().cpu().clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    for i, a in enumerate(arr):
+        sub = folder
+        if labels is not None:
+            k = int(labels[i])
+            sub = folder / (class_names[k] if class_names is not None else str(k))
+        img = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+        atomic_write(sub / f"{start + i:06d}.png", lambda tmp, img=img: img.save(tmp, format="PNG"))
+    return folder
 
 
 def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2) -> Path:

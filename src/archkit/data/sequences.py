@@ -4,8 +4,8 @@
 - `open_shards(folder)`: a folder of shards, `NAME.npz` (arrays x, y, optional lengths) and/or
   `NAME_x.npy` + `NAME_y.npy` (+ optional `NAME_lengths.npy`); corrupt shards are skipped with
   one warning and a count.
-- `SequenceData.batches(...)`: shuffled batches streamed shard by shard; only the requested rows
-  are read, so X is never loaded whole.
+- `SequenceData.batches(...)`: shuffled batches streamed shard by shard through a DataLoader
+  (`workers`, `pin_memory`); only the requested rows are read, so X is never loaded whole.
 - `load_real_dataset(name)`: UCR/UEA sets bundled inside the installed aeon package (never downloads).
 - `make_long_task` / `write_long_task`: a generated 8192-step, 8-channel, 4-class task whose label
   needs one event near the start and one near the end.
@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+
+from .loader import ignore_sigint
 
 SEQ_EXTRA_HINT = "install the `seq` extra: pip install 'archkit[seq]' (it provides aeon's bundled UCR/UEA datasets)"
 LONG_TASK = "long-task"  # name of the generated dataset wherever a dataset name is accepted
@@ -121,24 +123,128 @@ class SequenceData:
             plan += [(int(si), np.sort(rows[i : i + batch_size])) for i in range(0, len(rows), batch_size)]
         return plan
 
-    def batches(self, batch_size: int, shuffle: bool = True, seed: int = 0, block: int = 1,
-                start: int = 0) -> Iterator[tuple[torch.Tensor, np.ndarray, torch.Tensor | None]]:
+    def batches(self, batch_size: int, shuffle: bool = True, seed: int = 0, block: int = 1, start: int = 0,
+                workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, np.ndarray, torch.Tensor | None]]:
         """Yield (x (B, T, F) float32 tensor, y rows, lengths or None), skipping the first `start` batches.
 
-        Only the rows of each batch are read from the shard (fancy indexing on the memory map).
+        Only the rows of each batch are read from the shard (fancy indexing on the memory map), through a
+        DataLoader: `workers` processes read batches ahead in order (0: read here), `pin_memory` pins them
+        for a CUDA copy. The batches are those of `batch_plan` whatever the number of workers.
         """
-        plan = self.batch_plan(batch_size, shuffle, seed, block)
-        current = None
-        for si, idx in plan[start:]:
-            shard = self.shards[si]
-            if current is not None and current is not shard:
-                current.release()
-            current = shard
-            x = torch.from_numpy(np.ascontiguousarray(shard.x[idx], dtype=np.float32))
-            lengths = None if shard.lengths is None else torch.from_numpy(shard.lengths[idx].astype(np.int64))
-            yield x, shard.y[idx], lengths
-        if current is not None:
-            current.release()
+        plan = PlannedBatches(self, self.batch_plan(batch_size, shuffle, seed, block))
+        # one loader per pass: workers live for one epoch (a new plan each epoch), a fork per epoch is cheap
+        loader = sequence_loader(plan, workers, pin_memory, start)
+        try:
+            yield from loader
+        finally:
+            plan.release()
+
+
+def _as_is(item: Any) -> Any:
+    """DataLoader collate for items that already are batches: y stays a numpy array, as without a loader."""
+    return item
+
+
+class PlannedBatches(torch.utils.data.Dataset):
+    """Item k = batch k of a batch plan, (x float32 tensor, y rows, lengths or None), read from its shard.
+
+    A worker process keeps the current .npz shard loaded while its batches come (plans keep a shard's
+    batches together) and drops it when the plan moves on. Memory-mapped .npy shards travel to spawned
+    workers as (file, offset, dtype, shape) and are mapped again there, never pickled as a copy.
+    """
+
+    def __init__(self, data: SequenceData, plan: list[tuple[int, np.ndarray]]) -> None:
+        self.data, self.plan = data, plan
+        self._current: Shard | None = None
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor | None]:
+        si, idx = self.plan[k]
+        shard = self.data.shards[si]
+        if self._current is not None and self._current is not shard:
+            self._current.release()
+        self._current = shard
+        x = torch.from_numpy(np.ascontiguousarray(shard.x[idx], dtype=np.float32))
+        lengths = None if shard.lengths is None else torch.from_numpy(shard.lengths[idx].astype(np.int64))
+        return x, shard.y[idx], lengths
+
+    def release(self) -> None:
+        """Drop the loaded .npz shard, if any."""
+        if self._current is not None:
+            self._current.release()
+            self._current = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        shards = [replace(s, x_array=MemmapRef.of(s.x_array)) if MemmapRef.of(s.x_array) else s for s in self.data.shards]
+        return {"data": SequenceData(shards, self.data.rows, self.data.skipped), "plan": self.plan, "_current": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for s in state["data"].shards:
+            if isinstance(s.x_array, MemmapRef):
+                s.x_array = s.x_array.open()
+        self.__dict__.update(state)
+
+
+class RowBatches(torch.utils.data.Dataset):
+    """Item k = rows k*B .. (k+1)*B of X (N, T, F) as a float32 tensor, with the lengths or None (for prediction)."""
+
+    def __init__(self, x: Any, batch_size: int, lengths: Any = None) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        self.x, self.batch_size, self.lengths = x, batch_size, lengths
+
+    def __len__(self) -> int:
+        return -(-int(self.x.shape[0]) // self.batch_size)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        rows = slice(k * self.batch_size, (k + 1) * self.batch_size)
+        xb = torch.from_numpy(np.array(self.x[rows], dtype=np.float32))  # a copy: memmaps are read-only
+        lb = None if self.lengths is None else torch.as_tensor(np.asarray(self.lengths[rows]), dtype=torch.long)
+        return xb, lb
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "x": MemmapRef.of(self.x) or self.x}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if isinstance(self.x, MemmapRef):
+            self.x = self.x.open()
+
+
+def sequence_loader(dataset: torch.utils.data.Dataset, workers: int = 0, pin_memory: bool = False,
+                    start: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader over a dataset whose items already are batches (PlannedBatches, RowBatches), in order from `start`."""
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {workers!r}")
+    extra = {"worker_init_fn": ignore_sigint} if workers else {}
+    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start, len(dataset)), num_workers=workers,
+                                       pin_memory=pin_memory, collate_fn=_as_is, **extra)
+
+
+@dataclass
+class MemmapRef:
+    """Where a read-only np.memmap lives, to map it again in another process instead of pickling its data."""
+
+    filename: str
+    offset: int
+    dtype: str
+    shape: tuple[int, ...]
+    order: str
+
+    @classmethod
+    def of(cls, a: Any) -> "MemmapRef | None":
+        import mmap
+
+        # only a whole mapping (base = the mmap itself); a view of one keeps its parent's offset: pickle the data
+        if not isinstance(a, np.memmap) or a.filename is None or not isinstance(a.base, mmap.mmap):
+            return None
+        return cls(str(a.filename), int(a.offset), a.dtype.str, tuple(a.shape), "C" if a.flags.c_contiguous else "F")
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape,
+                         order=self.order)
 
 
 def from_arrays(x: Any, y: Any, lengths: Any = None, name: str = "arrays") -> SequenceData:

@@ -177,6 +177,11 @@ class Accelerator:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    @property
+    def pin_memory(self) -> bool:
+        """Whether DataLoaders should pin host memory (only worth it, and only allowed, for CUDA)."""
+        return self.device.type == "cuda"
+
     def to_device(self, obj: Any) -> Any:
         """Move a tensor or a (nested) tuple/list/dict/NamedTuple of tensors to the device."""
         return _move(obj, self.device)

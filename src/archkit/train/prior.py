@@ -1,6 +1,6 @@
 """Train a Gated PixelCNN prior over one level of a run's VQ-VAE-2 codes (stage 2, trained separately).
 
-Reads RUN_DIR/codes.npz (from `archkit vqvae encode`), writes RUN_DIR/prior-<level>/ (safetensors +
+Reads RUN_DIR/codes/ (memory-mapped, from `archkit vqvae encode`; see train/codes.py), writes RUN_DIR/prior-<level>/ (safetensors +
 config.json + trainer.pt, atomically) and RUN_DIR/prior-<level>/metrics.jsonl with held-out
 bits per code and train vs held-out code accuracy (the overfitting check).
 """
@@ -21,10 +21,8 @@ from tqdm.auto import tqdm
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .checkpoint import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
+from .codes import CODES_DIR, CodeArray, load_codes
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
-
-CODES_FILE = "codes.npz"
-
 
 @dataclass
 class PriorTrainConfig:
@@ -41,7 +39,7 @@ class PriorTrainConfig:
     eval_every: int = 250
     seed: int = 0
     resume: bool = False
-    codes: str | None = None       # path of the codes file; default RUN_DIR/codes.npz
+    codes: str | None = None       # codes folder (or legacy codes.npz); default RUN_DIR/codes
     device: str = "auto"           # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
     precision: str = "32"          # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
     compile: bool = False          # torch.compile the model
@@ -67,30 +65,14 @@ def resolve_level(level: str | int, num_levels: int) -> int:
     return idx
 
 
-def load_codes(run: str | Path, path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """The arrays of a run's codes.npz, with a clear error when `archkit vqvae encode` has not run."""
-    p = Path(path) if path else Path(run) / CODES_FILE
-    if not p.is_file():
-        raise FileNotFoundError(f"no code file {str(p)!r}: run `archkit vqvae encode --run {run}` first")
-    try:
-        with np.load(p) as z:
-            data = {k: z[k] for k in z.files}
-    except Exception as e:  # a torn or foreign file: say which file, not a zipfile traceback
-        raise ValueError(f"{str(p)!r} is not a readable codes file ({type(e).__name__}: {e}); "
-                         f"re-run `archkit vqvae encode --run {run}`") from None
-    if "num_codes" not in data or "train_codes_0" not in data:
-        raise ValueError(f"{str(p)!r} is not an archkit codes file (needs num_codes and train_codes_0)")
-    return data
-
-
 def level_data(codes: dict[str, np.ndarray], level: int, split: str
-               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(codes, labels or None, codes of the level above or None) of one split as tensors."""
-    x = torch.from_numpy(codes[f"{split}_codes_{level}"]).long()
+               ) -> tuple[CodeArray, CodeArray | None, CodeArray | None]:
+    """(codes, labels or None, codes of the level above or None) of one split, read per batch as int64 tensors."""
+    x = CodeArray(codes[f"{split}_codes_{level}"])
     labels = None
     if int(codes.get("num_classes", 0)) > 0 and f"{split}_labels" in codes:
-        labels = torch.from_numpy(codes[f"{split}_labels"]).long()
-    cond = torch.from_numpy(codes[f"{split}_codes_{level - 1}"]).long() if level > 0 else None
+        labels = CodeArray(codes[f"{split}_labels"])
+    cond = CodeArray(codes[f"{split}_codes_{level - 1}"]) if level > 0 else None
     return x, labels, cond
 
 
@@ -108,7 +90,7 @@ def model_config(codes: dict[str, np.ndarray], level: int, cfg: PriorTrainConfig
                                cond_num_codes=cond_num_codes, cond_scale=scale, dropout=cfg.dropout)
 
 
-def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+def _take(t: CodeArray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
     return None if t is None else t[idx]
 
 
@@ -190,7 +172,7 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
 
     # a fixed train subset as large as the held-out set: train vs held-out accuracy is the overfitting check
     sub = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(cfg.seed))[: len(x_te)]
-    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_FILE),
+    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_DIR),
             "train_config": dataclasses.asdict(cfg)}
 
     def save(at: int) -> None:

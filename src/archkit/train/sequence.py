@@ -124,6 +124,7 @@ class SeqTrainConfig:
     checkpoint_every: int = 100  # optimizer steps between mid-epoch checkpoints (0: epoch ends only)
     eval_batch_size: int = 64
     block: int = 1  # rows per shuffle block (>1 keeps disk reads contiguous)
+    workers: int = 0  # DataLoader processes reading batches ahead (memory-mapped rows are cheap to read here)
     # generated long task sizes
     long_task_train: int = 1024
     long_task_test: int = 256
@@ -193,13 +194,13 @@ def _validated_targets(train, held, classes):
 
 @torch.no_grad()
 def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64,
-                       accel: Accelerator | None = None) -> tuple[float, np.ndarray]:
+                       accel: Accelerator | None = None, workers: int = 0) -> tuple[float, np.ndarray]:
     """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
     accel = accel or create_accelerator(model_device(model))
     was_training = model.training
     model.eval()
     cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)
-    for xb, yb, lb in data.batches(batch_size, shuffle=False):
+    for xb, yb, lb in data.batches(batch_size, shuffle=False, workers=workers):
         xb, lb = accel.to_device((xb, lb))
         with accel.autocast():
             pred = model(xb, lb).argmax(1).cpu()
@@ -243,6 +244,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
+    if not isinstance(cfg.workers, int) or cfg.workers < 0:
+        raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {cfg.workers!r}")
     seed_everything(cfg.seed)
     train, held, classes = load_training_data(cfg)
     train, held, num_classes = _validated_targets(train, held, classes)
@@ -294,7 +297,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                        disable=not cfg.progress, leave=False)
             total, count = 0.0, 0
             for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
-                                            block=cfg.block, start=batch_in_epoch):
+                                            block=cfg.block, start=batch_in_epoch, workers=cfg.workers):
                 t0 = time.perf_counter()
                 xb, lb = accel.to_device((xb, lb))
                 with accel.autocast():
@@ -324,7 +327,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                 break
             if stopped is None:
                 epoch, batch_in_epoch = epoch + 1, 0
-            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel)
+            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
             acc = last_eval[0]
             append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
                                          "held_out_accuracy": acc, "train_time_s": train_time})
@@ -335,7 +338,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                                "accelerator": accel.describe()}
     if stopped == "interrupted":  # the user wants out: checkpoint saved, skip the held-out pass
         return summary
-    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel)
+    acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
     save_confusion_png(cm, classes, out / CONFUSION_PNG)
     summary.update({"held_out_accuracy": acc, "confusion_matrix": cm.tolist(), "num_train": len(train),
                     "num_held_out": len(held), "skipped_shards": train.skipped,
@@ -347,11 +350,14 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
 @torch.no_grad()
 def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: Any = None,
                       progress: bool = False, device: str | Accelerator = "auto", precision: str = "32",
-                      compile: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      compile: bool = False, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly).
 
     The model is moved to `device` (in place); probabilities are a float32 softmax on the CPU.
+    `workers` DataLoader processes read the next batches while the model runs (0: read here).
     """
+    from ..data.sequences import RowBatches, sequence_loader
+
     if len(getattr(x, "shape", ())) != 3:
         raise ValueError(f"x: expected sequences shaped (num_sequences, timesteps, features), got {getattr(x, 'shape', type(x).__name__)}")
     accel = create_accelerator(device, precision, compile)
@@ -360,9 +366,9 @@ def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: A
     was_training = model.training
     model.eval()
     probs = []
-    for i in tqdm(range(0, x.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
-        xb = torch.from_numpy(np.array(x[i : i + batch_size], dtype=np.float32))  # a copy: memmaps are read-only
-        lb = None if lengths is None else torch.as_tensor(np.asarray(lengths[i : i + batch_size]), dtype=torch.long)
+    rows = RowBatches(x, batch_size, lengths)
+    for xb, lb in tqdm(sequence_loader(rows, workers, pin_memory=accel.pin_memory), total=len(rows), desc="predict",
+                       disable=not progress, leave=False):
         xb, lb = accel.to_device((xb, lb))
         with accel.autocast():
             logits = net(xb, lb)

@@ -5,7 +5,9 @@ Run folder layout:
     RUN_DIR/train_config.json the VQVAETrainConfig of the run
     RUN_DIR/metrics.jsonl     one line per log step ("train") and per evaluation ("eval")
     RUN_DIR/recon.png         held-out originals (top row) above their reconstructions
-    RUN_DIR/codes.npz         written by `encode_dataset`
+    RUN_DIR/codes/            written by `encode_dataset` (memory-mapped .npy per split and level, see codes.py)
+An image folder (--data PATH) is streamed: decoded per item through a DataLoader (--workers N),
+in exactly the batch order the in-memory built-in sets use, so memory does not grow with the folder.
 Works unchanged under `torchrun --nproc_per_node K`: the global batch is split across ranks, the
 codebook statistics are all-reduced inside VectorQuantizer, and only rank 0 writes files.
 """
@@ -26,11 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.images import ImageData, open_image_dataset
+from ..data.loader import DEFAULT_WORKERS, EpochBatchSampler, make_loader
 from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice, unwrap_model
-from .checkpoint import (atomic_write, atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state,
-                         load_weights, read_config, save_checkpoint)
-from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
+from .checkpoint import atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
 from .run import GracefulInterrupt, append_jsonl
 
 MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
@@ -52,6 +55,7 @@ class VQVAETrainConfig:
     seed: int = 0
     resume: bool = False
     tensorboard: bool = False
+    workers: int = DEFAULT_WORKERS  # DataLoader processes decoding an image folder (0: the main process)
     levels: int = 2
     hidden_channels: int = 128
     res_blocks: int = 2
@@ -78,15 +82,29 @@ def psnr(mse: float) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def _forward_batches(model: nn.Module, images: torch.Tensor, batch_size: int):
-    for i in range(0, len(images), batch_size):
-        yield images[i:i + batch_size]
+def image_batches(data: Any, batch_size: int = 128, workers: int = 0, pin_memory: bool = False):
+    """(images, labels or None) batches in order: of a tensor or in-memory ImageData by slicing, of any other
+    dataset through a DataLoader with `workers` processes, or of a DataLoader as it comes."""
+    if isinstance(data, ImageData):
+        for i in range(0, len(data), batch_size):
+            yield data.images[i:i + batch_size], None if data.labels is None else data.labels[i:i + batch_size]
+        return
+    if isinstance(data, torch.Tensor):
+        for i in range(0, len(data), batch_size):
+            yield data[i:i + batch_size], None
+        return
+    loader = data if isinstance(data, torch.utils.data.DataLoader) else make_loader(
+        data, batch_size, shuffle=False, workers=workers, pin_memory=pin_memory)
+    for x, y in loader:
+        yield x, y
 
 
 @torch.no_grad()
-def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128,
+def evaluate_vqvae(model: nn.Module, images: Any, batch_size: int = 128,
                    accel: Accelerator | None = None) -> dict[str, Any]:
     """Held-out PSNR, per-level code usage/perplexity over the whole set, and the top-swap effect.
+
+    `images`: a tensor, an ImageData, a dataset or a DataLoader (see `image_batches`): streamed in batches.
 
     top_swap: every image is decoded with its top-level codes replaced by another image's; the
     mean squared change of the reconstruction (and its PSNR against the original reconstruction)
@@ -99,7 +117,7 @@ def evaluate_vqvae(model: nn.Module, images: torch.Tensor, batch_size: int = 128
     sq_err, swap_change, n_pix = 0.0, 0.0, 0
     counts: list[torch.Tensor] | None = None
     num_codes = [q.num_codes for q in model.quantizers]
-    for x in _forward_batches(model, images, batch_size):
+    for x, _ in image_batches(images, batch_size):
         x = accel.to_device(x)
         with accel.autocast():
             codes = model.encode(x)
@@ -140,10 +158,10 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
             "perplexity": [float(s["perplexity"]) for s in out.levels], "usage": [float(s["usage"]) for s in out.levels]}
 
 
-def _write_recon(model: VQVAE2, images: torch.Tensor, path: Path, accel: Accelerator, n: int = 16) -> None:
+def _write_recon(model: VQVAE2, data: Any, path: Path, accel: Accelerator, n: int = 16) -> None:
     from ..data.images import save_image_grid
 
-    x = images[:n]
+    x = torch.stack([data[i][0] for i in range(min(n, len(data)))])
     model = unwrap_model(model)
     was = model.training
     model.eval()
@@ -154,9 +172,39 @@ def _write_recon(model: VQVAE2, images: torch.Tensor, path: Path, accel: Acceler
 
 
 def _load_data(cfg: VQVAETrainConfig, split: str, channels: int | None = None):
-    from ..data.images import load_image_dataset
+    """A built-in set in memory, an image folder as a per-item (streamed) dataset."""
+    return open_image_dataset(cfg.data, split, cfg.image_size, channels=channels)
 
-    return load_image_dataset(cfg.data, split, cfg.image_size, channels=channels)
+
+class TrainBatches:
+    """The images of each training step, in the order of `EpochBatchSampler` (a function of seed and epoch).
+
+    In-memory data is indexed directly; a streamed dataset goes through `make_loader` (workers, pinned
+    memory on CUDA). Both yield the same batches, and `batch(step)` may start anywhere (resume).
+    """
+
+    def __init__(self, data: Any, batch_size: int, seed: int, info: DistInfo, workers: int = 0,
+                 device: Any = None) -> None:
+        self.data, self.in_memory = data, isinstance(data, ImageData)
+        if self.in_memory:
+            self.sampler = EpochBatchSampler(len(data), batch_size, seed, rank=info.rank, world_size=info.world_size)
+            self.loader = None
+        else:
+            self.loader = make_loader(data, batch_size, seed=seed, workers=workers, device=device,
+                                      rank=info.rank, world_size=info.world_size)
+            self.sampler = self.loader.batch_sampler
+        self.steps_per_epoch = self.sampler.batches_per_epoch
+        self._it, self._next_step = None, -1
+
+    def batch(self, step: int) -> torch.Tensor:
+        """This rank's images of global step `step` (0-based)."""
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if self._it is None or step != self._next_step or k == 0:
+            self.sampler.set_epoch(epoch, k)
+            self._it = iter(self.sampler if self.in_memory else self.loader)
+        self._next_step = step + 1
+        item = next(self._it)
+        return self.data.images[item] if self.in_memory else item[0]
 
 
 def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collection[str] = ()) -> dict[str, Any]:
@@ -187,6 +235,8 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"epochs: expected a positive number, got {cfg.epochs!r}")
     if cfg.lr <= 0:
         raise ValueError(f"lr: expected a positive learning rate, got {cfg.lr!r}")
+    if not isinstance(cfg.workers, int) or cfg.workers < 0:
+        raise ValueError(f"workers: expected an int >= 0 (0 = decode in the main process), got {cfg.workers!r}")
 
 
 def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Accelerator) -> dict[str, Any]:
@@ -202,7 +252,9 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     torch.manual_seed(cfg.seed)
     model_cfg = cfg.model_config(train.channels)
     model = VQVAE2(model_cfg)
-    model.check_input(train.images[:1])
+    model.check_input(train[0][0][None])
+    batches = TrainBatches(train, cfg.batch_size, cfg.seed, info, workers=cfg.workers, device=accel.device)
+    test_batches = None  # rank 0's held-out DataLoader, made on first use (its workers then persist)
     step = 0
     state = None
     if checkpoint_exists(ckpt):
@@ -229,15 +281,18 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     writer = _tensorboard(cfg, run) if info.is_main else None
     main_bar = info.is_main and progress
     bar = tqdm(total=total, initial=step, desc="vqvae", disable=not main_bar, dynamic_ncols=True)
-    perm, perm_epoch = None, -1
     train_time, trained_images, interrupted = 0.0, 0, False
     last: dict[str, Any] = {}
 
     def checkpoint_and_eval() -> dict[str, Any]:
+        nonlocal test_batches
         result: dict[str, Any] = {}
         if info.is_main:
-            result = evaluate_vqvae(model, test.images, accel=accel)
-            _write_recon(model, test.images, run / "recon.png", accel)
+            if test_batches is None:  # held-out batches as large as the training ones: memory follows the batch
+                test_batches = test if isinstance(test, ImageData) else make_loader(
+                    test, cfg.batch_size, shuffle=False, workers=cfg.workers, device=accel.device)
+            result = evaluate_vqvae(model, test_batches, batch_size=cfg.batch_size, accel=accel)
+            _write_recon(model, test, run / "recon.png", accel)
             save_checkpoint(ckpt, model, model_cfg, kind="VQVAE2Config",
                             trainer_state={"optimizer": opt.state_dict(), "step": step, "scaler": accel.state_dict()},
                             step=step, data=cfg.data, image_size=cfg.image_size)
@@ -251,15 +306,11 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
 
     with GracefulInterrupt() as stop:
         while step < total:
-            epoch, k = divmod(step, steps_per_epoch)
-            if epoch != perm_epoch:  # batch order depends only on (seed, epoch): resume replays it exactly
-                perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
-                perm_epoch = epoch
-            idx = shard(perm[k * cfg.batch_size:(k + 1) * cfg.batch_size], info)
-            t0 = time.perf_counter()
-            last = train_step(ddp, opt, train.images[idx], accel)
+            t0 = time.perf_counter()  # the batch order depends only on (seed, epoch): resume replays it exactly
+            x = batches.batch(step)
+            last = train_step(ddp, opt, x, accel)
             train_time += time.perf_counter() - t0
-            trained_images += len(idx) * info.world_size
+            trained_images += len(x) * info.world_size
             step += 1
             bar.update(1)
             if main_bar:
@@ -280,7 +331,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     result = _final_result(run, step, train_time, trained_images, interrupted, divergence) if info.is_main else {}
     if info.is_main:
         result["accelerator"] = accel.describe()
-    if info.is_main:
+        if not isinstance(train, ImageData):  # files that passed the folder scan but failed to decode later
+            result["unreadable_at_load"] = train.warn_load_failures() + test.warn_load_failures()
         atomic_write_json(run / "result.json", result)
         if writer is not None:
             writer.close()
@@ -291,7 +343,7 @@ def _final_result(run: Path, step: int, train_time: float, images: int, interrup
     from .run import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("split") == "eval" and r.get("step") == step]
-    metrics = evals[-1] if evals else evaluate_vqvae(load_vqvae(run), _load_data(read_train_config(run), "test").images,
+    metrics = evals[-1] if evals else evaluate_vqvae(load_vqvae(run), _load_data(read_train_config(run), "test"),
                                                      accel=create_accelerator("cpu"))
     metrics = {k: v for k, v in metrics.items() if k != "split"}
     return {**metrics, "step": step, "interrupted": interrupted, "run_dir": str(run),
@@ -326,38 +378,38 @@ def read_train_config(run_dir: str | Path) -> VQVAETrainConfig:
 @torch.no_grad()
 def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path | None = None,
                    batch_size: int = 256, image_size: int | None = None, device: str | Accelerator = "auto",
-                   precision: str = "32", compile: bool = False) -> Path:
-    """Encode the train and test splits of a dataset (default: the run's own) into RUN_DIR/codes.npz.
+                   precision: str = "32", compile: bool = False, workers: int = DEFAULT_WORKERS) -> Path:
+    """Encode the train and test splits of a dataset (default: the run's own) into the folder RUN_DIR/codes.
 
-    Keys: `{split}_codes_{l}` (N, H_l, W_l) int64 for l = 0 (top) .. L-1, `{split}_labels` (N,) when
-    labelled, `num_codes` (L,) and `num_classes` (0 when unlabelled).
+    Batch by batch into memory-mapped `{split}_codes_{l}.npy` (l = 0 top .. L-1) and `{split}_labels.npy`,
+    plus meta.json (num_codes, num_classes, shapes); the folder appears whole or not at all (codes.py).
+    An image folder is streamed through a DataLoader with `workers` processes: it is never held in memory.
     """
-    from ..data.images import load_image_dataset
+    from .codes import CODES_DIR, CodesWriter
 
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers: expected an int >= 0 (0 = decode in the main process), got {workers!r}")
     accel = create_accelerator(device, precision, compile)
     model = accel.prepare(load_vqvae(run_dir))
     encode = torch.compile(model.encode) if accel.compile else model.encode
     cfg = read_train_config(run_dir)
     name = data if data is not None else cfg.data
     size = image_size or cfg.image_size
-    arrays: dict[str, np.ndarray] = {"num_codes": np.array(model.config.codes_per_level(), dtype=np.int64)}
     num_classes = 0
-    for split in ("train", "test"):
-        ds = load_image_dataset(name, split, size, channels=model.config.in_channels)
-        codes: list[list[torch.Tensor]] = [[] for _ in range(model.config.levels)]
-        for x in tqdm(list(_forward_batches(model, ds.images, batch_size)), desc=f"encode {split}", leave=False):
-            with accel.autocast():
-                for l, c in enumerate(encode(accel.to_device(x))):
-                    codes[l].append(c.cpu())
-        for l, parts in enumerate(codes):
-            arrays[f"{split}_codes_{l}"] = torch.cat(parts).numpy().astype(np.int64)
-        if ds.labels is not None:
-            arrays[f"{split}_labels"] = ds.labels.numpy().astype(np.int64)
-            num_classes = ds.num_classes
-    arrays["num_classes"] = np.array(num_classes, dtype=np.int64)
-    out = Path(out) if out is not None else Path(run_dir) / "codes.npz"
-    def write(tmp: str) -> None:  # through a handle: np.savez would append ".npz" to other names
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-
-    return atomic_write(out, write)
+    target = Path(out) if out is not None else Path(run_dir) / CODES_DIR
+    with CodesWriter(target, model.config.codes_per_level(), data=str(name), image_size=size) as writer:
+        for split in ("train", "test"):
+            ds = open_image_dataset(name, split, size, channels=model.config.in_channels)
+            start = 0
+            for x, _ in tqdm(image_batches(ds, batch_size, workers, pin_memory=accel.pin_memory), total=-(-len(ds) // batch_size),
+                             desc=f"encode {split}", leave=False):
+                labels = None if ds.labels is None else ds.labels[start:start + len(x)]
+                with accel.autocast():
+                    codes = [c.cpu() for c in encode(accel.to_device(x))]
+                writer.write(split, len(ds), start, codes, labels)
+                start += len(x)
+            if ds.labels is not None:
+                num_classes = ds.num_classes
+            if not isinstance(ds, ImageData):
+                ds.warn_load_failures()
+        return writer.commit(num_classes)
