@@ -23,6 +23,9 @@ def prior() -> None:
 @click.option("--layers", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--kernel-size", type=click.IntRange(min=3), default=5, show_default=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--attention-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Causal self-attention after every K-th gated layer (the paper's top prior); 0 = none.")
+@click.option("--attention-heads", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--codes", type=click.Path(dir_okay=False), default=None, help="Codes file (default RUN/codes.npz).")

@@ -26,13 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from ..models.vqvae import VQVAE2, VQVAE2Config, format_layout_table, layout_table, load_vqvae, preset_fields
 from .checkpoint import atomic_write, atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
 from .run import GracefulInterrupt, append_jsonl
 
 MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
-                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout")
+                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout")
 
 
 @dataclass
@@ -62,10 +62,21 @@ class VQVAETrainConfig:
     codebook_init: str = "kmeans++"
     restart_after: int = 50
     code_dropout: float = 0.1
+    layout: str = "archkit"
+    preset: str | None = None       # the preset the fields started from (a record; the fields decide)
 
     def model_config(self, in_channels: int) -> VQVAE2Config:
         """The VQVAE2Config this run trains."""
         return VQVAE2Config(in_channels=in_channels, **{k: getattr(self, k) for k in MODEL_FIELDS})
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **fields) -> "VQVAETrainConfig":
+        """The preset's data, size and model fields (none: the defaults), then `fields` on top of them."""
+        base: dict[str, Any] = {}
+        if preset is not None:
+            model, train = preset_fields(preset)
+            base = {**{k: v for k, v in model.items() if k in MODEL_FIELDS}, **train}
+        return cls(**{**base, **fields}, preset=preset)
 
 
 def psnr(mse: float) -> float:
@@ -176,6 +187,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
     model_cfg = cfg.model_config(train.channels)
     model = VQVAE2(model_cfg)
     model.check_input(train.images[:1])
+    if info.is_main:
+        tqdm.write(format_layout_table(layout_table(model, cfg.image_size)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
     if (ckpt / "config.json").is_file():
