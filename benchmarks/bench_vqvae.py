@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,7 @@ from archkit.models import VQVAE2, VQVAE2Config
 from archkit.models.vqvae import VQVAEOutput
 from archkit.surgery import format_table, peak_rss_growth_mib
 from archkit.train import atomic_write_json, evaluate_vqvae
+from archkit.train.sequence import lr_at
 from archkit.train.vqvae import train_step
 
 RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
@@ -227,16 +228,6 @@ SCREEN_VARIANTS = {
 }
 
 
-def screen_lr(schedule: str, peak: float, step: int, total: int) -> float:
-    """Constant, or a short linear warm-up then cosine decay to 0 over the run (the step budget)."""
-    if schedule == "constant":
-        return peak
-    warm = max(1, total // 20)
-    if step < warm:
-        return peak * (step + 1) / warm
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-
 def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Path) -> dict:
     """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end."""
     from tqdm.auto import tqdm
@@ -261,7 +252,7 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
             t0 = time.perf_counter()
             for s in range(step, step + n):
                 for group in opts[name].param_groups:
-                    group["lr"] = screen_lr(schedule, lr, s, steps)
+                    group["lr"] = lr_at(SimpleNamespace(lr=lr, lr_schedule=schedule), s, steps)
                 train_step(model, opts[name], train.images[order[s * batch:(s + 1) * batch]])
             seconds[name] += time.perf_counter() - t0
             bar.update(n)

@@ -77,3 +77,21 @@ def test_no_preset_keeps_the_defaults(tmp_path):
     assert VQVAETrainConfig.from_preset("digits-32", out="x").model_config(1) == VQVAETrainConfig(out="x").model_config(1)
     paper = VQVAETrainConfig.from_preset("paper-256", out="x", res_blocks=1)
     assert (paper.image_size, paper.layout, paper.res_channels, paper.res_blocks) == (256, "seed", 64, 1)
+
+
+def test_lr_schedule_flag_and_bad_schedule(tmp_path):
+    import json
+
+    import pytest
+
+    from archkit.train.vqvae import VQVAETrainConfig, train_vqvae
+
+    runner = CliRunner()
+    run = tmp_path / "cos"
+    res = runner.invoke(cli, ["vqvae", "train", "--out", str(run), "--steps", "2", "--eval-every", "2",
+                              "--lr-schedule", "cosine", "--lr", "1e-3", *TINY])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["lr_schedule"] == "cosine" and saved["lr"] == 1e-3 and saved["preset"] is None
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        train_vqvae(VQVAETrainConfig(out=str(tmp_path / "bad"), lr_schedule="step"), progress=False)

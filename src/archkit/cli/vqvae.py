@@ -30,7 +30,9 @@ def vqvae() -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="Train for N epochs instead of --steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Global batch (split across torchrun processes).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Peak learning rate.  [default: 3e-4]")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default=None,
+              help="cosine: decay the learning rate to 0 over the run.  [default: constant]")
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True, help="Held-out eval + recon.png + checkpoint every N steps.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

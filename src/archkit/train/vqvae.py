@@ -30,6 +30,7 @@ from ..models.vqvae import VQVAE2, VQVAE2Config, format_layout_table, layout_tab
 from .checkpoint import atomic_write, atomic_write_json, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence, shard
 from .run import GracefulInterrupt, append_jsonl
+from .sequence import LR_SCHEDULES, lr_at
 
 MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
                 "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout")
@@ -45,6 +46,7 @@ class VQVAETrainConfig:
     epochs: float | None = None     # when set, replaces steps: epochs * (train images // batch_size)
     batch_size: int = 32            # global batch, split across DDP processes
     lr: float = 3e-4
+    lr_schedule: str = "constant"   # or "cosine": decay to 0 over the run's steps
     eval_every: int = 250
     log_every: int = 10
     seed: int = 0
@@ -171,6 +173,8 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"epochs: expected a positive number, got {cfg.epochs!r}")
     if cfg.lr <= 0:
         raise ValueError(f"lr: expected a positive learning rate, got {cfg.lr!r}")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
 
 
 def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, Any]:
@@ -238,6 +242,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool) -> dict[str, A
                 perm_epoch = epoch
             idx = shard(perm[k * cfg.batch_size:(k + 1) * cfg.batch_size], info)
             t0 = time.perf_counter()
+            for group in opt.param_groups:  # a pure function of the step: resume continues the schedule exactly
+                group["lr"] = lr_at(cfg, step, total)
             last = train_step(ddp, opt, train.images[idx])
             train_time += time.perf_counter() - t0
             trained_images += len(idx) * info.world_size
