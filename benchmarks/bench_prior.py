@@ -7,6 +7,15 @@ samplers return identical codes. Held-out bits/code come from a trained run (the
 
     .venv/bin/python benchmarks/bench_prior.py            # full run
     .venv/bin/python benchmarks/bench_prior.py --quick    # smoke run (small maps, 1 repeat)
+    .venv/bin/python benchmarks/bench_prior.py --at-256   # `archkit sample` on a paper-256 run (below)
+
+--at-256: a run folder with a random-weight paper-256 VQ-VAE (32x32 top, 64x64 bottom code maps), a
+top prior with self-attention and a bottom prior conditioned on the top codes. Times the cached
+sampler end to end (`sample_images`, what `archkit sample` runs: both levels + decoding) for 16
+images, then each level's cached sampler alone, and the naive sampler per level for a fixed time
+budget (it needs H*W full passes; its time is extrapolated linearly from the positions it finished,
+each position costing one full forward). The naive positions are split around the cached run so
+both see the same machine load, and the naive codes are checked against the cached ones.
 """
 from __future__ import annotations
 
@@ -67,6 +76,84 @@ def training_row(name: str, model: GatedPixelCNN, hw: int, batch: int, steps: in
     return {"map": name, "size": f"{hw}x{hw}", "batch": batch, "step_s": dt, "codes_per_s": batch * hw * hw / dt}
 
 
+def _naive_positions(model: GatedPixelCNN, codes: torch.Tensor, u: torch.Tensor, cond, start: int,
+                     budget_s: float, temperature: float = 1.0) -> tuple[int, float]:
+    """Naive sampling (one full forward per code) from raster position `start` until budget_s; (done, seconds)."""
+    from archkit.models.sampling import draw
+
+    _, h, w = codes.shape
+    t0, p = time.perf_counter(), start
+    while p < h * w and (p == start or time.perf_counter() - t0 < budget_s):
+        i, j = divmod(p, w)
+        codes[:, i, j] = draw(model(codes, None, cond)[:, :, i, j], u[:, i, j], temperature)
+        p += 1
+    return p - start, time.perf_counter() - t0
+
+
+def at_256(images: int, naive_budget: float, out: str) -> dict:
+    """Cached vs naive sampling on a paper-256 run with random weights (see the module docstring)."""
+    import tempfile
+
+    from archkit.models.vqvae import VQVAE2, VQVAE2Config
+    from archkit.train import save_checkpoint
+    from archkit.train.generate import sample_images
+
+    torch.manual_seed(0)
+    vq_cfg = VQVAE2Config.preset("paper-256")
+    vqvae = VQVAE2(vq_cfg).eval()
+    top_cfg = GatedPixelCNNConfig(num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0,
+                                  attention_every=4, attention_heads=4)
+    bottom_cfg = GatedPixelCNNConfig(num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0,
+                                     cond_num_codes=512, cond_scale=2)
+    priors = [GatedPixelCNN(top_cfg).eval(), GatedPixelCNN(bottom_cfg).eval()]
+    shapes = [(32, 32), (64, 64)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "paper-256"
+        save_checkpoint(run / "vqvae", vqvae, vq_cfg, kind="VQVAE2Config", step=0, data="natural", image_size=256)
+        for level, (model, hw) in enumerate(zip(priors, shapes)):
+            save_checkpoint(run / f"prior-{level}", model, model.config, step=0, level=level, shape=list(hw))
+        t0 = time.perf_counter()
+        imgs, codes = sample_images(run, images, None, seed=0, method="fast")
+        end_to_end = time.perf_counter() - t0
+    # the uniforms sample_images drew, level by level, from its generator
+    gen = torch.Generator().manual_seed(0)
+    uniforms = [torch.rand((images, *hw), generator=gen, dtype=torch.float64) for hw in shapes]
+    for level, (model, hw) in enumerate(zip(priors, shapes)):
+        cond = codes[level - 1] if level > 0 else None
+        positions = hw[0] * hw[1]
+        naive = torch.zeros((images, *hw), dtype=torch.long)
+        done1, s1 = _naive_positions(model, naive, uniforms[level], cond, 0, naive_budget / 2)
+        t0 = time.perf_counter()
+        fast_codes = model.sample((images, *hw), None, cond, generator=torch.Generator().manual_seed(0), method="fast")
+        fast_s = time.perf_counter() - t0
+        done2, s2 = _naive_positions(model, naive, uniforms[level], cond, done1, naive_budget / 2)
+        done = done1 + done2
+        per_pos = (s1 + s2) / done
+        # the naive codes so far must be the cached sampler's (same uniforms, same model)
+        identical = torch.equal(naive.flatten(1)[:, :done], codes[level].flatten(1)[:, :done])
+        rows.append({"level": "top (attention)" if level == 0 else "bottom", "map": f"{hw[0]}x{hw[1]}",
+                     "images": images, "cached_s": fast_s, "naive_positions_done": done,
+                     "naive_rows_done": done // hw[1], "naive_s_measured": s1 + s2,
+                     "naive_s_extrapolated": per_pos * positions, "speedup": per_pos * positions / fast_s,
+                     "naive_prefix_identical": identical,
+                     "cached_equals_end_to_end": torch.equal(fast_codes, codes[level]) if level == 0 else None})
+    record = {"images": images, "threads": torch.get_num_threads(), "end_to_end_cached_s": end_to_end,
+              "image_shape": list(imgs.shape[1:]), "levels": rows, "naive_budget_s": naive_budget,
+              "device": "cpu (no accelerator lent to this task)",
+              "note": "random weights: sampling cost does not depend on training; naive extrapolated linearly "
+                      "from the positions it finished (one full forward each)"}
+    print(f"paper-256: `archkit sample` path, {images} images {tuple(imgs.shape[1:])}, cached: {end_to_end:.1f} s")
+    print(format_table(["level", "code map", "images", "cached s", "naive positions done", "naive s (extrapolated)",
+                        "cached speedup", "naive prefix == cached"],
+                       [[r["level"], r["map"], r["images"], f"{r['cached_s']:.1f}", r["naive_positions_done"],
+                         f"{r['naive_s_extrapolated']:.0f}", f"{r['speedup']:.0f}x", r["naive_prefix_identical"]]
+                        for r in rows]))
+    atomic_write_json(out, record)
+    print(f"wrote {out}")
+    return record
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small maps and one repeat (smoke run)")
@@ -74,7 +161,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10, help="maps sampled at once (one per digit class)")
     ap.add_argument("--big-batch", type=int, default=1, help="maps sampled at once for the 32x32 row")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--at-256", action="store_true", help="only the paper-256 sampling section")
+    ap.add_argument("--images", type=int, default=16, help="--at-256: images sampled")
+    ap.add_argument("--naive-budget", type=float, default=120.0, help="--at-256: seconds of naive sampling per level")
     args = ap.parse_args()
+    if args.at_256:
+        out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_256.json"))
+        torch.set_grad_enabled(False)
+        at_256(args.images, args.naive_budget, out)
+        return
     demo = DemoConfig()
     repeats = 1 if args.quick else 3
     big = 8 if args.quick else 32

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from archkit.models import VQVAE2, VQVAE2Config
 from archkit.models.vqvae import VQVAEOutput
 from archkit.surgery import format_table, peak_rss_growth_mib
 from archkit.train import atomic_write_json, evaluate_vqvae
+from archkit.train.sequence import lr_at
 from archkit.train.vqvae import train_step
 
 RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
@@ -215,6 +217,62 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
     bar.close()
 
 
+# ---- screening: what limits natural-image PSNR at a fixed step budget -----------------------------
+# name -> (VQVAE2Config overrides, lr schedule, peak lr). One factor at a time against the default.
+SCREEN_VARIANTS = {
+    "base": ({}, "constant", 3e-4),
+    "cosine-lr": ({}, "cosine", 1e-3),
+    "no-code-dropout": ({"code_dropout": 0.0}, "constant", 3e-4),
+    "wide-res": ({"res_channels": 64, "res_blocks": 4}, "constant", 3e-4),
+    "code-dim-128": ({"code_dim": 128}, "constant", 3e-4),
+}
+
+
+def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Path) -> dict:
+    """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end."""
+    from tqdm.auto import tqdm
+
+    train, test = load_image_dataset("natural", "train", 64), load_image_dataset("natural", "test", 64)
+    models, opts, seconds = {}, {}, {}
+    for name in variants:
+        overrides, schedule, lr = SCREEN_VARIANTS[name]
+        torch.manual_seed(0)
+        models[name] = VQVAE2(VQVAE2Config(in_channels=train.channels, **overrides))
+        opts[name] = torch.optim.Adam(models[name].parameters(), lr=lr)
+        seconds[name] = 0.0
+    gen = torch.Generator().manual_seed(0)
+    order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(steps * batch // len(train) + 1)])
+    record = {"steps": steps, "batch_size": batch, "threads": torch.get_num_threads(), "variants": {}}
+    bar = tqdm(total=steps * len(variants), desc="screen")
+    step = 0
+    while step < steps:
+        n = min(chunk, steps - step)
+        for name, model in models.items():
+            _, schedule, lr = SCREEN_VARIANTS[name]
+            t0 = time.perf_counter()
+            for s in range(step, step + n):
+                for group in opts[name].param_groups:
+                    group["lr"] = lr_at(SimpleNamespace(lr=lr, lr_schedule=schedule), s, steps)
+                train_step(model, opts[name], train.images[order[s * batch:(s + 1) * batch]])
+            seconds[name] += time.perf_counter() - t0
+            bar.update(n)
+        step += n
+    bar.close()
+    for name, model in models.items():
+        ev = evaluate_vqvae(model, test.images)
+        overrides, schedule, lr = SCREEN_VARIANTS[name]
+        record["variants"][name] = {"overrides": overrides, "lr_schedule": schedule, "lr": lr, "psnr": ev["psnr"],
+                                    "codes_used": [lv["codes_used"] for lv in ev["levels"]],
+                                    "params": sum(p.numel() for p in model.parameters()),
+                                    "train_s": seconds[name]}
+    atomic_write_json(out, record)
+    print(format_table(["variant", "changes", "lr", "held-out PSNR", "codes used", "params", "train s"],
+                       [[k, str(v["overrides"] or "-"), f"{v['lr_schedule']} {v['lr']:g}", f"{v['psnr']:.2f}",
+                         " / ".join(map(str, v["codes_used"])), v["params"], f"{v['train_s']:.0f}"]
+                        for k, v in record["variants"].items()]))
+    return record
+
+
 def print_table(record: dict) -> None:
     rows = []
     for name in DATASETS:
@@ -245,10 +303,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--memory-only", action="store_true",
                     help="re-measure only the peak memory of each model and update it in the existing JSON")
+    ap.add_argument("--screen", nargs="*", metavar="VARIANT", choices=list(SCREEN_VARIANTS),
+                    help=f"natural 64x64 screening of {list(SCREEN_VARIANTS)} (all when none given) for --steps")
     ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memprobe:
         print(memprobe(*args.memprobe, batch=args.batch_size))
+        return
+    if args.screen is not None:
+        out = args.out if args.out != RESULTS else RESULTS.with_name("bench_vqvae_screen.json")
+        run_screen(args.screen or list(SCREEN_VARIANTS), args.steps, args.batch_size, args.chunk, out)
+        print(f"wrote {out}")
         return
     if args.quick:
         args.steps, args.eval_every, args.chunk = 20, 20, 10

@@ -47,3 +47,52 @@ def test_clean_errors(tmp_path):
     assert res.exit_code != 0 and "neither a built-in set" in res.output
     res = runner.invoke(cli, ["vqvae", "train", "--out", str(tmp_path / "r"), "--num-codes", "a,b", "--steps", "1"])
     assert res.exit_code != 0 and "comma-separated" in res.output
+
+
+def test_preset_list_and_flags_override_the_preset(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["vqvae", "train", "--preset", "list"])
+    assert res.exit_code == 0, res.output
+    assert all(name in res.output for name in ("digits-32", "natural-64", "paper-256"))
+    run = tmp_path / "run"
+    # natural-64's data, the explicit size and channels: the flags win over the preset's fields
+    res = runner.invoke(cli, ["vqvae", "train", "--preset", "natural-64", "--out", str(run), "--steps", "1",
+                              "--eval-every", "1", *TINY])
+    assert res.exit_code == 0, res.output
+    meta = read_config(run / "vqvae")
+    assert meta["data"] == "natural" and meta["image_size"] == 16
+    assert meta["config"]["in_channels"] == 3 and meta["config"]["hidden_channels"] == 16
+    # the layout table is printed at the start of every run
+    assert "feature map" in res.output and "16x2x2" in res.output and "16x4x4" in res.output
+    res = runner.invoke(cli, ["vqvae", "train", "--preset", "nope", "--out", str(tmp_path / "r2")])
+    assert res.exit_code != 0 and "preset: expected one of" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli, ["vqvae", "train", "--steps", "1"])
+    assert res.exit_code != 0 and "--out" in res.output
+
+
+def test_no_preset_keeps_the_defaults(tmp_path):
+    from archkit.train.vqvae import VQVAETrainConfig
+
+    cfg = VQVAETrainConfig.from_preset(None, out="x")
+    assert cfg == VQVAETrainConfig(out="x")
+    assert VQVAETrainConfig.from_preset("digits-32", out="x").model_config(1) == VQVAETrainConfig(out="x").model_config(1)
+    paper = VQVAETrainConfig.from_preset("paper-256", out="x", res_blocks=1)
+    assert (paper.image_size, paper.layout, paper.res_channels, paper.res_blocks) == (256, "seed", 64, 1)
+
+
+def test_lr_schedule_flag_and_bad_schedule(tmp_path):
+    import json
+
+    import pytest
+
+    from archkit.train.vqvae import VQVAETrainConfig, train_vqvae
+
+    runner = CliRunner()
+    run = tmp_path / "cos"
+    res = runner.invoke(cli, ["vqvae", "train", "--out", str(run), "--steps", "2", "--eval-every", "2",
+                              "--lr-schedule", "cosine", "--lr", "1e-3", *TINY])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["lr_schedule"] == "cosine" and saved["lr"] == 1e-3 and saved["preset"] is None
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        train_vqvae(VQVAETrainConfig(out=str(tmp_path / "bad"), lr_schedule="step"), progress=False)

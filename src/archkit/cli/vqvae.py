@@ -24,38 +24,59 @@ def vqvae() -> None:
 
 
 @vqvae.command()
-@click.option("--data", default="digits", show_default=True, help="digits | natural | PATH to an image folder.")
-@click.option("--image-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder.")
+@click.option("--preset", default=None, help="Start from a named configuration (`--preset list` prints them); "
+              "explicit flags override its fields. Default: digits-32's values.")
+@click.option("--data", default=None, help="digits | natural | PATH to an image folder.  [default: digits]")
+@click.option("--image-size", type=click.IntRange(min=1), default=None, help="[default: 32]")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder (required).")
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="Train for N epochs instead of --steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Global batch (split across torchrun processes).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Peak learning rate.  [default: 3e-4]")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default=None,
+              help="cosine: decay the learning rate to 0 over the run.  [default: constant]")
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True, help="Held-out eval + recon.png + checkpoint every N steps.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out at its saved step and optimizer state.")
 @click.option("--tensorboard/--no-tensorboard", default=False, show_default=True, help="Also log to RUN_DIR/tensorboard.")
-@click.option("--levels", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--hidden-channels", type=click.IntRange(min=2), default=128, show_default=True)
-@click.option("--res-blocks", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--res-channels", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--code-dim", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--num-codes", default="512", show_default=True, help="Codebook size: one int, or one per level (top first), e.g. 256,512.")
-@click.option("--norm", type=click.Choice(["none", "batch", "group", "layer"]), default="none", show_default=True)
-@click.option("--codebook-init", type=click.Choice(["kmeans++", "data", "random"]), default="kmeans++", show_default=True)
-@click.option("--restart-after", type=click.IntRange(min=0), default=50, show_default=True, help="Re-seed codes unused this many steps (0 = never).")
-@click.option("--code-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of training images decoded without the lower levels (keeps the top level informative).")
+# Model flags default to "not given" (None): the preset's value, else VQVAETrainConfig's default.
+@click.option("--levels", type=click.IntRange(min=1), default=None, help="[default: 2]")
+@click.option("--hidden-channels", type=click.IntRange(min=2), default=None, help="[default: 128]")
+@click.option("--res-blocks", type=click.IntRange(min=0), default=None, help="[default: 2]")
+@click.option("--res-channels", type=click.IntRange(min=1), default=None, help="[default: 32]")
+@click.option("--code-dim", type=click.IntRange(min=1), default=None, help="[default: 64]")
+@click.option("--num-codes", default=None, help="Codebook size: one int, or one per level (top first), e.g. 256,512.  [default: 512]")
+@click.option("--norm", type=click.Choice(["none", "batch", "group", "layer"]), default=None, help="[default: none]")
+@click.option("--codebook-init", type=click.Choice(["kmeans++", "data", "random"]), default=None, help="[default: kmeans++]")
+@click.option("--restart-after", type=click.IntRange(min=0), default=None, help="Re-seed codes unused this many steps (0 = never).  [default: 50]")
+@click.option("--code-dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Share of training images decoded without the lower levels (keeps the top level informative).  [default: 0.1]")
+@click.option("--layout", type=click.Choice(["archkit", "seed"]), default=None,
+              help="seed: the author's layers verbatim (docs/vqvae.md).  [default: archkit]")
 @click.option("--workers", type=click.IntRange(min=0), default=DEFAULT_WORKERS, show_default=True,
               help="DataLoader processes decoding an image folder --data (0: the main process; built-in sets are in memory).")
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(out: Path, num_codes: str, norm: str, quiet: bool, **kwargs) -> None:
+def train(preset: str | None, out: Path | None, num_codes: str | None, norm: str | None, quiet: bool, **kwargs) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
+    from ..models.vqvae import format_presets
     from ..train.vqvae import train_vqvae
 
-    cfg = VQVAETrainConfig(out=str(out), num_codes=_num_codes(num_codes), norm=None if norm == "none" else norm, **kwargs)
+    if preset == "list":
+        click.echo(format_presets())
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out' (the run folder).")
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    if num_codes is not None:
+        given["num_codes"] = _num_codes(num_codes)
+    if norm is not None:
+        given["norm"] = None if norm == "none" else norm
+    try:
+        cfg = VQVAETrainConfig.from_preset(preset, out=str(out), **given)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--preset") from None
     result = train_vqvae(cfg, progress=not quiet, explicit=given_accel_flags())
     if result:  # rank 0 only
         levels = ", ".join(f"level {l}: {lv['codes_used']}/{lv['codes']} codes" for l, lv in enumerate(result["levels"]))

@@ -3,7 +3,7 @@ from .act import ACT_CHOICES, create_act
 from .conv import ORDERS, ConvNormAct, reduce_channels, same_padding
 from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
 from .quantize import QuantizerOutput, VectorQuantizer
-from .pixelcnn import GatedPixelCNNLayer, ShiftedConv2d
+from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
 from .features import (
     FEATURE_CHOICES, Concat, FeatureStack, Identity, IdentityFeatures, Polynomial, RandomFourier, Sinusoidal,
     create_feature, create_features,
@@ -14,7 +14,7 @@ from .decompose import DecomposedConv2d
 __all__ = [
     "ACT_CHOICES", "NORM_CHOICES", "ORDERS",
     "ChannelLayerNorm", "ConvNormAct", "FrozenBatchNorm", "QuantizerOutput", "VectorQuantizer",
-    "GatedPixelCNNLayer", "ShiftedConv2d",
+    "CausalSelfAttention2d", "GatedPixelCNNLayer", "ShiftedConv2d",
     "FEATURE_CHOICES", "Concat", "FeatureStack", "Identity", "IdentityFeatures", "Polynomial", "RandomFourier",
     "Sinusoidal", "create_feature", "create_features",
     "DecomposedConv2d", "LowRankConv2d", "LowRankLinear",

@@ -8,8 +8,15 @@ every earlier position of the receptive field: no blind spot.
 
 Every conv can also be evaluated on a window of output positions only (`ShiftedConv2d.window`),
 which is what the fast sampler uses to compute one row or one position at a time.
+
+`CausalSelfAttention2d` is the multi-head self-attention of the VQ-VAE-2 top prior: it acts on the
+horizontal stack only (already strictly causal after the first layer), and position p attends to
+positions <= p in raster order, so the stack stays strictly causal. `step` computes one position
+from cached keys/values: the fast sampler's path.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -122,4 +129,63 @@ class GatedPixelCNNLayer(nn.Module):
         return v_new, (h_new if self.first else h + h_new)
 
 
-__all__ = ["GatedPixelCNNLayer", "ShiftedConv2d", "down_shift_conv", "gate", "horizontal_conv", "vertical_conv"]
+def raster_position_encoding(h: int, w: int, channels: int, device=None, dtype=None) -> torch.Tensor:
+    """Fixed 2-D sinusoidal encoding (h*w, channels) in raster order: half the channels for the row, half the column."""
+    half = channels // 2
+    out = torch.zeros(h * w, channels, device=device, dtype=torch.float32)
+    rows = torch.arange(h, device=device, dtype=torch.float32).repeat_interleave(w)
+    cols = torch.arange(w, device=device, dtype=torch.float32).repeat(h)
+    for k, pos in enumerate((rows, cols)):
+        n = (half if k == 0 else channels - half) // 2
+        if n == 0:
+            continue
+        freq = torch.exp(-math.log(1e4) * torch.arange(n, device=device, dtype=torch.float32) / n)
+        angle = pos[:, None] * freq[None]
+        start = 0 if k == 0 else half
+        out[:, start:start + n] = angle.sin()
+        out[:, start + n:start + 2 * n] = angle.cos()
+    return out.to(dtype or torch.get_default_dtype())
+
+
+class CausalSelfAttention2d(nn.Module):
+    """x + Proj(MultiHead(LN(x) + pos)) over a (B, C, H, W) map; position p attends to positions <= p (raster order)."""
+
+    def __init__(self, channels: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if not isinstance(heads, int) or heads < 1 or channels % heads:
+            raise ValueError(f"attention_heads: expected a positive int dividing channels={channels}, got {heads!r}")
+        self.channels, self.heads = channels, heads
+        self.norm = nn.LayerNorm(channels)  # per position: normalizing over the map would leak the future
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def _qkv(self, t: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, c = t.shape
+        q, k, v = self.qkv(self.norm(t) + pos).split(c, dim=-1)
+        return tuple(z.view(b, n, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)  # (B, H*W, C) in raster order
+        q, k, v = self._qkv(t, raster_position_encoding(h, w, c, x.device, x.dtype))
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = t + self.dropout(self.proj(att.transpose(1, 2).reshape(b, h * w, c)))
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+    def new_cache(self, batch: int, positions: int, device=None, dtype=None) -> dict[str, torch.Tensor]:
+        """Empty key/value cache for `step`: (B, heads, positions, C/heads) each."""
+        shape = (batch, self.heads, positions, self.channels // self.heads)
+        return {"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
+
+    def step(self, x: torch.Tensor, p: int, cache: dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
+        """Output at raster position p from its input x (B, C); stores its key/value in `cache` (filled for < p)."""
+        t = x[:, None, :]
+        q, k, v = self._qkv(t, pos[p:p + 1])
+        cache["k"][:, :, p:p + 1] = k
+        cache["v"][:, :, p:p + 1] = v
+        att = F.scaled_dot_product_attention(q, cache["k"][:, :, :p + 1], cache["v"][:, :, :p + 1])
+        return x + self.dropout(self.proj(att.transpose(1, 2).reshape(x.shape[0], self.channels)))
+
+
+__all__ = ["CausalSelfAttention2d", "GatedPixelCNNLayer", "raster_position_encoding", "ShiftedConv2d", "down_shift_conv", "gate", "horizontal_conv", "vertical_conv"]

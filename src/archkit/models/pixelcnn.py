@@ -3,6 +3,9 @@
 Conditioning follows the VQ-VAE-2 author's advice (seed question 2): the upper code map is embedded,
 passed through a small conv stack, aligned with this level by a transposed conv (stride `cond_scale`)
 and *added* inside every gated layer through a 1x1 conv; the class is a per-layer bias.
+With `attention_every=K`, a causal multi-head self-attention block follows every K-th gated layer on
+the horizontal stack (the paper's top prior), giving every position the whole past, not just the
+convolutions' receptive field.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..layers.pixelcnn import GatedPixelCNNLayer
+from ..layers.pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer
 
 
 @dataclass
@@ -27,6 +30,13 @@ class GatedPixelCNNConfig:
     dropout: float = 0.1
     cond_layers: int = 2
     head_channels: int = 128
+    attention_every: int = 0       # a self-attention block after every K-th gated layer; 0 = none
+    attention_heads: int = 4
+
+    def attention_layers(self) -> list[int]:
+        """Indices of the gated layers followed by a self-attention block."""
+        k = self.attention_every
+        return [l for l in range(self.layers) if (l + 1) % k == 0] if k else []
 
 
 class GatedPixelCNN(nn.Module):
@@ -38,6 +48,8 @@ class GatedPixelCNN(nn.Module):
         for name in ("num_codes", "channels", "layers", "cond_scale"):
             if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
                 raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
+        if not isinstance(cfg.attention_every, int) or cfg.attention_every < 0:
+            raise ValueError(f"attention_every: expected an int >= 0 (0 = no attention), got {cfg.attention_every!r}")
         c = cfg.channels
         self.embed = nn.Embedding(cfg.num_codes, c)
         self.cond_embed, self.cond_net = None, None
@@ -54,6 +66,9 @@ class GatedPixelCNN(nn.Module):
                                cond_channels=c if cfg.cond_num_codes else None, dropout=cfg.dropout)
             for i in range(cfg.layers)
         )
+        # keyed by the index of the gated layer they follow (absent without attention: old checkpoints load)
+        self.attention = nn.ModuleDict({str(l): CausalSelfAttention2d(c, cfg.attention_heads, cfg.dropout)
+                                        for l in cfg.attention_layers()})
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, cfg.head_channels, 1), nn.ReLU(),
                                   nn.Conv2d(cfg.head_channels, cfg.num_codes, 1))
 
@@ -109,8 +124,10 @@ class GatedPixelCNN(nn.Module):
         self.check_inputs(tuple(codes.shape), labels, cond_codes)
         x = self.embed(codes.long()).permute(0, 3, 1, 2)
         v, h = x, x
-        for layer, bias in zip(self.layers, self.layer_biases(labels, cond_codes)):
+        for l, (layer, bias) in enumerate(zip(self.layers, self.layer_biases(labels, cond_codes))):
             v, h = layer(v, h, bias)
+            if str(l) in self.attention:
+                h = self.attention[str(l)](h)
         return self.head(h)
 
     @torch.no_grad()

@@ -5,7 +5,8 @@ structure of the stacks: the vertical stack at row i-1 depends on rows <= i-1 on
 once per row; the horizontal stack at (i, j) needs columns <= j of row i, so each step computes one
 position per layer from cached activations (as in Ramachandran et al., 2017, "Fast Generation for
 Convolutional Autoregressive Models"). Both draw one uniform per position up front and invert the
-CDF, so for the same generator they return the same codes.
+CDF, so for the same generator they return the same codes. Self-attention blocks (if any) cache
+each generated position's key and value, so position p costs one query against p+1 cached keys.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..layers.pixelcnn import gate
+from ..layers.pixelcnn import gate, raster_position_encoding
 
 if TYPE_CHECKING:
     from .pixelcnn import GatedPixelCNN
@@ -89,6 +90,9 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
     h_last = new(c)
     v_out = v_in[1:] + [v_last]
     h_out = h_in[1:] + [h_last]
+    attn = {l: model.attention[str(l)] for l in range(len(layers)) if str(l) in model.attention}
+    caches = {l: a.new_cache(b, h * w, u.device, emb.dtype) for l, a in attn.items()}
+    pos = raster_position_encoding(h, w, c, u.device, emb.dtype) if attn else None
     for i in range(h):
         if i > 0:  # the row above is complete: advance the vertical stack by one row, all layers
             r = slice(i - 1, i)
@@ -107,6 +111,8 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
                 hn = F.conv2d(gate(hf), layer.h_out.weight, layer.h_out.bias)
                 if not layer.first:
                     hn = h_in[l][..., i:i + 1, j:j + 1] + hn
+                if l in attn:
+                    hn = attn[l].step(hn[:, :, 0, 0], i * w + j, caches[l], pos)[:, :, None, None]
                 h_out[l][..., i:i + 1, j:j + 1] = hn
             logits = model.head(h_last[..., i:i + 1, j:j + 1])[:, :, 0, 0]
             codes[:, i, j] = draw(logits, u[:, i, j], temperature)

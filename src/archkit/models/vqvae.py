@@ -7,6 +7,9 @@ How the levels connect (the author's recipe, sizes for a 256x256 image and 2 lev
     q64  = Quantize(Conv1x1(concat[h64, hq64]))
     image' = Decoder(concat[ConvTranspose(q32, stride 2), q64])
 The bottom level is 4x smaller than the image; every extra level halves the resolution again.
+`layout="seed"` builds exactly these layers; the default `layout="archkit"` adds a 3x3 conv after
+the strided convs (and reads the codes with a 3x3 conv): see docs/vqvae.md for the layer-by-layer map.
+Named configurations (`VQVAE2Config.preset`): digits-32, natural-64, paper-256.
 Quantization runs top-down: each level sees the (decoded) codes of the level above, so the lower
 levels only have to encode what the coarser ones missed. Images are expected in [0, 1].
 """
@@ -39,6 +42,12 @@ class VQVAE2Config:
     codebook_init: str = "kmeans++"   # "kmeans++" | "data" | "random" (the collapse-prone classic)
     restart_after: int = 50           # re-seed a code unused for this many training steps; 0 = never
     code_dropout: float = 0.1         # training only: share of images decoded without the lower levels
+    layout: str = "archkit"           # "archkit" | "seed" (the author's recipe verbatim, see the module doc)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "VQVAE2Config":
+        """The model configuration of a named preset (see `PRESETS`); keyword overrides replace its fields."""
+        return cls(**{**preset_fields(name)[0], **overrides})
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "hidden_channels", "res_channels", "code_dim", "levels"):
@@ -51,6 +60,8 @@ class VQVAE2Config:
             raise ValueError(f"code_dropout: expected a value in [0, 1), got {self.code_dropout!r}")
         if self.hidden_channels < 2:
             raise ValueError(f"hidden_channels: expected >= 2, got {self.hidden_channels}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout: expected one of {list(LAYOUTS)}, got {self.layout!r}")
         self.codes_per_level()
 
     def codes_per_level(self) -> list[int]:
@@ -69,6 +80,45 @@ class VQVAE2Config:
         if not 0 <= level < self.levels:
             raise ValueError(f"level: expected 0..{self.levels - 1}, got {level}")
         return 4 * 2 ** (self.levels - 1 - level)
+
+
+LAYOUTS = ("archkit", "seed")
+
+# name -> (description, VQVAE2Config fields, training fields). Fields left out keep their defaults.
+PRESETS: dict[str, tuple[str, dict, dict]] = {
+    "digits-32": ("sklearn digits at 32x32, the default configuration",
+                  {"in_channels": 1}, {"data": "digits", "image_size": 32}),
+    "natural-64": ("64x64 crops of the bundled photographs",
+                   {"in_channels": 3}, {"data": "natural", "image_size": 64}),
+    # Razavi et al. 2019, appendix (ImageNet 256): 128 hidden units, 64 residual units, 2 residual
+    # layers, 512 codes of dimension 64 per level; the seed's layers verbatim.
+    "paper-256": ("the seed's 256x256 layout: 64x64 bottom and 32x32 top code maps",
+                  {"in_channels": 3, "hidden_channels": 128, "res_channels": 64, "res_blocks": 2, "code_dim": 64,
+                   "num_codes": 512, "levels": 2, "layout": "seed"},
+                  {"data": "natural", "image_size": 256}),
+}
+
+
+def preset_fields(name: str) -> tuple[dict, dict]:
+    """(VQVAE2Config fields, training fields) of a preset, with a clear error for an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(f"preset: expected one of {list(PRESETS)}, got {name!r}")
+    _, model, train = PRESETS[name]
+    return dict(model), dict(train)
+
+
+def format_presets() -> str:
+    """The presets as a plain-text table (what `--preset list` prints)."""
+    from ..surgery.measure import format_table
+
+    rows = []
+    for name, (desc, model, train) in PRESETS.items():
+        cfg = VQVAE2Config(**model)
+        rows.append([name, train["data"], f"{train['image_size']}", cfg.layout, cfg.hidden_channels,
+                     f"{cfg.res_blocks}x{cfg.res_channels}", cfg.code_dim,
+                     ",".join(map(str, cfg.codes_per_level())), desc])
+    return format_table(["preset", "data", "size", "layout", "hidden", "res blocks x ch", "code dim", "codes",
+                         "what"], rows)
 
 
 @dataclass
@@ -117,15 +167,18 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
 def _encoder(cfg: VQVAE2Config, bottom: bool) -> nn.Sequential:
     """Bottom: image -> features at 1/4 size (two strided convs). Above: features -> 1/2 size."""
     ch, half, norm = cfg.hidden_channels, cfg.hidden_channels // 2, cfg.norm
+    if cfg.layout == "seed":  # h = ReLU(Conv(x, stride 2)) [x2 at the bottom]; h = ResNet(h)
+        down = [_down(cfg.in_channels, half, norm), _down(half, ch, norm)] if bottom else [_down(ch, ch, norm)]
+        return nn.Sequential(*down, *_res_stack(cfg))
     down = [_down(cfg.in_channels, half, norm), _down(half, ch, norm)] if bottom else [_down(ch, half, norm)]
     mix = ConvNormAct(ch if bottom else half, ch, 3, norm=norm, act=None)
     return nn.Sequential(*down, mix, *_res_stack(cfg))
 
 
-def _code_decoder(cfg: VQVAE2Config, in_dim: int, out_dim: int, upsample: int) -> nn.Sequential:
-    """Codes -> ResNet -> `upsample` strided transposed convs (each x2) -> out_dim channels."""
+def _code_decoder(cfg: VQVAE2Config, in_dim: int, out_dim: int, upsample: int, k: int = 3) -> nn.Sequential:
+    """Codes -> k x k conv -> ResNet -> `upsample` strided transposed convs (each x2) -> out_dim channels."""
     ch = cfg.hidden_channels
-    layers: list[nn.Module] = [ConvNormAct(in_dim, ch, 3, norm=cfg.norm, act=None), *_res_stack(cfg)]
+    layers: list[nn.Module] = [ConvNormAct(in_dim, ch, k, norm=cfg.norm, act=None), *_res_stack(cfg)]
     for i in range(upsample):
         last = i == upsample - 1
         layers.append(_up(ch if i == 0 else ch // 2, out_dim if last else ch // 2))
@@ -153,7 +206,9 @@ class VQVAE2(nn.Module):
             VectorQuantizer(codes[l], dim, cfg.beta, cfg.ema_decay, cfg.codebook_init, cfg.restart_after, seed=l)
             for l in range(L)])
         # Level l's codes -> features at level l+1's resolution, conditioning level l+1's quantizer.
-        self.cond_decoders = nn.ModuleList([_code_decoder(cfg, dim, dim, 1) for _ in range(L - 1)])
+        # seed: hq = ConvTranspose(ResNet(Conv1x1(q))); archkit reads the codes with a 3x3 conv
+        k = 1 if cfg.layout == "seed" else 3
+        self.cond_decoders = nn.ModuleList([_code_decoder(cfg, dim, dim, 1, k) for _ in range(L - 1)])
         # Every non-bottom level's codes are upsampled to the bottom resolution for the decoder.
         self.upsamplers = nn.ModuleList(
             [nn.Sequential(*[_up(dim, dim) for _ in range(L - 1 - l)]) for l in range(L - 1)])
@@ -242,6 +297,46 @@ class VQVAE2(nn.Module):
                 raise ValueError(f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
                                  f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}")
         return self._decode([q.lookup(c) for q, c in zip(self.quantizers, codes)])
+
+
+def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]:
+    """One row per level (top first) and one for the decoder: feature map, code map, codebook, parameters.
+
+    A level's parameters are the modules only it uses: its encoder, its 1x1 pre-quantizer conv, the
+    decoder of the codes above that conditions its quantizer, and (above the bottom) the transposed
+    convs lifting its codes to the decoder; the rows sum to the model's parameter count.
+    """
+    from ..surgery.measure import count_params
+
+    cfg = model.config
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    L = cfg.levels
+    rows = []
+    for l in range(L):
+        f = cfg.downsample_factor(l)
+        if h % f or w % f:
+            raise ValueError(f"image_size: {h}x{w} is not divisible by {f}, the downsampling of level {l}")
+        mods: list[nn.Module] = [model.encoders[L - 1 - l], model.pre_quant[l], model.quantizers[l]]
+        if l > 0:
+            mods.append(model.cond_decoders[l - 1])
+        if l < L - 1:
+            mods.append(model.upsamplers[l])
+        name = "top" if l == 0 else "bottom" if l == L - 1 else f"middle {l}"
+        rows.append({"level": f"{l} ({name})", "feature_map": f"{cfg.hidden_channels}x{h // f}x{w // f}",
+                     "code_map": f"{h // f}x{w // f}", "codebook": f"{model.quantizers[l].num_codes}x{cfg.code_dim}",
+                     "parameters": sum(count_params(m) for m in mods)})
+    rows.append({"level": "decoder", "feature_map": f"{cfg.in_channels}x{h}x{w}", "code_map": "-", "codebook": "-",
+                 "parameters": count_params(model.decoder)})
+    return rows
+
+
+def format_layout_table(rows: list[dict]) -> str:
+    """`layout_table` rows as plain text, with the total parameter count."""
+    from ..surgery.measure import format_table
+
+    body = [[r["level"], r["feature_map"], r["code_map"], r["codebook"], f"{r['parameters']:,}"] for r in rows]
+    body.append(["total", "", "", "", f"{sum(r['parameters'] for r in rows):,}"])
+    return format_table(["level", "feature map (CxHxW)", "code map", "codebook (codes x dim)", "parameters"], body)
 
 
 def load_vqvae(run_dir: str | Path) -> VQVAE2:

@@ -19,7 +19,7 @@ from ..models.registry import load_model
 from ..models.resnet import ResNet, ResNetConfig
 from .accelerate import Accelerator, create_accelerator, model_device
 from .checkpoint import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
-from .generate import sample_images, uniform_code_images
+from .generate import rejection_sample, sample_images, uniform_code_images
 from .run import read_jsonl
 from .utils import accuracy, fit_classifier
 
@@ -85,6 +85,21 @@ def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, 
     return model.eval()
 
 
+def run_classifier(run: str | Path, epochs: int = 10, seed: int = 0, progress: bool = False,
+                   device: str | Accelerator = "auto", precision: str = "32") -> ResNet:
+    """The evaluation classifier of a run (trained on its real training images, cached in RUN_DIR/classifier/)."""
+    from ..data.images import load_image_dataset
+
+    data, size, channels = run_data(run)
+    train = load_image_dataset(data, "train", image_size=size, channels=channels)
+    if train.labels is None or train.num_classes < 2:
+        raise ValueError(f"the run's data {data!r} has no class labels: a classifier (and rejection by it) needs them")
+    test = load_image_dataset(data, "test", image_size=size, channels=channels)
+    return load_or_train_classifier(run, train.images, train.labels, train.num_classes, epochs, test.images,
+                                    test.labels, seed=seed, progress=progress,
+                                    accel=create_accelerator(device, precision))
+
+
 def _row(clf: ResNet, images: torch.Tensor, labels: torch.Tensor, real_test: tuple[torch.Tensor, torch.Tensor],
          test_features: torch.Tensor, num_classes: int, epochs: int, seed: int,
          accel: Accelerator | None = None) -> dict[str, float]:
@@ -110,10 +125,16 @@ def prior_overfit(run: str | Path, levels: int) -> list[dict[str, Any]]:
 
 def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0, classifier_epochs: int = 10,
                  seed: int = 0, out: str | Path | None = None, progress: bool = False,
-                 device: str | Accelerator = "auto", precision: str = "32", compile: bool = False) -> dict[str, Any]:
+                 device: str | Accelerator = "auto", precision: str = "32", compile: bool = False,
+                 reject_keep: float | None = None) -> dict[str, Any]:
     """Evaluate a run with class-conditional priors; writes RUN_DIR/eval.json (or `out`) and returns it.
 
     Sampling and the classifiers run on `device` in `precision` (resolved here, not taken from the run).
+
+    reject_keep: also evaluate rejection-sampled images ("prior_samples_rejected": keep this fraction
+    of the draws, the ones the evaluation classifier finds most like their class). Their class
+    agreement is measured by the classifier that selected them, so it is optimistic by design; CAS
+    (a fresh classifier, tested on real images) is the fair comparison.
     """
     from ..data.images import load_image_dataset
 
@@ -139,16 +160,22 @@ def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0,
     real_test = (test.images, test.labels)
     sets = {"prior_samples": (samples, labels), "real_images": (train.images[real_idx], train.labels[real_idx]),
             "uniform_codes": (uniform, labels)}
+    rejection = None
+    if reject_keep is not None:
+        kept, _, rejection = rejection_sample(run, labels, reject_keep, clf, temperature=temperature, seed=seed,
+                                               device=accel)
+        sets["prior_samples_rejected"] = (kept, labels)
     rows = {name: _row(clf, x, y, real_test, test_feats, k, classifier_epochs, seed, accel)
             for name, (x, y) in tqdm(sets.items(), desc="CAS", disable=not progress, leave=False)}
     # the classifier saw the real training images: its agreement on real images is measured held out
     rows["real_images"]["class_agreement"] = accuracy(clf, test.images, test.labels)
     result = {"data": data, "image_size": size, "per_class": per_class, "temperature": temperature,
               "classifier_test_accuracy": rows["real_images"]["class_agreement"],
-              "rows": rows, "priors": prior_overfit(run, len(codes)),
+              "rows": rows, "priors": prior_overfit(run, len(codes)), "rejection": rejection,
               "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes]}
     atomic_write_json(Path(out) if out else Path(run) / "eval.json", result)
     return result
 
 
-__all__ = ["classifier_features", "evaluate_run", "frechet_distance", "load_or_train_classifier", "run_data"]
+__all__ = ["classifier_features", "evaluate_run", "frechet_distance", "load_or_train_classifier", "run_classifier",
+           "run_data"]

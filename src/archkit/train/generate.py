@@ -1,7 +1,9 @@
 """Generate images from a trained run: sample each level's prior top-down, then decode with the VQ-VAE-2."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -50,6 +52,64 @@ def sample_images(run: str | Path, n: int, labels: torch.Tensor | None = None, t
     return torch.cat(images), [torch.cat(c) for c in all_codes]
 
 
+@torch.no_grad()
+def class_confidence(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
+                     batch_size: int = 256) -> torch.Tensor:
+    """The classifier's probability that each image shows its own label: (N,) in [0, 1]."""
+    device = images.device
+    if isinstance(classifier, torch.nn.Module):
+        classifier.eval()
+        device = next(classifier.parameters(), images).device
+    probs = [torch.softmax(classifier(images[s:s + batch_size].to(device)).double(), 1).cpu()
+             for s in range(0, len(images), batch_size)]
+    return torch.cat(probs).gather(1, labels.long().view(-1, 1)).squeeze(1)
+
+
+def select_most_confident(scores: torch.Tensor, drawn_labels: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """Indices into the drawn samples: for each class, its count in `wanted` with the highest scores.
+
+    The result is ordered like `wanted` (each class's slots filled by descending score).
+    """
+    out = torch.empty(len(wanted), dtype=torch.long)
+    for k in wanted.unique():
+        slots = (wanted == k).nonzero().flatten()
+        pool = (drawn_labels == k).nonzero().flatten()
+        if len(pool) < len(slots):
+            raise ValueError(f"class {int(k)}: {len(slots)} samples requested but only {len(pool)} drawn")
+        best = pool[scores[pool].argsort(descending=True, stable=True)[:len(slots)]]
+        out[slots] = best
+    return out
+
+
+@torch.no_grad()
+def rejection_sample(run: str | Path, labels: torch.Tensor, keep: float,
+                     classifier: Callable[[torch.Tensor], torch.Tensor], temperature: float = 1.0, seed: int = 0,
+                     batch_size: int = 100, method: str = "fast", device: str | Accelerator = "auto",
+                     precision: str = "32", compile: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
+    """Classifier-based rejection sampling (Razavi et al. 2019, section 3.3).
+
+    For each class c requested n_c times, draws ceil(n_c / keep) samples of class c and keeps the
+    n_c the classifier scores most confidently as c. Returns the kept images (ordered like `labels`),
+    their code maps (top first) and a summary (drawn, kept, mean confidence of all drawn vs kept).
+    """
+    if not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep: expected a fraction in (0, 1], got {keep!r}")
+    if labels is None or labels.dim() != 1 or len(labels) == 0:
+        raise ValueError("labels: rejection sampling keeps the samples that look most like their class; "
+                         "pass a 1-D tensor of class labels")
+    labels = labels.long()
+    classes, counts = labels.unique(return_counts=True)
+    drawn_labels = torch.cat([c.repeat(math.ceil(int(n) / keep)) for c, n in zip(classes, counts)])
+    images, codes = sample_images(run, len(drawn_labels), drawn_labels, temperature=temperature, seed=seed,
+                                  batch_size=batch_size, method=method, device=device, precision=precision,
+                                  compile=compile)
+    scores = class_confidence(classifier, images, drawn_labels)
+    idx = select_most_confident(scores, drawn_labels, labels)
+    info = {"drawn": len(drawn_labels), "kept": len(idx), "keep": keep,
+            "mean_confidence_drawn": float(scores.mean()), "mean_confidence_kept": float(scores[idx].mean())}
+    return images[idx], [c[idx] for c in codes], info
+
+
 def uniform_code_images(run: str | Path, n: int, seed: int = 0, device: str | Accelerator = "auto",
                         precision: str = "32") -> torch.Tensor:
     """Images decoded from codes drawn uniformly at every level: the 'no prior' baseline (on the CPU)."""
@@ -83,4 +143,5 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
     return save_figure(fig, path)
 
 
-__all__ = ["sample_images", "save_grid", "uniform_code_images"]
+__all__ = ["class_confidence", "rejection_sample", "sample_images", "save_grid", "select_most_confident",
+           "uniform_code_images"]

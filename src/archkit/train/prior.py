@@ -36,6 +36,8 @@ class PriorTrainConfig:
     layers: int = 8
     kernel_size: int = 5
     dropout: float = 0.1
+    attention_every: int = 0       # self-attention after every K-th gated layer (0 = none)
+    attention_heads: int = 4
     eval_every: int = 250
     seed: int = 0
     resume: bool = False
@@ -87,7 +89,8 @@ def model_config(codes: dict[str, np.ndarray], level: int, cfg: PriorTrainConfig
         scale = h // h_up
     return GatedPixelCNNConfig(num_codes=num_codes[level], channels=cfg.channels, layers=cfg.layers,
                                kernel_size=cfg.kernel_size, num_classes=num_classes,
-                               cond_num_codes=cond_num_codes, cond_scale=scale, dropout=cfg.dropout)
+                               cond_num_codes=cond_num_codes, cond_scale=scale, dropout=cfg.dropout,
+                               attention_every=cfg.attention_every, attention_heads=cfg.attention_heads)
 
 
 def _take(t: CodeArray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:

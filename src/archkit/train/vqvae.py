@@ -30,14 +30,15 @@ from tqdm.auto import tqdm
 
 from ..data.images import ImageData, open_image_dataset
 from ..data.loader import DEFAULT_WORKERS, EpochBatchSampler, make_loader
-from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from ..models.vqvae import VQVAE2, VQVAE2Config, format_layout_table, layout_table, load_vqvae, preset_fields
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice, unwrap_model
 from .checkpoint import atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
 from .run import GracefulInterrupt, append_jsonl
+from .sequence import LR_SCHEDULES, lr_at
 
 MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
-                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout")
+                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class VQVAETrainConfig:
     epochs: float | None = None     # when set, replaces steps: epochs * (train images // batch_size)
     batch_size: int = 32            # global batch, split across DDP processes
     lr: float = 3e-4
+    lr_schedule: str = "constant"   # or "cosine": decay to 0 over the run's steps
     eval_every: int = 250
     log_every: int = 10
     seed: int = 0
@@ -71,10 +73,21 @@ class VQVAETrainConfig:
     device: str = "auto"            # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
     precision: str = "32"           # 32 | bf16 | 16-mixed
     compile: bool = False           # torch.compile the model
+    layout: str = "archkit"
+    preset: str | None = None       # the preset the fields started from (a record; the fields decide)
 
     def model_config(self, in_channels: int) -> VQVAE2Config:
         """The VQVAE2Config this run trains."""
         return VQVAE2Config(in_channels=in_channels, **{k: getattr(self, k) for k in MODEL_FIELDS})
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **fields) -> "VQVAETrainConfig":
+        """The preset's data, size and model fields (none: the defaults), then `fields` on top of them."""
+        base: dict[str, Any] = {}
+        if preset is not None:
+            model, train = preset_fields(preset)
+            base = {**{k: v for k, v in model.items() if k in MODEL_FIELDS}, **train}
+        return cls(**{**base, **fields}, preset=preset)
 
 
 def psnr(mse: float) -> float:
@@ -237,6 +250,8 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"lr: expected a positive learning rate, got {cfg.lr!r}")
     if not isinstance(cfg.workers, int) or cfg.workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = decode in the main process), got {cfg.workers!r}")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
 
 
 def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Accelerator) -> dict[str, Any]:
@@ -255,6 +270,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     model.check_input(train[0][0][None])
     batches = TrainBatches(train, cfg.batch_size, cfg.seed, info, workers=cfg.workers, device=accel.device)
     test_batches = None  # rank 0's held-out DataLoader, made on first use (its workers then persist)
+    if info.is_main:
+        tqdm.write(format_layout_table(layout_table(model, cfg.image_size)))
     step = 0
     state = None
     if checkpoint_exists(ckpt):
@@ -308,6 +325,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
         while step < total:
             t0 = time.perf_counter()  # the batch order depends only on (seed, epoch): resume replays it exactly
             x = batches.batch(step)
+            for group in opt.param_groups:  # a pure function of the step: resume continues the schedule exactly
+                group["lr"] = lr_at(cfg, step, total)
             last = train_step(ddp, opt, x, accel)
             train_time += time.perf_counter() - t0
             trained_images += len(x) * info.world_size
