@@ -2,8 +2,10 @@
 
     python benchmarks/bench_fuse.py            # batch 8 at 224x224, 10 interleaved repeats
     python benchmarks/bench_fuse.py --quick    # smoke run: batch 2 at 64x64, 3 repeats
+    python benchmarks/bench_fuse.py --onnx-only  # only the onnxruntime row: fused net in onnxruntime vs eager
 
-Writes benchmarks/results/bench_fuse.json (or bench_fuse_quick.json with --quick).
+Writes benchmarks/results/bench_fuse.json (or bench_fuse_quick.json with --quick; --onnx-only:
+bench_fuse_onnx[_quick].json). The onnxruntime row needs the `export` extra.
 """
 from __future__ import annotations
 
@@ -140,6 +142,38 @@ def bn_time_share(model: nn.Module, x: torch.Tensor, repeats: int = 2) -> float:
     return bn / total if total else 0.0
 
 
+def onnx_row(model: nn.Module, fused: nn.Module, x: torch.Tensor, repeats: int) -> dict:
+    """onnxruntime (CPU, as many intra-op threads as torch) running the fused net vs PyTorch eager, interleaved."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from archkit import export
+
+    with tempfile.TemporaryDirectory(prefix="bench_fuse_onnx_") as tmp:
+        t0 = time.perf_counter()
+        result = export(fused, x, Path(tmp) / "resnet50_fused.onnx")
+        export_s = time.perf_counter() - t0
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(result.path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    lat = interleaved_latency({"eager unfused": lambda: model(x), "eager fused": lambda: fused(x),
+                               "onnxruntime fused": lambda: session.run(None, feed)}, repeats=repeats, warmup=2)
+    return {"latency_ms": {k: v * 1e3 for k, v in lat.items()},
+            "ratios": {"onnxruntime/eager fused": lat["onnxruntime fused"] / lat["eager fused"],
+                       "onnxruntime/eager unfused": lat["onnxruntime fused"] / lat["eager unfused"]},
+            "export_s": export_s, "export_rel_error": result.rel_error, "onnxruntime": ort.__version__,
+            "intra_op_threads": options.intra_op_num_threads}
+
+
+def print_onnx_row(row: dict) -> None:
+    print(format_table(["variant", "median ms"], [[k, v] for k, v in row["latency_ms"].items()]))
+    print(format_table(["ratio", "value"], [[k, v] for k, v in row["ratios"].items()]))
+    print(f"exported in {row['export_s']:.1f}s, onnxruntime vs PyTorch relative error {row['export_rel_error']:.2e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 2 at 64x64, 3 repeats")
@@ -147,6 +181,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--onnx-only", action="store_true", help="only the onnxruntime row (fused net, onnxruntime vs eager)")
+    parser.add_argument("--no-onnx", action="store_true", help="leave the onnxruntime row out")
     args = parser.parse_args()
     if args.quick:
         args.batch_size, args.image_size, args.repeats = 2, 64, 3
@@ -158,6 +194,17 @@ def main() -> None:
     t0 = time.perf_counter()
     ours, report = fuse_bn(model)
     t_ours = time.perf_counter() - t0
+    config = {**vars(args), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "machine": platform.machine(), "model": "resnet50 (archkit, randomized BN statistics)"}
+    if args.onnx_only:
+        print(f"ResNet-50 shape, batch {args.batch_size} at {args.image_size}x{args.image_size}, "
+              f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats")
+        row = onnx_row(model, ours, x, args.repeats)
+        print_onnx_row(row)
+        path = RESULTS / ("bench_fuse_onnx_quick.json" if args.quick else "bench_fuse_onnx.json")
+        atomic_write_json(path, {"config": config, "onnxruntime": row})
+        print(f"wrote {path}")
+        return
     t0 = time.perf_counter()
     theirs, fx_note = torch_fx_fuse(model)
     t_theirs = time.perf_counter() - t0
@@ -191,9 +238,13 @@ def main() -> None:
     print(format_table(["pattern", "expected", "archkit", "torch.fx"],
                        [[r["pattern"], r["expected"], r["archkit"], r["torch.fx"]] for r in cov]))
 
+    onnx = None if args.no_onnx else onnx_row(model, ours, x, args.repeats)
+    if onnx:
+        print_onnx_row(onnx)
+
     result = {
-        "config": {**vars(args), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "machine": platform.machine(), "model": "resnet50 (archkit, randomized BN statistics)"},
+        "config": config,
+        "onnxruntime": onnx,
         "latency_ms": {k: v * 1e3 for k, v in lat.items()},
         "ratios": ratios,
         "bn_cpu_time_share": share,

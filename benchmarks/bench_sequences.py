@@ -13,7 +13,8 @@ Measures, in one run:
 
     python benchmarks/bench_sequences.py            # the real run (~30-40 min on 2 busy cores)
     python benchmarks/bench_sequences.py --quick    # smoke run, numbers not meaningful
-Writes benchmarks/results/bench_sequences.json.
+    python benchmarks/bench_sequences.py --vs aeon  # LSTMClassifier vs aeon's MiniRocket and FCN (see vs_aeon.py)
+Writes benchmarks/results/bench_sequences.json (--vs aeon: bench_sequences_vs_aeon.json).
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ import numpy as np
 import torch
 
 from archkit.data import LONG_TASK
+
+sys.path.insert(0, str(Path(__file__).parent))
+import vs_aeon  # noqa: E402
 from archkit.models import SequenceClassifier, SequenceClassifierConfig
 from archkit.surgery import format_table, interleaved_latency, peak_rss_growth_mib
 from archkit.train import SeqTrainConfig, atomic_write_json, sequence_loss, train_sequence
@@ -182,14 +186,18 @@ def main() -> None:
     ap.add_argument("--lstm-budget-s", type=float, default=300.0, help="training-time budget of the plain LSTM on the long task")
     ap.add_argument("--conv-epochs", type=int, default=3)
     ap.add_argument("--real-epochs", type=int, default=REAL_EPOCHS)
-    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per set (default 1; --vs aeon: 3)")
     ap.add_argument("--real-lr-schedule", choices=["constant", "cosine"], default=None,
                     help="ablation: override the real-set recipe's learning-rate schedule (cosine)")
     ap.add_argument("--recipe-override", type=json.loads, default={},
                     help='ablations: JSON merged into REAL_RECIPE, e.g. \'{"fcn_channels": 0}\'')
     ap.add_argument("--repeats", type=int, default=1, help="timed rounds (a plain-LSTM training step is minutes)")
     ap.add_argument("--warmup", type=int, default=0, help="untimed full-size rounds before timing")
-    ap.add_argument("--sets", default="BasicMotions,JapaneseVowels,GunPoint,ItalyPowerDemand,ArrowHead")
+    ap.add_argument("--sets", default=None, help="comma list of bundled sets (default: five; --vs aeon: all six)")
+    ap.add_argument("--vs", choices=["aeon"], default=None, help="only the side-by-side with aeon's classifiers")
+    ap.add_argument("--methods", default=",".join(vs_aeon.METHODS), help="--vs aeon: comma list of methods to fit")
+    ap.add_argument("--summarize", nargs="+", type=Path, default=None,
+                    help="--vs aeon: merge these run files (e.g. one per process) into --out and print the table")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: throughput,memory,long,real")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
@@ -197,6 +205,10 @@ def main() -> None:
     if args.memory_probe:
         f, mode, b, t = args.memory_probe
         return memory_probe(f, mode, int(b), int(t))
+    if args.vs:
+        return vs_main(args)
+    args.seeds = args.seeds or 1
+    args.sets = args.sets or "BasicMotions,JapaneseVowels,GunPoint,ItalyPowerDemand,ArrowHead"
 
     if args.quick:
         batch, steps, repeats, n_train, n_test, conv_epochs, budget, real_epochs = 4, 512, 2, 64, 32, 1, 5.0, 2
@@ -229,6 +241,24 @@ def main() -> None:
     atomic_write_json(args.out, results)
     print_tables(results)
     print(f"wrote {args.out}")
+
+
+def vs_main(args: argparse.Namespace) -> None:
+    """--vs aeon: fit, write run results after every fit, then merge and print (see benchmarks/vs_aeon.py)."""
+    default = RESULTS.with_name("bench_sequences_vs_aeon" + ("_quick" if args.quick else "") + ".json")
+    out = default if args.out == RESULTS else args.out
+    if args.summarize:
+        summary = vs_aeon.summarize(args.summarize)
+    else:
+        q = vs_aeon.QUICK if args.quick else {}
+        sets = args.sets.split(",") if args.sets else q.get("sets", vs_aeon.SETS)
+        runs_file = out.with_name(out.stem + ".runs.json")
+        vs_aeon.run(runs_file, args.methods.split(","), sets, args.seeds or q.get("seeds", 3),
+                    q.get("candidates", vs_aeon.ARCHKIT_CANDIDATES), q.get("fcn_epochs", vs_aeon.AEON_FCN_EPOCHS), args.quick)
+        summary = vs_aeon.summarize([runs_file])
+    atomic_write_json(out, summary)
+    vs_aeon.print_summary(summary)
+    print(f"wrote {out}")
 
 
 def print_tables(r: dict) -> None:

@@ -1,5 +1,5 @@
 """archkit: working, tested, measured answers to common neural-architecture questions."""
-from . import data, layers, models, studies, surgery, train
+from . import data, estimators, layers, models, studies, surgery, train
 from .layers import (ConvNormAct, DecomposedConv2d, FrozenBatchNorm, LowRankConv2d, LowRankLinear, VectorQuantizer,
                      create_act, create_norm, reduce_channels)
 from .models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN, GatedPixelCNNConfig,
@@ -8,6 +8,8 @@ from .models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, G
 from .train import Accelerator, create_accelerator
 from .surgery import (SurgeryReport, compare, count_macs, count_params, decompose, freeze_bn, fuse_bn, lowrank,
                       replace_norm, to_selu, unfreeze_bn)
+from .surgery import export_model as export
+from .estimators import FunctionRegressor, LSTMClassifier
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,8 @@ __all__ = [
     "replace_norm", "to_selu", "unfreeze_bn",
     # train
     "Accelerator", "create_accelerator",
+    # deployment and scikit-learn
+    "export", "FunctionRegressor", "LSTMClassifier",
     # subpackages
-    "data", "layers", "models", "studies", "surgery", "train",
+    "data", "estimators", "layers", "models", "studies", "surgery", "train",
 ]

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("archkit.cli.prior:sample", "Sample images from a run's priors (top level down) and decode them to a PNG grid."),
     "evaluate": ("archkit.cli.prior:evaluate", "Class agreement, CAS and Frechet distance of a run's samples vs real/uniform."),
     "fit": ("archkit.cli.fit:fit", "Fit y = f(x) from an expression or a CSV with an MLP + priors; RMSE in/out of domain + PNG."),
+    "export": ("archkit.cli.export:export", "Export a checkpoint (surgery replayed) to ONNX or .pt2, checked against PyTorch."),
     "demo": ("archkit.cli.demo:demo", "The main job: VQ-VAE-2 + priors on digits end to end; writes runs/demo/report.md."),
 }
 

@@ -39,6 +39,10 @@ class GatedPixelCNNConfig:
         return [l for l in range(self.layers) if (l + 1) % k == 0] if k else []
 
 
+def _exporting() -> bool:
+    return bool(getattr(torch.compiler, "is_exporting", lambda: False)())
+
+
 class GatedPixelCNN(nn.Module):
     """Autoregressive prior p(codes | class, upper codes) in raster order; `forward` returns logits."""
 
@@ -73,6 +77,8 @@ class GatedPixelCNN(nn.Module):
                                   nn.Conv2d(cfg.head_channels, cfg.num_codes, 1))
 
     # -- input checks ---------------------------------------------------------------------------
+    # Value-range checks branch on data, which an exported graph (torch.export / ONNX) cannot do: they
+    # are skipped while exporting (shape checks still run); eager calls always make them.
     def check_inputs(self, shape: tuple[int, int, int], labels: torch.Tensor | None,
                      cond_codes: torch.Tensor | None) -> None:
         """Raise a clear ValueError when labels or the conditioning map do not fit this prior."""
@@ -83,7 +89,7 @@ class GatedPixelCNN(nn.Module):
                 raise ValueError(f"labels: this prior is class-conditional ({cfg.num_classes} classes); pass labels")
             if labels.shape != (b,):
                 raise ValueError(f"labels: expected shape ({b},), got {tuple(labels.shape)}")
-            if labels.numel() and (labels.min() < 0 or labels.max() >= cfg.num_classes):
+            if labels.numel() and not _exporting() and (labels.min() < 0 or labels.max() >= cfg.num_classes):
                 raise ValueError(f"labels: expected values in [0, {cfg.num_classes}), got "
                                  f"min {labels.min().item()} max {labels.max().item()}")
         elif labels is not None:
@@ -96,7 +102,7 @@ class GatedPixelCNN(nn.Module):
             if tuple(cond_codes.shape) != want or h % s or w % s:
                 raise ValueError(f"cond_codes: expected shape {want} (code map {h}x{w} / cond_scale {s}), "
                                  f"got {tuple(cond_codes.shape)}")
-            if cond_codes.numel() and (cond_codes.min() < 0 or cond_codes.max() >= cfg.cond_num_codes):
+            if cond_codes.numel() and not _exporting() and (cond_codes.min() < 0 or cond_codes.max() >= cfg.cond_num_codes):
                 raise ValueError(f"cond_codes: expected values in [0, {cfg.cond_num_codes}), got "
                                  f"min {cond_codes.min().item()} max {cond_codes.max().item()}")
         elif cond_codes is not None:
@@ -105,7 +111,7 @@ class GatedPixelCNN(nn.Module):
     def _check_codes(self, codes: torch.Tensor) -> None:
         if codes.dim() != 3 or codes.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
             raise ValueError(f"codes: expected an integer tensor (B, H, W), got {codes.dtype} {tuple(codes.shape)}")
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.config.num_codes):
+        if codes.numel() and not _exporting() and (codes.min() < 0 or codes.max() >= self.config.num_codes):
             raise ValueError(f"codes: expected values in [0, {self.config.num_codes}), got "
                              f"min {codes.min().item()} max {codes.max().item()}")
 

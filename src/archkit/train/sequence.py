@@ -189,7 +189,7 @@ def _validated_targets(train, held, classes):
         as_class_targets(s.y, len(classes) if classes else None, s.x_shape)
     num_classes = len(classes) if classes else max(infer_num_classes(s.y) for s in train.shards)
     convert = lambda y, x_shape: as_class_targets(y, num_classes, x_shape).numpy()  # noqa: E731
-    return train.map_targets(convert), held.map_targets(convert), num_classes
+    return train.map_targets(convert), None if held is None else held.map_targets(convert), num_classes
 
 
 @torch.no_grad()
@@ -228,8 +228,12 @@ def save_confusion_png(cm: np.ndarray, classes: list[str], path: str | Path, tit
     return save_figure(fig, Path(path))
 
 
-def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collection[str] = ()) -> dict[str, Any]:
+def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collection[str] = (),
+                   data: tuple | None = None) -> dict[str, Any]:
     """Train a SequenceClassifier per `cfg`; checkpoints to cfg.out/checkpoint and resumes from it.
+
+    `data` = (train, held_out or None, class names or None) in-memory SequenceData instead of cfg's
+    data source (the scikit-learn estimators pass it); without a held-out set nothing is evaluated.
 
     AdamW + gradient clipping; held-out accuracy each epoch to metrics.jsonl; a confusion matrix
     PNG and summary.json at the end. Ctrl-C saves a checkpoint and returns; `resume=True`
@@ -247,7 +251,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     if not isinstance(cfg.workers, int) or cfg.workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {cfg.workers!r}")
     seed_everything(cfg.seed)
-    train, held, classes = load_training_data(cfg)
+    train, held, classes = data if data is not None else load_training_data(cfg)
     train, held, num_classes = _validated_targets(train, held, classes)
     classes = classes or [str(i) for i in range(num_classes)]
 
@@ -327,8 +331,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                 break
             if stopped is None:
                 epoch, batch_in_epoch = epoch + 1, 0
-            last_eval = evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
-            acc = last_eval[0]
+            last_eval = None if held is None else evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
+            acc = None if last_eval is None else last_eval[0]
             append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
                                          "held_out_accuracy": acc, "train_time_s": train_time})
             save(epoch, batch_in_epoch)
@@ -336,7 +340,8 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     summary: dict[str, Any] = {"classes": classes, "epoch": epoch, "step": step, "train_time_s": train_time,
                                "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done",
                                "accelerator": accel.describe()}
-    if stopped == "interrupted":  # the user wants out: checkpoint saved, skip the held-out pass
+    if stopped == "interrupted" or held is None:  # interrupted (checkpoint saved) or nothing held out
+        summary["model_config"] = dataclasses.asdict(model_cfg)
         return summary
     acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
     save_confusion_png(cm, classes, out / CONFUSION_PNG)
