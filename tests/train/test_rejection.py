@@ -17,7 +17,7 @@ class StubClassifier(torch.nn.Module):
 
 
 def _fake_sampler(calls):
-    def fake(run, n, labels, temperature=1.0, seed=0, batch_size=100, method="fast"):
+    def fake(run, n, labels, temperature=1.0, seed=0, batch_size=100, method="fast", **accel_choice):
         calls.append((n, labels.clone()))
         g = torch.Generator().manual_seed(seed)
         x = torch.rand(n, 1, 4, 4, generator=g)

@@ -1,6 +1,7 @@
 """Process-group helpers for `torchrun` (DDP): one code path that is a no-op in a single process."""
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
     # that group alive past destroy_process_group, so gloo's worker and socket threads ran on into
     # interpreter shutdown, where a rank could abort ("terminate called without an active
     # exception"). Imported first, the group is freed and its threads joined by cleanup_distributed.
-    import torch._dynamo  # noqa: F401
+    importlib.import_module("torch._dynamo")  # not `import torch._dynamo`: that would make `torch` local here
     import torch.distributed as dist
 
     if device.type == "cuda":
