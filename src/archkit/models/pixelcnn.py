@@ -9,6 +9,7 @@ convolutions' receptive field.
 """
 from __future__ import annotations
 
+from typing import ClassVar
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,7 @@ from ..layers.pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer
 @dataclass
 class GatedPixelCNNConfig:
     """Configuration of `GatedPixelCNN`; `cond_num_codes`/`cond_scale` describe the conditioning map."""
+    ADDED_FIELDS: ClassVar[dict] = {"attention_every": 0, "attention_heads": 4}  # added after checkpoints existed
     num_codes: int = 512
     channels: int = 64
     layers: int = 8

@@ -15,6 +15,7 @@ levels only have to encode what the coarser ones missed. Images are expected in 
 """
 from __future__ import annotations
 
+from typing import ClassVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ..layers.quantize import VectorQuantizer
 @dataclass
 class VQVAE2Config:
     """Hyper-parameters of VQVAE2 (defaults: the paper's 2-level setup, sized for small images)."""
+    ADDED_FIELDS: ClassVar[dict] = {"layout": "archkit"}  # added after checkpoints existed
     in_channels: int = 3
     hidden_channels: int = 128
     res_blocks: int = 2

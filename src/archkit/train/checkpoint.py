@@ -371,6 +371,11 @@ def config_from_dict(cls: type[C], data: Any, source: str | None = None) -> C:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ValueError(f"{where}config for {cls.__name__} has unknown fields {unknown}; expected a subset of {sorted(names)}")
+    # Fields a newer archkit added are declared, with the value that reproduces the older model, in the
+    # class's `ADDED_FIELDS`: a checkpoint written before them loads as it was trained. Any other missing
+    # field is an error.
+    added = getattr(cls, "ADDED_FIELDS", {})
+    data = {**{k: v for k, v in added.items() if k not in data}, **data}
     missing = [n for n in names if n not in data]
     if missing:
         raise ValueError(f"{where}config for {cls.__name__} is missing fields {missing}; every field must be "
