@@ -17,7 +17,7 @@ def demo_run(tmp_path_factory):
 
 def test_demo_quick_writes_pictures_metrics_and_report(demo_run):
     out, output = demo_run
-    for name in ("recon.png", "samples.png", "metrics.json", "report.md", "codes.npz"):
+    for name in ("recon.png", "samples.png", "metrics.json", "report.md", "codes/meta.json", "codes/train_codes_1.npy"):
         assert (out / name).is_file(), name
     assert (out / "samples.png").stat().st_size > 1000
     m = json.loads((out / "metrics.json").read_text())

@@ -8,22 +8,25 @@ from archkit.train import read_jsonl
 from archkit.train.evaluate import frechet_distance
 from archkit.train.generate import sample_images
 from archkit.train import prior as prior_module
+from archkit.train.codes import CodesWriter
 from archkit.train.prior import PriorTrainConfig, load_prior, resolve_level, train_prior
 
 
 def _write_codes(run, n_train=96, n_test=32, k=8, seed=0):
     """Codes with structure a prior can learn: top depends on the class, bottom copies the top (+ noise)."""
     rng = np.random.default_rng(seed)
-    arrays = {"num_codes": np.array([k, k]), "num_classes": np.array(3)}
+    run.mkdir(parents=True, exist_ok=True)
+    writer = CodesWriter(run / "codes", [k, k])  # the memory-mapped folder `vqvae encode` writes
     for split, n in (("train", n_train), ("test", n_test)):
         y = rng.integers(0, 3, n)
         top = (y[:, None, None] * 2 + np.arange(4).reshape(1, 2, 2) % 2 + (rng.random((n, 2, 2)) < 0.1)) % k
         bottom = np.repeat(np.repeat(top, 2, 1), 2, 2)
         bottom = np.where(rng.random(bottom.shape) < 0.1, rng.integers(0, k, bottom.shape), bottom)
-        arrays.update({f"{split}_codes_0": top.astype(np.int64), f"{split}_codes_1": bottom.astype(np.int64),
-                       f"{split}_labels": y.astype(np.int64)})
-    run.mkdir(parents=True, exist_ok=True)
-    np.savez(run / "codes.npz", **arrays)
+        for s in range(0, n, 40):  # batch by batch, as encoding does
+            rows = slice(s, s + 40)
+            writer.write(split, n, s, [torch.from_numpy(top[rows]), torch.from_numpy(bottom[rows])],
+                         torch.from_numpy(y[rows]))
+    writer.commit(num_classes=3)
     return run
 
 
@@ -76,9 +79,13 @@ def test_clear_errors(tmp_path):
         train_prior(_cfg(tmp_path / "empty", "top", 5), progress=False)
     torn = tmp_path / "torn"
     torn.mkdir()
-    (torn / "codes.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (torn / "codes.npz").write_bytes(b"PK\x03\x04 not really a zip")  # the legacy single-file format
     with pytest.raises(ValueError, match="not a readable codes file"):
         train_prior(_cfg(torn, "top", 5), progress=False)
+    cut = _write_codes(tmp_path / "cut")
+    (cut / "codes" / "test_codes_1.npy").write_bytes(b"\x93NUMPY")  # a damaged array inside the folder
+    with pytest.raises(ValueError, match="test_codes_1.npy.*not readable"):
+        train_prior(_cfg(cut, "bottom", 5), progress=False)
     run = _write_codes(tmp_path / "run")
     with pytest.raises(ValueError, match="level"):
         train_prior(_cfg(run, 2, 5), progress=False)
