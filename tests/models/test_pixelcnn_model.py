@@ -12,30 +12,14 @@ def _model(**kw):
     return GatedPixelCNN(GatedPixelCNNConfig(**cfg)).eval()
 
 
-def _input_grad(model, codes, at, labels=None, cond=None):
-    """|d logits[0, :, i, j] / d embedding(codes)| summed over channels: (H, W)."""
-    store = {}
-
-    def hook(_, __, out):
-        out.retain_grad()
-        store["emb"] = out
-
-    handle = model.embed.register_forward_hook(hook)
-    try:
-        model(codes, labels, cond)[0, :, at[0], at[1]].sum().backward()
-    finally:
-        handle.remove()
-    return store["emb"].grad[0].abs().sum(-1)
-
-
 @pytest.mark.parametrize("kernel,layers", [(3, 3), (5, 2)])
-def test_causal_and_no_blind_spot(kernel, layers):
+def test_causal_and_no_blind_spot(kernel, layers, input_grad):
     model = _model(kernel_size=kernel, layers=layers, num_classes=3, cond_num_codes=5, cond_scale=2)
     h, w = 10, 10
     codes = torch.randint(0, 12, (1, h, w))
     reach = layers * (kernel // 2)
     for i, j in [(0, 0), (0, 5), (4, 4), (5, 9), (9, 0), (9, 9)]:
-        g = _input_grad(model, codes, (i, j), torch.tensor([1]), torch.randint(0, 5, (1, 5, 5)))
+        g = input_grad(model, codes, (i, j), torch.tensor([1]), torch.randint(0, 5, (1, 5, 5)))
         for r in range(h):
             for c in range(w):
                 before = r < i or (r == i and c < j)
@@ -69,6 +53,11 @@ def test_class_and_spatial_conditioning_change_logits():
     ({"num_classes": 3}, (2, 6, 6), 0.7),
     ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 2, "kernel_size": 5}, (3, 6, 8), 1.3),
     ({"cond_num_codes": 4, "cond_scale": 1, "dropout": 0.3}, (2, 4, 4), 1.0),
+    # with causal self-attention (the cached sampler caches its keys/values per position)
+    ({"layers": 4, "attention_every": 2, "attention_heads": 2}, (3, 5, 7), 1.0),
+    ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 1, "attention_every": 2, "attention_heads": 2}, (2, 9, 4), 0.8),
+    ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 2, "attention_every": 1, "attention_heads": 2,
+      "kernel_size": 5}, (3, 6, 8), 1.2),
 ])
 def test_fast_sampler_equals_naive(kw, shape, temperature):
     model = _model(**kw)

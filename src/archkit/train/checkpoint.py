@@ -9,7 +9,7 @@ Layout of a checkpoint folder NAME/:
 Other files in the folder (e.g. a metrics log) are not part of the checkpoint and are kept.
 
 A checkpoint is atomic as a set, not file by file: `save_checkpoint` writes every file into a fresh
-sibling folder `.NAME.tmp-XXXX/`, fsyncs it, then swaps it in with renames: NAME -> `.NAME.old-XXXX`,
+sibling folder `.NAME.tmp-<random>/`, fsyncs it, then swaps it in with renames: NAME -> `.NAME.old-<random>`,
 tmp -> NAME, and deletes the old folder. A crash at any point leaves either the previous complete
 set or the new complete set: if it struck between the two renames (NAME missing), readers use the
 complete tmp folder (manifest verified) or else the old one, and the next save puts it back in place
