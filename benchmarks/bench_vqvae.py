@@ -11,6 +11,8 @@ Results are written after every evaluation, so an interrupted run still leaves i
     python benchmarks/bench_vqvae.py                 # 2,000 steps, batch 32, both datasets
     python benchmarks/bench_vqvae.py --quick         # smoke run
     python benchmarks/bench_vqvae.py --datasets natural --steps 1000
+    python benchmarks/bench_vqvae.py --screen cosine-1e-3-codes-2048 --eval-every 250 --save-dir runs/screen
+    python benchmarks/bench_vqvae.py --recon-grid runs/screen/cosine-1e-3-codes-2048 docs/img/natural64-recon.png
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archkit.data import load_image_dataset
+from archkit.data import augment_batch, load_image_dataset
 from archkit.models import VQVAE2, VQVAE2Config
 from archkit.models.vqvae import VQVAEOutput
 from archkit.surgery import format_table, peak_rss_growth_mib
@@ -225,11 +227,30 @@ SCREEN_VARIANTS = {
     "no-code-dropout": ({"code_dropout": 0.0}, "constant", 3e-4),
     "wide-res": ({"res_channels": 64, "res_blocks": 4}, "constant", 3e-4),
     "code-dim-128": ({"code_dim": 128}, "constant", 3e-4),
+    "lr-1e-3": ({}, "constant", 1e-3),
+    "cosine-6e-4": ({}, "cosine", 6e-4),
+    "cosine-1e-3-no-dropout": ({"code_dropout": 0.0}, "cosine", 1e-3),
+    "cosine-6e-4-no-dropout-wide": ({"code_dropout": 0.0, "res_channels": 64, "res_blocks": 4}, "cosine", 6e-4),
+    # bits at the bottom: 16x16 codes of log2(K) bits each are all a 64x64 image gets
+    "cosine-1e-3-codes-2048": ({"num_codes": [512, 2048]}, "cosine", 1e-3),
+    "cosine-1e-3-codes-4096": ({"num_codes": [1024, 4096]}, "cosine", 1e-3),
+    # 4x the codes per image: 32x32 bottom and 16x16 top maps; narrower so a step costs ~2x, not 4x
+    "stride-2-hidden-64": ({"bottom_stride": 2, "hidden_channels": 64}, "cosine", 1e-3),
+    "stride-2-hidden-64-lr-3e-4": ({"bottom_stride": 2, "hidden_channels": 64}, "constant", 3e-4),
+    # the held-out photos hold hues the 9 training photos lack: random flips + RGB orders ("augment" is no model field)
+    "augment": ({"augment": "flip-permute"}, "constant", 3e-4),
+    "codes-2048-augment": ({"num_codes": [512, 2048], "augment": "flip-permute"}, "cosine", 1e-3),
+    "stride-2-hidden-64-augment": ({"bottom_stride": 2, "hidden_channels": 64, "augment": "flip-permute"}, "cosine", 1e-3),
 }
 
 
-def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Path) -> dict:
-    """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end."""
+def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Path, eval_every: int = 0,
+               save_dir: Path | None = None) -> dict:
+    """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end.
+
+    eval_every > 0 also records held-out PSNR along the way (the curve says whether a variant is still
+    climbing); save_dir keeps each trained model as a checkpoint folder (safetensors + config.json).
+    """
     from tqdm.auto import tqdm
 
     train, test = load_image_dataset("natural", "train", 64), load_image_dataset("natural", "test", 64)
@@ -237,7 +258,8 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
     for name in variants:
         overrides, schedule, lr = SCREEN_VARIANTS[name]
         torch.manual_seed(0)
-        models[name] = VQVAE2(VQVAE2Config(in_channels=train.channels, **overrides))
+        models[name] = VQVAE2(VQVAE2Config(in_channels=train.channels,
+                                           **{k: v for k, v in overrides.items() if k != "augment"}))
         opts[name] = torch.optim.Adam(models[name].parameters(), lr=lr)
         seconds[name] = 0.0
     gen = torch.Generator().manual_seed(0)
@@ -253,24 +275,55 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
             for s in range(step, step + n):
                 for group in opts[name].param_groups:
                     group["lr"] = lr_at(SimpleNamespace(lr=lr, lr_schedule=schedule), s, steps)
-                train_step(model, opts[name], train.images[order[s * batch:(s + 1) * batch]])
+                xb = train.images[order[s * batch:(s + 1) * batch]]
+                aug = SCREEN_VARIANTS[name][0].get("augment", "none")
+                train_step(model, opts[name], augment_batch(xb, aug, torch.Generator().manual_seed(s)))
             seconds[name] += time.perf_counter() - t0
             bar.update(n)
         step += n
+        if step == steps or (eval_every and step % eval_every == 0):
+            for name, model in models.items():
+                ev = evaluate_vqvae(model, test.images)
+                overrides, schedule, lr = SCREEN_VARIANTS[name]
+                entry = record["variants"].setdefault(name, {"overrides": overrides, "lr_schedule": schedule,
+                                                             "lr": lr, "curve": []})
+                entry.update({"psnr": ev["psnr"], "codes_used": [lv["codes_used"] for lv in ev["levels"]],
+                              "codes": [lv["codes"] for lv in ev["levels"]],
+                              "params": sum(p.numel() for p in model.parameters()), "train_s": seconds[name],
+                              "steps_done": step})
+                entry["curve"].append([step, ev["psnr"]])
+                bar.write(f"{name} step {step}: {ev['psnr']:.2f} dB, codes {entry['codes_used']}")
+            atomic_write_json(out, record)  # an interrupted screen keeps its latest numbers
     bar.close()
-    for name, model in models.items():
-        ev = evaluate_vqvae(model, test.images)
-        overrides, schedule, lr = SCREEN_VARIANTS[name]
-        record["variants"][name] = {"overrides": overrides, "lr_schedule": schedule, "lr": lr, "psnr": ev["psnr"],
-                                    "codes_used": [lv["codes_used"] for lv in ev["levels"]],
-                                    "params": sum(p.numel() for p in model.parameters()),
-                                    "train_s": seconds[name]}
-    atomic_write_json(out, record)
+    if save_dir is not None:
+        from archkit.train import save_checkpoint
+
+        for name, model in models.items():
+            save_checkpoint(Path(save_dir) / name, model, model.config, kind="VQVAE2Config",
+                            screen=record["variants"][name])
     print(format_table(["variant", "changes", "lr", "held-out PSNR", "codes used", "params", "train s"],
                        [[k, str(v["overrides"] or "-"), f"{v['lr_schedule']} {v['lr']:g}", f"{v['psnr']:.2f}",
                          " / ".join(map(str, v["codes_used"])), v["params"], f"{v['train_s']:.0f}"]
                         for k, v in record["variants"].items()]))
     return record
+
+
+def recon_grid(folder: Path, out: Path, n: int = 12) -> dict:
+    """Held-out natural 64x64 crops (spread over both test photographs) above their reconstructions by a saved
+    model; returns its PSNR on the held-out set and on as many training crops (the generalization gap)."""
+    from archkit.data import save_image_grid
+    from archkit.train import load_weights, read_model_config
+
+    cfg, _ = read_model_config(folder, VQVAE2Config)
+    model = load_weights(folder, VQVAE2(cfg)).eval()
+    train, test = load_image_dataset("natural", "train", 64).images, load_image_dataset("natural", "test", 64).images
+    x = test[torch.linspace(0, len(test) - 1, n).long()]
+    with torch.no_grad():
+        recon = model.decode_codes(model.encode(x)).clamp(0, 1)
+    save_image_grid([x, recon], out)
+    held, fit = evaluate_vqvae(model, test), evaluate_vqvae(model, train[:len(test)])
+    return {"held_out_psnr": held["psnr"], "train_psnr": fit["psnr"],
+            "codes_used": [lv["codes_used"] for lv in held["levels"]], "grid": str(out)}
 
 
 def print_table(record: dict) -> None:
@@ -305,14 +358,23 @@ def main() -> None:
                     help="re-measure only the peak memory of each model and update it in the existing JSON")
     ap.add_argument("--screen", nargs="*", metavar="VARIANT", choices=list(SCREEN_VARIANTS),
                     help=f"natural 64x64 screening of {list(SCREEN_VARIANTS)} (all when none given) for --steps")
+    ap.add_argument("--save-dir", type=Path, help="--screen: keep each trained variant as a checkpoint folder here")
+    ap.add_argument("--recon-grid", nargs=2, type=Path, metavar=("CHECKPOINT", "PNG"),
+                    help="write held-out natural crops above their reconstructions by a saved --screen model")
     ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memprobe:
         print(memprobe(*args.memprobe, batch=args.batch_size))
         return
+    if args.recon_grid:
+        r = recon_grid(*args.recon_grid)
+        print(f"wrote {r['grid']}: held-out PSNR {r['held_out_psnr']:.2f} dB, as many train crops "
+              f"{r['train_psnr']:.2f} dB, held-out codes in use {r['codes_used']}")
+        return
     if args.screen is not None:
         out = args.out if args.out != RESULTS else RESULTS.with_name("bench_vqvae_screen.json")
-        run_screen(args.screen or list(SCREEN_VARIANTS), args.steps, args.batch_size, args.chunk, out)
+        run_screen(args.screen or list(SCREEN_VARIANTS), args.steps, args.batch_size, args.chunk, out,
+                   eval_every=args.eval_every, save_dir=args.save_dir)
         print(f"wrote {out}")
         return
     if args.quick:

@@ -1,4 +1,5 @@
 """`archkit vqvae train|encode|reconstruct` end to end on a tiny model, plus clean error messages."""
+import json
 import numpy as np
 from click.testing import CliRunner
 from PIL import Image
@@ -63,7 +64,19 @@ def test_preset_list_and_flags_override_the_preset(tmp_path):
     assert meta["data"] == "natural" and meta["image_size"] == 16
     assert meta["config"]["in_channels"] == 3 and meta["config"]["hidden_channels"] == 16
     # the layout table is printed at the start of every run
-    assert "feature map" in res.output and "16x2x2" in res.output and "16x4x4" in res.output
+    # natural-64 halves the image once at the bottom: 16x16 images -> 4x4 top, 8x8 bottom codes
+    assert "feature map" in res.output and "16x4x4" in res.output and "16x8x8" in res.output
+    assert meta["config"]["bottom_stride"] == 2
+    saved = json.loads((run / "train_config.json").read_text())
+    assert (saved["lr"], saved["lr_schedule"], saved["augment"]) == (1e-3, "cosine", "flip-permute")
+    res = runner.invoke(cli, ["vqvae", "train", "--out", str(tmp_path / "r3"), "--steps", "1", "--eval-every", "1",
+                              "--bottom-stride", "2", "--augment", "flip-permute", *TINY])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "r3" / "train_config.json").read_text())
+    assert (saved["bottom_stride"], saved["augment"]) == (2, "flip-permute")
+    assert read_config(tmp_path / "r3" / "vqvae")["config"]["bottom_stride"] == 2 and "16x8x8" in res.output
+    res = runner.invoke(cli, ["vqvae", "train", "--out", str(tmp_path / "r4"), "--bottom-stride", "3"])
+    assert res.exit_code != 0 and "--bottom-stride" in res.output and "Traceback" not in res.output
     res = runner.invoke(cli, ["vqvae", "train", "--preset", "nope", "--out", str(tmp_path / "r2")])
     assert res.exit_code != 0 and "preset: expected one of" in res.output and "Traceback" not in res.output
     res = runner.invoke(cli, ["vqvae", "train", "--steps", "1"])

@@ -20,7 +20,9 @@ def test_presets_build_and_run_a_forward_at_their_size(name):
     x = torch.rand(1, cfg.in_channels, size, size)
     out = model(x)
     assert out.recon.shape == x.shape
-    assert [tuple(c.shape) for c in out.codes] == [(1, size // 8, size // 8), (1, size // 4, size // 4)]
+    sides = [size // cfg.downsample_factor(l) for l in range(cfg.levels)]
+    assert [tuple(c.shape) for c in out.codes] == [(1, s, s) for s in sides]
+    assert sides[-1] == size // cfg.bottom_stride and sides[0] == sides[-1] // 2
 
 
 def test_paper_256_is_the_seed_layout():
@@ -75,6 +77,31 @@ def test_layout_table_values(name, levels):
     assert sum(r["parameters"] for r in rows) == count_params(model)
     text = format_layout_table(rows)
     assert f"{count_params(model):,}" in text and "decoder" in text
+
+
+@pytest.mark.parametrize("layout", ["archkit", "seed"])
+@pytest.mark.parametrize("levels", [2, 3])
+def test_bottom_stride_2_gives_4x_the_codes_and_decodes_to_the_image_size(layout, levels):
+    small = dict(hidden_channels=16, res_channels=8, code_dim=8, levels=levels, layout=layout)
+    torch.manual_seed(0)
+    model = VQVAE2(VQVAE2Config(bottom_stride=2, **small))
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x)
+    assert out.recon.shape == x.shape
+    assert [tuple(c.shape[1:]) for c in out.codes] == [(16 // 2 ** (levels - 1 - l),) * 2 for l in range(levels)]
+    assert model.decode_codes(model.encode(x)).shape == x.shape
+    # the bottom encoder halves the image once (one strided conv), the decoder doubles once
+    strided = [c for c in model.encoders[0].modules() if isinstance(c, nn.Conv2d) and c.stride == (2, 2)]
+    assert len(strided) == 1
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in model.decoder.modules()) == 1
+    rows = layout_table(model, 32)
+    assert rows[levels - 1]["code_map"] == "16x16"
+    # the default (and every checkpoint written before the field existed) is the paper's 1/4
+    assert VQVAE2Config().bottom_stride == 4 and VQVAE2Config.ADDED_FIELDS["bottom_stride"] == 4
+    with pytest.raises(ValueError, match="bottom_stride: expected one of \\[2, 4\\], got 3"):
+        VQVAE2Config(bottom_stride=3)
+    with pytest.raises(ValueError, match=f"not divisible by {2 ** levels}"):
+        VQVAE2(VQVAE2Config(bottom_stride=2, **small))(torch.rand(1, 3, 30, 30))
 
 
 def test_unknown_preset_and_layout_are_clear_errors():

@@ -55,6 +55,24 @@ def test_resume_continues_step_count_and_loss_curve(tmp_path):
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
 
 
+def test_augmented_half_stride_run_resumes_exactly_and_the_augmentation_is_applied(tmp_path):
+    extra = dict(TINY, data="natural", bottom_stride=2, augment="flip-permute")
+    straight = VQVAETrainConfig(out=str(tmp_path / "a"), steps=4, eval_every=2, **extra)
+    train_vqvae(straight, progress=False)
+    train_vqvae(VQVAETrainConfig(out=str(tmp_path / "b"), steps=2, eval_every=2, **extra), progress=False)
+    train_vqvae(VQVAETrainConfig(out=str(tmp_path / "b"), steps=4, eval_every=2, resume=True, **extra), progress=False)
+    plain = VQVAETrainConfig(out=str(tmp_path / "c"), steps=4, eval_every=2, **dict(extra, augment="none"))
+    train_vqvae(plain, progress=False)
+    loss = {r: [x["loss"] for x in read_jsonl(tmp_path / r / "metrics.jsonl") if x["split"] == "train"] for r in "abc"}
+    assert np.allclose(loss["a"], loss["b"], rtol=1e-5, atol=1e-7)
+    assert loss["a"][0] != loss["c"][0]  # same weights and images, augmented differently
+    model = load_vqvae(tmp_path / "a")
+    assert model.config.bottom_stride == 2
+    assert [tuple(c.shape[1:]) for c in model.encode(torch.rand(1, 3, 16, 16))] == [(4, 4), (8, 8)]
+    with pytest.raises(ValueError, match="augment: expected one of"):
+        VQVAETrainConfig(augment="cutout")
+
+
 def test_resume_with_a_different_model_config_is_a_clear_error(tmp_path):
     train_vqvae(VQVAETrainConfig(out=str(tmp_path), steps=1, eval_every=1, **TINY), progress=False)
     bad = VQVAETrainConfig(out=str(tmp_path), steps=2, eval_every=1, resume=True, **{**TINY, "code_dim": 4})

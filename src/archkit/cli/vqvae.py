@@ -54,6 +54,10 @@ def vqvae() -> None:
               help="Share of training images decoded without the lower levels (keeps the top level informative).  [default: 0.1]")
 @click.option("--layout", type=click.Choice(["archkit", "seed"]), default=None,
               help="seed: the author's layers verbatim (docs/vqvae.md).  [default: archkit]")
+@click.option("--augment", type=click.Choice(["none", "flip-permute"]), default=None,
+              help="Training batches: random flips and RGB channel orders (for few, differently coloured photos).  [default: none]")
+@click.option("--bottom-stride", type=click.Choice(["2", "4"]), default=None, callback=lambda c, p, v: v and int(v),
+              help="Image side / bottom code map side; 2 gives 4x the codes per image.  [default: 4]")
 @click.option("--workers", type=click.IntRange(min=0), default=DEFAULT_WORKERS, show_default=True,
               help="DataLoader processes decoding an image folder --data (0: the main process; built-in sets are in memory).")
 @accel_options

@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, ClassVar, Collection
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.augment import AUGMENTATIONS, augment_batch
 from ..data.images import ImageData, open_image_dataset
 from ..data.loader import DEFAULT_WORKERS, EpochBatchSampler, make_loader
 from ..models.vqvae import VQVAE2, VQVAE2Config, format_layout_table, layout_table, load_vqvae, preset_fields
@@ -38,12 +39,14 @@ from .run import GracefulInterrupt, append_jsonl
 from .sequence import LR_SCHEDULES, lr_at
 
 MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
-                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout")
+                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout",
+                "bottom_stride")
 
 
 @dataclass
 class VQVAETrainConfig:
     """One VQ-VAE training run: data, budget, optimizer, and the VQVAE2Config fields (in_channels from data)."""
+    ADDED_FIELDS: ClassVar[dict] = {"bottom_stride": 4, "augment": "none"}  # added after run folders existed
     data: str = "digits"            # "digits", "natural" or an image folder
     image_size: int = 32
     out: str = "runs/vqvae"
@@ -74,7 +77,13 @@ class VQVAETrainConfig:
     precision: str = "32"           # 32 | bf16 | 16-mixed
     compile: bool = False           # torch.compile the model
     layout: str = "archkit"
+    bottom_stride: int = 4          # image side / bottom code map side (4 or 2)
+    augment: str = "none"           # training batches only: "none" | "flip-permute" (archkit.data.augment)
     preset: str | None = None       # the preset the fields started from (a record; the fields decide)
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment: expected one of {list(AUGMENTATIONS)}, got {self.augment!r}")
 
     def model_config(self, in_channels: int) -> VQVAE2Config:
         """The VQVAE2Config this run trains."""
@@ -325,6 +334,9 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
         while step < total:
             t0 = time.perf_counter()  # the batch order depends only on (seed, epoch): resume replays it exactly
             x = batches.batch(step)
+            if cfg.augment != "none":  # drawn for the global batch from the step: resume and DDP stay exact
+                x = augment_batch(x, cfg.augment, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
+                                  offset=info.rank * len(x), total=len(x) * info.world_size)
             for group in opt.param_groups:  # a pure function of the step: resume continues the schedule exactly
                 group["lr"] = lr_at(cfg, step, total)
             last = train_step(ddp, opt, x, accel)
