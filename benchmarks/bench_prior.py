@@ -283,10 +283,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--attention-study: seeds")
     ap.add_argument("--budget", type=float, default=120.0, help="--attention-study: CPU seconds of training per model")
     ap.add_argument("--attention-every", type=int, default=4, help="--attention-study: attention after every K-th layer")
+    ap.add_argument("--train-batch", type=int, default=64, help="--attention-study: code maps per training step")
     args = ap.parse_args()
     if args.attention_study:
         out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_attention.json"))
-        attention_study(args.attention_study, args.seeds, args.budget, args.attention_every, out)
+        attention_study(args.attention_study, args.seeds, args.budget, args.attention_every, out, batch=args.train_batch)
         return
     if args.at_256:
         out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_256.json"))

@@ -68,7 +68,7 @@ def test_preset_list_and_flags_override_the_preset(tmp_path):
     assert "feature map" in res.output and "16x4x4" in res.output and "16x8x8" in res.output
     assert meta["config"]["bottom_stride"] == 2
     saved = json.loads((run / "train_config.json").read_text())
-    assert (saved["lr"], saved["lr_schedule"], saved["augment"]) == (1e-3, "cosine", "flip-permute")
+    assert (saved["lr"], saved["lr_schedule"], saved["augment"]) == (1e-3, "cosine", "none")
     res = runner.invoke(cli, ["vqvae", "train", "--out", str(tmp_path / "r3"), "--steps", "1", "--eval-every", "1",
                               "--bottom-stride", "2", "--augment", "flip-permute", *TINY])
     assert res.exit_code == 0, res.output
