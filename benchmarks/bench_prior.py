@@ -8,6 +8,10 @@ samplers return identical codes. Held-out bits/code come from a trained run (the
     .venv/bin/python benchmarks/bench_prior.py            # full run
     .venv/bin/python benchmarks/bench_prior.py --quick    # smoke run (small maps, 1 repeat)
     .venv/bin/python benchmarks/bench_prior.py --at-256   # `archkit sample` on a paper-256 run (below)
+    .venv/bin/python benchmarks/bench_prior.py --attention-study RUN/vqvae --budget 600 --train-batch 16
+
+--attention-study: held-out bits/code of the gated top prior with vs without self-attention on the natural
+64x64 crops' top codes under a trained VQ-VAE, each model trained for the same CPU seconds (per seed).
 
 --at-256: a run folder with a random-weight paper-256 VQ-VAE (32x32 top, 64x64 bottom code maps), a
 top prior with self-attention and a bottom prior conditioned on the top codes. Times the cached
