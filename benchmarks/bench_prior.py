@@ -186,7 +186,7 @@ def time_lr(lr: float, spent: float, budget: float) -> float:
 
 
 def attention_study(vqvae_folder: str, seeds: list[int], budget_s: float, attention_every: int, out: str,
-                    batch: int = 64, lr: float = 1e-3, chunk_s: float = 5.0, sample_maps: int = 16) -> dict:
+                    batch: int = 16, lr: float = 1e-3, chunk_s: float = 5.0, sample_maps: int = 16) -> dict:
     """Held-out bits/code of the gated top prior with and without attention, each trained for `budget_s` CPU seconds.
 
     The two models of a seed start from the same seed and see the same batch order; they are trained in
@@ -287,7 +287,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--attention-study: seeds")
     ap.add_argument("--budget", type=float, default=120.0, help="--attention-study: CPU seconds of training per model")
     ap.add_argument("--attention-every", type=int, default=4, help="--attention-study: attention after every K-th layer")
-    ap.add_argument("--train-batch", type=int, default=64, help="--attention-study: code maps per training step")
+    ap.add_argument("--train-batch", type=int, default=16, help="--attention-study: code maps per training step")
     args = ap.parse_args()
     if args.attention_study:
         out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_attention.json"))

@@ -96,7 +96,7 @@ PRESETS: dict[str, tuple[str, dict, dict]] = {
                   {"in_channels": 1}, {"data": "digits", "image_size": 32}),
     # Measured on the natural crops (docs/vqvae.md, "Natural 64x64 at >= 26 dB"): 4x the codes per image
     # (1/2 bottom) with a narrower net (hidden 64, so a step costs ~2x, not 4x) and cosine lr 1e-3 reach
-    # 27.7 dB with >= 97% of the codes in use; at the paper's 1/4 ratio `augment="flip-permute"` reaches
+    # 27.4-27.7 dB with >= 96% of the codes in use; at the paper's 1/4 ratio `augment="flip-permute"` reaches
     # 26.2 dB but leaves 42% of the top codes unused.
     "natural-64": ("64x64 crops of the bundled photographs: 16x16 top / 32x32 bottom codes",
                    {"in_channels": 3, "bottom_stride": 2, "hidden_channels": 64},
