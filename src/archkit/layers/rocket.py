@@ -1,0 +1,356 @@
+"""MiniRocket (Dempster, Schmidt & Webb, KDD 2021, arXiv:2012.08791) as a torch module.
+
+84 fixed kernels of length 9 (weights -1, with 2 at three of the nine taps), each at a set of
+dilations, each over a random combination of channels; a feature is the proportion of positive
+values (PPV) of one convolution output minus one bias, the biases being quantiles of the outputs
+on random training cases. The numbers are aeon's (`aeon...convolution_based.MiniRocket`, itself
+adapted from the authors' code): `MiniRocket.from_aeon(fitted)` takes aeon's fitted parameters and
+gives aeon's features, up to float rounding at near-ties of an output with a bias.
+
+How it runs: per dilation, one dense `conv1d` for the 42 kernels that use zero padding and one for
+the 42 that don't (aeon alternates padding between kernels and dilations), then one comparison pass
+per bias. Batched over cases, on whatever device the module sits; the features come out in aeon's
+order (dilation, kernel, bias).
+
+Unequal lengths: `lengths` (N,) gives each case's valid steps. Steps past a case's length are set to
+zero, padded kernels pool over the case's own steps, unpadded kernels over the steps where the
+kernel fits inside the case; a case too short for that (length <= 8 * dilation) pools its padded
+output instead, so every feature is defined. A padded case gives the features of the same case
+unpadded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KERNEL_TAPS = tuple(combinations(range(9), 3))  # the 84 kernels: the taps weighted 2 (all others -1)
+NUM_KERNELS = len(KERNEL_TAPS)
+MAX_FEATURES = 1_000_000
+
+
+def fit_dilations(length: int, num_features: int, max_dilations_per_kernel: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dilations, features per dilation) for series of `length` steps, exactly as aeon's MiniRocket chooses them."""
+    per_kernel = num_features // NUM_KERNELS
+    true_max = min(per_kernel, max_dilations_per_kernel)
+    multiplier = per_kernel / true_max
+    max_exponent = np.log2((length - 1) / (9 - 1))
+    dilations, counts = np.unique(np.logspace(0, max_exponent, true_max, base=2).astype(np.int32), return_counts=True)
+    counts = (counts * multiplier).astype(np.int32)
+    remainder, i = per_kernel - int(counts.sum()), 0
+    while remainder > 0:
+        counts[i] += 1
+        remainder -= 1
+        i = (i + 1) % len(counts)
+    return dilations.astype(np.int64), counts.astype(np.int64)
+
+
+def _quantiles(n: int) -> np.ndarray:
+    """The low-discrepancy sequence of quantiles aeon assigns to the biases."""
+    return np.array([(k * ((np.sqrt(5) + 1) / 2)) % 1 for k in range(1, n + 1)], dtype=np.float32)
+
+
+def _check_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _as_series(x: Any, lengths: Any, what: str = "x") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """x as a float tensor (N, C, T) and lengths as an int64 tensor (N,) in [1, T], or None."""
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x)
+    if x.ndim != 3 or min(x.shape) < 1:
+        raise ValueError(
+            f"{what}: expected series shaped (n_cases, n_channels, n_timepoints), got shape {tuple(x.shape)}"
+        )
+    if lengths is None:
+        return x, None
+    lengths = torch.as_tensor(np.asarray(lengths) if not isinstance(lengths, torch.Tensor) else lengths)
+    if lengths.shape != (x.shape[0],) or lengths.is_floating_point():
+        raise ValueError(
+            f"lengths: expected {x.shape[0]} integer lengths (one per case), got shape {tuple(lengths.shape)}"
+            f" of {lengths.dtype}"
+        )
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[2]):
+        raise ValueError(
+            f"lengths: expected values in [1, {x.shape[2]}] (the series are {x.shape[2]} steps long), "
+            f"got values in [{int(lengths.min())}, {int(lengths.max())}]"
+        )
+    return x, lengths.to(torch.int64)
+
+
+class MiniRocket(nn.Module):
+    """MiniRocket features of series (N, C, T) -> (N, num_features); fit with `MiniRocket.fit` or `from_aeon`.
+
+    The fitted parameters are buffers (saved in the state dict), named as in aeon: `dilations`,
+    `num_features_per_dilation`, `channel_counts` (channels per dilation-kernel combination),
+    `channel_indices` (those channels, concatenated) and `biases` (aeon's feature order).
+    """
+
+    dilations: torch.Tensor
+    num_features_per_dilation: torch.Tensor
+    channel_counts: torch.Tensor
+    channel_indices: torch.Tensor
+    biases: torch.Tensor
+    _kernel_order: torch.Tensor
+    _weights: torch.Tensor
+    _perm: torch.Tensor
+    _grouped_biases: torch.Tensor
+
+    def __init__(
+        self,
+        in_channels: int,
+        dilations: Sequence[int] | np.ndarray,
+        num_features_per_dilation: Sequence[int] | np.ndarray,
+        channel_counts: Sequence[int] | np.ndarray,
+        channel_indices: Sequence[int] | np.ndarray,
+        biases: Any,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _check_int(in_channels, "in_channels", 1, 1_000_000)
+        dil = torch.as_tensor(np.asarray(dilations, dtype=np.int64))
+        nfd = torch.as_tensor(np.asarray(num_features_per_dilation, dtype=np.int64))
+        counts = torch.as_tensor(np.asarray(channel_counts, dtype=np.int64))
+        idx = torch.as_tensor(np.asarray(channel_indices, dtype=np.int64))
+        b = torch.as_tensor(np.asarray(biases, dtype=np.float32) if not isinstance(biases, torch.Tensor) else biases)
+        if dil.ndim != 1 or nfd.shape != dil.shape or len(dil) == 0 or int(dil.min()) < 1 or int(nfd.min()) < 1:
+            raise ValueError(
+                f"dilations / num_features_per_dilation: expected two equally long lists of positive ints, "
+                f"got shapes {tuple(dil.shape)} and {tuple(nfd.shape)}"
+            )
+        if counts.shape != (NUM_KERNELS * len(dil),) or int(counts.min()) < 1 or int(counts.sum()) != len(idx):
+            raise ValueError(
+                f"channel_counts: expected {NUM_KERNELS * len(dil)} positive counts summing to "
+                f"len(channel_indices) = {len(idx)}, got shape {tuple(counts.shape)}"
+            )
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= self.in_channels):
+            raise ValueError(
+                f"channel_indices: expected channels in [0, {self.in_channels - 1}], "
+                f"got [{int(idx.min())}, {int(idx.max())}]"
+            )
+        if b.shape != (NUM_KERNELS * int(nfd.sum()),):
+            raise ValueError(f"biases: expected {NUM_KERNELS * int(nfd.sum())} values, got shape {tuple(b.shape)}")
+        self.register_buffer("dilations", dil)
+        self.register_buffer("num_features_per_dilation", nfd)
+        self.register_buffer("channel_counts", counts)
+        self.register_buffer("channel_indices", idx)
+        self.register_buffer("biases", b.clone())
+        self._derive()
+
+    def _derive(self) -> None:
+        """Build the buffers forward uses from the fitted ones (again after load_state_dict)."""
+        self._plan = [
+            (int(d), int(n)) for d, n in zip(self.dilations.tolist(), self.num_features_per_dilation.tolist())
+        ]
+        order, weights, perm = self._layout()
+        dev, dtype = self.biases.device, self.biases.dtype
+        self.register_buffer("_kernel_order", order.to(dev), persistent=False)  # (D, 84): padded kernels, unpadded
+        self.register_buffer("_weights", weights.to(dev, dtype), persistent=False)  # (D, 84, C, 9), _kernel_order
+        self.register_buffer("_perm", perm.to(dev), persistent=False)  # computed feature order -> aeon's order
+        self.register_buffer("_grouped_biases", self._group_biases(), persistent=False)
+
+    @property
+    def num_features(self) -> int:
+        """Number of output features (84 x sum of features per dilation)."""
+        return int(self.biases.numel())
+
+    def _layout(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        taps = torch.full((NUM_KERNELS, 9), -1.0)
+        for k, chosen in enumerate(KERNEL_TAPS):
+            taps[k, list(chosen)] = 2.0
+        starts = np.concatenate([[0], np.cumsum(self.channel_counts.cpu().numpy())])
+        idx = self.channel_indices.cpu().numpy()
+        orders, weights, perm_parts, offset = [], [], [], 0
+        for j, (_, nf) in enumerate(self._plan):
+            # aeon: kernel k at dilation j pools the padded output when (j + k) is even, else the unpadded one
+            order = [k for k in range(NUM_KERNELS) if (j + k) % 2 == 0] + [k for k in range(NUM_KERNELS) if (j + k) % 2]
+            mask = torch.zeros(NUM_KERNELS, self.in_channels)
+            for k in range(NUM_KERNELS):
+                comb = j * NUM_KERNELS + k
+                mask[k, idx[starts[comb] : starts[comb + 1]]] = 1.0
+            w = mask[:, :, None] * taps[:, None, :]
+            orders.append(torch.tensor(order))
+            weights.append(w[order])
+            # computed position of (kernel order[r], bias f) is offset + r * nf + f; aeon's is offset + k * nf + f
+            aeon_pos = (torch.tensor(order)[:, None] * nf + torch.arange(nf)[None, :]).reshape(-1) + offset
+            perm_parts.append(aeon_pos)
+            offset += NUM_KERNELS * nf
+        computed_at = torch.empty(offset, dtype=torch.int64)
+        computed_at[torch.cat(perm_parts)] = torch.arange(offset)
+        return torch.stack(orders), torch.stack(weights), computed_at
+
+    def _group_biases(self) -> torch.Tensor:
+        parts, offset = [], 0
+        for j, (_, nf) in enumerate(self._plan):
+            block = self.biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
+            parts.append(block[self._kernel_order[j].to(block.device)].reshape(-1))
+            offset += NUM_KERNELS * nf
+        return torch.cat(parts)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Load fitted parameters (same shapes as this module's); the derived kernels follow the new biases."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._derive()
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Features (N, num_features) of series x (N, C, T); `lengths` (N,) = valid steps per case (None: all T)."""
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
+            )
+        x = x.to(self._weights.dtype)
+        _n, _, t = x.shape
+        steps = torch.arange(t, device=x.device)
+        if lengths is not None:
+            lengths = lengths.to(device=x.device, dtype=torch.int64)
+            x = x * (steps[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
+        feats, offset = [], 0
+        for j, (d, nf) in enumerate(self._plan):
+            w = self._weights[j]
+            b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
+            offset += NUM_KERNELS * nf
+            half = NUM_KERNELS // 2
+            padded = F.conv1d(x, w[:half], dilation=d, padding=4 * d)
+            if lengths is None:
+                feats.append(_ppv(padded, b[:half], None, None, t))
+            else:
+                feats.append(_ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t))
+            if lengths is None and t > 8 * d:  # the unpadded outputs are positions 4d .. t-4d
+                inner = F.conv1d(x, w[half:], dilation=d)
+                feats.append(_ppv(inner, b[half:], None, None, t - 8 * d))
+            else:
+                inner = F.conv1d(x, w[half:], dilation=d, padding=4 * d)
+                if lengths is None:  # a series too short for any unpadded position: pool the padded output
+                    feats.append(_ppv(inner, b[half:], None, None, t))
+                else:
+                    fits = lengths > 8 * d
+                    start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
+                    stop = torch.where(fits, lengths - 4 * d, lengths)
+                    feats.append(_ppv(inner, b[half:], steps, (start, stop), t))
+        return torch.cat(feats, 1)[:, self._perm]
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        x: Any,
+        lengths: Any = None,
+        num_features: int = 10_000,
+        max_dilations_per_kernel: int = 32,
+        seed: int | None = 0,
+    ) -> MiniRocket:
+        """Fit dilations, channel combinations and biases on series x (N, C, T) (aeon's layout), as aeon does.
+
+        `num_features` is rounded down to a multiple of 84 (at least 84); with `lengths`, the dilations
+        are fitted to the longest case and each bias to the valid steps of its random case.
+        """
+        x, lengths = _as_series(x, lengths)
+        num_features = max(_check_int(num_features, "num_features", 1, MAX_FEATURES), NUM_KERNELS)
+        max_dil = _check_int(max_dilations_per_kernel, "max_dilations_per_kernel", 1, 1024)
+        n, c, t = x.shape
+        reference = t if lengths is None else int(lengths.max())
+        if reference < 9:
+            raise ValueError(
+                f"x: MiniRocket needs series of at least 9 steps (its kernels are 9 long), "
+                f"the longest case has {reference}"
+            )
+        dilations, nfd = fit_dilations(reference, num_features, max_dil)
+        rng = np.random.RandomState(seed)
+        n_comb = NUM_KERNELS * len(dilations)
+        counts = (2 ** rng.uniform(0, np.log2(min(c, 9) + 1), n_comb)).astype(np.int64)
+        indices = np.concatenate([rng.choice(c, k, replace=False) for k in counts])
+        module = cls(c, dilations, nfd, counts, indices, np.zeros(NUM_KERNELS * int(nfd.sum()), np.float32))
+        # aeon draws each kernel's case from a generator seeded afresh: same seed, same biases as aeon
+        cases = (np.random.RandomState(seed) if seed is not None else rng).randint(n, size=n_comb)
+        module.biases.copy_(module._fit_biases(x, lengths, cases, _quantiles(module.num_features)))
+        module._derive()
+        return module
+
+    @torch.no_grad()
+    def _fit_biases(
+        self, x: torch.Tensor, lengths: torch.Tensor | None, cases: np.ndarray, quantiles: np.ndarray
+    ) -> torch.Tensor:
+        """Quantiles of each kernel's padded output on its random case (valid steps only), aeon's feature order."""
+        x = x.to(torch.float64)
+        t = x.shape[2]
+        valid = np.full(len(x), t) if lengths is None else lengths.numpy()
+        out, offset = [], 0
+        taps = torch.full((NUM_KERNELS, 1, 9), -1.0, dtype=torch.float64)
+        for k, chosen in enumerate(KERNEL_TAPS):
+            taps[k, 0, list(chosen)] = 2.0
+        starts = np.concatenate([[0], np.cumsum(self.channel_counts.numpy())])
+        idx = self.channel_indices.numpy()
+        for j, (d, nf) in enumerate(self._plan):
+            combs = range(j * NUM_KERNELS, (j + 1) * NUM_KERNELS)
+            summed = torch.stack([x[cases[m], idx[starts[m] : starts[m + 1]]].sum(0) for m in combs])  # (84, T)
+            conv = F.conv1d(summed[None], taps, dilation=d, padding=4 * d, groups=NUM_KERNELS)[0]  # (84, T)
+            steps = torch.as_tensor(valid[cases[list(combs)]], dtype=torch.int64)  # valid steps of each kernel's case
+            conv = conv.masked_fill(torch.arange(t)[None, :] >= steps[:, None], float("inf"))
+            ordered = conv.sort(dim=1).values
+            q = torch.as_tensor(quantiles[offset : offset + NUM_KERNELS * nf], dtype=torch.float64).view(
+                NUM_KERNELS, nf
+            )
+            pos = q * (steps[:, None] - 1).to(torch.float64)
+            lo = pos.floor().to(torch.int64)
+            hi = torch.minimum(lo + 1, steps[:, None] - 1)
+            frac = pos - lo
+            a, b = ordered.gather(1, lo), ordered.gather(1, hi)
+            out.append((a + frac * (b - a)).reshape(-1))
+            offset += NUM_KERNELS * nf
+        return torch.cat(out).to(self.biases.dtype)
+
+    @classmethod
+    def from_aeon(cls, fitted: Any) -> MiniRocket:
+        """The module of a fitted `aeon` MiniRocket transformer (its `parameters`), giving the same features."""
+        params = getattr(fitted, "parameters", None)
+        if not isinstance(params, tuple) or len(params) != 5:
+            raise ValueError(
+                f"fitted: expected a fitted aeon MiniRocket (with .parameters), got {type(fitted).__name__}"
+            )
+        counts, indices, dilations, nfd, biases = params
+        meta = getattr(fitted, "metadata_", {}) or {}
+        channels = int(meta.get("n_channels", int(np.max(indices)) + 1))
+        return cls(channels, dilations, nfd, counts, indices, np.asarray(biases, dtype=np.float32))
+
+    @classmethod
+    def from_state_dict(cls, state: Any, in_channels: int) -> MiniRocket:
+        """The module whose fitted buffers are `state` (the `state_dict()` of a MiniRocket over `in_channels`)."""
+        names = ("dilations", "num_features_per_dilation", "channel_counts", "channel_indices", "biases")
+        missing = [k for k in names if k not in state]
+        if missing:
+            raise ValueError(f"state: not a MiniRocket state dict, missing {missing}")
+        return cls(in_channels, *(state[k].cpu().numpy() for k in names))
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, num_features={self.num_features}, dilations={len(self._plan)}"
+
+
+def _ppv(
+    out: torch.Tensor,
+    biases: torch.Tensor,
+    steps: torch.Tensor | None,
+    window: tuple[torch.Tensor, torch.Tensor] | None,
+    positions: int,
+) -> torch.Tensor:
+    """Proportion of positive values of `out` (N, K, L) minus each bias (K, nf) -> (N, K * nf).
+
+    Without `window`, over all L positions (`positions` of them); with it, over positions
+    start[i] <= p < stop[i] of case i (an empty window gives 0).
+    """
+    if window is not None and steps is not None:
+        start, stop = window
+        inside = (steps[None, :] >= start[:, None]) & (steps[None, :] < stop[:, None])
+        out = out.masked_fill(~inside[:, None, :], float("-inf"))
+        count = (stop - start).clamp(min=1).to(torch.float32)[:, None, None]
+    else:
+        count = torch.tensor(float(max(positions, 1)), device=out.device)
+    cols = [(out > biases[:, f, None]).sum(-1, dtype=torch.float32) for f in range(biases.shape[1])]
+    return (torch.stack(cols, -1) / count).flatten(1)

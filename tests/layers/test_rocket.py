@@ -1,0 +1,122 @@
+"""MiniRocket in torch: aeon's features from aeon's parameters, aeon's fit, unequal lengths, state dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from archkit.layers.rocket import MiniRocket, fit_dilations
+
+aeon_rocket = pytest.importorskip("aeon.transformations.collection.convolution_based")
+aeon_datasets = pytest.importorskip("aeon.datasets")
+
+
+def bundled(name: str, split: str = "train") -> np.ndarray:
+    from pathlib import Path
+
+    x, _ = aeon_datasets.load_classification(
+        name, split=split, extract_path=str(Path(aeon_datasets.__file__).parent / "data")
+    )
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["BasicMotions", "GunPoint", "ArrowHead"])
+def test_features_equal_aeons_given_aeons_parameters(name):
+    x = bundled(name)[:30]
+    fitted = aeon_rocket.MiniRocket(n_kernels=1_000, random_state=1).fit(x)
+    test = bundled(name, "test")[:30]
+    for data in (x, test):
+        ref = fitted.transform(data)
+        ours = MiniRocket.from_aeon(fitted).double()(torch.from_numpy(data)).numpy()
+        assert ours.shape == ref.shape
+        diff = np.abs(ours - ref)
+        # Equal except where a convolution output ties a bias to within float32 rounding (aeon sums in another
+        # order): such a tie flips one comparison, i.e. one position of one feature.
+        assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) <= 2e-4
+        assert (diff > 1e-6).mean() <= 2e-4, (diff > 1e-6).sum()
+        t = data.shape[2]
+        inner = t - 8 * int(fitted.parameters[2].max())
+        assert diff.max() <= 2.0 / min(inner, t) + 1e-6
+
+
+def test_fit_gives_aeons_parameters():
+    x = bundled("BasicMotions")
+    ref = aeon_rocket.MiniRocket(n_kernels=1_000, random_state=7).fit(x)
+    ours = MiniRocket.fit(x, num_features=1_000, seed=7)
+    counts, indices, dilations, nfd, biases = ref.parameters
+    assert ours.dilations.tolist() == dilations.tolist()
+    assert ours.num_features_per_dilation.tolist() == nfd.tolist()
+    assert ours.channel_counts.tolist() == counts.tolist()
+    assert ours.channel_indices.tolist() == indices.tolist()
+    np.testing.assert_allclose(ours.biases.numpy(), biases, rtol=1e-5, atol=1e-5)
+
+
+def test_fit_dilations_is_aeons():
+    from aeon.transformations.collection.convolution_based._minirocket import _fit_dilations
+
+    for length, features, max_dil in [(8192, 10_000, 32), (100, 1_000, 32), (9, 84, 4)]:
+        a, b = fit_dilations(length, features, max_dil)
+        ra, rb = _fit_dilations(length, features, max_dil)
+        assert a.tolist() == ra.tolist() and b.tolist() == rb.tolist()
+
+
+def test_padded_case_gives_the_unpadded_features():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3, 120)).astype(np.float32)
+    module = MiniRocket.fit(x, num_features=500, seed=0)
+    lengths = np.array([120, 9, 40, 77, 3, 100])  # 3 and 9: shorter than any unpadded window of most dilations
+    padded = x.copy()
+    for i, n in enumerate(lengths):
+        padded[i, :, n:] = rng.standard_normal((3, 120 - n))  # garbage past the end must not matter
+    together = module(torch.from_numpy(padded), torch.from_numpy(lengths))
+    alone = torch.cat([module(torch.from_numpy(x[i : i + 1, :, :n])) for i, n in enumerate(lengths)])
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-6)
+    assert torch.isfinite(together).all()
+    full = module(torch.from_numpy(x))
+    torch.testing.assert_close(full[0], together[0], rtol=0, atol=1e-6)
+
+
+def test_unequal_length_bundled_set_fits_and_matches_unpadded():
+    series, _ = aeon_datasets.load_japanese_vowels(split="train")
+    series = series[:30]
+    lengths = np.array([s.shape[1] for s in series])
+    x = np.zeros((len(series), series[0].shape[0], lengths.max()), np.float32)
+    for i, s in enumerate(series):
+        x[i, :, : s.shape[1]] = s
+    module = MiniRocket.fit(x, lengths=lengths, num_features=840, seed=0)
+    together = module(torch.from_numpy(x), torch.from_numpy(lengths))
+    alone = torch.cat([module(torch.from_numpy(x[i : i + 1, :, :n])) for i, n in enumerate(lengths)])
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-6)
+
+
+def test_state_dict_round_trip_and_reload():
+    x = np.random.default_rng(1).standard_normal((5, 2, 50)).astype(np.float32)
+    a = MiniRocket.fit(x, num_features=300, seed=0)
+    b = MiniRocket.fit(x, num_features=300, seed=1)
+    assert not torch.equal(a(torch.from_numpy(x)), b(torch.from_numpy(x)))
+    c = MiniRocket.fit(x * 2, num_features=300, seed=0)  # same shapes as a, other biases
+    c.load_state_dict(a.state_dict())
+    assert torch.equal(a(torch.from_numpy(x)), c(torch.from_numpy(x)))
+    b = MiniRocket.from_state_dict(b.state_dict() | a.state_dict(), in_channels=2)
+    assert torch.equal(a(torch.from_numpy(x)), b(torch.from_numpy(x)))
+    assert set(a.state_dict()) == {
+        "dilations",
+        "num_features_per_dilation",
+        "channel_counts",
+        "channel_indices",
+        "biases",
+    }
+
+
+def test_bad_input_names_the_argument():
+    x = np.zeros((2, 2, 30), np.float32)
+    with pytest.raises(ValueError, match="num_features"):
+        MiniRocket.fit(x, num_features=0)
+    with pytest.raises(ValueError, match="at least 9 steps"):
+        MiniRocket.fit(np.zeros((2, 1, 5)))
+    module = MiniRocket.fit(x + np.arange(30), num_features=100)
+    with pytest.raises(ValueError, match=r"x: expected series shaped \(n_cases, 2"):
+        module(torch.zeros(1, 3, 30))
+    with pytest.raises(ValueError, match="lengths"):
+        MiniRocket.fit(x, lengths=[0, 30])
