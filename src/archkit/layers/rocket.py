@@ -22,7 +22,6 @@ unpadded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -30,36 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KERNEL_TAPS = tuple(combinations(range(9), 3))  # the 84 kernels: the taps weighted 2 (all others -1)
-NUM_KERNELS = len(KERNEL_TAPS)
-MAX_FEATURES = 1_000_000
+from .rocket_ops import KERNEL_TAPS, MAX_FEATURES, NUM_KERNELS, check_int, conv, fit_dilations, ppv, quantiles
 
-
-def fit_dilations(length: int, num_features: int, max_dilations_per_kernel: int) -> tuple[np.ndarray, np.ndarray]:
-    """(dilations, features per dilation) for series of `length` steps, exactly as aeon's MiniRocket chooses them."""
-    per_kernel = num_features // NUM_KERNELS
-    true_max = min(per_kernel, max_dilations_per_kernel)
-    multiplier = per_kernel / true_max
-    max_exponent = np.log2((length - 1) / (9 - 1))
-    dilations, counts = np.unique(np.logspace(0, max_exponent, true_max, base=2).astype(np.int32), return_counts=True)
-    counts = (counts * multiplier).astype(np.int32)
-    remainder, i = per_kernel - int(counts.sum()), 0
-    while remainder > 0:
-        counts[i] += 1
-        remainder -= 1
-        i = (i + 1) % len(counts)
-    return dilations.astype(np.int64), counts.astype(np.int64)
-
-
-def _quantiles(n: int) -> np.ndarray:
-    """The low-discrepancy sequence of quantiles aeon assigns to the biases."""
-    return np.array([(k * ((np.sqrt(5) + 1) / 2)) % 1 for k in range(1, n + 1)], dtype=np.float32)
-
-
-def _check_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value!r}")
-    return int(value)
+__all__ = ["KERNEL_TAPS", "MAX_FEATURES", "NUM_KERNELS", "MiniRocket", "fit_dilations"]
 
 
 def _as_series(x: Any, lengths: Any, what: str = "x") -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -113,7 +85,7 @@ class MiniRocket(nn.Module):
         biases: Any,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels", 1, 1_000_000)
+        self.in_channels = check_int(in_channels, "in_channels", 1, 1_000_000)
         dil = torch.as_tensor(np.asarray(dilations, dtype=np.int64))
         nfd = torch.as_tensor(np.asarray(num_features_per_dilation, dtype=np.int64))
         counts = torch.as_tensor(np.asarray(channel_counts, dtype=np.int64))
@@ -141,7 +113,17 @@ class MiniRocket(nn.Module):
         self.register_buffer("channel_counts", counts)
         self.register_buffer("channel_indices", idx)
         self.register_buffer("biases", b.clone())
+        self.compiled_pooling = False
         self._derive()
+
+    def compile_pooling(self, enabled: bool = True) -> MiniRocket:
+        """Pool through torch.compile (one fused pass per output instead of one per bias; compiles once, ~30 s).
+
+        On the CPU it needs a C++ compiler; `archkit.train.rocket.transform_shards` turns it on when
+        the accelerator's `compile` is on.
+        """
+        self.compiled_pooling = bool(enabled)
+        return self
 
     def _derive(self) -> None:
         """Build the buffers forward uses from the fitted ones (again after load_state_dict)."""
@@ -213,28 +195,29 @@ class MiniRocket(nn.Module):
             lengths = lengths.to(device=x.device, dtype=torch.int64)
             x = x * (steps[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
         feats, offset = [], 0
+        fused = self.compiled_pooling and not torch.compiler.is_compiling()
         for j, (d, nf) in enumerate(self._plan):
             w = self._weights[j]
             b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
             offset += NUM_KERNELS * nf
             half = NUM_KERNELS // 2
-            padded = F.conv1d(x, w[:half], dilation=d, padding=4 * d)
+            padded = conv(x, w[:half], d, 4 * d)
             if lengths is None:
-                feats.append(_ppv(padded, b[:half], None, None, t))
+                feats.append(ppv(padded, b[:half], None, None, t, fused))
             else:
-                feats.append(_ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t))
+                feats.append(ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t, fused))
             if lengths is None and t > 8 * d:  # the unpadded outputs are positions 4d .. t-4d
-                inner = F.conv1d(x, w[half:], dilation=d)
-                feats.append(_ppv(inner, b[half:], None, None, t - 8 * d))
+                inner = conv(x, w[half:], d, 0)
+                feats.append(ppv(inner, b[half:], None, None, t - 8 * d, fused))
             else:
-                inner = F.conv1d(x, w[half:], dilation=d, padding=4 * d)
+                inner = conv(x, w[half:], d, 4 * d)
                 if lengths is None:  # a series too short for any unpadded position: pool the padded output
-                    feats.append(_ppv(inner, b[half:], None, None, t))
+                    feats.append(ppv(inner, b[half:], None, None, t, fused))
                 else:
                     fits = lengths > 8 * d
                     start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
                     stop = torch.where(fits, lengths - 4 * d, lengths)
-                    feats.append(_ppv(inner, b[half:], steps, (start, stop), t))
+                    feats.append(ppv(inner, b[half:], steps, (start, stop), t, fused))
         return torch.cat(feats, 1)[:, self._perm]
 
     # ------------------------------------------------------------------------------------------
@@ -253,8 +236,8 @@ class MiniRocket(nn.Module):
         are fitted to the longest case and each bias to the valid steps of its random case.
         """
         x, lengths = _as_series(x, lengths)
-        num_features = max(_check_int(num_features, "num_features", 1, MAX_FEATURES), NUM_KERNELS)
-        max_dil = _check_int(max_dilations_per_kernel, "max_dilations_per_kernel", 1, 1024)
+        num_features = max(check_int(num_features, "num_features", 1, MAX_FEATURES), NUM_KERNELS)
+        max_dil = check_int(max_dilations_per_kernel, "max_dilations_per_kernel", 1, 1024)
         n, c, t = x.shape
         reference = t if lengths is None else int(lengths.max())
         if reference < 9:
@@ -270,7 +253,7 @@ class MiniRocket(nn.Module):
         module = cls(c, dilations, nfd, counts, indices, np.zeros(NUM_KERNELS * int(nfd.sum()), np.float32))
         # aeon draws each kernel's case from a generator seeded afresh: same seed, same biases as aeon
         cases = (np.random.RandomState(seed) if seed is not None else rng).randint(n, size=n_comb)
-        module.biases.copy_(module._fit_biases(x, lengths, cases, _quantiles(module.num_features)))
+        module.biases.copy_(module._fit_biases(x, lengths, cases, quantiles(module.num_features)))
         module._derive()
         return module
 
@@ -331,26 +314,3 @@ class MiniRocket(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, num_features={self.num_features}, dilations={len(self._plan)}"
-
-
-def _ppv(
-    out: torch.Tensor,
-    biases: torch.Tensor,
-    steps: torch.Tensor | None,
-    window: tuple[torch.Tensor, torch.Tensor] | None,
-    positions: int,
-) -> torch.Tensor:
-    """Proportion of positive values of `out` (N, K, L) minus each bias (K, nf) -> (N, K * nf).
-
-    Without `window`, over all L positions (`positions` of them); with it, over positions
-    start[i] <= p < stop[i] of case i (an empty window gives 0).
-    """
-    if window is not None and steps is not None:
-        start, stop = window
-        inside = (steps[None, :] >= start[:, None]) & (steps[None, :] < stop[:, None])
-        out = out.masked_fill(~inside[:, None, :], float("-inf"))
-        count = (stop - start).clamp(min=1).to(torch.float32)[:, None, None]
-    else:
-        count = torch.tensor(float(max(positions, 1)), device=out.device)
-    cols = [(out > biases[:, f, None]).sum(-1, dtype=torch.float32) for f in range(biases.shape[1])]
-    return (torch.stack(cols, -1) / count).flatten(1)

@@ -1,0 +1,207 @@
+"""RocketClassifier: MiniRocket features + a linear head behind scikit-learn's API, as aeon's MiniRocketClassifier.
+
+The transform is archkit's torch MiniRocket (any device and precision, unequal lengths); the head is
+aeon's recipe for small data, features scaled to unit variance then `RidgeClassifierCV` over
+alphas 10^-3 .. 10^3, and a logistic regression (scikit-learn, lbfgs) on standardized features for
+large data, where the ridge's leave-one-out search costs O(N * F^2) memory and time (the MiniRocket
+authors recommend logistic regression past ~10,000 training cases; `head="auto"` switches there).
+
+X takes the forms of `LSTMClassifier` (3D in `layout` "ntc" or aeon's "nct", 2D univariate, or a
+list of unequal-length series: each case's features come from its own steps only). Series shorter
+than 9 steps (the kernel length) are zero-padded to 9, as aeon asks its users to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..layers.rocket import MAX_FEATURES, MiniRocket
+from .accel import check_accel
+from .sequence import EXPECTED_FAILED_CHECKS as _SEQUENCE_CHECKS
+from .sequence import check_targets
+from .series import as_padded_series, check_layout
+
+HEADS = ("auto", "ridge", "logistic")
+AUTO_LOGISTIC_ABOVE = 10_000  # training cases; above this head="auto" fits the logistic regression
+MIN_STEPS = 9
+EXPECTED_FAILED_CHECKS = {k: v.replace("LSTMClassifier", "RocketClassifier") for k, v in _SEQUENCE_CHECKS.items()}
+
+
+def _check_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+class RocketClassifier(ClassifierMixin, BaseEstimator):
+    """scikit-learn classifier over time series: MiniRocket features (torch) + ridge-CV or logistic head.
+
+    `num_features` (rounded down to a multiple of 84) and `max_dilations_per_kernel` are MiniRocket's;
+    `head` is "ridge" (aeon's), "logistic" or "auto" (logistic above 10,000 cases); `batch_size` cases
+    are transformed at a time on `device` in `precision` (archkit.train.accelerate decides both).
+    """
+
+    def __init__(
+        self,
+        num_features: int = 10_000,
+        head: str = "auto",
+        max_dilations_per_kernel: int = 32,
+        layout: str = "ntc",
+        batch_size: int = 64,
+        device: str = "auto",
+        precision: str = "32",
+        random_state: int | None = None,
+    ) -> None:
+        self.num_features = num_features
+        self.head = head
+        self.max_dilations_per_kernel = max_dilations_per_kernel
+        self.layout = layout
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _check_params(self) -> None:
+        _check_int(self.num_features, "num_features", 1, MAX_FEATURES)
+        _check_int(self.max_dilations_per_kernel, "max_dilations_per_kernel", 1, 1024)
+        _check_int(self.batch_size, "batch_size", 1, 1 << 20)
+        if self.head not in HEADS:
+            raise ValueError(f"head: expected one of {list(HEADS)}, got {self.head!r}")
+        check_layout(self.layout)
+        check_accel(self.device, self.precision)
+
+    def _series(self, X: Any) -> tuple[np.ndarray, np.ndarray | None, str, int]:
+        """(x (N, C, T>=9) float32, lengths or None, form, T as given) from any accepted X."""
+        x, lengths, form = as_padded_series(X, self.layout)
+        steps = int(x.shape[1])
+        if x.shape[1] < MIN_STEPS:
+            x = np.concatenate([x, np.zeros((x.shape[0], MIN_STEPS - x.shape[1], x.shape[2]), np.float32)], 1)
+        if lengths is not None:
+            lengths = np.maximum(lengths, MIN_STEPS)
+        return np.ascontiguousarray(x.transpose(0, 2, 1)), lengths, form, steps
+
+    def _features(self, x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        from ..train.accelerate import create_accelerator
+        from ..train.rocket import rocket_features
+
+        accel = create_accelerator(self.device, self.precision, flags={"device": "device", "precision": "precision"})
+        try:
+            return rocket_features(self.transform_, x, lengths, accel, self.batch_size)
+        finally:
+            self.transform_.cpu()  # the fitted estimator keeps (and pickles) its transform on the CPU
+
+    def fit(self, X: Any, y: Any) -> RocketClassifier:
+        """Fit MiniRocket on series X (see the module docstring for its forms), then the head on its features."""
+        from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+        from sklearn.preprocessing import StandardScaler
+
+        self._check_params()
+        x, lengths, form, steps = self._series(X)
+        y = check_targets(y, len(x), type(self).__name__)
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"y: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        self.transform_ = MiniRocket.fit(x, lengths, self.num_features, self.max_dilations_per_kernel, seed=seed)
+        feats = self._features(x, lengths)
+        self.head_kind_ = (
+            self.head if self.head != "auto" else ("logistic" if len(x) > AUTO_LOGISTIC_ABOVE else "ridge")
+        )
+        if self.head_kind_ == "ridge":
+            self.scaler_ = StandardScaler(with_mean=False).fit(feats)
+            self.head_ = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
+        else:
+            self.scaler_ = StandardScaler().fit(feats)
+            self.head_ = LogisticRegression(max_iter=1000, random_state=int(rng.randint(2**31 - 1)))
+        self.head_.fit(self.scaler_.transform(feats), y)
+        self.classes_ = self.head_.classes_
+        self.n_features_in_ = int(x.shape[1])
+        self.n_timepoints_ = steps if form == "2d" else None  # a 2D X at predict must have this width
+        return self
+
+    def _predict_features(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        x, lengths, form, steps = self._series(X)
+        if form == "2d" and self.n_timepoints_ is not None and steps != self.n_timepoints_:
+            raise ValueError(
+                f"X has {steps} features (time steps of univariate series), but {type(self).__name__} "
+                f"is expecting {self.n_timepoints_} features as input, as in fit; pass series of other "
+                f"lengths as a list of arrays"
+            )
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} channels, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} channels as input (layout {self.layout!r})"
+            )
+        return self.scaler_.transform(self._features(x, lengths))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The head's class scores: (n_cases,) for two classes, else (n_cases, n_classes)."""
+        check_is_fitted(self)
+        return self.head_.decision_function(self._predict_features(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n_cases, n_classes): the logistic head's probabilities, else a softmax of the ridge's raw scores."""
+        check_is_fitted(self)
+        feats = self._predict_features(X)
+        if self.head_kind_ == "logistic":
+            return self.head_.predict_proba(feats)
+        scores = self.head_.decision_function(feats)
+        scores = np.stack([-scores, scores], 1) if scores.ndim == 1 else scores
+        scores = scores - scores.max(1, keepdims=True)
+        p = np.exp(scores)
+        return p / p.sum(1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (same type as the labels given to fit)."""
+        check_is_fitted(self)
+        return self.head_.predict(self._predict_features(X))
+
+    def to_module(self) -> RocketModule:
+        """The fitted transform + scaler + linear head as one torch module: (x (N, C, T), lengths) -> class scores."""
+        check_is_fitted(self)
+        mean = self.scaler_.mean_ if self.scaler_.with_mean else None
+        scale = self.scaler_.scale_
+        coef = np.atleast_2d(self.head_.coef_)
+        return RocketModule(self.transform_, mean, scale, coef, np.atleast_1d(self.head_.intercept_))
+
+
+class RocketModule(nn.Module):
+    """MiniRocket -> standardize -> linear: the scores of a fitted RocketClassifier, exportable (ONNX, pt2).
+
+    Takes series in aeon's layout (N, C, T) and optional lengths (N,); returns the head's
+    decision_function (N, n_classes), or (N, 1) for two classes.
+    """
+
+    def __init__(
+        self, transform: MiniRocket, mean: np.ndarray | None, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+    ) -> None:
+        super().__init__()
+        self.transform = transform
+        f = transform.num_features
+        self.register_buffer("mean", torch.as_tensor(np.zeros(f) if mean is None else mean, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.linear = nn.Linear(f, coef.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
+            self.linear.bias.copy_(torch.as_tensor(intercept, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Class scores (N, n_classes) (N, 1 for two classes) of series x (N, C, T)."""
+        feats = self.transform(x, lengths)
+        return self.linear((feats - self.mean) / self.scale)

@@ -1,0 +1,101 @@
+"""RocketClassifier: scikit-learn's checks, input forms, unequal lengths, pickling, ONNX, accuracy on a bundled set."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from archkit.estimators import rocket as rocket_module
+from archkit.estimators.rocket import EXPECTED_FAILED_CHECKS, RocketClassifier
+
+TINY = dict(num_features=168, random_state=0)
+
+
+def toy(n: int = 40, steps: int = 30, channels: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, steps, channels) series; the label says whether channel 0 drifts up or down."""
+    rng = np.random.default_rng(seed)
+    up = rng.integers(0, 2, n)
+    x = 0.3 * rng.standard_normal((n, steps, channels))
+    x[:, :, 0] += np.linspace(-1, 1, steps)[None, :] * (2 * up - 1)[:, None]
+    return x.astype(np.float32), np.array(["down", "up"])[up]
+
+
+@parametrize_with_checks(
+    [RocketClassifier(num_features=84, random_state=0)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    xfail_strict=True,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_layouts_and_lists_give_the_same_predictions():
+    x, y = toy()
+    ntc = RocketClassifier(**TINY).fit(x, y)
+    nct = RocketClassifier(**TINY, layout="nct").fit(x.transpose(0, 2, 1), y)
+    as_list = RocketClassifier(**TINY).fit(list(x), y)
+    ref = ntc.decision_function(x)
+    np.testing.assert_allclose(nct.decision_function(x.transpose(0, 2, 1)), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(as_list.decision_function(list(x)), ref, rtol=1e-5, atol=1e-5)
+    assert ntc.score(x, y) == 1.0
+    with pytest.raises(ValueError, match="X has 30 channels, but RocketClassifier is expecting 2"):
+        ntc.predict(x.transpose(0, 2, 1))
+
+
+def test_a_series_predicts_the_same_alone_and_among_longer_ones():
+    x, y = toy(steps=60)
+    rng = np.random.default_rng(1)
+    series = [x[i, : rng.integers(12, 61)] for i in range(len(x))]
+    clf = RocketClassifier(**TINY).fit(series, y)
+    short = series[0][:15]
+    longer = [np.concatenate([s, 5 * np.ones((20, 2), np.float32)]) for s in series[1:6]]
+    alone = clf.decision_function([short, short[:14]])[0]
+    among = clf.decision_function([short, *longer])[0]
+    np.testing.assert_allclose(alone, among, rtol=1e-6, atol=1e-6)
+
+
+def test_pickle_reloads_with_identical_predictions_and_heads(monkeypatch):
+    x, y = toy()
+    for head in ("ridge", "logistic"):
+        clf = RocketClassifier(**TINY, head=head).fit(x, y)
+        assert clf.head_kind_ == head
+        again = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(again.predict_proba(x), clf.predict_proba(x))
+        np.testing.assert_array_equal(again.predict(x), clf.predict(x))
+    monkeypatch.setattr(rocket_module, "AUTO_LOGISTIC_ABOVE", 10)
+    assert RocketClassifier(**TINY).fit(x, y).head_kind_ == "logistic"
+    with pytest.raises(ValueError, match="head: expected one of"):
+        RocketClassifier(head="svm").fit(x, y)
+    with pytest.raises(ValueError, match="num_features"):
+        RocketClassifier(num_features=10**9).fit(x, y)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_onnx_export_matches_the_estimator(tmp_path, masked):
+    pytest.importorskip("onnxruntime")
+    from archkit.surgery.export import export_model
+
+    x, y = toy(n=30, steps=50, channels=3)
+    y = np.array(["a", "b", "c"])[np.arange(30) % 3]
+    clf = RocketClassifier(**TINY).fit(x, y)
+    module = clf.to_module().eval()
+    xt = torch.from_numpy(x.transpose(0, 2, 1).copy())
+    lengths = torch.from_numpy(np.random.default_rng(0).integers(10, 51, 30)) if masked else None
+    series = [x[i, : int(n)] for i, n in enumerate(lengths)] if masked else x
+    np.testing.assert_allclose(
+        module(xt, lengths).detach().numpy(), clf.decision_function(series), rtol=1e-4, atol=1e-4
+    )
+    result = export_model(module, (xt, lengths) if masked else xt, tmp_path / "rocket.onnx", rtol=1e-4)
+    assert result.checked_with == "onnxruntime" and result.rel_error <= 1e-4
+
+
+def test_accuracy_on_a_bundled_multivariate_set():
+    from archkit.data.sequences import load_real_dataset
+
+    data = load_real_dataset("BasicMotions")
+    clf = RocketClassifier(num_features=2_000, random_state=0).fit(data.x_train, data.y_train)
+    assert clf.score(data.x_test, data.y_test) >= 0.9  # aeon's MiniRocketClassifier scores 1.0 here
