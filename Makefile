@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned here (not in pyproject) so pip takes the local CPU wheel instead of a CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo test test-slow lint format bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" --timeout=600
+
+# Lint (ruff), format check and types (mypy); CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow --timeout=3600

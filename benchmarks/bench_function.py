@@ -11,6 +11,7 @@ slowest model on that function). Everything runs in one process, one thread.
 
 Writes benchmarks/results/bench_function.json (bench_function_quick.json with --quick).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,13 +20,12 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from archkit.data import parse_domain, parse_expression, rmse, sample_band, sample_box
 from archkit.models import FunctionApproximator, FunctionApproximatorConfig
 from archkit.surgery import format_table
-from archkit.train import atomic_write_json
+from archkit.train import FunctionFitConfig, atomic_write_json, fit_function
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MARGIN = 0.25
@@ -34,17 +34,21 @@ MARGIN = 0.25
 FUNCTIONS = {
     "sin(x)+y": ("sin(x) + y", ["x=-pi:pi", "y=-1:1"], "sin"),
     "x*sin(5y)": ("x * sin(5*y)", ["x=-1:1", "y=-1:1"], "sin@5:y"),
-    "friedman6": ("sin(pi*a*b) + 2*(c - 0.5)**2 + d + 0.5*g",
-                  ["a=0:1", "b=0:1", "c=0:1", "d=0:1", "g=0:1", "h=0:1"], "poly2"),  # h is a distractor input
+    "friedman6": (
+        "sin(pi*a*b) + 2*(c - 0.5)**2 + d + 0.5*g",
+        ["a=0:1", "b=0:1", "c=0:1", "d=0:1", "g=0:1", "h=0:1"],
+        "poly2",
+    ),  # h is a distractor input
 }
 
 
 def archkit_fit(X, y, names, features, max_steps, seed):
-    config = FunctionApproximatorConfig(in_dim=X.shape[1], hidden=64, layers=3, activation="tanh",
-                                        features=features, input_names=names, seed=seed)
+    config = FunctionApproximatorConfig(
+        in_dim=X.shape[1], hidden=64, layers=3, activation="tanh", features=features, input_names=names, seed=seed
+    )
     model = FunctionApproximator(config)
     t0 = time.perf_counter()
-    result = model.fit(X, y, max_steps=max_steps, seed=seed)
+    result = fit_function(model, X, y, FunctionFitConfig(max_steps=max_steps, seed=seed))
     return model.predict, time.perf_counter() - t0, f"{result.steps} steps, {result.stopped}"
 
 
@@ -55,15 +59,22 @@ def sklearn_fit(X, y, solver, max_iter, seed, time_budget=None):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    mlp = MLPRegressor(hidden_layer_sizes=(64, 64, 64), activation="tanh", solver=solver, max_iter=max_iter,
-                       early_stopping=solver == "adam" and time_budget is None, random_state=seed, tol=1e-7,
-                       n_iter_no_change=20)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=(64, 64, 64),
+        activation="tanh",
+        solver=solver,
+        max_iter=max_iter,
+        early_stopping=solver == "adam" and time_budget is None,
+        random_state=seed,
+        tol=1e-7,
+        n_iter_no_change=20,
+    )
     model = TransformedTargetRegressor(make_pipeline(StandardScaler(), mlp), transformer=StandardScaler())
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if time_budget is None:
-            model.fit(X, y)
+            fit_function(model, X, y)
             info = f"{model.regressor_[-1].n_iter_} iterations"
         else:
             # Same scaling as above, then adam epochs (partial_fit) until the time budget is used.
@@ -88,9 +99,15 @@ def main() -> None:
     torch.set_num_threads(1)
     samples = args.samples or (300 if args.quick else 2000)
     max_steps, sk_iter = (150, 200) if args.quick else (6000, 6000)
-    results: dict = {"samples": samples, "max_steps": max_steps, "margin": MARGIN, "quick": args.quick,
-                     "machine": f"{platform.machine()} {platform.processor()}, torch {torch.__version__}, 1 thread",
-                     "note": "wall times on a shared, contended 2-core machine", "functions": {}}
+    results: dict = {
+        "samples": samples,
+        "max_steps": max_steps,
+        "margin": MARGIN,
+        "quick": args.quick,
+        "machine": f"{platform.machine()} {platform.processor()}, torch {torch.__version__}, 1 thread",
+        "note": "wall times on a shared, contended 2-core machine",
+        "functions": {},
+    }
     rows = []
     for fname, (text, domains, prior) in FUNCTIONS.items():
         bounds = parse_domain(domains)
@@ -116,28 +133,44 @@ def main() -> None:
         budget = max(r["seconds"] for r in runs.values())
         record("sklearn adam (same samples)", *sklearn_fit(X, y, "adam", sk_iter, args.seed))
         record("sklearn lbfgs (same samples)", *sklearn_fit(X, y, "lbfgs", sk_iter, args.seed))
-        record(f"sklearn adam ({budget:.0f}s budget)", *sklearn_fit(X, y, "adam", sk_iter, args.seed, time_budget=budget))
+        record(
+            f"sklearn adam ({budget:.0f}s budget)", *sklearn_fit(X, y, "adam", sk_iter, args.seed, time_budget=budget)
+        )
         best_ak = min(v["rmse_in"] for k, v in runs.items() if k.startswith("archkit"))
         best_sk_same = min(v["rmse_in"] for k, v in runs.items() if "same samples" in k)
-        runs_summary = {"best_archkit_rmse_in": best_ak, "best_sklearn_same_samples_rmse_in": best_sk_same,
-                        "ratio_archkit_over_sklearn": best_ak / best_sk_same,
-                        "prior_band_over_plain_band": runs[f"archkit MLP + {prior}"]["rmse_band"] / runs["archkit MLP"]["rmse_band"]}
-        results["functions"][fname] = {"expression": text, "domain": domains, "prior": prior, "methods": runs, **runs_summary}
+        runs_summary = {
+            "best_archkit_rmse_in": best_ak,
+            "best_sklearn_same_samples_rmse_in": best_sk_same,
+            "ratio_archkit_over_sklearn": best_ak / best_sk_same,
+            "prior_band_over_plain_band": runs[f"archkit MLP + {prior}"]["rmse_band"]
+            / runs["archkit MLP"]["rmse_band"],
+        }
+        results["functions"][fname] = {
+            "expression": text,
+            "domain": domains,
+            "prior": prior,
+            "methods": runs,
+            **runs_summary,
+        }
 
     sin = results["functions"]["sin(x)+y"]
     results["targets"] = {
-        "sin_in_domain_rmse<=0.01": min(v["rmse_in"] for k, v in sin["methods"].items() if k.startswith("archkit")) <= 0.01,
+        "sin_in_domain_rmse<=0.01": min(v["rmse_in"] for k, v in sin["methods"].items() if k.startswith("archkit"))
+        <= 0.01,
         "sin_prior_band_rmse<=0.05": sin["methods"]["archkit MLP + sin"]["rmse_band"] <= 0.05,
         "sin_plain_band_rmse": sin["methods"]["archkit MLP"]["rmse_band"],
-        "archkit_best<=0.5x_sklearn_same_samples": {k: v["ratio_archkit_over_sklearn"] <= 0.5
-                                                    for k, v in results["functions"].items()},
+        "archkit_best<=0.5x_sklearn_same_samples": {
+            k: v["ratio_archkit_over_sklearn"] <= 0.5 for k, v in results["functions"].items()
+        },
     }
     print()
     print(format_table(["function", "method", "RMSE in-domain", "RMSE band", "fit s", "notes"], rows))
     print()
     for k, v in results["functions"].items():
-        print(f"{k}: best archkit / best sklearn (same samples) in-domain RMSE = {v['ratio_archkit_over_sklearn']:.3f}; "
-              f"prior / plain band RMSE = {v['prior_band_over_plain_band']:.3g}")
+        print(
+            f"{k}: best archkit / best sklearn (same samples) in-domain RMSE = {v['ratio_archkit_over_sklearn']:.3f}; "
+            f"prior / plain band RMSE = {v['prior_band_over_plain_band']:.3g}"
+        )
     print("targets:", results["targets"])
     out = RESULTS / ("bench_function_quick.json" if args.quick else "bench_function.json")
     atomic_write_json(out, results)

@@ -7,9 +7,11 @@
 Writes benchmarks/results/bench_fuse.json (or bench_fuse_quick.json with --quick; --onnx-only:
 bench_fuse_onnx[_quick].json). The onnxruntime row needs the `export` extra.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import platform
 import time
@@ -30,14 +32,12 @@ def torch_fx_fuse(model: nn.Module) -> tuple[nn.Module, str]:
     """torch.fx fuse on the whole model, or (when the top-level forward cannot be traced) on each child."""
     try:
         return fx_fuse(model), "whole model traced"
-    except Exception as e:  # noqa: BLE001 - report why, then do what a user would do by hand
+    except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     model = copy.deepcopy(model)
     for name, child in list(model.named_children()):
-        try:
+        with contextlib.suppress(Exception):  # a child torch.fx cannot trace stays unfused, as torch.fx leaves it
             setattr(model, name, fx_fuse(child))
-        except Exception:  # noqa: BLE001
-            pass
     return model, f"top-level forward not traceable ({reason}); applied to each child by hand"
 
 
@@ -94,14 +94,36 @@ def _patterns() -> list[tuple[str, str, nn.Module, torch.Tensor]]:
         ("convtranspose-bn", "fold", nn.Sequential(nn.ConvTranspose2d(4, 6, 2, stride=2), nn.BatchNorm2d(6)), x2),
         ("bn-conv (no padding)", "fold", nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4), nn.Conv2d(4, 6, 1)), x2),
         ("bn-linear", "fold", nn.Sequential(nn.ReLU(), nn.BatchNorm1d(5), nn.Linear(5, 3)), torch.randn(4, 5)),
-        ("bn-conv (zero padding)", "keep", nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4), nn.Conv2d(4, 6, 3, padding=1)), x2),
+        (
+            "bn-conv (zero padding)",
+            "keep",
+            nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4), nn.Conv2d(4, 6, 3, padding=1)),
+            x2,
+        ),
         ("shared BN output", "fold", _SharedOutput(), x2),
-        ("shared BN module", "fold each call", _Graph(lambda m, x: m.bn(m.c1(x)) + m.bn(m.c2(x)),
-                                            c1=nn.Conv2d(4, 4, 1), c2=nn.Conv2d(4, 4, 1), bn=nn.BatchNorm2d(4)), x2),
-        ("conv output reused", "keep", _Graph(lambda m, x: (lambda y: m.bn(y) + y)(m.conv(x)),
-                                              conv=nn.Conv2d(4, 4, 1), bn=nn.BatchNorm2d(4)), x2),
-        ("conv module called twice", "keep", _Graph(lambda m, x: m.bn(m.conv(x)) + m.conv(x),
-                                                    conv=nn.Conv2d(4, 4, 1), bn=nn.BatchNorm2d(4)), x2),
+        (
+            "shared BN module",
+            "fold each call",
+            _Graph(
+                lambda m, x: m.bn(m.c1(x)) + m.bn(m.c2(x)),
+                c1=nn.Conv2d(4, 4, 1),
+                c2=nn.Conv2d(4, 4, 1),
+                bn=nn.BatchNorm2d(4),
+            ),
+            x2,
+        ),
+        (
+            "conv output reused",
+            "keep",
+            _Graph(lambda m, x: (lambda y: m.bn(y) + y)(m.conv(x)), conv=nn.Conv2d(4, 4, 1), bn=nn.BatchNorm2d(4)),
+            x2,
+        ),
+        (
+            "conv module called twice",
+            "keep",
+            _Graph(lambda m, x: m.bn(m.conv(x)) + m.conv(x), conv=nn.Conv2d(4, 4, 1), bn=nn.BatchNorm2d(4)),
+            x2,
+        ),
         ("untraceable top-level forward", "fold", _ShapeChecked(), x2),
     ]
 
@@ -120,7 +142,7 @@ def coverage() -> list[dict]:
                     _, rel = output_error(ref, out_model(x))
                 folded = count_bn(out_model) < count_bn(module)
                 row[tool] = f"{'folded' if folded else 'kept'}, {'exact' if rel <= 1e-5 else f'WRONG (rel {rel:.1e})'}"
-            except Exception as e:  # noqa: BLE001 - a failing tool is a result, not a crash
+            except Exception as e:
                 row[tool] = f"fails ({type(e).__name__})"
         rows.append(row)
     return rows
@@ -159,13 +181,26 @@ def onnx_row(model: nn.Module, fused: nn.Module, x: torch.Tensor, repeats: int) 
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(result.path, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: x.numpy()}
-    lat = interleaved_latency({"eager unfused": lambda: model(x), "eager fused": lambda: fused(x),
-                               "onnxruntime fused": lambda: session.run(None, feed)}, repeats=repeats, warmup=2)
-    return {"latency_ms": {k: v * 1e3 for k, v in lat.items()},
-            "ratios": {"onnxruntime/eager fused": lat["onnxruntime fused"] / lat["eager fused"],
-                       "onnxruntime/eager unfused": lat["onnxruntime fused"] / lat["eager unfused"]},
-            "export_s": export_s, "export_rel_error": result.rel_error, "onnxruntime": ort.__version__,
-            "intra_op_threads": options.intra_op_num_threads}
+    lat = interleaved_latency(
+        {
+            "eager unfused": lambda: model(x),
+            "eager fused": lambda: fused(x),
+            "onnxruntime fused": lambda: session.run(None, feed),
+        },
+        repeats=repeats,
+        warmup=2,
+    )
+    return {
+        "latency_ms": {k: v * 1e3 for k, v in lat.items()},
+        "ratios": {
+            "onnxruntime/eager fused": lat["onnxruntime fused"] / lat["eager fused"],
+            "onnxruntime/eager unfused": lat["onnxruntime fused"] / lat["eager unfused"],
+        },
+        "export_s": export_s,
+        "export_rel_error": result.rel_error,
+        "onnxruntime": ort.__version__,
+        "intra_op_threads": options.intra_op_num_threads,
+    }
 
 
 def print_onnx_row(row: dict) -> None:
@@ -181,7 +216,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--onnx-only", action="store_true", help="only the onnxruntime row (fused net, onnxruntime vs eager)")
+    parser.add_argument(
+        "--onnx-only", action="store_true", help="only the onnxruntime row (fused net, onnxruntime vs eager)"
+    )
     parser.add_argument("--no-onnx", action="store_true", help="leave the onnxruntime row out")
     args = parser.parse_args()
     if args.quick:
@@ -194,11 +231,18 @@ def main() -> None:
     t0 = time.perf_counter()
     ours, report = fuse_bn(model)
     t_ours = time.perf_counter() - t0
-    config = {**vars(args), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "machine": platform.machine(), "model": "resnet50 (archkit, randomized BN statistics)"}
+    config = {
+        **vars(args),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "model": "resnet50 (archkit, randomized BN statistics)",
+    }
     if args.onnx_only:
-        print(f"ResNet-50 shape, batch {args.batch_size} at {args.image_size}x{args.image_size}, "
-              f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats")
+        print(
+            f"ResNet-50 shape, batch {args.batch_size} at {args.image_size}x{args.image_size}, "
+            f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats"
+        )
         row = onnx_row(model, ours, x, args.repeats)
         print_onnx_row(row)
         path = RESULTS / ("bench_fuse_onnx_quick.json" if args.quick else "bench_fuse_onnx.json")
@@ -212,31 +256,54 @@ def main() -> None:
         ref = model(x)
         err_ours = output_error(ref, ours(x))
         err_theirs = output_error(ref, theirs(x))
-    print(f"ResNet-50 shape, batch {args.batch_size} at {args.image_size}x{args.image_size}, "
-          f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats")
-    print(f"archkit fuse_bn: {len(report.by_action('folded'))}/{count_bn(model)} BN folded in {t_ours:.2f}s, "
-          f"rel err {err_ours[1]:.2e}")
-    print(f"torch.fx fuse: {count_bn(model) - count_bn(theirs)}/{count_bn(model)} BN folded in {t_theirs:.2f}s, "
-          f"rel err {err_theirs[1]:.2e} ({fx_note})")
+    print(
+        f"ResNet-50 shape, batch {args.batch_size} at {args.image_size}x{args.image_size}, "
+        f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats"
+    )
+    print(
+        f"archkit fuse_bn: {len(report.by_action('folded'))}/{count_bn(model)} BN folded in {t_ours:.2f}s, "
+        f"rel err {err_ours[1]:.2e}"
+    )
+    print(
+        f"torch.fx fuse: {count_bn(model) - count_bn(theirs)}/{count_bn(model)} BN folded in {t_theirs:.2f}s, "
+        f"rel err {err_theirs[1]:.2e} ({fx_note})"
+    )
 
-    lat = interleaved_latency({"unfused": lambda: model(x), "archkit": lambda: ours(x), "torch.fx": lambda: theirs(x)},
-                              repeats=args.repeats, warmup=2)
-    ratios = {"archkit/unfused": lat["archkit"] / lat["unfused"], "torch.fx/unfused": lat["torch.fx"] / lat["unfused"],
-              "archkit/torch.fx": lat["archkit"] / lat["torch.fx"]}
+    lat = interleaved_latency(
+        {"unfused": lambda: model(x), "archkit": lambda: ours(x), "torch.fx": lambda: theirs(x)},
+        repeats=args.repeats,
+        warmup=2,
+    )
+    ratios = {
+        "archkit/unfused": lat["archkit"] / lat["unfused"],
+        "torch.fx/unfused": lat["torch.fx"] / lat["unfused"],
+        "archkit/torch.fx": lat["archkit"] / lat["torch.fx"],
+    }
     print(format_table(["variant", "median ms"], [[k, v * 1e3] for k, v in lat.items()]))
-    print(format_table(["ratio", "value", "target", "met"], [
-        ["archkit/unfused", ratios["archkit/unfused"], "<= 0.9", ratios["archkit/unfused"] <= 0.9],
-        ["torch.fx/unfused", ratios["torch.fx/unfused"], "", ""],
-        ["archkit/torch.fx", ratios["archkit/torch.fx"], "<= 1.02", ratios["archkit/torch.fx"] <= 1.02],
-    ]))
+    print(
+        format_table(
+            ["ratio", "value", "target", "met"],
+            [
+                ["archkit/unfused", ratios["archkit/unfused"], "<= 0.9", ratios["archkit/unfused"] <= 0.9],
+                ["torch.fx/unfused", ratios["torch.fx/unfused"], "", ""],
+                ["archkit/torch.fx", ratios["archkit/torch.fx"], "<= 1.02", ratios["archkit/torch.fx"] <= 1.02],
+            ],
+        )
+    )
 
     share = bn_time_share(model, x)
-    print(f"batch norm = {share:.1%} of the unfused forward's CPU time (torch.profiler): "
-          f"folding alone cannot beat a ratio of {1 - share:.3f} on this machine")
+    print(
+        f"batch norm = {share:.1%} of the unfused forward's CPU time (torch.profiler): "
+        f"folding alone cannot beat a ratio of {1 - share:.3f} on this machine"
+    )
 
     cov = coverage()
-    print(format_table(["pattern", "expected", "archkit", "torch.fx"],
-                       [[r["pattern"], r["expected"], r["archkit"], r["torch.fx"]] for r in cov]))
+    print(
+        format_table(
+            ["pattern", "expected", "archkit", "torch.fx"],
+            [[r["pattern"], r["expected"], r["archkit"], r["torch.fx"]] for r in cov],
+        )
+    )
 
     onnx = None if args.no_onnx else onnx_row(model, ours, x, args.repeats)
     if onnx:
@@ -249,11 +316,13 @@ def main() -> None:
         "ratios": ratios,
         "bn_cpu_time_share": share,
         "best_ratio_from_folding": 1 - share,
-        "targets_met": {"archkit/unfused<=0.9": ratios["archkit/unfused"] <= 0.9,
-                        "archkit/torch.fx<=1.02": ratios["archkit/torch.fx"] <= 1.02},
+        "targets_met": {
+            "archkit/unfused<=0.9": ratios["archkit/unfused"] <= 0.9,
+            "archkit/torch.fx<=1.02": ratios["archkit/torch.fx"] <= 1.02,
+        },
         "rel_error": {"archkit": err_ours[1], "torch.fx": err_theirs[1]},
-        "bn_total": count_bn(model), "bn_folded": {"archkit": len(report.by_action("folded")),
-                                                   "torch.fx": count_bn(model) - count_bn(theirs)},
+        "bn_total": count_bn(model),
+        "bn_folded": {"archkit": len(report.by_action("folded")), "torch.fx": count_bn(model) - count_bn(theirs)},
         "torch_fx_note": fx_note,
         "coverage": cov,
     }

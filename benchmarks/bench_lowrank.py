@@ -9,14 +9,16 @@ Cases: (a) Linear 4096->4096 at batch 64 vs LowRankLinear rank 256; (b) Conv2d 6
 MAC reduction (target >= 0.7 for (a) and the 7x7 case). Writes benchmarks/results/bench_lowrank.json
 (bench_lowrank_quick.json with --quick).
 """
+
 from __future__ import annotations
 
 import argparse
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,15 +36,25 @@ def cases(quick: bool) -> list[dict[str, Any]]:
     features, batch, size = (1024, 16, 28) if quick else (4096, 64, 56)
     out = []
     dense = nn.Linear(features, features)
-    out.append({"case": f"(a) Linear {features}->{features}, batch {batch}", "dense": dense,
-                "x": torch.randn(batch, features),
-                "factored": [(r, LowRankLinear.from_dense(dense, rank=r)) for r in ([64, 256] if quick else [256])]})
+    out.append(
+        {
+            "case": f"(a) Linear {features}->{features}, batch {batch}",
+            "dense": dense,
+            "x": torch.randn(batch, features),
+            "factored": [(r, LowRankLinear.from_dense(dense, rank=r)) for r in ([64, 256] if quick else [256])],
+        }
+    )
     for channels, k, ranks in ((64, 7, [8, 16, 32, 64, 128, 224]), (128, 3, [16, 32, 64, 96, 128, 192])):
         conv = nn.Conv2d(channels, channels, k, padding=k // 2)
         ranks = ranks[::2] if quick else ranks
-        out.append({"case": f"(b) Conv2d {channels}->{channels} {k}x{k}, {size}x{size}, batch 1", "dense": conv,
-                    "x": torch.randn(1, channels, size, size),
-                    "factored": [(r, DecomposedConv2d.from_dense(conv, rank=r)) for r in ranks]})
+        out.append(
+            {
+                "case": f"(b) Conv2d {channels}->{channels} {k}x{k}, {size}x{size}, batch 1",
+                "dense": conv,
+                "x": torch.randn(1, channels, size, size),
+                "factored": [(r, DecomposedConv2d.from_dense(conv, rank=r)) for r in ranks],
+            }
+        )
     return out
 
 
@@ -67,22 +79,54 @@ def run(quick: bool, threads: int, repeats: int, runs: int = 1) -> dict[str, Any
         dense_macs = count_macs(c["dense"], c["x"])
         with torch.no_grad():
             ref = c["dense"](c["x"])
-        rows.append({"case": c["case"], "variant": "dense", "rank": None, "macs": dense_macs, "mac_reduction": 1.0,
-                     "latency_ms": 1e3 * latency[f"{i}|dense"], "speedup": 1.0, "speedup_min": 1.0, "speedup_max": 1.0,
-                     "efficiency": 1.0, "rel_error": 0.0})
+        rows.append(
+            {
+                "case": c["case"],
+                "variant": "dense",
+                "rank": None,
+                "macs": dense_macs,
+                "mac_reduction": 1.0,
+                "latency_ms": 1e3 * latency[f"{i}|dense"],
+                "speedup": 1.0,
+                "speedup_min": 1.0,
+                "speedup_max": 1.0,
+                "efficiency": 1.0,
+                "rel_error": 0.0,
+            }
+        )
         for r, m in c["factored"]:
             macs = count_macs(m, c["x"])
             speedup = latency[f"{i}|dense"] / latency[f"{i}|{r}"]
             per_pass = [p[f"{i}|dense"] / p[f"{i}|{r}"] for p in passes]
             with torch.no_grad():
                 rel = output_error(ref, m(c["x"]))[1]
-            rows.append({"case": c["case"], "variant": type(m).__name__, "rank": r, "macs": macs,
-                         "mac_reduction": dense_macs / macs, "latency_ms": 1e3 * latency[f"{i}|{r}"],
-                         "speedup": speedup, "speedup_min": min(per_pass), "speedup_max": max(per_pass),
-                         "efficiency": speedup / (dense_macs / macs), "rel_error": rel})
-    return {"quick": quick, "threads": threads, "repeats": repeats, "runs": runs, "wall_s": wall, "torch": torch.__version__,
-            "machine": platform.machine(), "processor": platform.processor(), "rows": rows,
-            "targets": _targets(rows)}
+            rows.append(
+                {
+                    "case": c["case"],
+                    "variant": type(m).__name__,
+                    "rank": r,
+                    "macs": macs,
+                    "mac_reduction": dense_macs / macs,
+                    "latency_ms": 1e3 * latency[f"{i}|{r}"],
+                    "speedup": speedup,
+                    "speedup_min": min(per_pass),
+                    "speedup_max": max(per_pass),
+                    "efficiency": speedup / (dense_macs / macs),
+                    "rel_error": rel,
+                }
+            )
+    return {
+        "quick": quick,
+        "threads": threads,
+        "repeats": repeats,
+        "runs": runs,
+        "wall_s": wall,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "rows": rows,
+        "targets": _targets(rows),
+    }
 
 
 def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -100,13 +144,35 @@ def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    header = ["case", "variant", "rank", "MACs", "MAC reduction (dense/new)", "latency ms", "measured speedup",
-              "speedup range over runs",
-              "efficiency (speedup/MAC red.)", "pays off", "rel. error"]
-    rows = [[r["case"], r["variant"], r["rank"] if r["rank"] is not None else "-", r["macs"], r["mac_reduction"],
-             r["latency_ms"], r["speedup"], f"{r['speedup_min']:.2f}-{r['speedup_max']:.2f}", r["efficiency"],
-             "-" if r["variant"] == "dense" else ("yes" if r["speedup"] > 1.0 else "NO"), f"{r['rel_error']:.2g}"]
-            for r in result["rows"]]
+    header = [
+        "case",
+        "variant",
+        "rank",
+        "MACs",
+        "MAC reduction (dense/new)",
+        "latency ms",
+        "measured speedup",
+        "speedup range over runs",
+        "efficiency (speedup/MAC red.)",
+        "pays off",
+        "rel. error",
+    ]
+    rows = [
+        [
+            r["case"],
+            r["variant"],
+            r["rank"] if r["rank"] is not None else "-",
+            r["macs"],
+            r["mac_reduction"],
+            r["latency_ms"],
+            r["speedup"],
+            f"{r['speedup_min']:.2f}-{r['speedup_max']:.2f}",
+            r["efficiency"],
+            "-" if r["variant"] == "dense" else ("yes" if r["speedup"] > 1.0 else "NO"),
+            f"{r['rel_error']:.2g}",
+        ]
+        for r in result["rows"]
+    ]
     return format_table(header, rows)
 
 
@@ -120,8 +186,10 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 40)
     result = run(args.quick, args.threads, repeats, args.runs or (1 if args.quick else 5))
     print(table(result))
-    print(f"\n{result['threads']} torch thread(s); per run the median of {repeats} interleaved repeats, "
-          f"median over {result['runs']} run(s); {result['wall_s']:.0f}s")
+    print(
+        f"\n{result['threads']} torch thread(s); per run the median of {repeats} interleaved repeats, "
+        f"median over {result['runs']} run(s); {result['wall_s']:.0f}s"
+    )
     for k, v in result["targets"].items():
         print(f"{k}: {v}")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ budget (it needs H*W full passes; its time is extrapolated linearly from the pos
 each position costing one full forward). The naive positions are split around the cached run so
 both see the same machine load, and the naive codes are checked against the cached ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,22 +44,39 @@ OUT = Path(__file__).parent / "results" / "bench_prior.json"
 def prior(level: int, demo: DemoConfig, num_codes: int = 64) -> GatedPixelCNN:
     """The demo's prior for a level (random weights: sampling cost does not depend on training)."""
     torch.manual_seed(level)
-    return GatedPixelCNN(GatedPixelCNNConfig(
-        num_codes=num_codes, channels=demo.prior_channels[level], layers=demo.prior_layers,
-        kernel_size=demo.prior_kernel[level], num_classes=10, dropout=0.0,
-        cond_num_codes=num_codes if level > 0 else None, cond_scale=2 if level > 0 else 1)).eval()
+    return GatedPixelCNN(
+        GatedPixelCNNConfig(
+            num_codes=num_codes,
+            channels=demo.prior_channels[level],
+            layers=demo.prior_layers,
+            kernel_size=demo.prior_kernel[level],
+            num_classes=10,
+            dropout=0.0,
+            cond_num_codes=num_codes if level > 0 else None,
+            cond_scale=2 if level > 0 else 1,
+        )
+    ).eval()
 
 
 def sampling_row(name: str, model: GatedPixelCNN, hw: int, batch: int, repeats: int) -> dict:
     labels = torch.arange(batch) % 10
     cond = torch.randint(0, 64, (batch, hw // 2, hw // 2)) if model.config.cond_num_codes else None
     shape = (batch, hw, hw)
-    run = {m: (lambda m=m: model.sample(shape, labels, cond, generator=torch.Generator().manual_seed(0), method=m))
-           for m in ("naive", "fast")}
+    run = {
+        m: (lambda m=m: model.sample(shape, labels, cond, generator=torch.Generator().manual_seed(0), method=m))
+        for m in ("naive", "fast")
+    }
     same = torch.equal(run["naive"](), run["fast"]())
     t = interleaved_latency(run, repeats=repeats, warmup=0)
-    return {"map": name, "size": f"{hw}x{hw}", "batch": batch, "naive_s": t["naive"], "fast_s": t["fast"],
-            "speedup": t["naive"] / t["fast"], "identical_codes": same}
+    return {
+        "map": name,
+        "size": f"{hw}x{hw}",
+        "batch": batch,
+        "naive_s": t["naive"],
+        "fast_s": t["fast"],
+        "speedup": t["naive"] / t["fast"],
+        "identical_codes": same,
+    }
 
 
 def training_row(name: str, model: GatedPixelCNN, hw: int, batch: int, steps: int) -> dict:
@@ -82,8 +100,15 @@ def training_row(name: str, model: GatedPixelCNN, hw: int, batch: int, steps: in
     return {"map": name, "size": f"{hw}x{hw}", "batch": batch, "step_s": dt, "codes_per_s": batch * hw * hw / dt}
 
 
-def _naive_positions(model: GatedPixelCNN, codes: torch.Tensor, u: torch.Tensor, cond, start: int,
-                     budget_s: float, temperature: float = 1.0) -> tuple[int, float]:
+def _naive_positions(
+    model: GatedPixelCNN,
+    codes: torch.Tensor,
+    u: torch.Tensor,
+    cond,
+    start: int,
+    budget_s: float,
+    temperature: float = 1.0,
+) -> tuple[int, float]:
     """Naive sampling (one full forward per code) from raster position `start` until budget_s; (done, seconds)."""
     from archkit.models.sampling import draw
 
@@ -107,10 +132,12 @@ def at_256(images: int, naive_budget: float, out: str) -> dict:
     torch.manual_seed(0)
     vq_cfg = VQVAE2Config.preset("paper-256")
     vqvae = VQVAE2(vq_cfg).eval()
-    top_cfg = GatedPixelCNNConfig(num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0,
-                                  attention_every=4, attention_heads=4)
-    bottom_cfg = GatedPixelCNNConfig(num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0,
-                                     cond_num_codes=512, cond_scale=2)
+    top_cfg = GatedPixelCNNConfig(
+        num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0, attention_every=4, attention_heads=4
+    )
+    bottom_cfg = GatedPixelCNNConfig(
+        num_codes=512, channels=64, layers=8, kernel_size=5, dropout=0.0, cond_num_codes=512, cond_scale=2
+    )
     priors = [GatedPixelCNN(top_cfg).eval(), GatedPixelCNN(bottom_cfg).eval()]
     shapes = [(32, 32), (64, 64)]
     rows = []
@@ -138,23 +165,60 @@ def at_256(images: int, naive_budget: float, out: str) -> dict:
         per_pos = (s1 + s2) / done
         # the naive codes so far must be the cached sampler's (same uniforms, same model)
         identical = torch.equal(naive.flatten(1)[:, :done], codes[level].flatten(1)[:, :done])
-        rows.append({"level": "top (attention)" if level == 0 else "bottom", "map": f"{hw[0]}x{hw[1]}",
-                     "images": images, "cached_s": fast_s, "naive_positions_done": done,
-                     "naive_rows_done": done // hw[1], "naive_s_measured": s1 + s2,
-                     "naive_s_extrapolated": per_pos * positions, "speedup": per_pos * positions / fast_s,
-                     "naive_prefix_identical": identical,
-                     "cached_equals_end_to_end": torch.equal(fast_codes, codes[level]) if level == 0 else None})
-    record = {"images": images, "threads": torch.get_num_threads(), "end_to_end_cached_s": end_to_end,
-              "image_shape": list(imgs.shape[1:]), "levels": rows, "naive_budget_s": naive_budget,
-              "device": "cpu (no accelerator lent to this task)",
-              "note": "random weights: sampling cost does not depend on training; naive extrapolated linearly "
-                      "from the positions it finished (one full forward each)"}
+        rows.append(
+            {
+                "level": "top (attention)" if level == 0 else "bottom",
+                "map": f"{hw[0]}x{hw[1]}",
+                "images": images,
+                "cached_s": fast_s,
+                "naive_positions_done": done,
+                "naive_rows_done": done // hw[1],
+                "naive_s_measured": s1 + s2,
+                "naive_s_extrapolated": per_pos * positions,
+                "speedup": per_pos * positions / fast_s,
+                "naive_prefix_identical": identical,
+                "cached_equals_end_to_end": torch.equal(fast_codes, codes[level]) if level == 0 else None,
+            }
+        )
+    record = {
+        "images": images,
+        "threads": torch.get_num_threads(),
+        "end_to_end_cached_s": end_to_end,
+        "image_shape": list(imgs.shape[1:]),
+        "levels": rows,
+        "naive_budget_s": naive_budget,
+        "device": "cpu (no accelerator lent to this task)",
+        "note": "random weights: sampling cost does not depend on training; naive extrapolated linearly "
+        "from the positions it finished (one full forward each)",
+    }
     print(f"paper-256: `archkit sample` path, {images} images {tuple(imgs.shape[1:])}, cached: {end_to_end:.1f} s")
-    print(format_table(["level", "code map", "images", "cached s", "naive positions done", "naive s (extrapolated)",
-                        "cached speedup", "naive prefix == cached"],
-                       [[r["level"], r["map"], r["images"], f"{r['cached_s']:.1f}", r["naive_positions_done"],
-                         f"{r['naive_s_extrapolated']:.0f}", f"{r['speedup']:.0f}x", r["naive_prefix_identical"]]
-                        for r in rows]))
+    print(
+        format_table(
+            [
+                "level",
+                "code map",
+                "images",
+                "cached s",
+                "naive positions done",
+                "naive s (extrapolated)",
+                "cached speedup",
+                "naive prefix == cached",
+            ],
+            [
+                [
+                    r["level"],
+                    r["map"],
+                    r["images"],
+                    f"{r['cached_s']:.1f}",
+                    r["naive_positions_done"],
+                    f"{r['naive_s_extrapolated']:.0f}",
+                    f"{r['speedup']:.0f}x",
+                    r["naive_prefix_identical"],
+                ]
+                for r in rows
+            ],
+        )
+    )
     atomic_write_json(out, record)
     print(f"wrote {out}")
     return record
@@ -173,7 +237,7 @@ def top_codes(vqvae_folder: str, image_size: int = 64) -> tuple[torch.Tensor, to
     with torch.no_grad():
         for split in ("train", "test"):
             images = load_image_dataset("natural", split, image_size).images
-            maps.append(torch.cat([vq.encode(images[i:i + 128])[0] for i in range(0, len(images), 128)]))
+            maps.append(torch.cat([vq.encode(images[i : i + 128])[0] for i in range(0, len(images), 128)]))
     return maps[0], maps[1], cfg.codes_per_level()[0]
 
 
@@ -185,8 +249,17 @@ def time_lr(lr: float, spent: float, budget: float) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min((t - 0.05) / 0.95, 1.0))))
 
 
-def attention_study(vqvae_folder: str, seeds: list[int], budget_s: float, attention_every: int, out: str,
-                    batch: int = 16, lr: float = 1e-3, chunk_s: float = 5.0, sample_maps: int = 16) -> dict:
+def attention_study(
+    vqvae_folder: str,
+    seeds: list[int],
+    budget_s: float,
+    attention_every: int,
+    out: str,
+    batch: int = 16,
+    lr: float = 1e-3,
+    chunk_s: float = 5.0,
+    sample_maps: int = 16,
+) -> dict:
     """Held-out bits/code of the gated top prior with and without attention, each trained for `budget_s` CPU seconds.
 
     The two models of a seed start from the same seed and see the same batch order; they are trained in
@@ -231,19 +304,38 @@ def attention_study(vqvae_folder: str, seeds: list[int], budget_s: float, attent
         seed_rec = {"seed": seed}
         for name, model in models.items():
             held = code_metrics(model, test, None, None)
-            fit = code_metrics(model, train[:len(test)], None, None)
+            fit = code_metrics(model, train[: len(test)], None, None)
             model.eval()
-            sample_s = interleaved_latency({name: lambda m=model: m.sample((sample_maps, *test.shape[1:]), None, None,
-                                            generator=torch.Generator().manual_seed(0), method="fast")},
-                                           repeats=3, warmup=1)[name]
-            rec = {"variant": name, "seed": seed, "train_s": spent[name], "steps": steps[name],
-                   "params": sum(p.numel() for p in model.parameters()),
-                   "held_out_bits_per_code": held["bits_per_code"], "train_bits_per_code": fit["bits_per_code"],
-                   "held_out_accuracy": held["accuracy"], "sample_s": sample_s}
+            sample_s = interleaved_latency(
+                {
+                    name: lambda m=model: m.sample(
+                        (sample_maps, *test.shape[1:]),
+                        None,
+                        None,
+                        generator=torch.Generator().manual_seed(0),
+                        method="fast",
+                    )
+                },
+                repeats=3,
+                warmup=1,
+            )[name]
+            rec = {
+                "variant": name,
+                "seed": seed,
+                "train_s": spent[name],
+                "steps": steps[name],
+                "params": sum(p.numel() for p in model.parameters()),
+                "held_out_bits_per_code": held["bits_per_code"],
+                "train_bits_per_code": fit["bits_per_code"],
+                "held_out_accuracy": held["accuracy"],
+                "sample_s": sample_s,
+            }
             rows.append(rec)
             seed_rec[name] = rec["held_out_bits_per_code"]
-            bar.write(f"seed {seed} {name}: {rec['held_out_bits_per_code']:.3f} bits/code held out, "
-                      f"{steps[name]} steps, sampling {sample_maps} maps {sample_s:.2f} s")
+            bar.write(
+                f"seed {seed} {name}: {rec['held_out_bits_per_code']:.3f} bits/code held out, "
+                f"{steps[name]} steps, sampling {sample_maps} maps {sample_s:.2f} s"
+            )
         per_seed.append(seed_rec)
         done_s += len(variants) * budget_s
     bar.close()
@@ -251,22 +343,55 @@ def attention_study(vqvae_folder: str, seeds: list[int], budget_s: float, attent
     summary = {}
     for name in names:
         r = [x for x in rows if x["variant"] == name]
-        summary[name] = {k: statistics.mean(x[k] for x in r) for k in
-                         ("held_out_bits_per_code", "train_bits_per_code", "steps", "sample_s", "params")}
+        summary[name] = {
+            k: statistics.mean(x[k] for x in r)
+            for k in ("held_out_bits_per_code", "train_bits_per_code", "steps", "sample_s", "params")
+        }
     ratios = [s[names[1]] / s[names[0]] for s in per_seed]
-    record = {"vqvae": vqvae_folder, "top_map": list(test.shape[1:]), "num_codes": num_codes,
-              "train_maps": len(train), "held_out_maps": len(test), "budget_s_per_model": budget_s,
-              "batch_size": batch, "lr": lr, "threads": torch.get_num_threads(), "seeds": seeds,
-              "runs": rows, "summary": summary, "nll_ratio_attention_over_none_per_seed": ratios,
-              "nll_ratio_attention_over_none_mean": statistics.mean(ratios),
-              "prior": "GatedPixelCNNConfig defaults (64 channels, 8 gated layers, kernel 5, dropout 0.1), unconditional"}
-    print(format_table(["variant", "params", "steps in budget", "held-out bits/code", "train bits/code",
-                        f"sample {sample_maps} maps s"],
-                       [[n, int(summary[n]["params"]), f"{summary[n]['steps']:.0f}",
-                         f"{summary[n]['held_out_bits_per_code']:.3f}", f"{summary[n]['train_bits_per_code']:.3f}",
-                         f"{summary[n]['sample_s']:.2f}"] for n in names]))
-    print(f"held-out NLL ratio attention / none: per seed {[round(r, 4) for r in ratios]}, "
-          f"mean {record['nll_ratio_attention_over_none_mean']:.4f} (target <= 0.97)")
+    record = {
+        "vqvae": vqvae_folder,
+        "top_map": list(test.shape[1:]),
+        "num_codes": num_codes,
+        "train_maps": len(train),
+        "held_out_maps": len(test),
+        "budget_s_per_model": budget_s,
+        "batch_size": batch,
+        "lr": lr,
+        "threads": torch.get_num_threads(),
+        "seeds": seeds,
+        "runs": rows,
+        "summary": summary,
+        "nll_ratio_attention_over_none_per_seed": ratios,
+        "nll_ratio_attention_over_none_mean": statistics.mean(ratios),
+        "prior": "GatedPixelCNNConfig defaults (64 channels, 8 gated layers, kernel 5, dropout 0.1), unconditional",
+    }
+    print(
+        format_table(
+            [
+                "variant",
+                "params",
+                "steps in budget",
+                "held-out bits/code",
+                "train bits/code",
+                f"sample {sample_maps} maps s",
+            ],
+            [
+                [
+                    n,
+                    int(summary[n]["params"]),
+                    f"{summary[n]['steps']:.0f}",
+                    f"{summary[n]['held_out_bits_per_code']:.3f}",
+                    f"{summary[n]['train_bits_per_code']:.3f}",
+                    f"{summary[n]['sample_s']:.2f}",
+                ]
+                for n in names
+            ],
+        )
+    )
+    print(
+        f"held-out NLL ratio attention / none: per seed {[round(r, 4) for r in ratios]}, "
+        f"mean {record['nll_ratio_attention_over_none_mean']:.4f} (target <= 0.97)"
+    )
     atomic_write_json(out, record)
     print(f"wrote {out}")
     return record
@@ -282,16 +407,23 @@ def main() -> None:
     ap.add_argument("--at-256", action="store_true", help="only the paper-256 sampling section")
     ap.add_argument("--images", type=int, default=16, help="--at-256: images sampled")
     ap.add_argument("--naive-budget", type=float, default=120.0, help="--at-256: seconds of naive sampling per level")
-    ap.add_argument("--attention-study", metavar="VQVAE_FOLDER",
-                    help="top prior with vs without attention on the natural-64 top codes of this VQ-VAE checkpoint")
+    ap.add_argument(
+        "--attention-study",
+        metavar="VQVAE_FOLDER",
+        help="top prior with vs without attention on the natural-64 top codes of this VQ-VAE checkpoint",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--attention-study: seeds")
     ap.add_argument("--budget", type=float, default=120.0, help="--attention-study: CPU seconds of training per model")
-    ap.add_argument("--attention-every", type=int, default=4, help="--attention-study: attention after every K-th layer")
+    ap.add_argument(
+        "--attention-every", type=int, default=4, help="--attention-study: attention after every K-th layer"
+    )
     ap.add_argument("--train-batch", type=int, default=16, help="--attention-study: code maps per training step")
     args = ap.parse_args()
     if args.attention_study:
         out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_attention.json"))
-        attention_study(args.attention_study, args.seeds, args.budget, args.attention_every, out, batch=args.train_batch)
+        attention_study(
+            args.attention_study, args.seeds, args.budget, args.attention_every, out, batch=args.train_batch
+        )
         return
     if args.at_256:
         out = args.out if args.out != str(OUT) else str(OUT.with_name("bench_prior_256.json"))
@@ -302,33 +434,67 @@ def main() -> None:
     repeats = 1 if args.quick else 3
     big = 8 if args.quick else 32
     torch.set_grad_enabled(False)
-    rows = [sampling_row("demo top", prior(0, demo), 4, args.batch, repeats),
-            sampling_row("demo bottom", prior(1, demo), 8, args.batch, repeats),
-            # the naive sampler runs H*W full passes: at 32x32 and batch 10 that is ~20 min, so batch 1 here
-            sampling_row(f"{big}x{big} (bottom config)", prior(1, demo), big, args.big_batch, 1)]
+    rows = [
+        sampling_row("demo top", prior(0, demo), 4, args.batch, repeats),
+        sampling_row("demo bottom", prior(1, demo), 8, args.batch, repeats),
+        # the naive sampler runs H*W full passes: at 32x32 and batch 10 that is ~20 min, so batch 1 here
+        sampling_row(f"{big}x{big} (bottom config)", prior(1, demo), big, args.big_batch, 1),
+    ]
     torch.set_grad_enabled(True)
-    train = [training_row("demo top", prior(0, demo), 4, demo.prior_batch_size, 3 if args.quick else 20),
-             training_row("demo bottom", prior(1, demo), 8, demo.prior_batch_size, 3 if args.quick else 20)]
+    train = [
+        training_row("demo top", prior(0, demo), 4, demo.prior_batch_size, 3 if args.quick else 20),
+        training_row("demo bottom", prior(1, demo), 8, demo.prior_batch_size, 3 if args.quick else 20),
+    ]
     bits = []
     for level in (0, 1):
         recs = read_jsonl(Path(args.run) / f"prior-{level}" / "metrics.jsonl")
         if recs:
             r = recs[-1]
-            bits.append({"level": level, "step": r["step"], "test_bits_per_code": r["test_bits_per_code"],
-                         "train_bits_per_code": r["train_bits_per_code"], "test_accuracy": r["test_accuracy"],
-                         "train_accuracy": r["train_accuracy"]})
-    print(format_table(["code map", "size", "batch", "naive s", "fast s", "speedup", "identical"],
-                       [[r["map"], r["size"], r["batch"], r["naive_s"], r["fast_s"], r["speedup"], r["identical_codes"]]
-                        for r in rows]))
-    print(format_table(["prior", "size", "batch", "s/step", "codes/s"],
-                       [[r["map"], r["size"], r["batch"], r["step_s"], r["codes_per_s"]] for r in train]))
+            bits.append(
+                {
+                    "level": level,
+                    "step": r["step"],
+                    "test_bits_per_code": r["test_bits_per_code"],
+                    "train_bits_per_code": r["train_bits_per_code"],
+                    "test_accuracy": r["test_accuracy"],
+                    "train_accuracy": r["train_accuracy"],
+                }
+            )
+    print(
+        format_table(
+            ["code map", "size", "batch", "naive s", "fast s", "speedup", "identical"],
+            [
+                [r["map"], r["size"], r["batch"], r["naive_s"], r["fast_s"], r["speedup"], r["identical_codes"]]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        format_table(
+            ["prior", "size", "batch", "s/step", "codes/s"],
+            [[r["map"], r["size"], r["batch"], r["step_s"], r["codes_per_s"]] for r in train],
+        )
+    )
     if bits:
-        print(format_table(["level", "step", "held-out bits/code", "train bits/code", "held-out acc", "train acc"],
-                           [list(b.values())[:6] for b in bits]))
+        print(
+            format_table(
+                ["level", "step", "held-out bits/code", "train bits/code", "held-out acc", "train acc"],
+                [list(b.values())[:6] for b in bits],
+            )
+        )
     else:
         print(f"no trained priors in {args.run!r}: run `archkit demo` first for held-out bits/code")
-    atomic_write_json(args.out, {"quick": args.quick, "threads": torch.get_num_threads(), "sampling": rows,
-                                 "training": train, "held_out": bits, "run": args.run})
+    atomic_write_json(
+        args.out,
+        {
+            "quick": args.quick,
+            "threads": torch.get_num_threads(),
+            "sampling": rows,
+            "training": train,
+            "held_out": bits,
+            "run": args.run,
+        },
+    )
     print(f"wrote {args.out}")
 
 

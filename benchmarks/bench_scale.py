@@ -19,6 +19,7 @@ Targets: peak RSS growth at 8,000 <= 1.2x that at 1,000; streamed >= 0.85x in-me
 Image folders are generated once into --cache (default /tmp/archkit-bench-scale, never committed).
 Writes benchmarks/results/bench_scale.json (bench_scale_quick.json with --quick).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,16 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-MODEL = dict(hidden_channels=64, res_blocks=1, res_channels=32, code_dim=32, num_codes=128, batch_size=32,
-             log_every=1000, restart_after=0)
+MODEL = dict(
+    hidden_channels=64,
+    res_blocks=1,
+    res_channels=32,
+    code_dim=32,
+    num_codes=128,
+    batch_size=32,
+    log_every=1000,
+    restart_after=0,
+)
 SIZES = (1000, 8000)
 
 
@@ -58,23 +67,51 @@ def _child(args: argparse.Namespace) -> None:
 
     vqvae_module.train_step = timed_step
     if args.in_memory and args.data not in ("digits", "natural"):  # the pre-streaming path: whole folder as a tensor
-        vqvae_module._load_data = lambda c, split, channels=None: load_image_dataset(c.data, split, c.image_size, channels)
+        vqvae_module._load_data = lambda c, split, channels=None: load_image_dataset(
+            c.data, split, c.image_size, channels
+        )
     with tempfile.TemporaryDirectory() as out:
-        cfg = VQVAETrainConfig(data=args.data, image_size=args.image_size, out=out, steps=args.steps,
-                               eval_every=args.steps, workers=args.workers, **MODEL)
+        cfg = VQVAETrainConfig(
+            data=args.data,
+            image_size=args.image_size,
+            out=out,
+            steps=args.steps,
+            eval_every=args.steps,
+            workers=args.workers,
+            **MODEL,
+        )
         result: dict = {}
         growth = peak_rss_growth_mib(lambda: result.update(train_vqvae(cfg, progress=False)))
     workers_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # workers were joined at the end
     steady = (len(ends) - 1) * MODEL["batch_size"] / (ends[-1] - ends[0]) if len(ends) > 1 else None
-    print(json.dumps({"peak_rss_growth_mib": growth, "images_per_s": result["train_images_per_s"],
-                      "steady_images_per_s": steady,
-                      "worker_peak_rss_mib": workers_kib / 1024 if args.workers else None,
-                      "psnr": result["psnr"], "step": result["step"]}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_growth_mib": growth,
+                "images_per_s": result["train_images_per_s"],
+                "steady_images_per_s": steady,
+                "worker_peak_rss_mib": workers_kib / 1024 if args.workers else None,
+                "psnr": result["psnr"],
+                "step": result["step"],
+            }
+        )
+    )
 
 
 def _run_child(data: str, image_size: int, steps: int, workers: int, in_memory: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--data", data, "--image-size", str(image_size), "--steps", str(steps),
-           "--workers", str(workers)] + (["--in-memory"] if in_memory else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--data",
+        data,
+        "--image-size",
+        str(image_size),
+        "--steps",
+        str(steps),
+        "--workers",
+        str(workers),
+    ] + (["--in-memory"] if in_memory else [])
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if res.returncode != 0:
@@ -156,47 +193,93 @@ def main() -> None:
         scale[f"streamed_{n}"] = {"images": n, "mode": "streamed", **_run_child(str(folders[n]), 64, steps, 2)}
     if not args.quick:
         print(f"[scale] {max(SIZES)} images loaded whole in memory (the pre-streaming path)", flush=True)
-        scale[f"in_memory_{max(SIZES)}"] = {"images": max(SIZES), "mode": "in-memory",
-                                            **_run_child(str(folders[max(SIZES)]), 64, steps, 0, in_memory=True)}
+        scale[f"in_memory_{max(SIZES)}"] = {
+            "images": max(SIZES),
+            "mode": "in-memory",
+            **_run_child(str(folders[max(SIZES)]), 64, steps, 0, in_memory=True),
+        }
     small, large = scale[f"streamed_{min(SIZES)}"], scale[f"streamed_{max(SIZES)}"]
     rss_ratio = large["peak_rss_growth_mib"] / small["peak_rss_growth_mib"]
 
     speed: dict[str, list[dict]] = {"in_memory": [], "streamed": []}
     digit_steps = steps * 2
     for r in range(rounds):  # alternated, each in a fresh process: load hits both alike
-        for mode in (("in_memory", "streamed") if r % 2 == 0 else ("streamed", "in_memory")):
+        for mode in ("in_memory", "streamed") if r % 2 == 0 else ("streamed", "in_memory"):
             print(f"[speed] round {r + 1}/{rounds}: digits {mode}, {digit_steps} steps", flush=True)
             data, workers = ("digits", 0) if mode == "in_memory" else (str(digits), 2)
             speed[mode].append(_run_child(data, 32, digit_steps, workers))
     med = {m: statistics.median(r["steady_images_per_s"] for r in runs) for m, runs in speed.items()}
     med_all = {m: statistics.median(r["images_per_s"] for r in runs) for m, runs in speed.items()}
     speed_ratio = med["streamed"] / med["in_memory"]
-    paired = [s["steady_images_per_s"] / m["steady_images_per_s"] for s, m in zip(speed["streamed"], speed["in_memory"])]
+    paired = [
+        s["steady_images_per_s"] / m["steady_images_per_s"] for s, m in zip(speed["streamed"], speed["in_memory"])
+    ]
 
-    targets = {"rss_8000_over_1000": rss_ratio, "rss_target": 1.2, "rss_met": rss_ratio <= 1.2,
-               "streamed_over_in_memory": speed_ratio, "speed_target": 0.85, "speed_met": speed_ratio >= 0.85,
-               "streamed_over_in_memory_incl_startup": med_all["streamed"] / med_all["in_memory"],
-               "streamed_over_in_memory_per_round": paired}
-    print(format_table(["run", "images", "peak RSS growth MiB", "worker peak RSS MiB", "images/s", "steady images/s",
-                        "PSNR dB"],
-                       [[k, v["images"], v["peak_rss_growth_mib"], v["worker_peak_rss_mib"] or "-", v["images_per_s"],
-                         v["steady_images_per_s"], v["psnr"]] for k, v in scale.items()]))
-    print(f"peak RSS growth {max(SIZES)} / {min(SIZES)} images: {rss_ratio:.3f} (target <= 1.2: "
-          f"{'met' if targets['rss_met'] else 'MISSED'})")
-    print(format_table(["digits 32x32", "steady images/s per round", "median steady", "median incl. start-up"],
-                       [[m, " ".join(f"{r['steady_images_per_s']:.1f}" for r in runs), med[m], med_all[m]]
-                        for m, runs in speed.items()]))
-    print(f"streamed (2 workers) / in-memory steady images/s: {speed_ratio:.3f} (target >= 0.85: "
-          f"{'met' if targets['speed_met'] else 'MISSED'}); including worker start-up: "
-          f"{targets['streamed_over_in_memory_incl_startup']:.3f}; per round: {' '.join(f'{r:.2f}' for r in paired)}")
+    targets = {
+        "rss_8000_over_1000": rss_ratio,
+        "rss_target": 1.2,
+        "rss_met": rss_ratio <= 1.2,
+        "streamed_over_in_memory": speed_ratio,
+        "speed_target": 0.85,
+        "speed_met": speed_ratio >= 0.85,
+        "streamed_over_in_memory_incl_startup": med_all["streamed"] / med_all["in_memory"],
+        "streamed_over_in_memory_per_round": paired,
+    }
+    print(
+        format_table(
+            ["run", "images", "peak RSS growth MiB", "worker peak RSS MiB", "images/s", "steady images/s", "PSNR dB"],
+            [
+                [
+                    k,
+                    v["images"],
+                    v["peak_rss_growth_mib"],
+                    v["worker_peak_rss_mib"] or "-",
+                    v["images_per_s"],
+                    v["steady_images_per_s"],
+                    v["psnr"],
+                ]
+                for k, v in scale.items()
+            ],
+        )
+    )
+    print(
+        f"peak RSS growth {max(SIZES)} / {min(SIZES)} images: {rss_ratio:.3f} (target <= 1.2: "
+        f"{'met' if targets['rss_met'] else 'MISSED'})"
+    )
+    print(
+        format_table(
+            ["digits 32x32", "steady images/s per round", "median steady", "median incl. start-up"],
+            [
+                [m, " ".join(f"{r['steady_images_per_s']:.1f}" for r in runs), med[m], med_all[m]]
+                for m, runs in speed.items()
+            ],
+        )
+    )
+    print(
+        f"streamed (2 workers) / in-memory steady images/s: {speed_ratio:.3f} (target >= 0.85: "
+        f"{'met' if targets['speed_met'] else 'MISSED'}); including worker start-up: "
+        f"{targets['streamed_over_in_memory_incl_startup']:.3f}; per round: {' '.join(f'{r:.2f}' for r in paired)}"
+    )
     import torch
 
-    result = {"quick": args.quick, "steps": steps, "digit_steps": digit_steps, "rounds": rounds, "model": MODEL,
-              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__,
-              "cpu_count": os.cpu_count(), "scale": scale, "digits_speed": speed, "digits_median_images_per_s": med,
-              "digits_median_images_per_s_incl_startup": med_all, "targets": targets, "wall_s": time.perf_counter() - t0,
-              "probe": "archkit.surgery.peak_rss_growth_mib of the training process (peak mark reset after imports); "
-                       "worker_peak_rss_mib = RUSAGE_CHILDREN ru_maxrss (largest DataLoader worker, absolute)"}
+    result = {
+        "quick": args.quick,
+        "steps": steps,
+        "digit_steps": digit_steps,
+        "rounds": rounds,
+        "model": MODEL,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "scale": scale,
+        "digits_speed": speed,
+        "digits_median_images_per_s": med,
+        "digits_median_images_per_s_incl_startup": med_all,
+        "targets": targets,
+        "wall_s": time.perf_counter() - t0,
+        "probe": "archkit.surgery.peak_rss_growth_mib of the training process (peak mark reset after imports); "
+        "worker_peak_rss_mib = RUSAGE_CHILDREN ru_maxrss (largest DataLoader worker, absolute)",
+    }
     path = RESULTS / ("bench_scale_quick.json" if args.quick else "bench_scale.json")
     atomic_write_json(path, result)
     print(f"wrote {path}")

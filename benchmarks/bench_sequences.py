@@ -16,6 +16,7 @@ Measures, in one run:
     python benchmarks/bench_sequences.py --vs aeon  # LSTMClassifier vs aeon's MiniRocket and FCN (see vs_aeon.py)
 Writes benchmarks/results/bench_sequences.json (--vs aeon: bench_sequences_vs_aeon.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,8 @@ import torch
 from archkit.data import LONG_TASK
 
 sys.path.insert(0, str(Path(__file__).parent))
-import vs_aeon  # noqa: E402
+import vs_aeon
+
 from archkit.models import SequenceClassifier, SequenceClassifierConfig
 from archkit.surgery import format_table, interleaved_latency, peak_rss_growth_mib
 from archkit.train import SeqTrainConfig, atomic_write_json, sequence_loss, train_sequence
@@ -58,15 +60,30 @@ PUBLISHED = {
 # series; BatchNorm statistics count valid steps only, so padded (variable-length) batches stay exact.
 # Cosine learning-rate decay over 200 epochs of batch 8 (the earlier LSTM-only recipe used 100 epochs of
 # batch 16 at a constant rate and missed GunPoint/ArrowHead; see docs/sequences.md).
-REAL_RECIPE = dict(frontend="conv", conv_channels=64, conv_kernel=7, conv_stride=1, conv_blocks=2,
-                   hidden=64, layers=1, bidirectional=True, pool="mean", dropout=0.2, fcn_channels=128,
-                   lr=3e-3, lr_schedule="cosine", batch_size=8)
+REAL_RECIPE = dict(
+    frontend="conv",
+    conv_channels=64,
+    conv_kernel=7,
+    conv_stride=1,
+    conv_blocks=2,
+    hidden=64,
+    layers=1,
+    bidirectional=True,
+    pool="mean",
+    dropout=0.2,
+    fcn_channels=128,
+    lr=3e-3,
+    lr_schedule="cosine",
+    batch_size=8,
+)
 REAL_EPOCHS = 200
 
 
 def model_for(frontend: str, features: int = 8) -> SequenceClassifier:
     extra = CONV if frontend == "conv" else {}
-    return SequenceClassifier(SequenceClassifierConfig(in_features=features, num_classes=4, frontend=frontend, **MODEL, **extra))
+    return SequenceClassifier(
+        SequenceClassifierConfig(in_features=features, num_classes=4, frontend=frontend, **MODEL, **extra)
+    )
 
 
 def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
@@ -85,6 +102,7 @@ def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(models[f].parameters(), 1.0)
                 opts[f].step()
+
         return run
 
     def infer(f):
@@ -92,6 +110,7 @@ def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
             with torch.no_grad():
                 models[f].eval()(x)
             models[f].train()
+
         return run
 
     fns = {f"train_{f}": train_step(f) for f in models} | {f"infer_{f}": infer(f) for f in models}
@@ -131,29 +150,54 @@ def peak_memory(batch: int, steps: int) -> dict:
     out = {}
     for frontend in ("none", "conv"):
         for mode in ("train", "infer"):
-            res = subprocess.run([sys.executable, __file__, "--memory-probe", frontend, mode, str(batch), str(steps)],
-                                 capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--memory-probe", frontend, mode, str(batch), str(steps)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out[f"{mode}_{frontend}"] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_growth_mib"]
     return out
 
 
 def long_task(work: Path, n_train: int, n_test: int, steps: int, conv_epochs: int, lstm_budget_s: float) -> dict:
-    common = dict(dataset=LONG_TASK, long_task_train=n_train, long_task_test=n_test, long_task_length=steps,
-                  batch_size=32, lr=3e-3, progress=False, checkpoint_every=0, **MODEL)
+    common = dict(
+        dataset=LONG_TASK,
+        long_task_train=n_train,
+        long_task_test=n_test,
+        long_task_length=steps,
+        batch_size=32,
+        lr=3e-3,
+        progress=False,
+        checkpoint_every=0,
+        **MODEL,
+    )
     res = {}
     conv = train_sequence(SeqTrainConfig(out=str(work / "conv"), frontend="conv", epochs=conv_epochs, **CONV, **common))
     res["conv"] = _brief(conv)
     # The plain LSTM reuses the same generated files (same seed, same sizes) via a symlinked data folder.
     (work / "none").mkdir(parents=True, exist_ok=True)
     (work / "none" / "data").symlink_to((work / "conv" / "data").resolve())
-    plain = train_sequence(SeqTrainConfig(out=str(work / "none"), frontend="none", epochs=conv_epochs,
-                                          time_limit_s=lstm_budget_s, **common))
+    plain = train_sequence(
+        SeqTrainConfig(
+            out=str(work / "none"), frontend="none", epochs=conv_epochs, time_limit_s=lstm_budget_s, **common
+        )
+    )
     res["none"] = _brief(plain)
     return res
 
 
 def _brief(summary: dict) -> dict:
-    keep = ("held_out_accuracy", "step", "epoch", "train_time_s", "train_sequences_per_s", "stopped", "num_train", "num_held_out")
+    keep = (
+        "held_out_accuracy",
+        "step",
+        "epoch",
+        "train_time_s",
+        "train_sequences_per_s",
+        "stopped",
+        "num_train",
+        "num_held_out",
+    )
     return {k: summary[k] for k in keep}
 
 
@@ -164,40 +208,69 @@ def real_sets(work: Path, names: list[str], epochs: int, seeds: int, recipe: dic
         accs, times = [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
-            s = train_sequence(SeqTrainConfig(out=str(work / f"{name}-{seed}"), dataset=name, epochs=epochs, seed=seed,
-                                              progress=False, checkpoint_every=0, **recipe))
+            s = train_sequence(
+                SeqTrainConfig(
+                    out=str(work / f"{name}-{seed}"),
+                    dataset=name,
+                    epochs=epochs,
+                    seed=seed,
+                    progress=False,
+                    checkpoint_every=0,
+                    **recipe,
+                )
+            )
             accs.append(s["held_out_accuracy"])
             times.append(time.perf_counter() - t0)
             print(f"  {name} seed {seed}: {100 * accs[-1]:.1f}% in {times[-1]:.0f}s", flush=True)
         pub = PUBLISHED.get(name)
         resnet = pub["ResNet"] if pub else None
         mean = 100 * float(np.mean(accs))
-        out[name] = {"accuracy_mean": mean, "accuracy_std": 100 * float(np.std(accs)), "runs": [100 * a for a in accs],
-                     "seconds_per_run": float(np.mean(times)),
-                     "published": {**pub, "source": PUBLISHED_SOURCE} if pub else None,
-                     "published_resnet": resnet, "gap_to_resnet_points": None if resnet is None else resnet - mean,
-                     "within_3_points": None if resnet is None else resnet - mean <= 3.0}
+        out[name] = {
+            "accuracy_mean": mean,
+            "accuracy_std": 100 * float(np.std(accs)),
+            "runs": [100 * a for a in accs],
+            "seconds_per_run": float(np.mean(times)),
+            "published": {**pub, "source": PUBLISHED_SOURCE} if pub else None,
+            "published_resnet": resnet,
+            "gap_to_resnet_points": None if resnet is None else resnet - mean,
+            "within_3_points": None if resnet is None else resnet - mean <= 3.0,
+        }
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, numbers not meaningful")
-    ap.add_argument("--lstm-budget-s", type=float, default=300.0, help="training-time budget of the plain LSTM on the long task")
+    ap.add_argument(
+        "--lstm-budget-s", type=float, default=300.0, help="training-time budget of the plain LSTM on the long task"
+    )
     ap.add_argument("--conv-epochs", type=int, default=3)
     ap.add_argument("--real-epochs", type=int, default=REAL_EPOCHS)
     ap.add_argument("--seeds", type=int, default=None, help="seeds per set (default 1; --vs aeon: 3)")
-    ap.add_argument("--real-lr-schedule", choices=["constant", "cosine"], default=None,
-                    help="ablation: override the real-set recipe's learning-rate schedule (cosine)")
-    ap.add_argument("--recipe-override", type=json.loads, default={},
-                    help='ablations: JSON merged into REAL_RECIPE, e.g. \'{"fcn_channels": 0}\'')
+    ap.add_argument(
+        "--real-lr-schedule",
+        choices=["constant", "cosine"],
+        default=None,
+        help="ablation: override the real-set recipe's learning-rate schedule (cosine)",
+    )
+    ap.add_argument(
+        "--recipe-override",
+        type=json.loads,
+        default={},
+        help="ablations: JSON merged into REAL_RECIPE, e.g. '{\"fcn_channels\": 0}'",
+    )
     ap.add_argument("--repeats", type=int, default=1, help="timed rounds (a plain-LSTM training step is minutes)")
     ap.add_argument("--warmup", type=int, default=0, help="untimed full-size rounds before timing")
     ap.add_argument("--sets", default=None, help="comma list of bundled sets (default: five; --vs aeon: all six)")
     ap.add_argument("--vs", choices=["aeon"], default=None, help="only the side-by-side with aeon's classifiers")
     ap.add_argument("--methods", default=",".join(vs_aeon.METHODS), help="--vs aeon: comma list of methods to fit")
-    ap.add_argument("--summarize", nargs="+", type=Path, default=None,
-                    help="--vs aeon: merge these run files (e.g. one per process) into --out and print the table")
+    ap.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="--vs aeon: merge these run files (e.g. one per process) into --out and print the table",
+    )
     ap.add_argument("--skip", default="", help="comma list of sections to skip: throughput,memory,long,real")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
@@ -215,11 +288,28 @@ def main() -> None:
         sets = args.sets.split(",")[:2]
     else:
         batch, steps, repeats, n_train, n_test = 32, 8192, args.repeats, 512, 128
-        conv_epochs, budget, real_epochs, sets = args.conv_epochs, args.lstm_budget_s, args.real_epochs, args.sets.split(",")
+        conv_epochs, budget, real_epochs, sets = (
+            args.conv_epochs,
+            args.lstm_budget_s,
+            args.real_epochs,
+            args.sets.split(","),
+        )
     skip = set(filter(None, args.skip.split(",")))
-    recipe = {**REAL_RECIPE, **({"lr_schedule": args.real_lr_schedule} if args.real_lr_schedule else {}), **args.recipe_override}
-    results = {"quick": args.quick, "shape": [batch, steps, 8], "model": MODEL, "conv": CONV, "real_recipe": recipe, "real_epochs": real_epochs,
-               "torch_threads": torch.get_num_threads(), "note": "2-core CPU machine; sections can come from separate invocations (--skip): top-level torch_threads and wall_s describe the last one, see real_run_note and docs/sequences.md"}
+    recipe = {
+        **REAL_RECIPE,
+        **({"lr_schedule": args.real_lr_schedule} if args.real_lr_schedule else {}),
+        **args.recipe_override,
+    }
+    results = {
+        "quick": args.quick,
+        "shape": [batch, steps, 8],
+        "model": MODEL,
+        "conv": CONV,
+        "real_recipe": recipe,
+        "real_epochs": real_epochs,
+        "torch_threads": torch.get_num_threads(),
+        "note": "2-core CPU machine; sections can come from separate invocations (--skip): top-level torch_threads and wall_s describe the last one, see real_run_note and docs/sequences.md",
+    }
     if args.out.is_file():  # keep sections measured by an earlier run that this one skips
         results = {**json.loads(args.out.read_text()), **results}
     t_start = time.perf_counter()
@@ -232,7 +322,9 @@ def main() -> None:
             print("[memory] one step per subprocess", flush=True)
             results["peak_rss_mib"] = peak_memory(batch, steps)
         if "long" not in skip:
-            print(f"[long task] {n_train} train / {n_test} test at T={steps}; plain LSTM budget {budget:.0f}s", flush=True)
+            print(
+                f"[long task] {n_train} train / {n_test} test at T={steps}; plain LSTM budget {budget:.0f}s", flush=True
+            )
             results["long_task"] = long_task(work / "long", n_train, n_test, steps, conv_epochs, budget)
         if "real" not in skip:
             print(f"[real] {sets}, {real_epochs} epochs x {args.seeds} seed(s)", flush=True)
@@ -253,8 +345,15 @@ def vs_main(args: argparse.Namespace) -> None:
         q = vs_aeon.QUICK if args.quick else {}
         sets = args.sets.split(",") if args.sets else q.get("sets", vs_aeon.SETS)
         runs_file = out.with_name(out.stem + ".runs.json")
-        vs_aeon.run(runs_file, args.methods.split(","), sets, args.seeds or q.get("seeds", 3),
-                    q.get("candidates", vs_aeon.ARCHKIT_CANDIDATES), q.get("fcn_epochs", vs_aeon.AEON_FCN_EPOCHS), args.quick)
+        vs_aeon.run(
+            runs_file,
+            args.methods.split(","),
+            sets,
+            args.seeds or q.get("seeds", 3),
+            q.get("candidates", vs_aeon.ARCHKIT_CANDIDATES),
+            q.get("fcn_epochs", vs_aeon.AEON_FCN_EPOCHS),
+            args.quick,
+        )
         summary = vs_aeon.summarize([runs_file])
     atomic_write_json(out, summary)
     vs_aeon.print_summary(summary)
@@ -264,19 +363,44 @@ def vs_main(args: argparse.Namespace) -> None:
 def print_tables(r: dict) -> None:
     if "throughput" in r:
         t = r["throughput"]
-        rows = [[f, t[f"train_{f}"]["sequences_per_s"], t[f"infer_{f}"]["sequences_per_s"],
-                 r.get("peak_rss_mib", {}).get(f"train_{f}", float("nan")), r.get("peak_rss_mib", {}).get(f"infer_{f}", float("nan"))]
-                for f in ("none", "conv")]
+        rows = [
+            [
+                f,
+                t[f"train_{f}"]["sequences_per_s"],
+                t[f"infer_{f}"]["sequences_per_s"],
+                r.get("peak_rss_mib", {}).get(f"train_{f}", float("nan")),
+                r.get("peak_rss_mib", {}).get(f"infer_{f}", float("nan")),
+            ]
+            for f in ("none", "conv")
+        ]
         print(format_table(["frontend", "train seq/s", "infer seq/s", "train peak MiB", "infer peak MiB"], rows))
-        print(f"conv vs none: train {t['train_speedup_conv_vs_none']:.1f}x, inference {t['infer_speedup_conv_vs_none']:.1f}x")
+        print(
+            f"conv vs none: train {t['train_speedup_conv_vs_none']:.1f}x, inference {t['infer_speedup_conv_vs_none']:.1f}x"
+        )
     if "long_task" in r:
         lt = r["long_task"]
-        print(format_table(["frontend", "held-out acc", "steps", "train s", "stopped"],
-                           [[f, lt[f]["held_out_accuracy"], lt[f]["step"], lt[f]["train_time_s"], lt[f]["stopped"]] for f in ("none", "conv")]))
+        print(
+            format_table(
+                ["frontend", "held-out acc", "steps", "train s", "stopped"],
+                [
+                    [f, lt[f]["held_out_accuracy"], lt[f]["step"], lt[f]["train_time_s"], lt[f]["stopped"]]
+                    for f in ("none", "conv")
+                ],
+            )
+        )
     if "real" in r:
         dash = lambda v: "-" if v is None else v  # noqa: E731
-        rows = [[n, v["accuracy_mean"], v["accuracy_std"], dash(v.get("published_resnet")),
-                 dash(v.get("gap_to_resnet_points")), dash(v.get("within_3_points"))] for n, v in r["real"].items()]
+        rows = [
+            [
+                n,
+                v["accuracy_mean"],
+                v["accuracy_std"],
+                dash(v.get("published_resnet")),
+                dash(v.get("gap_to_resnet_points")),
+                dash(v.get("within_3_points")),
+            ]
+            for n, v in r["real"].items()
+        ]
         print(format_table(["dataset", "ours %", "std", "published ResNet %", "gap (points)", "within 3"], rows))
 
 

@@ -14,6 +14,7 @@ Results are written after every evaluation, so an interrupted run still leaves i
     python benchmarks/bench_vqvae.py --screen cosine-1e-3-codes-2048 --eval-every 250 --save-dir runs/screen
     python benchmarks/bench_vqvae.py --recon-grid runs/screen/cosine-1e-3-codes-2048 docs/img/natural64-recon.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ from archkit.models import VQVAE2, VQVAE2Config
 from archkit.models.vqvae import VQVAEOutput
 from archkit.surgery import format_table, peak_rss_growth_mib
 from archkit.train import atomic_write_json, evaluate_vqvae
-from archkit.train.sequence import lr_at
+from archkit.train.schedule import lr_at
 from archkit.train.vqvae import train_step
 
 RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
@@ -84,8 +84,13 @@ class PlainResBlock(nn.Module):
 
 def _plain_encoder(cin: int, ch: int, res_blocks: int, res_ch: int, stride: int) -> nn.Sequential:
     if stride == 4:
-        layers = [nn.Conv2d(cin, ch // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(ch // 2, ch, 4, 2, 1), nn.ReLU(),
-                  nn.Conv2d(ch, ch, 3, padding=1)]
+        layers = [
+            nn.Conv2d(cin, ch // 2, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(ch // 2, ch, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(ch, ch, 3, padding=1),
+        ]
     else:
         layers = [nn.Conv2d(cin, ch // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(ch // 2, ch, 3, padding=1)]
     return nn.Sequential(*layers, *[PlainResBlock(ch, res_ch) for _ in range(res_blocks)], nn.ReLU())
@@ -158,9 +163,11 @@ def memprobe(dataset: str, kind: str, batch: int, steps: int = 3) -> float:
     torch.manual_seed(0)
     model = build(kind, data.channels)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+
     def run() -> None:
         for i in range(steps):
-            train_step(model, opt, data.images[i * batch:(i + 1) * batch])
+            train_step(model, opt, data.images[i * batch : (i + 1) * batch])
+
     return peak_rss_growth_mib(run)
 
 
@@ -185,8 +192,15 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
     gen = torch.Generator().manual_seed(0)
     order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(steps * batch // len(train) + 1)])
     entry = record.setdefault(name, {})
-    entry.update({"image_size": size, "batch_size": batch, "steps_planned": steps, "train_images": len(train),
-                  "test_images": len(test)})
+    entry.update(
+        {
+            "image_size": size,
+            "batch_size": batch,
+            "steps_planned": steps,
+            "train_images": len(train),
+            "test_images": len(test),
+        }
+    )
     for kind in models:
         entry.setdefault(kind, {})["peak_memory_mib"] = peak_memory(name, kind, batch)
     step = 0
@@ -198,7 +212,7 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
         for kind in models:  # interleaved: both models see the same machine load
             t0 = time.perf_counter()
             for s in range(step, step + n):
-                last = train_step(models[kind], opts[kind], train.images[order[s * batch:(s + 1) * batch]])
+                last = train_step(models[kind], opts[kind], train.images[order[s * batch : (s + 1) * batch]])
             seconds[kind] += time.perf_counter() - t0
             entry[kind]["last_train_psnr"] = last["psnr"]
         step += n
@@ -210,12 +224,18 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
                 entry[kind]["train_images_per_s"] = step * batch / seconds[kind]
             entry["steps_done"] = step
             entry["throughput_ratio_archkit_over_plain"] = (
-                entry["archkit"]["train_images_per_s"] / entry["plain"]["train_images_per_s"])
+                entry["archkit"]["train_images_per_s"] / entry["plain"]["train_images_per_s"]
+            )
             entry["psnr_gain_db_archkit_minus_plain"] = entry["archkit"]["psnr"] - entry["plain"]["psnr"]
             save()
-            bar.write(f"{name} step {step}: " + "; ".join(
-                f"{k} {entry[k]['psnr']:.2f} dB, codes {[lv['codes_used'] for lv in entry[k]['levels']]}, "
-                f"swap {entry[k]['top_swap_mse']:.2e}" for k in models))
+            bar.write(
+                f"{name} step {step}: "
+                + "; ".join(
+                    f"{k} {entry[k]['psnr']:.2f} dB, codes {[lv['codes_used'] for lv in entry[k]['levels']]}, "
+                    f"swap {entry[k]['top_swap_mse']:.2e}"
+                    for k in models
+                )
+            )
     bar.close()
 
 
@@ -240,12 +260,23 @@ SCREEN_VARIANTS = {
     # the held-out photos hold hues the 9 training photos lack: random flips + RGB orders ("augment" is no model field)
     "augment": ({"augment": "flip-permute"}, "constant", 3e-4),
     "codes-2048-augment": ({"num_codes": [512, 2048], "augment": "flip-permute"}, "cosine", 1e-3),
-    "stride-2-hidden-64-augment": ({"bottom_stride": 2, "hidden_channels": 64, "augment": "flip-permute"}, "cosine", 1e-3),
+    "stride-2-hidden-64-augment": (
+        {"bottom_stride": 2, "hidden_channels": 64, "augment": "flip-permute"},
+        "cosine",
+        1e-3,
+    ),
 }
 
 
-def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Path, eval_every: int = 0,
-               save_dir: Path | None = None) -> dict:
+def run_screen(
+    variants: list[str],
+    steps: int,
+    batch: int,
+    chunk: int,
+    out: Path,
+    eval_every: int = 0,
+    save_dir: Path | None = None,
+) -> dict:
     """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end.
 
     eval_every > 0 also records held-out PSNR along the way (the curve says whether a variant is still
@@ -258,8 +289,9 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
     for name in variants:
         overrides, schedule, lr = SCREEN_VARIANTS[name]
         torch.manual_seed(0)
-        models[name] = VQVAE2(VQVAE2Config(in_channels=train.channels,
-                                           **{k: v for k, v in overrides.items() if k != "augment"}))
+        models[name] = VQVAE2(
+            VQVAE2Config(in_channels=train.channels, **{k: v for k, v in overrides.items() if k != "augment"})
+        )
         opts[name] = torch.optim.Adam(models[name].parameters(), lr=lr)
         seconds[name] = 0.0
     gen = torch.Generator().manual_seed(0)
@@ -274,8 +306,8 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
             t0 = time.perf_counter()
             for s in range(step, step + n):
                 for group in opts[name].param_groups:
-                    group["lr"] = lr_at(SimpleNamespace(lr=lr, lr_schedule=schedule), s, steps)
-                xb = train.images[order[s * batch:(s + 1) * batch]]
+                    group["lr"] = lr_at(lr, schedule, s, steps)
+                xb = train.images[order[s * batch : (s + 1) * batch]]
                 aug = SCREEN_VARIANTS[name][0].get("augment", "none")
                 train_step(model, opts[name], augment_batch(xb, aug, torch.Generator().manual_seed(s)))
             seconds[name] += time.perf_counter() - t0
@@ -285,12 +317,19 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
             for name, model in models.items():
                 ev = evaluate_vqvae(model, test.images)
                 overrides, schedule, lr = SCREEN_VARIANTS[name]
-                entry = record["variants"].setdefault(name, {"overrides": overrides, "lr_schedule": schedule,
-                                                             "lr": lr, "curve": []})
-                entry.update({"psnr": ev["psnr"], "codes_used": [lv["codes_used"] for lv in ev["levels"]],
-                              "codes": [lv["codes"] for lv in ev["levels"]],
-                              "params": sum(p.numel() for p in model.parameters()), "train_s": seconds[name],
-                              "steps_done": step})
+                entry = record["variants"].setdefault(
+                    name, {"overrides": overrides, "lr_schedule": schedule, "lr": lr, "curve": []}
+                )
+                entry.update(
+                    {
+                        "psnr": ev["psnr"],
+                        "codes_used": [lv["codes_used"] for lv in ev["levels"]],
+                        "codes": [lv["codes"] for lv in ev["levels"]],
+                        "params": sum(p.numel() for p in model.parameters()),
+                        "train_s": seconds[name],
+                        "steps_done": step,
+                    }
+                )
                 entry["curve"].append([step, ev["psnr"]])
                 bar.write(f"{name} step {step}: {ev['psnr']:.2f} dB, codes {entry['codes_used']}")
             atomic_write_json(out, record)  # an interrupted screen keeps its latest numbers
@@ -299,12 +338,26 @@ def run_screen(variants: list[str], steps: int, batch: int, chunk: int, out: Pat
         from archkit.train import save_checkpoint
 
         for name, model in models.items():
-            save_checkpoint(Path(save_dir) / name, model, model.config, kind="VQVAE2Config",
-                            screen=record["variants"][name])
-    print(format_table(["variant", "changes", "lr", "held-out PSNR", "codes used", "params", "train s"],
-                       [[k, str(v["overrides"] or "-"), f"{v['lr_schedule']} {v['lr']:g}", f"{v['psnr']:.2f}",
-                         " / ".join(map(str, v["codes_used"])), v["params"], f"{v['train_s']:.0f}"]
-                        for k, v in record["variants"].items()]))
+            save_checkpoint(
+                Path(save_dir) / name, model, model.config, kind="VQVAE2Config", screen=record["variants"][name]
+            )
+    print(
+        format_table(
+            ["variant", "changes", "lr", "held-out PSNR", "codes used", "params", "train s"],
+            [
+                [
+                    k,
+                    str(v["overrides"] or "-"),
+                    f"{v['lr_schedule']} {v['lr']:g}",
+                    f"{v['psnr']:.2f}",
+                    " / ".join(map(str, v["codes_used"])),
+                    v["params"],
+                    f"{v['train_s']:.0f}",
+                ]
+                for k, v in record["variants"].items()
+            ],
+        )
+    )
     return record
 
 
@@ -321,9 +374,13 @@ def recon_grid(folder: Path, out: Path, n: int = 12) -> dict:
     with torch.no_grad():
         recon = model.decode_codes(model.encode(x)).clamp(0, 1)
     save_image_grid([x, recon], out)
-    held, fit = evaluate_vqvae(model, test), evaluate_vqvae(model, train[:len(test)])
-    return {"held_out_psnr": held["psnr"], "train_psnr": fit["psnr"],
-            "codes_used": [lv["codes_used"] for lv in held["levels"]], "grid": str(out)}
+    held, fit = evaluate_vqvae(model, test), evaluate_vqvae(model, train[: len(test)])
+    return {
+        "held_out_psnr": held["psnr"],
+        "train_psnr": fit["psnr"],
+        "codes_used": [lv["codes_used"] for lv in held["levels"]],
+        "grid": str(out),
+    }
 
 
 def print_table(record: dict) -> None:
@@ -335,14 +392,45 @@ def print_table(record: dict) -> None:
         for kind in ("archkit", "plain"):
             m = e[kind]
             mem = m.get("peak_memory_mib")
-            rows.append([f"{name} {e['image_size']}px", kind, f"{e['steps_done']}", f"{m['train_images_per_s']:.1f}",
-                         "-" if mem is None else f"{mem:.0f}", f"{m['psnr']:.2f}",
-                         " / ".join(f"{lv['codes_used']}/{lv['codes']}" for lv in m["levels"]),
-                         f"{m['top_swap_mse']:.2e}"])
-        rows.append([f"{name} {e['image_size']}px", "ratio archkit/plain", "",
-                     f"{e['throughput_ratio_archkit_over_plain']:.2f}", "", f"{e['psnr_gain_db_archkit_minus_plain']:+.2f}", "", ""])
-    print(format_table(["data", "model", "steps", "train img/s", "peak MiB", "test PSNR", "codes used (top / bottom)",
-                        "top-swap MSE"], rows))
+            rows.append(
+                [
+                    f"{name} {e['image_size']}px",
+                    kind,
+                    f"{e['steps_done']}",
+                    f"{m['train_images_per_s']:.1f}",
+                    "-" if mem is None else f"{mem:.0f}",
+                    f"{m['psnr']:.2f}",
+                    " / ".join(f"{lv['codes_used']}/{lv['codes']}" for lv in m["levels"]),
+                    f"{m['top_swap_mse']:.2e}",
+                ]
+            )
+        rows.append(
+            [
+                f"{name} {e['image_size']}px",
+                "ratio archkit/plain",
+                "",
+                f"{e['throughput_ratio_archkit_over_plain']:.2f}",
+                "",
+                f"{e['psnr_gain_db_archkit_minus_plain']:+.2f}",
+                "",
+                "",
+            ]
+        )
+    print(
+        format_table(
+            [
+                "data",
+                "model",
+                "steps",
+                "train img/s",
+                "peak MiB",
+                "test PSNR",
+                "codes used (top / bottom)",
+                "top-swap MSE",
+            ],
+            rows,
+        )
+    )
 
 
 def main() -> None:
@@ -354,13 +442,26 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 steps (numbers not meaningful)")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--memory-only", action="store_true",
-                    help="re-measure only the peak memory of each model and update it in the existing JSON")
-    ap.add_argument("--screen", nargs="*", metavar="VARIANT", choices=list(SCREEN_VARIANTS),
-                    help=f"natural 64x64 screening of {list(SCREEN_VARIANTS)} (all when none given) for --steps")
+    ap.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="re-measure only the peak memory of each model and update it in the existing JSON",
+    )
+    ap.add_argument(
+        "--screen",
+        nargs="*",
+        metavar="VARIANT",
+        choices=list(SCREEN_VARIANTS),
+        help=f"natural 64x64 screening of {list(SCREEN_VARIANTS)} (all when none given) for --steps",
+    )
     ap.add_argument("--save-dir", type=Path, help="--screen: keep each trained variant as a checkpoint folder here")
-    ap.add_argument("--recon-grid", nargs=2, type=Path, metavar=("CHECKPOINT", "PNG"),
-                    help="write held-out natural crops above their reconstructions by a saved --screen model")
+    ap.add_argument(
+        "--recon-grid",
+        nargs=2,
+        type=Path,
+        metavar=("CHECKPOINT", "PNG"),
+        help="write held-out natural crops above their reconstructions by a saved --screen model",
+    )
     ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memprobe:
@@ -368,13 +469,22 @@ def main() -> None:
         return
     if args.recon_grid:
         r = recon_grid(*args.recon_grid)
-        print(f"wrote {r['grid']}: held-out PSNR {r['held_out_psnr']:.2f} dB, as many train crops "
-              f"{r['train_psnr']:.2f} dB, held-out codes in use {r['codes_used']}")
+        print(
+            f"wrote {r['grid']}: held-out PSNR {r['held_out_psnr']:.2f} dB, as many train crops "
+            f"{r['train_psnr']:.2f} dB, held-out codes in use {r['codes_used']}"
+        )
         return
     if args.screen is not None:
         out = args.out if args.out != RESULTS else RESULTS.with_name("bench_vqvae_screen.json")
-        run_screen(args.screen or list(SCREEN_VARIANTS), args.steps, args.batch_size, args.chunk, out,
-                   eval_every=args.eval_every, save_dir=args.save_dir)
+        run_screen(
+            args.screen or list(SCREEN_VARIANTS),
+            args.steps,
+            args.batch_size,
+            args.chunk,
+            out,
+            eval_every=args.eval_every,
+            save_dir=args.save_dir,
+        )
         print(f"wrote {out}")
         return
     if args.quick:
@@ -385,15 +495,21 @@ def main() -> None:
     if args.memory_only:
         for name in args.datasets:
             for kind in ("archkit", "plain"):
-                record.setdefault(name, {}).setdefault(kind, {})["peak_memory_mib"] = peak_memory(name, kind, args.batch_size)
+                record.setdefault(name, {}).setdefault(kind, {})["peak_memory_mib"] = peak_memory(
+                    name, kind, args.batch_size
+                )
         record.setdefault("config", {})["peak_memory_note"] = (
             "peak RSS growth over the first 3 training steps in a fresh process, measured with "
-            "archkit.surgery.peak_rss_growth_mib (peak mark reset first); re-measured with --memory-only")
+            "archkit.surgery.peak_rss_growth_mib (peak mark reset first); re-measured with --memory-only"
+        )
         atomic_write_json(args.out, record)
         print_table(record)
         return
-    record["config"] = {"default VQVAE2Config": "hidden 128, res_blocks 2, res_channels 32, code_dim 64, 512 codes/level",
-                        "torch_threads": torch.get_num_threads(), "note": "2-core CPU shared with other jobs"}
+    record["config"] = {
+        "default VQVAE2Config": "hidden 128, res_blocks 2, res_channels 32, code_dim 64, 512 codes/level",
+        "torch_threads": torch.get_num_threads(),
+        "note": "2-core CPU shared with other jobs",
+    }
 
     def save() -> None:
         # Merge: `--datasets digits` and `--datasets natural` may run as two processes at once.

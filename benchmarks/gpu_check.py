@@ -13,6 +13,7 @@ Without a GPU (and without --force-cpu) it prints that it skipped and exits 0. T
 the same VQ-VAE-2 step at 128x128 in fp32 with torch limited to 2 threads (the 2-core machine).
 Data are random images/codes: throughput does not depend on their content.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Hard limit per section in seconds (sum 330 s: under 6 minutes with start-up). The timed loop of a
 # section uses at most MEASURE_SHARE of it; the rest covers imports, model building and warm-up.
-BUDGETS = {"vqvae_fp32": 30, "vqvae_bf16": 30, "vqvae_bf16_compile": 95, "prior": 35, "sampling": 40,
-           "ddp": 60, "cpu_baseline": 40}
+BUDGETS = {
+    "vqvae_fp32": 30,
+    "vqvae_bf16": 30,
+    "vqvae_bf16_compile": 95,
+    "prior": 35,
+    "sampling": 40,
+    "ddp": 60,
+    "cpu_baseline": 40,
+}
 MEASURE_SHARE = 0.5
 TARGETS = {"bf16_over_fp32": 1.5, "gpu_over_cpu": 20.0}
 
@@ -40,15 +48,38 @@ TARGETS = {"bf16_over_fp32": 1.5, "gpu_over_cpu": 20.0}
 def sizes(tiny: bool) -> dict[str, Any]:
     """Problem sizes: the real check, or tiny ones that only exercise the code paths."""
     if tiny:
-        return dict(image=16, batch=4, cpu_batch=2, vq=dict(hidden_channels=16, res_blocks=1, res_channels=8,
-                    code_dim=8, num_codes=16), prior=dict(channels=16, layers=2, num_codes=16), code_map=8,
-                    prior_batch=4, sample_batch=2, naive_rows=2, max_steps=4, ddp_image=16, ddp_steps=4)
-    return dict(image=128, batch=32, cpu_batch=8, vq=dict(hidden_channels=128, res_blocks=2, res_channels=32,
-                code_dim=64, num_codes=512), prior=dict(channels=128, layers=12, num_codes=512), code_map=32,
-                prior_batch=32, sample_batch=8, naive_rows=2, max_steps=200, ddp_image=64, ddp_steps=30)
+        return dict(
+            image=16,
+            batch=4,
+            cpu_batch=2,
+            vq=dict(hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16),
+            prior=dict(channels=16, layers=2, num_codes=16),
+            code_map=8,
+            prior_batch=4,
+            sample_batch=2,
+            naive_rows=2,
+            max_steps=4,
+            ddp_image=16,
+            ddp_steps=4,
+        )
+    return dict(
+        image=128,
+        batch=32,
+        cpu_batch=8,
+        vq=dict(hidden_channels=128, res_blocks=2, res_channels=32, code_dim=64, num_codes=512),
+        prior=dict(channels=128, layers=12, num_codes=512),
+        code_map=32,
+        prior_batch=32,
+        sample_batch=8,
+        naive_rows=2,
+        max_steps=200,
+        ddp_image=64,
+        ddp_steps=30,
+    )
 
 
 # -- sections (each runs in a child process) ---------------------------------------------------------
+
 
 def _sync(device) -> None:
     import torch
@@ -74,8 +105,16 @@ def _timed(fn, device, budget_s: float, max_steps: int, warmup: int = 2) -> dict
     return {"steps": steps, "seconds": time.perf_counter() - t0, "warmup_s": warm_s}
 
 
-def section_vqvae(device: str, precision: str, compile: bool, budget_s: float, sz: dict, threads: int | None = None,
-                  batch: int | None = None, warmup: int = 2) -> dict[str, Any]:
+def section_vqvae(
+    device: str,
+    precision: str,
+    compile: bool,
+    budget_s: float,
+    sz: dict,
+    threads: int | None = None,
+    batch: int | None = None,
+    warmup: int = 2,
+) -> dict[str, Any]:
     """VQ-VAE-2 training images/s through archkit's own train_step (random images, pinned host batches)."""
     import torch
 
@@ -94,11 +133,23 @@ def section_vqvae(device: str, precision: str, compile: bool, budget_s: float, s
     x = torch.rand(b, 3, sz["image"], sz["image"])
     if accel.device.type == "cuda":
         x = x.pin_memory()
-    r = _timed(lambda: train_step(net, opt, x, accel), accel.device, budget_s, sz["max_steps"],
-               warmup=max(warmup, 3) if compile else warmup)
-    return {**accel.describe(), "image_size": sz["image"], "batch": b, "threads": torch.get_num_threads(),
-            "images_per_s": r["steps"] * b / r["seconds"], "timed_steps": r["steps"], "timed_s": r["seconds"],
-            "warmup_s": r["warmup_s"]}
+    r = _timed(
+        lambda: train_step(net, opt, x, accel),
+        accel.device,
+        budget_s,
+        sz["max_steps"],
+        warmup=max(warmup, 3) if compile else warmup,
+    )
+    return {
+        **accel.describe(),
+        "image_size": sz["image"],
+        "batch": b,
+        "threads": torch.get_num_threads(),
+        "images_per_s": r["steps"] * b / r["seconds"],
+        "timed_steps": r["steps"],
+        "timed_s": r["seconds"],
+        "warmup_s": r["warmup_s"],
+    }
 
 
 def section_prior(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
@@ -113,13 +164,20 @@ def section_prior(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
     for precision in ("32", "bf16"):
         accel = create_accelerator(device, precision)
         torch.manual_seed(0)
-        cfg = GatedPixelCNNConfig(num_codes=sz["prior"]["num_codes"], channels=sz["prior"]["channels"],
-                                  layers=sz["prior"]["layers"], kernel_size=5, num_classes=10, dropout=0.0)
+        cfg = GatedPixelCNNConfig(
+            num_codes=sz["prior"]["num_codes"],
+            channels=sz["prior"]["channels"],
+            layers=sz["prior"]["layers"],
+            kernel_size=5,
+            num_classes=10,
+            dropout=0.0,
+        )
         model = accel.prepare(GatedPixelCNN(cfg)).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         hw = sz["code_map"]
-        codes, labels = accel.to_device((torch.randint(0, cfg.num_codes, (sz["prior_batch"], hw, hw)),
-                                         torch.arange(sz["prior_batch"]) % 10))
+        codes, labels = accel.to_device(
+            (torch.randint(0, cfg.num_codes, (sz["prior_batch"], hw, hw)), torch.arange(sz["prior_batch"]) % 10)
+        )
 
         def step() -> None:
             with accel.autocast():
@@ -145,8 +203,14 @@ def section_sampling(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
 
     accel = create_accelerator(device)
     torch.manual_seed(0)
-    cfg = GatedPixelCNNConfig(num_codes=sz["prior"]["num_codes"], channels=sz["prior"]["channels"],
-                              layers=sz["prior"]["layers"], kernel_size=5, num_classes=10, dropout=0.0)
+    cfg = GatedPixelCNNConfig(
+        num_codes=sz["prior"]["num_codes"],
+        channels=sz["prior"]["channels"],
+        layers=sz["prior"]["layers"],
+        kernel_size=5,
+        num_classes=10,
+        dropout=0.0,
+    )
     model = accel.prepare(GatedPixelCNN(cfg)).eval()
     b, hw, rows = sz["sample_batch"], sz["code_map"], sz["naive_rows"]
     labels = accel.to_device(torch.arange(b) % 10)
@@ -172,14 +236,23 @@ def section_sampling(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
     naive_part_s = time.perf_counter() - t0
     timed_rows = -(-done // hw)
     naive_s = naive_part_s * (hw * hw) / done
-    return {"device": accel.describe()["device"], "code_map": f"{hw}x{hw}", "batch": b, **sz["prior"],
-            "fast_s": fast_s, "naive_s_extrapolated": naive_s, "naive_timed_positions": done,
-            "naive_timed_rows": timed_rows, "naive_timed_s": naive_part_s,
-            "naive_note": f"naive timed on the first {done} of {hw * hw} positions and scaled linearly "
-                          "(each position costs one full forward pass of the map)",
-            "speedup": naive_s / fast_s,
-            "naive_matches_fast_on_timed_positions": bool(torch.equal(codes.flatten(1)[:, :done],
-                                                                      fast.flatten(1)[:, :done]))}
+    return {
+        "device": accel.describe()["device"],
+        "code_map": f"{hw}x{hw}",
+        "batch": b,
+        **sz["prior"],
+        "fast_s": fast_s,
+        "naive_s_extrapolated": naive_s,
+        "naive_timed_positions": done,
+        "naive_timed_rows": timed_rows,
+        "naive_timed_s": naive_part_s,
+        "naive_note": f"naive timed on the first {done} of {hw * hw} positions and scaled linearly "
+        "(each position costs one full forward pass of the map)",
+        "speedup": naive_s / fast_s,
+        "naive_matches_fast_on_timed_positions": bool(
+            torch.equal(codes.flatten(1)[:, :done], fast.flatten(1)[:, :done])
+        ),
+    }
 
 
 def section_ddp(device: str, budget_s: float, sz: dict, nproc: int) -> dict[str, Any]:
@@ -187,10 +260,33 @@ def section_ddp(device: str, budget_s: float, sz: dict, nproc: int) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ddp"
         batch = 8 * nproc
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "archkit", "vqvae", "train", "--out", str(out), "--quiet", "--data", "digits",
-               "--image-size", str(sz["ddp_image"]), "--steps", str(sz["ddp_steps"]), "--batch-size", str(batch),
-               "--eval-every", str(sz["ddp_steps"]), "--device", device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(nproc),
+            "-m",
+            "archkit",
+            "vqvae",
+            "train",
+            "--out",
+            str(out),
+            "--quiet",
+            "--data",
+            "digits",
+            "--image-size",
+            str(sz["ddp_image"]),
+            "--steps",
+            str(sz["ddp_steps"]),
+            "--batch-size",
+            str(batch),
+            "--eval-every",
+            str(sz["ddp_steps"]),
+            "--device",
+            device,
+        ]
         for k, v in sz["vq"].items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -200,9 +296,18 @@ def section_ddp(device: str, budget_s: float, sz: dict, nproc: int) -> dict[str,
         if proc.returncode != 0:
             return {"ok": False, "nproc": nproc, "returncode": proc.returncode, "stderr_tail": proc.stderr[-1500:]}
         result = json.loads((out / "result.json").read_text())
-    return {"ok": True, "nproc": nproc, "device": device, "wall_s": wall, "step": result["step"],
-            "replica_divergence": result["replica_divergence"], "train_images_per_s": result["train_images_per_s"],
-            "accelerator": result.get("accelerator"), "image_size": sz["ddp_image"], "global_batch": batch}
+    return {
+        "ok": True,
+        "nproc": nproc,
+        "device": device,
+        "wall_s": wall,
+        "step": result["step"],
+        "replica_divergence": result["replica_divergence"],
+        "train_images_per_s": result["train_images_per_s"],
+        "accelerator": result.get("accelerator"),
+        "image_size": sz["ddp_image"],
+        "global_batch": batch,
+    }
 
 
 def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -221,8 +326,16 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "sampling":
         return section_sampling(dev, budget, sz)
     if name == "cpu_baseline":
-        return section_vqvae("cpu", "32", False, budget, {**sz, "max_steps": 3 if not args.tiny else 2},
-                             threads=1 if args.tiny else 2, batch=sz["cpu_batch"], warmup=1)
+        return section_vqvae(
+            "cpu",
+            "32",
+            False,
+            budget,
+            {**sz, "max_steps": 3 if not args.tiny else 2},
+            threads=1 if args.tiny else 2,
+            batch=sz["cpu_batch"],
+            warmup=1,
+        )
     if name == "ddp":
         return section_ddp(dev, BUDGETS[name] * args.budget_scale - 5, sz, args.nproc)
     raise ValueError(f"--section: unknown section {name!r}; expected one of {sorted(BUDGETS)}")
@@ -230,9 +343,18 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 # -- orchestration -------------------------------------------------------------------------------
 
+
 def _child(name: str, args: argparse.Namespace, limit_s: float) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--section", name, "--nproc", str(args.nproc),
-           "--budget-scale", str(args.budget_scale)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--section",
+        name,
+        "--nproc",
+        str(args.nproc),
+        "--budget-scale",
+        str(args.budget_scale),
+    ]
     cmd += ["--force-cpu"] * args.force_cpu + ["--tiny"] * args.tiny
     t0 = time.perf_counter()
     try:
@@ -241,13 +363,18 @@ def _child(name: str, args: argparse.Namespace, limit_s: float) -> dict[str, Any
         return {"ok": False, "error": f"killed after its {limit_s:.0f} s limit", "wall_s": time.perf_counter() - t0}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        return {"ok": False, "error": f"exit code {proc.returncode}", "stderr_tail": proc.stderr[-1500:],
-                "wall_s": time.perf_counter() - t0}
-    return {"ok": True, **json.loads(lines[-1][len("RESULT "):]), "wall_s": time.perf_counter() - t0}
+        return {
+            "ok": False,
+            "error": f"exit code {proc.returncode}",
+            "stderr_tail": proc.stderr[-1500:],
+            "wall_s": time.perf_counter() - t0,
+        }
+    return {"ok": True, **json.loads(lines[-1][len("RESULT ") :]), "wall_s": time.perf_counter() - t0}
 
 
 def summarize(sections: dict[str, dict[str, Any]], cpu_baseline: float | None) -> dict[str, Any]:
     """Ratios against the targets, from whatever sections succeeded."""
+
     def ips(name: str) -> float | None:
         s = sections.get(name, {})
         return s.get("images_per_s") if s.get("ok") else None
@@ -270,12 +397,20 @@ def summarize(sections: dict[str, dict[str, Any]], cpu_baseline: float | None) -
 def main(argv: list[str] | None = None) -> int:
     """Run the check (or one --section of it); returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/gpu_check.json; "
-                                                            "gpu_check_forced_cpu.json with --force-cpu).")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON path (default benchmarks/results/gpu_check.json; gpu_check_forced_cpu.json with --force-cpu).",
+    )
     p.add_argument("--force-cpu", action="store_true", help="Run every section on the CPU (code-path check).")
     p.add_argument("--tiny", action="store_true", help="Tiny sizes (numbers not meaningful).")
-    p.add_argument("--cpu-baseline-json", type=Path, default=None,
-                   help="JSON with an 'images_per_s' (or cpu_baseline.images_per_s) for the 2-core CPU at 128x128.")
+    p.add_argument(
+        "--cpu-baseline-json",
+        type=Path,
+        default=None,
+        help="JSON with an 'images_per_s' (or cpu_baseline.images_per_s) for the 2-core CPU at 128x128.",
+    )
     p.add_argument("--nproc", type=int, default=None, help="DDP ranks (default: number of GPUs; 2 with --force-cpu).")
     p.add_argument("--budget-scale", type=float, default=1.0, help="Scale every section's time limit.")
     p.add_argument("--only", default=None, help="Comma-separated sections to run (default: all).")
@@ -294,9 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     args.nproc = args.nproc or (ngpu if ngpu else 2)
     out_path = args.out or (RESULTS / "gpu_check_forced_cpu.json" if args.force_cpu else OUT)
     report: dict[str, Any] = {
-        "device": torch.cuda.get_device_name(0) if ngpu else "cpu (--force-cpu)", "gpus": ngpu,
-        "torch": torch.__version__, "tiny": args.tiny, "force_cpu": args.force_cpu, "sizes": sizes(args.tiny),
-        "section_limits_s": {k: v * args.budget_scale for k, v in BUDGETS.items()}, "sections": {}}
+        "device": torch.cuda.get_device_name(0) if ngpu else "cpu (--force-cpu)",
+        "gpus": ngpu,
+        "torch": torch.__version__,
+        "tiny": args.tiny,
+        "force_cpu": args.force_cpu,
+        "sizes": sizes(args.tiny),
+        "section_limits_s": {k: v * args.budget_scale for k, v in BUDGETS.items()},
+        "sections": {},
+    }
     order = ["vqvae_fp32", "vqvae_bf16", "vqvae_bf16_compile", "prior", "sampling", "ddp"]
     baseline = None
     if args.cpu_baseline_json is not None:

@@ -10,14 +10,16 @@ train statistics). archkit gets each series at its true length (a list of arrays
 estimators cannot take unequal lengths, so JapaneseVowels reaches them zero-padded to its longest series.
 Results are written after every fit (method, set, seed) and a rerun skips what is already there.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +33,12 @@ ARCHKIT_CANDIDATES: dict[str, dict[str, Any]] = {
 }
 CHEAPEST_FIRST = ["lstm-fcn-b32", "lstm-fcn-b8"]
 AEON_FCN_EPOCHS = 100
-QUICK = dict(sets=["BasicMotions", "ItalyPowerDemand"], seeds=1, candidates={"lstm-fcn-b8": dict(epochs=2, batch_size=8),
-             "lstm-fcn-b32": dict(epochs=2, batch_size=32)}, fcn_epochs=2)
+QUICK = dict(
+    sets=["BasicMotions", "ItalyPowerDemand"],
+    seeds=1,
+    candidates={"lstm-fcn-b8": dict(epochs=2, batch_size=8), "lstm-fcn-b32": dict(epochs=2, batch_size=32)},
+    fcn_epochs=2,
+)
 
 
 def _series(x: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
@@ -64,7 +70,11 @@ def select_recipe(data, candidates: dict[str, dict], log: Callable[[str], None])
     for name, params in candidates.items():
         clf = LSTMClassifier(random_state=0, **params)
         _, wall, cpu = _timed(lambda: clf.fit([series[i] for i in tr], data.y_train[tr]))
-        scores[name] = {"val_accuracy": 100 * clf.score([series[i] for i in va], data.y_train[va]), "fit_s": wall, "fit_cpu_s": cpu}
+        scores[name] = {
+            "val_accuracy": 100 * clf.score([series[i] for i in va], data.y_train[va]),
+            "fit_s": wall,
+            "fit_cpu_s": cpu,
+        }
         log(f"  select {data.name} {name}: val {scores[name]['val_accuracy']:.1f}% ({wall:.0f}s)")
     order = [n for n in CHEAPEST_FIRST if n in scores] + [n for n in scores if n not in CHEAPEST_FIRST]
     best = max(order, key=lambda n: (scores[n]["val_accuracy"], -order.index(n)))
@@ -87,7 +97,9 @@ def fit_one(method: str, data, seed: int, params: dict[str, Any], fcn_epochs: in
         elif method == "aeon-fcn":
             from aeon.classification.deep_learning import FCNClassifier
 
-            clf = FCNClassifier(n_epochs=fcn_epochs, random_state=seed, verbose=False, file_path=tempfile.gettempdir() + "/")
+            clf = FCNClassifier(
+                n_epochs=fcn_epochs, random_state=seed, verbose=False, file_path=tempfile.gettempdir() + "/"
+            )
         else:
             raise ValueError(f"method: unknown {method!r}; expected one of {METHODS}")
     _, wall, cpu = _timed(lambda: clf.fit(xtr, data.y_train))
@@ -122,16 +134,32 @@ def deep_available() -> str | None:
     return None
 
 
-def run(out: Path, methods: list[str], sets: list[str], seeds: int, candidates: dict[str, dict], fcn_epochs: int,
-        quick: bool) -> dict[str, Any]:
+def run(
+    out: Path,
+    methods: list[str],
+    sets: list[str],
+    seeds: int,
+    candidates: dict[str, dict],
+    fcn_epochs: int,
+    quick: bool,
+) -> dict[str, Any]:
     from archkit.data import load_real_dataset
     from archkit.train import atomic_write_json
 
     res: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     if res.get("quick", quick) != quick:
         raise ValueError(f"--out: {str(out)!r} holds a {'quick' if res['quick'] else 'full'} run; choose another --out")
-    res.update({"quick": quick, "sets": sets, "seeds": seeds, "aeon_fcn_epochs": fcn_epochs, "candidates": candidates,
-                "threads": os.environ.get("OMP_NUM_THREADS"), "note": __doc__.split("\n\n")[1]})
+    res.update(
+        {
+            "quick": quick,
+            "sets": sets,
+            "seeds": seeds,
+            "aeon_fcn_epochs": fcn_epochs,
+            "candidates": candidates,
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+            "note": __doc__.split("\n\n")[1],
+        }
+    )
     res.setdefault("runs", {})
     res.setdefault("selection", {})
     log = lambda s: print(s, flush=True)  # noqa: E731
@@ -180,10 +208,14 @@ def summarize(files: list[Path]) -> dict[str, Any]:
         cell["runs"].append(r["accuracy"])
         cell["fit_s"].append(r["fit_s"])
         cell["fit_cpu_s"].append(r["fit_cpu_s"])
-    for name, cells in table.items():
+    for cells in table.values():
         for cell in cells.values():
-            cell.update(accuracy_mean=float(np.mean(cell["runs"])), accuracy_std=float(np.std(cell["runs"])),
-                        fit_s_mean=float(np.mean(cell["fit_s"])), fit_cpu_s_mean=float(np.mean(cell["fit_cpu_s"])))
+            cell.update(
+                accuracy_mean=float(np.mean(cell["runs"])),
+                accuracy_std=float(np.std(cell["runs"])),
+                fit_s_mean=float(np.mean(cell["fit_s"])),
+                fit_cpu_s_mean=float(np.mean(cell["fit_cpu_s"])),
+            )
         if "archkit" in cells and "minirocket" in cells:
             cells["archkit_minus_minirocket"] = cells["archkit"]["accuracy_mean"] - cells["minirocket"]["accuracy_mean"]
     merged["per_set"] = table
@@ -191,9 +223,14 @@ def summarize(files: list[Path]) -> dict[str, Any]:
     if both:
         a = float(np.mean([table[n]["archkit"]["accuracy_mean"] for n in both]))
         m = float(np.mean([table[n]["minirocket"]["accuracy_mean"] for n in both]))
-        merged["mean_over_sets"] = {"sets": both, "archkit": a, "minirocket": m, "gap_points": a - m,
-                                    "within_2_points": m - a <= 2.0,
-                                    "archkit_loses_on": [n for n in both if table[n]["archkit_minus_minirocket"] < 0]}
+        merged["mean_over_sets"] = {
+            "sets": both,
+            "archkit": a,
+            "minirocket": m,
+            "gap_points": a - m,
+            "within_2_points": m - a <= 2.0,
+            "archkit_loses_on": [n for n in both if table[n]["archkit_minus_minirocket"] < 0],
+        }
     return merged
 
 
@@ -206,13 +243,21 @@ def print_summary(s: dict[str, Any]) -> None:
         c = s["per_set"][name]
         row = [name]
         for m in methods:
-            row += ([f"{c[m]['accuracy_mean']:.1f} +- {c[m]['accuracy_std']:.1f} (n={len(c[m]['runs'])})", c[m]["fit_cpu_s_mean"]]
-                    if m in c else ["-", "-"])
+            row += (
+                [
+                    f"{c[m]['accuracy_mean']:.1f} +- {c[m]['accuracy_std']:.1f} (n={len(c[m]['runs'])})",
+                    c[m]["fit_cpu_s_mean"],
+                ]
+                if m in c
+                else ["-", "-"]
+            )
         row.append(s["selection"].get(name, {}).get("chosen", "-"))
         rows.append(row)
     header = ["dataset"] + [h for m in methods for h in (f"{m} acc %", f"{m} fit CPU s")] + ["archkit recipe"]
     print(format_table(header, rows))
     if "mean_over_sets" in s:
         m = s["mean_over_sets"]
-        print(f"mean over {len(m['sets'])} sets: archkit {m['archkit']:.2f}%, MiniRocket {m['minirocket']:.2f}% "
-              f"(gap {m['gap_points']:+.2f} points; within 2: {m['within_2_points']}); archkit loses on {m['archkit_loses_on']}")
+        print(
+            f"mean over {len(m['sets'])} sets: archkit {m['archkit']:.2f}%, MiniRocket {m['minirocket']:.2f}% "
+            f"(gap {m['gap_points']:+.2f} points; within 2: {m['within_2_points']}); archkit loses on {m['archkit_loses_on']}"
+        )

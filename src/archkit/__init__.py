@@ -1,33 +1,105 @@
 """archkit: working, tested, measured answers to common neural-architecture questions."""
-from . import data, estimators, layers, models, studies, surgery, train
-from .layers import (ConvNormAct, DecomposedConv2d, FrozenBatchNorm, LowRankConv2d, LowRankLinear, VectorQuantizer,
-                     create_act, create_norm, reduce_channels)
-from .models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN, GatedPixelCNNConfig,
-                     ResNet, ResNetConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config, create_model,
-                     load_model, load_vqvae)
-from .train import Accelerator, create_accelerator
-from .surgery import (SurgeryReport, compare, count_macs, count_params, decompose, freeze_bn, fuse_bn, lowrank,
-                      replace_norm, to_selu, unfreeze_bn)
-from .surgery import export_model as export
+
+from . import data, estimators, io, layers, loading, models, studies, surgery, train, utils
 from .estimators import FunctionRegressor, LSTMClassifier
+from .layers import (
+    ConvNormAct,
+    DecomposedConv2d,
+    FrozenBatchNorm,
+    LowRankConv2d,
+    LowRankLinear,
+    VectorQuantizer,
+    create_act,
+    create_norm,
+    reduce_channels,
+)
+from .loading import build_model, load_model
+from .models import (
+    VQVAE2,
+    FunctionApproximator,
+    FunctionApproximatorConfig,
+    GatedPixelCNN,
+    GatedPixelCNNConfig,
+    ResNet,
+    ResNetConfig,
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    VQVAE2Config,
+    create_model,
+    load_vqvae,
+)
+from .surgery import (
+    SurgeryReport,
+    compare,
+    count_macs,
+    count_params,
+    decompose,
+    freeze_bn,
+    fuse_bn,
+    lowrank,
+    replace_norm,
+    to_selu,
+    unfreeze_bn,
+)
+from .surgery import export_model as export
+from .train import Accelerator, create_accelerator
 
 __version__ = "0.1.0"
 
 __all__ = [
-    # layers
-    "ConvNormAct", "DecomposedConv2d", "FrozenBatchNorm", "LowRankConv2d", "LowRankLinear", "VectorQuantizer",
-    "create_act", "create_norm", "reduce_channels",
-    # models
-    "FunctionApproximator", "FunctionApproximatorConfig", "GatedPixelCNN", "GatedPixelCNNConfig", "ResNet",
-    "ResNetConfig", "SequenceClassifier", "SequenceClassifierConfig", "VQVAE2", "VQVAE2Config", "create_model",
-    "load_model", "load_vqvae",
-    # surgery
-    "SurgeryReport", "compare", "count_macs", "count_params", "decompose", "freeze_bn", "fuse_bn", "lowrank",
-    "replace_norm", "to_selu", "unfreeze_bn",
+    "VQVAE2",
     # train
-    "Accelerator", "create_accelerator",
-    # deployment and scikit-learn
-    "export", "FunctionRegressor", "LSTMClassifier",
+    "Accelerator",
+    # layers
+    "ConvNormAct",
+    "DecomposedConv2d",
+    "FrozenBatchNorm",
+    # models
+    "FunctionApproximator",
+    "FunctionApproximatorConfig",
+    "FunctionRegressor",
+    "GatedPixelCNN",
+    "GatedPixelCNNConfig",
+    "LSTMClassifier",
+    "LowRankConv2d",
+    "LowRankLinear",
+    "ResNet",
+    "ResNetConfig",
+    "SequenceClassifier",
+    "SequenceClassifierConfig",
+    # surgery
+    "SurgeryReport",
+    "VQVAE2Config",
+    "VectorQuantizer",
+    "build_model",
+    "compare",
+    "count_macs",
+    "count_params",
+    "create_accelerator",
+    "create_act",
+    "create_model",
+    "create_norm",
     # subpackages
-    "data", "estimators", "layers", "models", "studies", "surgery", "train",
+    "data",
+    "decompose",
+    "estimators",
+    # deployment and scikit-learn
+    "export",
+    "freeze_bn",
+    "fuse_bn",
+    "io",
+    "layers",
+    "load_model",
+    "load_vqvae",
+    "loading",
+    "lowrank",
+    "models",
+    "reduce_channels",
+    "replace_norm",
+    "studies",
+    "surgery",
+    "to_selu",
+    "train",
+    "unfreeze_bn",
+    "utils",
 ]

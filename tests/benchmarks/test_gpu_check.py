@@ -1,4 +1,5 @@
 """benchmarks/gpu_check.py: skips cleanly without a GPU; its sections run end to end on the CPU in tiny mode."""
+
 import importlib.util
 import json
 import sys
@@ -49,9 +50,23 @@ def test_tiny_sections_measure_on_the_cpu(gpu_check, name):
 
 def test_orchestrator_writes_json_with_ratios(gpu_check, tmp_path):
     out = tmp_path / "gc.json"
-    assert gpu_check.main(["--force-cpu", "--tiny", "--only", "vqvae_fp32,vqvae_bf16", "--out", str(out),
-                           "--budget-scale", "10",  # the limits are for a GPU machine, not a loaded CI box
-                           "--cpu-baseline-json", str(_baseline(tmp_path))]) == 0
+    assert (
+        gpu_check.main(
+            [
+                "--force-cpu",
+                "--tiny",
+                "--only",
+                "vqvae_fp32,vqvae_bf16",
+                "--out",
+                str(out),
+                "--budget-scale",
+                "10",  # the limits are for a GPU machine, not a loaded CI box
+                "--cpu-baseline-json",
+                str(_baseline(tmp_path)),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["force_cpu"] and report["tiny"] and set(report["sections"]) == {"vqvae_fp32", "vqvae_bf16"}
     assert all(s["ok"] for s in report["sections"].values()), report["sections"]
@@ -72,8 +87,12 @@ def test_full_tiny_run_on_the_cpu(tmp_path):
     import subprocess
 
     out = tmp_path / "all.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--force-cpu", "--tiny", "--budget-scale", "3", "--out",
-                           str(out)], capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--force-cpu", "--tiny", "--budget-scale", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert all(s["ok"] for s in report["sections"].values()), report["sections"]

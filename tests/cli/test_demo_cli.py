@@ -44,31 +44,82 @@ def test_demo_resumes_without_retraining(demo_run):
 def test_sample_and_evaluate_commands(demo_run, tmp_path):
     out, _ = demo_run
     png = tmp_path / "s.png"
-    result = CliRunner().invoke(cli, ["sample", "--run", str(out), "--class", "3", "--class", "7", "--n", "4",
-                                      "--temperature", "0.8", "--out", str(png)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            "--run",
+            str(out),
+            "--class",
+            "3",
+            "--class",
+            "7",
+            "--n",
+            "4",
+            "--temperature",
+            "0.8",
+            "--out",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert png.is_file() and "8 samples, 2 rows" in result.output
     ev = tmp_path / "ev.json"
-    result = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--per-class", "2", "--classifier-epochs", "1",
-                                      "--out", str(ev)])
+    result = CliRunner().invoke(
+        cli, ["evaluate", "--run", str(out), "--per-class", "2", "--classifier-epochs", "1", "--out", str(ev)]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(ev.read_text())["per_class"] == 2
-    result = CliRunner().invoke(cli, ["prior", "train", "--run", str(out), "--level", "bottom", "--steps", "30",
-                                      "--resume", "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["prior", "train", "--run", str(out), "--level", "bottom", "--steps", "30", "--resume", "--quiet"]
+    )
     assert result.exit_code == 0 and "step 30" in result.output, result.output
 
 
 def test_sample_with_rejection_end_to_end(demo_run, tmp_path):
     out, _ = demo_run
     png = tmp_path / "r.png"
-    result = CliRunner().invoke(cli, ["sample", "--run", str(out), "--class", "3", "--class", "7", "--n", "3",
-                                      "--reject-with", "classifier", "--keep", "0.5", "--classifier-epochs", "1",
-                                      "--out", str(png)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            "--run",
+            str(out),
+            "--class",
+            "3",
+            "--class",
+            "7",
+            "--n",
+            "3",
+            "--reject-with",
+            "classifier",
+            "--keep",
+            "0.5",
+            "--classifier-epochs",
+            "1",
+            "--out",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert png.is_file() and "6 samples, 2 rows" in result.output and "kept 6 of 12 draws" in result.output
     ev = tmp_path / "ev.json"
-    result = CliRunner().invoke(cli, ["evaluate", "--run", str(out), "--per-class", "2", "--classifier-epochs", "1",
-                                      "--reject-keep", "0.5", "--out", str(ev)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--run",
+            str(out),
+            "--per-class",
+            "2",
+            "--classifier-epochs",
+            "1",
+            "--reject-keep",
+            "0.5",
+            "--out",
+            str(ev),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(ev.read_text())
     assert data["rejection"]["drawn"] == 40 and data["rejection"]["kept"] == 20

@@ -1,4 +1,5 @@
 """`archkit export --run DIR`: a checkpoint saved after recorded surgery is rebuilt, exported and checked."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,8 @@ import torch
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
-from archkit.models import ResNet, ResNetConfig, load_model
+from archkit.loading import load_model
+from archkit.models import ResNet, ResNetConfig
 from archkit.surgery import fuse_bn, randomize_bn_stats, record_step
 from archkit.train import save_checkpoint
 

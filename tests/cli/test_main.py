@@ -34,7 +34,7 @@ def test_value_errors_become_clean_messages(tmp_path):
 
 def _one_clean_line(result):
     assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     return lines[0]
@@ -43,11 +43,9 @@ def _one_clean_line(result):
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("expr, says", [
-    ("x + 9**9**9", "exponent"),
-    ("x + " + "9" * 400, "characters"),
-    ("x+" * 999 + "x", "levels deep"),
-])
+@pytest.mark.parametrize(
+    "expr, says", [("x + 9**9**9", "exponent"), ("x + " + "9" * 400, "characters"), ("x+" * 999 + "x", "levels deep")]
+)
 def test_fit_with_hostile_expressions_prints_one_line_and_fails(tmp_path, expr, says):
     result = CliRunner().invoke(cli, ["fit", "--expr", expr, "--domain", "x=-1:1", "--out", str(tmp_path)])
     assert says in _one_clean_line(result)
@@ -55,8 +53,11 @@ def test_fit_with_hostile_expressions_prints_one_line_and_fails(tmp_path, expr, 
 
 
 def test_hostile_expression_through_the_real_console_entry_point(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "archkit", "fit", "--expr", "x + 9**9**9", "--domain", "x=-1:1",
-                          "--out", str(tmp_path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "archkit", "fit", "--expr", "x + 9**9**9", "--domain", "x=-1:1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stderr + out.stdout
     assert [line for line in out.stderr.splitlines() if line.strip()] == [out.stderr.strip()]
     assert "exponent" in out.stderr
@@ -83,6 +84,8 @@ def test_corrupt_and_malformed_checkpoints_print_one_line(tmp_path):
     line = _one_clean_line(CliRunner().invoke(cli, ["surgery", "fuse", "--checkpoint", str(ck)]))
     assert "config.json" in line and "'act'" in line
     (ck / "config.json").write_text("[1, 2]")
-    assert "expected a JSON object" in _one_clean_line(CliRunner().invoke(cli, ["surgery", "fuse", "--checkpoint", str(ck)]))
+    assert "expected a JSON object" in _one_clean_line(
+        CliRunner().invoke(cli, ["surgery", "fuse", "--checkpoint", str(ck)])
+    )
     line = _one_clean_line(CliRunner().invoke(cli, ["surgery", "fuse", "--checkpoint", str(tmp_path / "nowhere")]))
     assert "does not exist" in line

@@ -1,4 +1,5 @@
 """`archkit surgery ...` on tiny models: BatchNorm commands, then lowrank/decompose (cli/factorize.py)."""
+
 import json
 
 import torch
@@ -51,8 +52,19 @@ def test_decompose_then_lowrank_checkpoint_roundtrip(tmp_path):
     step = json.loads((tmp_path / "dec" / "config.json").read_text())["surgery"][0]
     assert step["op"] == "decompose" and set(step["rank"].values()) == {2}
 
-    out = _ok(["lowrank", "--checkpoint", str(tmp_path / "dec"), "--rank", "2", "--repeats", "1",
-               "--out", str(tmp_path / "both")])
+    out = _ok(
+        [
+            "lowrank",
+            "--checkpoint",
+            str(tmp_path / "dec"),
+            "--rank",
+            "2",
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path / "both"),
+        ]
+    )
     assert "factorized" in out and "vertical" not in out  # 1-D convs inside DecomposedConv2d are left alone
     # the saved structure is rebuilt from config.json and the weights load into it
     model, x = load_model_and_input(None, tmp_path / "both", batch_size=2)
@@ -60,6 +72,7 @@ def test_decompose_then_lowrank_checkpoint_roundtrip(tmp_path):
     assert any(isinstance(m, DecomposedConv2d) for m in mods) and any(isinstance(m, LowRankConv2d) for m in mods)
     dec, _ = load_model_and_input(None, tmp_path / "dec", batch_size=2)
     from archkit.surgery import lowrank
+
     again, _ = lowrank(dec, rank=2, example_inputs=x)
     with torch.no_grad():
         assert output_error(again(x), model(x))[1] <= 1e-6
@@ -80,21 +93,46 @@ def test_bad_arguments_give_clean_errors():
 
 def _save(folder, model):
     from archkit.train import save_checkpoint
+
     save_checkpoint(folder, model, model.config)
     return folder
 
 
 def _kinds():
-    from archkit.models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN,
-                                GatedPixelCNNConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config)
+    from archkit.models import (
+        VQVAE2,
+        FunctionApproximator,
+        FunctionApproximatorConfig,
+        GatedPixelCNN,
+        GatedPixelCNNConfig,
+        SequenceClassifier,
+        SequenceClassifierConfig,
+        VQVAE2Config,
+    )
+
     return {
-        "seq": SequenceClassifier(SequenceClassifierConfig(in_features=3, num_classes=2, hidden=8, frontend="conv",
-                                                           conv_channels=6, conv_stride=2, conv_norm="batch",
-                                                           fcn_channels=4)),
-        "pixelcnn": GatedPixelCNN(GatedPixelCNNConfig(num_codes=8, channels=8, layers=2, dropout=0.0, num_classes=3,
-                                                      cond_num_codes=5, cond_scale=2)),
-        "vqvae": VQVAE2(VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4,
-                                     num_codes=8, norm="batch")),
+        "seq": SequenceClassifier(
+            SequenceClassifierConfig(
+                in_features=3,
+                num_classes=2,
+                hidden=8,
+                frontend="conv",
+                conv_channels=6,
+                conv_stride=2,
+                conv_norm="batch",
+                fcn_channels=4,
+            )
+        ),
+        "pixelcnn": GatedPixelCNN(
+            GatedPixelCNNConfig(
+                num_codes=8, channels=8, layers=2, dropout=0.0, num_classes=3, cond_num_codes=5, cond_scale=2
+            )
+        ),
+        "vqvae": VQVAE2(
+            VQVAE2Config(
+                in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4, num_codes=8, norm="batch"
+            )
+        ),
         "function": FunctionApproximator(FunctionApproximatorConfig(in_dim=2, hidden=8, layers=2)),
     }
 
@@ -106,13 +144,36 @@ def test_checkpoint_of_every_kind_gets_the_right_example_input(tmp_path):
         model, x = load_model_and_input(None, folder, batch_size=2, randomize_bn=True)
         with torch.no_grad():
             model(*(x if isinstance(x, tuple) else (x,)))  # the input fits
-        out = _ok(["fuse", "--checkpoint", str(folder), "--randomize-bn", "--batch-size", "2", "--repeats", "1",
-                   "--out", str(tmp_path / f"{kind}-fused")])
+        out = _ok(
+            [
+                "fuse",
+                "--checkpoint",
+                str(folder),
+                "--randomize-bn",
+                "--batch-size",
+                "2",
+                "--repeats",
+                "1",
+                "--out",
+                str(tmp_path / f"{kind}-fused"),
+            ]
+        )
         assert "whole model checked" in out, out
         err = float(out.split("output error: max-abs")[1].split("relative ")[1].split()[0])
         assert err <= 1e-5, (kind, out)
-        out = _ok(["lowrank", "--checkpoint", str(folder), "--rank", "1", "--repeats", "1",
-                   "--out", str(tmp_path / f"{kind}-low")])
+        out = _ok(
+            [
+                "lowrank",
+                "--checkpoint",
+                str(folder),
+                "--rank",
+                "1",
+                "--repeats",
+                "1",
+                "--out",
+                str(tmp_path / f"{kind}-low"),
+            ]
+        )
         reloaded, x = load_model_and_input(None, tmp_path / f"{kind}-low", batch_size=2)  # replay rebuilds it
         with torch.no_grad():
             reloaded(*(x if isinstance(x, tuple) else (x,)))

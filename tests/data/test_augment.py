@@ -1,4 +1,5 @@
 """archkit.data.augment: flips and RGB channel orders, reproducible and DDP-sliceable."""
+
 import pytest
 import torch
 
@@ -11,8 +12,12 @@ def test_flip_permute_only_flips_and_reorders_channels():
     flips = permutes = 0
     for a, b in zip(x, y):
         # each output image is the input, maybe mirrored, with its 3 channels in some order
-        matches = [(f, p) for f in (False, True) for p in ([0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0])
-                   if torch.equal((a.flip(-1) if f else a)[p], b)]
+        matches = [
+            (f, p)
+            for f in (False, True)
+            for p in ([0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0])
+            if torch.equal((a.flip(-1) if f else a)[p], b)
+        ]
         assert len(matches) == 1
         flips += matches[0][0]
         permutes += matches[0][1] != [0, 1, 2]
@@ -23,7 +28,9 @@ def test_flip_permute_only_flips_and_reorders_channels():
 def test_slices_of_the_global_batch_augment_as_one_batch_would():
     x = torch.rand(8, 3, 4, 4)
     whole = flip_permute(x, torch.Generator().manual_seed(3))
-    parts = [flip_permute(x[r * 4:(r + 1) * 4], torch.Generator().manual_seed(3), offset=r * 4, total=8) for r in (0, 1)]
+    parts = [
+        flip_permute(x[r * 4 : (r + 1) * 4], torch.Generator().manual_seed(3), offset=r * 4, total=8) for r in (0, 1)
+    ]
     assert torch.equal(torch.cat(parts), whole)
 
 
@@ -36,5 +43,5 @@ def test_grey_images_are_only_flipped_and_bad_input_is_a_clear_error():
         augment_batch(x, "mixup")
     with pytest.raises(ValueError, match=r"x: expected a batch \(B, C, H, W\)"):
         flip_permute(torch.rand(3, 4, 4))
-    with pytest.raises(ValueError, match="offset: expected 0..4"):
+    with pytest.raises(ValueError, match=r"offset: expected 0..4"):
         flip_permute(x[:4], offset=6, total=8)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from archkit.data import parse_expression, parse_domain, read_csv_table, sample_band, sample_box
+from archkit.data import parse_domain, parse_expression, read_csv_table, sample_band, sample_box
 
 
 def test_numpy_and_torch_evaluation():
@@ -21,24 +21,27 @@ def test_constant_expression_broadcasts_to_rows():
     assert parse_expression("0*x + 1")(x=np.zeros(3)).tolist() == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("text, piece", [
-    ("x.__class__", "attribute"),
-    ("np.sin(x)", "attribute"),
-    ("__import__('os').system('true')", "__import__"),
-    ("import os", "syntax"),
-    ("open('f')", "'open' is not allowed"),
-    ("eval('1')", "'eval' is not allowed"),
-    ("x[0]", "subscripts"),
-    ("(lambda: 1)()", "plain function"),
-    ("lambda q: q", "lambdas"),
-    ("__builtins__", "'_'"),
-    ("x if y else 1", "conditional"),
-    ("x < y", "comparisons"),
-    ("'abc'", "numbers"),
-    ("sin(x, y)", "exactly one"),
-    ("x // 2", "FloorDiv"),
-    ("sin", "is a function"),
-])
+@pytest.mark.parametrize(
+    "text, piece",
+    [
+        ("x.__class__", "attribute"),
+        ("np.sin(x)", "attribute"),
+        ("__import__('os').system('true')", "__import__"),
+        ("import os", "syntax"),
+        ("open('f')", "'open' is not allowed"),
+        ("eval('1')", "'eval' is not allowed"),
+        ("x[0]", "subscripts"),
+        ("(lambda: 1)()", "plain function"),
+        ("lambda q: q", "lambdas"),
+        ("__builtins__", "'_'"),
+        ("x if y else 1", "conditional"),
+        ("x < y", "comparisons"),
+        ("'abc'", "numbers"),
+        ("sin(x, y)", "exactly one"),
+        ("x // 2", "FloorDiv"),
+        ("sin", "is a function"),
+    ],
+)
 def test_rejects_anything_outside_the_whitelist(text, piece):
     with pytest.raises(ValueError, match=piece):
         parse_expression(text)
@@ -107,21 +110,24 @@ def test_parser_source_never_evaluates_text():
     assert not re.search(r"(?<![\w.])(eval|exec|compile)\(", source)
 
 
-@pytest.mark.parametrize("text, piece", [
-    ("x + 9**9**9", "exponent"),
-    ("x + 2**1000", "exponent"),
-    ("x ** -500", "exponent"),
-    ("x + " + "9" * 400, "400 characters"),
-    ("x * 1e999", "not a finite"),
-    ("x + 10.0**99 * 10.0**99 * 10.0**99 * 10.0**99", "not a finite"),
-    ("x + 1/0", "cannot be evaluated"),
-    ("x + (-8)**0.5", "not a finite real"),
-    ("x + log(0)", "cannot be evaluated"),
-    ("x+" * 999 + "x", "levels deep"),
-    ("-" * 1500 + "x", "levels deep"),
-    ("sin(" * 150 + "x" + ")" * 150, "levels deep"),
-    ("(" * 300 + "x" + ")" * 300, "syntax error|levels deep"),
-])
+@pytest.mark.parametrize(
+    "text, piece",
+    [
+        ("x + 9**9**9", "exponent"),
+        ("x + 2**1000", "exponent"),
+        ("x ** -500", "exponent"),
+        ("x + " + "9" * 400, "400 characters"),
+        ("x * 1e999", "not a finite"),
+        ("x + 10.0**99 * 10.0**99 * 10.0**99 * 10.0**99", "not a finite"),
+        ("x + 1/0", "cannot be evaluated"),
+        ("x + (-8)**0.5", "not a finite real"),
+        ("x + log(0)", "cannot be evaluated"),
+        ("x+" * 999 + "x", "levels deep"),
+        ("-" * 1500 + "x", "levels deep"),
+        ("sin(" * 150 + "x" + ")" * 150, "levels deep"),
+        ("(" * 300 + "x" + ")" * 300, "syntax error|levels deep"),
+    ],
+)
 def test_hostile_sizes_are_value_errors_not_overflow_or_recursion(text, piece):
     assert len(text) <= 2000  # under the length limit: the other bounds must catch it
     with pytest.raises(ValueError, match=piece):

@@ -1,4 +1,5 @@
 """Image data: folder reader (recursive, labels, corrupt files), digits and natural built-ins, grids."""
+
 import warnings
 
 import numpy as np
@@ -34,8 +35,8 @@ def test_folder_recursive_labels_and_one_warning_for_corrupt_files(folder):
     assert len(messages) == 1 and "skipped 2" in messages[0]
     assert len(ds) == 8 and ds.class_names == ["cats", "dogs"] and ds.num_classes == 2
     assert ds.channels == 3  # mixed grayscale/RGB -> RGB
-    x, y = ds[0]
-    assert x.shape == (3, 16, 16) and 0 <= x.min() and x.max() <= 1
+    x, _y = ds[0]
+    assert x.shape == (3, 16, 16) and x.min() >= 0 and x.max() <= 1
     assert sorted(ds.labels.tolist()) == [0] * 4 + [1] * 4
 
 
@@ -68,7 +69,7 @@ def test_natural_builtin_splits_by_photo():
     te = load_image_dataset("natural", "test", 16)
     assert tr.channels == 3 and tr.labels is None and tr.num_classes == 0
     assert tr.images.shape[1:] == (3, 16, 16) and len(te) > 0
-    assert 0 <= tr.images.min() and tr.images.max() <= 1 and tr.images.std() > 0.05
+    assert tr.images.min() >= 0 and tr.images.max() <= 1 and tr.images.std() > 0.05
     # no held-out crop equals a training crop
     d = torch.cdist(te.images[:64].flatten(1), tr.images.flatten(1))
     assert d.min() > 1e-3

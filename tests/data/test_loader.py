@@ -1,12 +1,20 @@
 """Streamed image folders: EpochBatchSampler order, streamed == in-memory batches, workers, corrupt files."""
+
 import warnings
 
 import pytest
 import torch
 
 from archkit.data import (
-    EpochBatchSampler, ImageFolder, ImageFolderSplit, epoch_permutation, load_digits, load_image_dataset, make_loader,
-    open_image_dataset, write_image_folder,
+    EpochBatchSampler,
+    ImageFolder,
+    ImageFolderSplit,
+    epoch_permutation,
+    load_digits,
+    load_image_dataset,
+    make_loader,
+    open_image_dataset,
+    write_image_folder,
 )
 from archkit.train.distributed import DistInfo, shard
 
@@ -25,7 +33,7 @@ def test_sampler_is_the_seeded_epoch_permutation_and_starts_mid_epoch():
     s.set_epoch(1)
     batches = list(s)
     perm = epoch_permutation(30, 3, 1)
-    assert batches == [perm[k * 8:(k + 1) * 8].tolist() for k in range(3)]  # last partial batch dropped
+    assert batches == [perm[k * 8 : (k + 1) * 8].tolist() for k in range(3)]  # last partial batch dropped
     s.set_epoch(1, start_batch=2)
     assert list(s) == batches[2:] and len(s) == 1
     s.set_epoch(2)

@@ -62,13 +62,16 @@ def test_class_subset_and_test_split():
     assert labels <= {0, 4, 8} and labels - {0}
 
 
-@pytest.mark.parametrize("kwargs, config, match", [
-    ({"n": 0}, DigitCanvasConfig(), "n:"),
-    ({"n": 2, "split": "val"}, DigitCanvasConfig(), "split"),
-    ({"n": 2}, DigitCanvasConfig(digit_size=40), "digit_size"),
-    ({"n": 2}, DigitCanvasConfig(min_digits=3, max_digits=2), "min_digits"),
-    ({"n": 2}, DigitCanvasConfig(classes=(11,)), "classes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, config, match",
+    [
+        ({"n": 0}, DigitCanvasConfig(), "n:"),
+        ({"n": 2, "split": "val"}, DigitCanvasConfig(), "split"),
+        ({"n": 2}, DigitCanvasConfig(digit_size=40), "digit_size"),
+        ({"n": 2}, DigitCanvasConfig(min_digits=3, max_digits=2), "min_digits"),
+        ({"n": 2}, DigitCanvasConfig(classes=(11,)), "classes"),
+    ],
+)
 def test_bad_arguments(kwargs, config, match):
     with pytest.raises(ValueError, match=match):
         make_digit_canvas(config=config, **kwargs)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from archkit.data import sequences as ds
+from archkit import data as ds
 
 
 class CountingRows:
@@ -48,7 +48,7 @@ def test_streaming_reads_only_the_requested_rows(tmp_path):
     counting = CountingRows(mm)
     data = ds.from_arrays(counting, np.arange(50) % 4)
     it = data.batches(8, shuffle=True, seed=0)
-    xb, yb, _ = next(it)
+    xb, _yb, _ = next(it)
     assert len(counting.rows) == 8 and len(xb) == 8
     np.testing.assert_array_equal(xb[:, 0, 0].numpy().astype(int), counting.rows)
     for _ in it:
@@ -121,7 +121,7 @@ def test_bundled_real_datasets_load_without_download():
     assert jv.x_train.shape[2] == 12 and len(jv.classes) == 9
     assert jv.lengths_train.min() < jv.lengths_train.max() == jv.x_train.shape[1]
     i = int(np.argmin(jv.lengths_train))
-    assert np.all(jv.x_train[i, jv.lengths_train[i]:] == 0)
+    assert np.all(jv.x_train[i, jv.lengths_train[i] :] == 0)
     assert set(np.unique(jv.y_test)) <= set(range(9))
     bm = ds.load_real_dataset("BasicMotions")
     assert bm.x_train.shape == (40, 100, 6) and len(bm.test()) == 40
@@ -177,7 +177,7 @@ def test_two_workers_stream_the_same_batches_and_memmaps_travel_by_reference(tmp
         assert len(a) == len(b) == data.num_batches(8) - 1
         for (xa, ya, la), (xb, yb, lb) in zip(a, b):
             assert torch.equal(xa, xb) and isinstance(yb, np.ndarray) and np.array_equal(ya, yb) and la is lb is None
-    plan = ds.PlannedBatches(ds.open_npy(tmp_path / "X.npy", tmp_path / "Y.npy"), [(0, np.arange(3))])
+    plan = ds.sequences.PlannedBatches(ds.open_npy(tmp_path / "X.npy", tmp_path / "Y.npy"), [(0, np.arange(3))])
     blob = pickle.dumps(plan)  # what a spawned worker receives: the file's place, not its 50 rows
     assert len(blob) < 2000 and torch.equal(pickle.loads(blob)[0][0], plan[0][0])
     with pytest.raises(ValueError, match="workers"):

@@ -1,4 +1,5 @@
 """FunctionRegressor: fit/predict/score, multi-output, domain warnings, determinism, sklearn tools."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """LSTMClassifier: input forms (aeon layout, unequal-length lists), padding invariance, determinism, sklearn tools."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -81,8 +82,11 @@ def test_padded_series_keep_true_lengths_in_both_layouts():
 
 def test_bad_parameters_fail_at_fit_naming_the_parameter():
     x, y = toy(n=8)
-    for params, match in ((dict(device="gpu"), "device"), (dict(precision="fp8"), "precision"),
-                          (dict(layout="xyz"), "layout")):
+    for params, match in (
+        (dict(device="gpu"), "device"),
+        (dict(precision="fp8"), "precision"),
+        (dict(layout="xyz"), "layout"),
+    ):
         with pytest.raises(ValueError, match=match):
             LSTMClassifier(**{**TINY, **params}).fit(x, y)
 
@@ -90,7 +94,7 @@ def test_bad_parameters_fail_at_fit_naming_the_parameter():
 def test_grid_search_and_cross_val_score_in_a_pipeline():
     x, y = toy(n=40)
     scores = cross_val_score(LSTMClassifier(**TINY), x, y, cv=2)
-    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
     grid = GridSearchCV(make_pipeline(LSTMClassifier(**TINY)), {"lstmclassifier__hidden": [4, 8]}, cv=2)
     grid.fit(x, y)
     assert grid.best_params_["lstmclassifier__hidden"] in (4, 8)

@@ -30,9 +30,9 @@ def test_same_padding_and_stride():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(ValueError, match="norm.*'batch'"):
+    with pytest.raises(ValueError, match=r"norm.*'batch'"):
         ConvNormAct(3, 4, norm="instance")
-    with pytest.raises(ValueError, match="act.*'relu'"):
+    with pytest.raises(ValueError, match=r"act.*'relu'"):
         ConvNormAct(3, 4, act="mish")
     with pytest.raises(ValueError, match="order"):
         ConvNormAct(3, 4, order="act-conv")

@@ -26,10 +26,16 @@ def test_output_shape_equals_conv2d(kernel, stride, padding, dilation):
     assert dec(x).shape == ref(x).shape
 
 
-@pytest.mark.parametrize("kernel,stride,padding,dilation,bias", [
-    (3, 2, 1, 1, True), (3, 1, 2, 2, False), ((3, 5), (2, 1), (1, 2), (2, 1), True), (4, 2, 1, 1, True),
-    (5, 1, 0, 1, True),
-])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation,bias",
+    [
+        (3, 2, 1, 1, True),
+        (3, 1, 2, 2, False),
+        ((3, 5), (2, 1), (1, 2), (2, 1), True),
+        (4, 2, 1, 1, True),
+        (5, 1, 0, 1, True),
+    ],
+)
 def test_full_rank_linear_decompose_is_exact(kernel, stride, padding, dilation, bias):
     conv = nn.Conv2d(4, 6, kernel, stride, padding, dilation, bias=bias)
     dec = DecomposedConv2d.from_dense(conv)  # act=None: the linear separable form

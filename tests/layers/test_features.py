@@ -2,16 +2,33 @@ import pytest
 import torch
 
 from archkit.layers import (
-    FeatureStack, Identity, IdentityFeatures, Polynomial, RandomFourier, Sinusoidal, create_feature, create_features,
+    FeatureStack,
+    Identity,
+    IdentityFeatures,
+    Polynomial,
+    RandomFourier,
+    Sinusoidal,
+    create_feature,
+    create_features,
 )
 
 
-@pytest.mark.parametrize("fmap, in_dim", [
-    (Identity(), 3), (Identity(columns=[2]), 3), (Sinusoidal([1.0, 2.0]), 3), (Sinusoidal([1.0], columns=[0, 2]), 3),
-    (Sinusoidal([1.0, 3.0], learnable=True), 2), (Polynomial(3), 2), (Polynomial(2, columns=[1]), 4),
-    (RandomFourier(16, 0.5), 3), (RandomFourier(8, 1.0, columns=[0]), 3),
-    (FeatureStack([Sinusoidal([1.0], columns=[0]), Polynomial(2)]), 2), (FeatureStack([]), 5),
-])
+@pytest.mark.parametrize(
+    "fmap, in_dim",
+    [
+        (Identity(), 3),
+        (Identity(columns=[2]), 3),
+        (Sinusoidal([1.0, 2.0]), 3),
+        (Sinusoidal([1.0], columns=[0, 2]), 3),
+        (Sinusoidal([1.0, 3.0], learnable=True), 2),
+        (Polynomial(3), 2),
+        (Polynomial(2, columns=[1]), 4),
+        (RandomFourier(16, 0.5), 3),
+        (RandomFourier(8, 1.0, columns=[0]), 3),
+        (FeatureStack([Sinusoidal([1.0], columns=[0]), Polynomial(2)]), 2),
+        (FeatureStack([]), 5),
+    ],
+)
 def test_shapes_match_out_features_and_gradients_flow(fmap, in_dim):
     x = torch.randn(7, in_dim, requires_grad=True)
     out = fmap(x)
@@ -23,8 +40,16 @@ def test_shapes_match_out_features_and_gradients_flow(fmap, in_dim):
 def test_sinusoidal_values_and_learned_frequencies():
     x = torch.tensor([[0.5, 2.0]])
     out = Sinusoidal([1.0, 2.0], columns=[1])(x)
-    expected = torch.tensor([[torch.sin(torch.tensor(2.0)), torch.sin(torch.tensor(4.0)),
-                              torch.cos(torch.tensor(2.0)), torch.cos(torch.tensor(4.0))]])
+    expected = torch.tensor(
+        [
+            [
+                torch.sin(torch.tensor(2.0)),
+                torch.sin(torch.tensor(4.0)),
+                torch.cos(torch.tensor(2.0)),
+                torch.cos(torch.tensor(4.0)),
+            ]
+        ]
+    )
     torch.testing.assert_close(out, expected)
     learned = Sinusoidal([1.0], learnable=True)
     learned(torch.randn(5, 2)).sum().backward()
@@ -71,7 +96,7 @@ def test_factory_parses_specs_and_columns_by_name():
 
 @pytest.mark.parametrize("spec", ["cosine", "poly", "fourier", "sin:z", "poly0"])
 def test_factory_rejects_unknown_specs_listing_choices(spec):
-    with pytest.raises(ValueError, match="sin|poly|fourier|column|degree"):
+    with pytest.raises(ValueError, match=r"sin|poly|fourier|column|degree"):
         create_feature(spec, input_names=["x", "y"])
 
 

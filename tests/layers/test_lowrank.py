@@ -15,8 +15,10 @@ def test_linear_full_rank_is_exact():
     assert output_error(dense(x), low(x))[1] <= 1e-5
 
 
-@pytest.mark.parametrize("kernel,stride,padding,dilation", [(1, 1, 0, 1), (1, 2, 0, 1), (3, 2, 1, 1), (3, 1, 2, 2),
-                                                            ((3, 5), (2, 1), (1, 2), (1, 2))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation",
+    [(1, 1, 0, 1), (1, 2, 0, 1), (3, 2, 1, 1), (3, 1, 2, 2), ((3, 5), (2, 1), (1, 2), (1, 2))],
+)
 def test_conv_full_rank_is_exact(kernel, stride, padding, dilation):
     dense = nn.Conv2d(6, 9, kernel, stride, padding, dilation)
     low = LowRankConv2d.from_dense(dense)
@@ -59,7 +61,7 @@ def test_from_dense_energy_on_known_spectrum():
 
 @pytest.mark.parametrize("rank,energy", [(0, None), (-2, None), (2.5, None), (None, 0.0), (None, 1.5), (None, -0.1)])
 def test_bad_rank_or_energy_rejected(rank, energy):
-    with pytest.raises(ValueError, match="rank|energy"):
+    with pytest.raises(ValueError, match=r"rank|energy"):
         LowRankLinear.from_dense(nn.Linear(4, 4), rank=rank, energy=energy)
 
 

@@ -12,13 +12,13 @@ def test_window_matches_full_conv(kernel, offset):
     assert full.shape == (2, 4, 5, 6)
     for rows, cols in [((0, 1), (0, 6)), ((4, 5), (0, 6)), ((2, 3), (3, 4)), ((0, 5), (0, 1)), ((1, 3), (5, 6))]:
         got = conv.window(x, rows, cols)
-        torch.testing.assert_close(got, full[..., rows[0]:rows[1], cols[0]:cols[1]], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got, full[..., rows[0] : rows[1], cols[0] : cols[1]], rtol=1e-5, atol=1e-6)
 
 
 def _dependence(conv, shape=(1, 1, 7, 7), at=(3, 3)):
     x = torch.randn(shape, requires_grad=True)
     conv(x)[0, :, at[0], at[1]].sum().backward()
-    return (x.grad[0, 0] != 0)
+    return x.grad[0, 0] != 0
 
 
 def test_vertical_and_horizontal_receptive_fields():

@@ -1,4 +1,5 @@
 """VectorQuantizer: lookup, straight-through gradients, EMA only in training, init from data, restarts."""
+
 import pytest
 import torch
 
@@ -156,9 +157,16 @@ def _fp16_matmul_on_cpu() -> bool:
         return False
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16,
-                                   pytest.param(torch.float16, marks=pytest.mark.skipif(
-                                       not _fp16_matmul_on_cpu(), reason="no fp16 matmul on this CPU build"))])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.bfloat16,
+        pytest.param(
+            torch.float16,
+            marks=pytest.mark.skipif(not _fp16_matmul_on_cpu(), reason="no fp16 matmul on this CPU build"),
+        ),
+    ],
+)
 def test_half_precision_inputs_use_fp32_distances_and_keep_fp32_buffers(dtype):
     torch.manual_seed(0)
     ref = VectorQuantizer(16, 4).train()

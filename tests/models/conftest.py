@@ -1,4 +1,5 @@
 """Helpers shared by the model tests."""
+
 import pytest
 
 
@@ -16,7 +17,6 @@ def _input_grad(model, codes, at, labels=None, cond=None):
     finally:
         handle.remove()
     return store["emb"].grad[0].abs().sum(-1)
-
 
 
 @pytest.fixture

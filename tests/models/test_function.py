@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from archkit.models import (
-    MODEL_KINDS, DomainError, DomainWarning, FunctionApproximator, FunctionApproximatorConfig, load_model,
-)
-from archkit.train import read_config, save_checkpoint
+from archkit.loading import load_model
+from archkit.models import MODEL_KINDS, DomainError, DomainWarning, FunctionApproximator, FunctionApproximatorConfig
+from archkit.train import FunctionFitConfig, fit_function, read_config, save_checkpoint
 
 
 def _data(n=300, seed=0):
@@ -18,14 +17,15 @@ def _data(n=300, seed=0):
 
 def _fitted(features=("sin",), **kw):
     X, y = _data()
-    model = FunctionApproximator(FunctionApproximatorConfig(in_dim=2, hidden=16, layers=2, features=list(features),
-                                                            input_names=["x", "y"], **kw))
-    result = model.fit(X, y, max_steps=60)
+    model = FunctionApproximator(
+        FunctionApproximatorConfig(in_dim=2, hidden=16, layers=2, features=list(features), input_names=["x", "y"], **kw)
+    )
+    result = fit_function(model, X, y, FunctionFitConfig(max_steps=60))
     return model, X, y, result
 
 
 def test_fit_predict_shapes_and_stored_standardization():
-    model, X, y, result = _fitted(features=())
+    model, X, _y, result = _fitted(features=())
     pred = model.predict(X[:5])
     assert pred.shape == (5,)
     assert model.target_mean.shape == (1,) and model.feature_std.shape == (2,)
@@ -35,7 +35,7 @@ def test_fit_predict_shapes_and_stored_standardization():
 
 
 def test_sin_prior_recovers_function_outside_the_domain():
-    model, X, y, _ = _fitted()
+    model, _X, _y, _ = _fitted()
     x_far = np.array([[5.0, 2.0], [-4.0, -1.5]])
     with pytest.warns(DomainWarning):
         pred = model.predict(x_far)
@@ -72,9 +72,12 @@ def test_save_load_round_trip(tmp_path):
 
 def test_adam_and_linear_only_variants_train():
     X, y = _data()
-    for cfg, kw in [(dict(layers=0, features=["sin"]), {}), (dict(hidden=8, layers=1), dict(optimizer="adam", max_steps=40))]:
+    for cfg, kw in [
+        (dict(layers=0, features=["sin"]), {}),
+        (dict(hidden=8, layers=1), dict(optimizer="adam", max_steps=40)),
+    ]:
         model = FunctionApproximator(FunctionApproximatorConfig(in_dim=2, **cfg))
-        result = model.fit(X, y, **kw)
+        result = fit_function(model, X, y, FunctionFitConfig(**kw))
         assert np.isfinite(result.best_val_rmse)
         assert np.sqrt(np.mean((model.predict(X) - y) ** 2)) < np.std(y)
 
@@ -88,10 +91,10 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="not been fitted"):
         model.predict(np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"X must have shape \(N, 2\)"):
-        model.fit(np.zeros((10, 3)), np.zeros(10))
+        fit_function(model, np.zeros((10, 3)), np.zeros(10))
     X, y = _data(20)
     y[3] = np.nan
     with pytest.raises(ValueError, match="y row 3"):
-        model.fit(X, y)
+        fit_function(model, X, y)
     with pytest.raises(ValueError, match="optimizer"):
-        model.fit(X, np.zeros(20), optimizer="sgd")
+        fit_function(model, X, np.zeros(20), FunctionFitConfig(optimizer="sgd"))

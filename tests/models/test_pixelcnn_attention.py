@@ -1,17 +1,27 @@
 """Causal self-attention in the Gated PixelCNN (the paper's top prior): causality, reach, exact cached sampling."""
+
 import json
 
 import pytest
 import torch
 
 from archkit.layers.pixelcnn import CausalSelfAttention2d
-from archkit.models import GatedPixelCNN, GatedPixelCNNConfig, load_model
+from archkit.loading import load_model
+from archkit.models import GatedPixelCNN, GatedPixelCNNConfig
 from archkit.train import save_checkpoint
 
 
 def _model(**kw):
-    cfg = dict(num_codes=12, channels=8, layers=4, kernel_size=3, dropout=0.0, head_channels=16,
-               attention_every=2, attention_heads=2)
+    cfg = dict(
+        num_codes=12,
+        channels=8,
+        layers=4,
+        kernel_size=3,
+        dropout=0.0,
+        head_channels=16,
+        attention_every=2,
+        attention_heads=2,
+    )
     cfg.update(kw)
     torch.manual_seed(0)
     return GatedPixelCNN(GatedPixelCNNConfig(**cfg)).eval()
@@ -26,7 +36,9 @@ def test_attention_prior_is_strictly_causal_at_odd_sizes(hw, input_grad):
     labels, cond = torch.tensor([2]), torch.randint(0, 5, (1, h, w))
     for p in range(h * w):
         g = input_grad(model, codes, divmod(p, w), labels, cond).flatten()
-        assert torch.all(g[p:] == 0), f"logits at raster position {p} depend on codes at {g[p:].nonzero().flatten().tolist()}"
+        assert torch.all(g[p:] == 0), (
+            f"logits at raster position {p} depend on codes at {g[p:].nonzero().flatten().tolist()}"
+        )
 
 
 def test_attention_reaches_beyond_the_convolutions(input_grad):

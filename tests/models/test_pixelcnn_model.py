@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from archkit.models import GatedPixelCNN, GatedPixelCNNConfig, MODEL_KINDS, load_model
+from archkit.loading import load_model
+from archkit.models import MODEL_KINDS, GatedPixelCNN, GatedPixelCNNConfig
 from archkit.train import save_checkpoint
 
 
@@ -48,17 +49,34 @@ def test_class_and_spatial_conditioning_change_logits():
     assert not torch.allclose(base[0, :, 0, 0], other_class[0, :, 0, 0])
 
 
-@pytest.mark.parametrize("kw,shape,temperature", [
-    ({}, (3, 5, 7), 1.0),
-    ({"num_classes": 3}, (2, 6, 6), 0.7),
-    ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 2, "kernel_size": 5}, (3, 6, 8), 1.3),
-    ({"cond_num_codes": 4, "cond_scale": 1, "dropout": 0.3}, (2, 4, 4), 1.0),
-    # with causal self-attention (the cached sampler caches its keys/values per position)
-    ({"layers": 4, "attention_every": 2, "attention_heads": 2}, (3, 5, 7), 1.0),
-    ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 1, "attention_every": 2, "attention_heads": 2}, (2, 9, 4), 0.8),
-    ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 2, "attention_every": 1, "attention_heads": 2,
-      "kernel_size": 5}, (3, 6, 8), 1.2),
-])
+@pytest.mark.parametrize(
+    "kw,shape,temperature",
+    [
+        ({}, (3, 5, 7), 1.0),
+        ({"num_classes": 3}, (2, 6, 6), 0.7),
+        ({"num_classes": 3, "cond_num_codes": 4, "cond_scale": 2, "kernel_size": 5}, (3, 6, 8), 1.3),
+        ({"cond_num_codes": 4, "cond_scale": 1, "dropout": 0.3}, (2, 4, 4), 1.0),
+        # with causal self-attention (the cached sampler caches its keys/values per position)
+        ({"layers": 4, "attention_every": 2, "attention_heads": 2}, (3, 5, 7), 1.0),
+        (
+            {"num_classes": 3, "cond_num_codes": 4, "cond_scale": 1, "attention_every": 2, "attention_heads": 2},
+            (2, 9, 4),
+            0.8,
+        ),
+        (
+            {
+                "num_classes": 3,
+                "cond_num_codes": 4,
+                "cond_scale": 2,
+                "attention_every": 1,
+                "attention_heads": 2,
+                "kernel_size": 5,
+            },
+            (3, 6, 8),
+            1.2,
+        ),
+    ],
+)
 def test_fast_sampler_equals_naive(kw, shape, temperature):
     model = _model(**kw)
     b, h, w = shape
@@ -126,7 +144,9 @@ def test_checkpoint_round_trip(tmp_path):
 def test_fast_sampler_works_in_float64_and_bfloat16(kw):
     shape = (2, 4, 6)
     labels = torch.arange(2) % 3 if kw.get("num_classes") else None
-    cond = torch.randint(0, 4, (2, 2, 3), generator=torch.Generator().manual_seed(1)) if kw.get("cond_num_codes") else None
+    cond = (
+        torch.randint(0, 4, (2, 2, 3), generator=torch.Generator().manual_seed(1)) if kw.get("cond_num_codes") else None
+    )
     model64 = _model(**kw).double()
     fast = model64.sample(shape, labels, cond, 1.0, torch.Generator().manual_seed(3), method="fast")
     naive = model64.sample(shape, labels, cond, 1.0, torch.Generator().manual_seed(3), method="naive")

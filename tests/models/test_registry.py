@@ -1,10 +1,12 @@
 """load_model rebuilds converted checkpoints: the recorded surgery steps are replayed before the weights load."""
+
 import dataclasses
 
 import pytest
 import torch
 
-from archkit.models import ResNet, ResNetConfig, build_model, load_model
+from archkit.loading import build_model, load_model
+from archkit.models import ResNet, ResNetConfig
 from archkit.surgery import decompose, fuse_bn, lowrank, randomize_bn_stats, record_step
 from archkit.train import save_checkpoint
 
@@ -29,12 +31,12 @@ def test_fused_then_factorized_checkpoint_round_trips(tmp_path):
 
 def test_unknown_surgery_step_is_a_clear_error():
     meta = {"kind": "ResNetConfig", "config": dataclasses.asdict(ResNetConfig()), "surgery": [{"op": "melt"}]}
-    with pytest.raises(ValueError, match="unknown surgery 'melt'.*fuse_bn"):
+    with pytest.raises(ValueError, match=r"unknown surgery 'melt'.*fuse_bn"):
         build_model(meta)
 
 
 def test_unknown_kind_lists_the_loadable_ones():
-    with pytest.raises(ValueError, match="loadable kinds are .*ResNetConfig"):
+    with pytest.raises(ValueError, match=r"loadable kinds are .*ResNetConfig"):
         build_model({"kind": "Nope", "config": {}})
 
 
@@ -53,16 +55,22 @@ def _rewrite(folder, change):
     path.write_text(json.dumps(change(meta)))
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda m: [m], "expected a JSON object"),
-    (lambda m: {**m, "config": None}, "field 'config'.*null"),
-    (lambda m: {k: v for k, v in m.items() if k != "config"}, "field 'config'.*missing"),
-    (lambda m: {k: v for k, v in m.items() if k != "kind"}, "field 'kind'"),
-    (lambda m: {**m, "kind": "Nope"}, "field 'kind' is 'Nope'"),
-    (lambda m: {**m, "config": {**m["config"], "extra": 1}}, r"unknown fields \['extra'\]"),
-    (lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "pool"}}, r"missing fields \['pool'\]"),
-    (lambda m: {**m, "config": {**m["config"], "hidden": "8"}}, "field 'hidden' expected int"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda m: [m], "expected a JSON object"),
+        (lambda m: {**m, "config": None}, "field 'config'.*null"),
+        (lambda m: {k: v for k, v in m.items() if k != "config"}, "field 'config'.*missing"),
+        (lambda m: {k: v for k, v in m.items() if k != "kind"}, "field 'kind'"),
+        (lambda m: {**m, "kind": "Nope"}, "field 'kind' is 'Nope'"),
+        (lambda m: {**m, "config": {**m["config"], "extra": 1}}, r"unknown fields \['extra'\]"),
+        (
+            lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "pool"}},
+            r"missing fields \['pool'\]",
+        ),
+        (lambda m: {**m, "config": {**m["config"], "hidden": "8"}}, "field 'hidden' expected int"),
+    ],
+)
 def test_malformed_config_json_names_the_file_and_field(tmp_path, change, field):
     from archkit.models import SequenceClassifier, SequenceClassifierConfig
 
@@ -90,18 +98,20 @@ def test_hand_edited_config_with_a_manifest_is_refused_as_modified(tmp_path):
     model = ResNet(ResNetConfig(widths=[8, 8, 8]))
     save_checkpoint(tmp_path / "ck", model, model.config)
     _rewrite(tmp_path / "ck", lambda m: {**m, "config": {**m["config"], "act": "tanh"}})
-    with pytest.raises(ValueError, match="incomplete or mixed: config.json .*manifest.json.*edited"):
+    with pytest.raises(ValueError, match=r"incomplete or mixed: config.json .*manifest.json.*edited"):
         load_model(tmp_path / "ck")
 
 
 def test_vqvae_and_prior_loaders_name_the_file_and_field(tmp_path):
-    from archkit.models import GatedPixelCNN, GatedPixelCNNConfig, VQVAE2, VQVAE2Config, load_vqvae
+    from archkit.models import VQVAE2, GatedPixelCNN, GatedPixelCNNConfig, VQVAE2Config, load_vqvae
     from archkit.train import load_prior
 
     vq = VQVAE2(VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4, num_codes=8))
     save_checkpoint(tmp_path / "run" / "vqvae", vq, vq.config)
     (tmp_path / "run" / "vqvae" / "manifest.json").unlink()
-    _rewrite(tmp_path / "run" / "vqvae", lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "levels"}})
+    _rewrite(
+        tmp_path / "run" / "vqvae", lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "levels"}}
+    )
     with pytest.raises(ValueError, match=r"vqvae/config.json.*missing fields \['levels'\]"):
         load_vqvae(tmp_path / "run")
     prior = GatedPixelCNN(GatedPixelCNNConfig(num_codes=8, channels=8, layers=1, head_channels=8))
@@ -112,5 +122,7 @@ def test_vqvae_and_prior_loaders_name_the_file_and_field(tmp_path):
     save_checkpoint(folder, prior, prior.config, step=1, shape=[2, 2])
     (folder / "manifest.json").unlink()
     _rewrite(folder, lambda m: {**m, "kind": "VQVAE2Config"})
-    with pytest.raises(ValueError, match=r"config.json.*field 'kind' is 'VQVAE2Config', expected 'GatedPixelCNNConfig'"):
+    with pytest.raises(
+        ValueError, match=r"config.json.*field 'kind' is 'VQVAE2Config', expected 'GatedPixelCNNConfig'"
+    ):
         load_prior(tmp_path / "run", 0)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from archkit.models import MODEL_KINDS, SequenceClassifier, SequenceClassifierConfig, load_model
+from archkit.loading import load_model
+from archkit.models import MODEL_KINDS, SequenceClassifier, SequenceClassifierConfig
 from archkit.models.sequence import MaskedBatchNorm1d
 from archkit.train import save_checkpoint
 
@@ -57,8 +58,17 @@ def test_conv_frontend_shortens_the_sequence():
     assert seen["t"] == 256 // 16
 
 
-@pytest.mark.parametrize("bad", [dict(frontend="fft"), dict(pool="attention"), dict(hidden=0), dict(num_classes=1),
-                                 dict(dropout=1.5), dict(conv_kernel=4)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(frontend="fft"),
+        dict(pool="attention"),
+        dict(hidden=0),
+        dict(num_classes=1),
+        dict(dropout=1.5),
+        dict(conv_kernel=4),
+    ],
+)
 def test_bad_config_names_the_argument(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         tiny(**bad)
@@ -85,6 +95,7 @@ def test_registered_and_round_trips_through_a_checkpoint(tmp_path):
 
 # --- BatchNorm in the conv frontend and the LSTM-FCN branch (both padding-safe via MaskedBatchNorm1d) ---
 
+
 def _padded(lengths, total=40, features=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     seqs = [torch.randn(1, n, features, generator=g) for n in lengths]
@@ -94,9 +105,15 @@ def _padded(lengths, total=40, features=3, seed=0):
     return seqs, padded
 
 
-@pytest.mark.parametrize("kw", [dict(frontend="conv", conv_stride=1, conv_norm="batch"),
-                                dict(frontend="conv", conv_stride=2, conv_norm="batch", fcn_channels=4),
-                                dict(fcn_channels=4), dict(fcn_channels=4, bidirectional=True, pool="mean")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(frontend="conv", conv_stride=1, conv_norm="batch"),
+        dict(frontend="conv", conv_stride=2, conv_norm="batch", fcn_channels=4),
+        dict(fcn_channels=4),
+        dict(fcn_channels=4, bidirectional=True, pool="mean"),
+    ],
+)
 def test_batchnorm_and_fcn_shapes(kw):
     model = tiny(**kw)
     x = torch.randn(5, 33, 3)
@@ -108,9 +125,15 @@ def test_batchnorm_and_fcn_shapes(kw):
         assert model.head.in_features == model.config.hidden * (2 if model.config.bidirectional else 1) + 4
 
 
-@pytest.mark.parametrize("kw", [dict(frontend="conv", conv_stride=1, conv_norm="batch"),
-                                dict(frontend="conv", conv_stride=2, conv_norm="batch"),
-                                dict(fcn_channels=4), dict(frontend="conv", conv_norm="batch", fcn_channels=4, pool="max")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(frontend="conv", conv_stride=1, conv_norm="batch"),
+        dict(frontend="conv", conv_stride=2, conv_norm="batch"),
+        dict(fcn_channels=4),
+        dict(frontend="conv", conv_norm="batch", fcn_channels=4, pool="max"),
+    ],
+)
 def test_batchnorm_and_fcn_are_padding_safe_in_eval_mode(kw):
     model = tiny(**kw)
     lengths = [29, 12, 5, 1]
@@ -159,9 +182,15 @@ def test_defaults_keep_the_old_architecture():
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
 
 
-@pytest.mark.parametrize("bad, match", [(dict(conv_norm="layer", frontend="conv"), "conv_norm"),
-                                        (dict(conv_norm="batch"), "frontend='conv'"),
-                                        (dict(fcn_channels=-1), "fcn_channels"), (dict(fcn_channels=2.5), "fcn_channels")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(conv_norm="layer", frontend="conv"), "conv_norm"),
+        (dict(conv_norm="batch"), "frontend='conv'"),
+        (dict(fcn_channels=-1), "fcn_channels"),
+        (dict(fcn_channels=2.5), "fcn_channels"),
+    ],
+)
 def test_bad_norm_and_fcn_options_are_clear(bad, match):
     with pytest.raises(ValueError, match=match):
         tiny(**bad)

@@ -1,8 +1,10 @@
 """VQVAE2: shapes for 2/3 levels, encode/decode round trip, gradients, checkpoints, clear errors."""
+
 import pytest
 import torch
 
-from archkit.models import MODEL_KINDS, VQVAE2, VQVAE2Config, load_model, load_vqvae
+from archkit.loading import load_model
+from archkit.models import MODEL_KINDS, VQVAE2, VQVAE2Config, load_vqvae
 from archkit.train import save_checkpoint
 
 

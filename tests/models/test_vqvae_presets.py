@@ -1,9 +1,12 @@
 """VQVAE2 presets (digits-32, natural-64, paper-256), the seed layout and the layout table."""
+
 import pytest
 import torch
 from torch import nn
 
-from archkit.models.vqvae import PRESETS, VQVAE2, VQVAE2Config, format_layout_table, format_presets, layout_table
+from archkit.models.vqvae import VQVAE2, VQVAE2Config
+from archkit.models.vqvae_layout import format_layout_table, format_presets, layout_table
+from archkit.models.vqvae_presets import PRESETS
 from archkit.surgery import count_params
 
 SIZES = {"digits-32": 32, "natural-64": 64, "paper-256": 256}
@@ -27,8 +30,14 @@ def test_presets_build_and_run_a_forward_at_their_size(name):
 
 def test_paper_256_is_the_seed_layout():
     cfg = VQVAE2Config.preset("paper-256")
-    assert (cfg.hidden_channels, cfg.res_channels, cfg.res_blocks, cfg.code_dim, cfg.codes_per_level(), cfg.layout) == \
-        (128, 64, 2, 64, [512, 512], "seed")
+    assert (cfg.hidden_channels, cfg.res_channels, cfg.res_blocks, cfg.code_dim, cfg.codes_per_level(), cfg.layout) == (
+        128,
+        64,
+        2,
+        64,
+        [512, 512],
+        "seed",
+    )
     model = VQVAE2(cfg)
     bottom, top = model.encoders[0], model.encoders[1]
     convs = lambda m: [c for c in m.modules() if isinstance(c, nn.Conv2d)]  # noqa: E731
@@ -37,10 +46,13 @@ def test_paper_256_is_the_seed_layout():
     assert [(c.in_channels, c.out_channels) for c in strided] == [(3, 64), (64, 128)]
     assert len(convs(bottom)) == 2 + 2 * cfg.res_blocks
     # h32 = ReLU(Conv(h64, s2)); ResNet(h32)
-    assert [(c.in_channels, c.out_channels, c.stride) for c in convs(top)][0] == (128, 128, (2, 2))
+    assert next((c.in_channels, c.out_channels, c.stride) for c in convs(top)) == (128, 128, (2, 2))
     assert len(convs(top)) == 1 + 2 * cfg.res_blocks
     # q32 = Quantize(Conv1x1(h32)); h64' = Conv1x1(concat[h64, ConvT(ResNet(Conv1x1(q32)))])
-    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in model.pre_quant] == [(128, 64, (1, 1)), (192, 64, (1, 1))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in model.pre_quant] == [
+        (128, 64, (1, 1)),
+        (192, 64, (1, 1)),
+    ]
     cond = model.cond_decoders[0]
     first = convs(cond)[0]
     assert (first.in_channels, first.out_channels, first.kernel_size) == (64, 128, (1, 1))
@@ -59,8 +71,9 @@ def test_default_layout_is_unchanged_by_the_presets():
 
 @pytest.mark.parametrize("name,levels", [("natural-64", 2), ("paper-256", 2), ("natural-64", 3)])
 def test_layout_table_values(name, levels):
-    cfg = VQVAE2Config.preset(name, hidden_channels=16, res_channels=8, code_dim=8, levels=levels,
-                              num_codes=[7, 11, 13][:levels])
+    cfg = VQVAE2Config.preset(
+        name, hidden_channels=16, res_channels=8, code_dim=8, levels=levels, num_codes=[7, 11, 13][:levels]
+    )
     model = VQVAE2(cfg)
     size = SIZES[name]
     rows = layout_table(model, size)
@@ -73,7 +86,9 @@ def test_layout_table_values(name, levels):
     codes = model.encode(torch.rand(1, 3, size, size))
     assert [f"{c.shape[1]}x{c.shape[2]}" for c in codes] == [r["code_map"] for r in rows[:-1]]
     assert rows[-1]["parameters"] == count_params(model.decoder)
-    assert rows[0]["parameters"] == sum(count_params(m) for m in (model.encoders[-1], model.pre_quant[0], model.upsamplers[0]))
+    assert rows[0]["parameters"] == sum(
+        count_params(m) for m in (model.encoders[-1], model.pre_quant[0], model.upsamplers[0])
+    )
     assert sum(r["parameters"] for r in rows) == count_params(model)
     text = format_layout_table(rows)
     assert f"{count_params(model):,}" in text and "decoder" in text
@@ -100,7 +115,7 @@ def test_bottom_stride_2_gives_4x_the_codes_and_decodes_to_the_image_size(layout
     assert VQVAE2Config().bottom_stride == 4 and VQVAE2Config.ADDED_FIELDS["bottom_stride"] == 4
     with pytest.raises(ValueError, match="bottom_stride: expected one of \\[2, 4\\], got 3"):
         VQVAE2Config(bottom_stride=3)
-    with pytest.raises(ValueError, match=f"not divisible by {2 ** levels}"):
+    with pytest.raises(ValueError, match=f"not divisible by {2**levels}"):
         VQVAE2(VQVAE2Config(bottom_stride=2, **small))(torch.rand(1, 3, 30, 30))
 
 

@@ -1,4 +1,5 @@
 """Hypothesis profiles for the surgery property test: "ci" (small, derandomized) by default, "slow" for make test-slow."""
+
 import os
 
 from hypothesis import HealthCheck, settings

@@ -1,19 +1,38 @@
 """Every archkit model through every surgery: it stays correct, or the change is reported skipped with a reason."""
+
 import pytest
 import torch
-from torch import nn
 
-from archkit.models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN,
-                            GatedPixelCNNConfig, SequenceClassifier, SequenceClassifierConfig, VQVAE2Config,
-                            create_model, example_inputs_for, list_models)
-from archkit.surgery import (decompose, freeze_bn, fuse_bn, is_batchnorm, lowrank, randomize_bn_stats, replace_norm,
-                             to_selu)
+from archkit.models import (
+    VQVAE2,
+    FunctionApproximator,
+    FunctionApproximatorConfig,
+    GatedPixelCNN,
+    GatedPixelCNNConfig,
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    VQVAE2Config,
+    create_model,
+    example_inputs_for,
+    list_models,
+)
+from archkit.surgery import (
+    decompose,
+    freeze_bn,
+    fuse_bn,
+    is_batchnorm,
+    lowrank,
+    randomize_bn_stats,
+    replace_norm,
+    to_selu,
+)
 from archkit.surgery.guard import flat_output, relative_error
 
 
 def _seq(**kw):
-    return lambda: SequenceClassifier(SequenceClassifierConfig(in_features=3, num_classes=3, hidden=8, conv_channels=6,
-                                                               conv_stride=2, **kw))
+    return lambda: SequenceClassifier(
+        SequenceClassifierConfig(in_features=3, num_classes=3, hidden=8, conv_channels=6, conv_stride=2, **kw)
+    )
 
 
 MODELS = {
@@ -25,13 +44,22 @@ MODELS = {
     "seq-conv-bn-fcn-bi": _seq(frontend="conv", conv_norm="batch", fcn_channels=4, bidirectional=True, layers=1),
     "seq-conv-fcn": _seq(frontend="conv", fcn_channels=4),
     "pixelcnn": lambda: GatedPixelCNN(GatedPixelCNNConfig(num_codes=8, channels=8, layers=2, dropout=0.0)),
-    "pixelcnn-class-cond": lambda: GatedPixelCNN(GatedPixelCNNConfig(
-        num_codes=8, channels=8, layers=2, dropout=0.0, num_classes=3, cond_num_codes=5, cond_scale=2)),
-    "vqvae2": lambda: VQVAE2(VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4,
-                                          code_dim=4, num_codes=8)),
-    "vqvae2-bn": lambda: VQVAE2(VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4,
-                                             code_dim=4, num_codes=8, norm="batch")),
-    "function": lambda: FunctionApproximator(FunctionApproximatorConfig(in_dim=2, hidden=8, layers=2, features=["sin"])),
+    "pixelcnn-class-cond": lambda: GatedPixelCNN(
+        GatedPixelCNNConfig(
+            num_codes=8, channels=8, layers=2, dropout=0.0, num_classes=3, cond_num_codes=5, cond_scale=2
+        )
+    ),
+    "vqvae2": lambda: VQVAE2(
+        VQVAE2Config(in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4, num_codes=8)
+    ),
+    "vqvae2-bn": lambda: VQVAE2(
+        VQVAE2Config(
+            in_channels=1, hidden_channels=8, res_blocks=1, res_channels=4, code_dim=4, num_codes=8, norm="batch"
+        )
+    ),
+    "function": lambda: FunctionApproximator(
+        FunctionApproximatorConfig(in_dim=2, hidden=8, layers=2, features=["sin"])
+    ),
 }
 OPS = ["fuse_bn", "freeze_bn", "replace_norm", "to_selu", "lowrank", "decompose"]
 _SHAPES = {"resnet-digits": [1, 8, 8], "resnet50": [3, 32, 32]}
@@ -59,7 +87,7 @@ def _future_leak(model, inputs):
         changed = codes.clone()
         changed.view(codes.shape[0], -1)[:, pos] = (changed.view(codes.shape[0], -1)[:, pos] + 1) % 8
         diff = (_out(model, (changed, *cond)).view_as(base) - base).abs()
-        worst = max(worst, diff[:, :, :pos + 1].max().item())
+        worst = max(worst, diff[:, :, : pos + 1].max().item())
     return worst
 
 

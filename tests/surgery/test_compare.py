@@ -26,7 +26,7 @@ def test_compare_detects_difference_and_bad_input():
     a, b = nn.Linear(4, 3), nn.Linear(4, 3)
     report = compare(a, b, torch.randn(5, 4), repeats=1)
     assert report.rel_error > 0.1
-    with pytest.raises(TypeError, match="'candidate' must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"'candidate' must be a torch.nn.Module"):
         compare(a, "b", torch.randn(5, 4))
     with pytest.raises(ValueError, match="repeats"):
         compare(a, b, torch.randn(5, 4), repeats=0)

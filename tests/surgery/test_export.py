@@ -1,4 +1,5 @@
 """archkit.export: ONNX (checked with onnxruntime) and pt2 (checked by reloading) for archkit models, after surgery too."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,18 @@ import torch
 from torch import nn
 
 import archkit
-from archkit.models import (VQVAE2, FunctionApproximator, FunctionApproximatorConfig, GatedPixelCNN,
-                            GatedPixelCNNConfig, ResNet, ResNetConfig, SequenceClassifier, SequenceClassifierConfig,
-                            VQVAE2Config)
+from archkit.models import (
+    VQVAE2,
+    FunctionApproximator,
+    FunctionApproximatorConfig,
+    GatedPixelCNN,
+    GatedPixelCNNConfig,
+    ResNet,
+    ResNetConfig,
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    VQVAE2Config,
+)
 from archkit.surgery import ExportError, export_model, fuse_bn, lowrank, randomize_bn_stats
 
 pytest.importorskip("onnxruntime", reason="the `export` extra (onnx, onnxscript, onnxruntime) is not installed")
@@ -41,15 +51,39 @@ def test_onnx_of_a_fused_resnet_matches_pytorch_in_onnxruntime(tmp_path):
         np.testing.assert_allclose(out, model(x2).numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("make,args", [
-    (lambda: VQVAE2(VQVAE2Config(hidden_channels=8, res_channels=4, code_dim=4, num_codes=8)), lambda: (torch.rand(1, 3, 16, 16),)),
-    (lambda: GatedPixelCNN(GatedPixelCNNConfig(num_codes=16, channels=8, layers=2, head_channels=8)),
-     lambda: (torch.randint(16, (2, 4, 4)),)),
-    (lambda: SequenceClassifier(SequenceClassifierConfig(in_features=3, num_classes=4, hidden=8, frontend="conv",
-                                                         conv_channels=8, conv_stride=1, fcn_channels=4, pool="mean")),
-     lambda: (torch.randn(2, 20, 3),)),
-    (lambda: FunctionApproximator(FunctionApproximatorConfig(in_dim=2, features=["sin"])), lambda: (torch.randn(4, 2),)),
-], ids=["vqvae2", "pixelcnn", "sequence", "function"])
+@pytest.mark.parametrize(
+    "make,args",
+    [
+        (
+            lambda: VQVAE2(VQVAE2Config(hidden_channels=8, res_channels=4, code_dim=4, num_codes=8)),
+            lambda: (torch.rand(1, 3, 16, 16),),
+        ),
+        (
+            lambda: GatedPixelCNN(GatedPixelCNNConfig(num_codes=16, channels=8, layers=2, head_channels=8)),
+            lambda: (torch.randint(16, (2, 4, 4)),),
+        ),
+        (
+            lambda: SequenceClassifier(
+                SequenceClassifierConfig(
+                    in_features=3,
+                    num_classes=4,
+                    hidden=8,
+                    frontend="conv",
+                    conv_channels=8,
+                    conv_stride=1,
+                    fcn_channels=4,
+                    pool="mean",
+                )
+            ),
+            lambda: (torch.randn(2, 20, 3),),
+        ),
+        (
+            lambda: FunctionApproximator(FunctionApproximatorConfig(in_dim=2, features=["sin"])),
+            lambda: (torch.randn(4, 2),),
+        ),
+    ],
+    ids=["vqvae2", "pixelcnn", "sequence", "function"],
+)
 def test_pt2_of_every_model_kind_reloads_with_the_same_outputs(tmp_path, make, args):
     model = make().eval()
     result = export_model(model, args(), tmp_path / "model.pt2")

@@ -9,12 +9,19 @@ from archkit.surgery import decompose, lowrank, output_error
 
 def _net() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, stride=2, padding=2, dilation=2), nn.ReLU(),   # 0: KxK, stride 2, dilation
-        nn.Conv2d(16, 24, 1), nn.ReLU(),                                   # 2: 1x1
-        nn.Conv2d(24, 24, 3, padding=1, groups=4), nn.ReLU(),              # 4: grouped
-        nn.Conv2d(24, 32, (3, 5), stride=(1, 2), padding=(1, 2)), nn.ReLU(),  # 6: rectangular KxK
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(32, 40), nn.ReLU(), nn.Linear(40, 2),                    # 10: linear, 12: tiny linear
+        nn.Conv2d(3, 16, 3, stride=2, padding=2, dilation=2),
+        nn.ReLU(),  # 0: KxK, stride 2, dilation
+        nn.Conv2d(16, 24, 1),
+        nn.ReLU(),  # 2: 1x1
+        nn.Conv2d(24, 24, 3, padding=1, groups=4),
+        nn.ReLU(),  # 4: grouped
+        nn.Conv2d(24, 32, (3, 5), stride=(1, 2), padding=(1, 2)),
+        nn.ReLU(),  # 6: rectangular KxK
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 40),
+        nn.ReLU(),
+        nn.Linear(40, 2),  # 10: linear, 12: tiny linear
     )
 
 
@@ -95,14 +102,27 @@ def test_rank_dict_and_layers_selection():
         lowrank(net, rank={"nope": 2})
 
 
-@pytest.mark.parametrize("kwargs", [dict(rank=0), dict(rank=-1), dict(rank=True), dict(energy=0.0), dict(energy=1.2),
-                                    dict(rank=None, energy=None), dict(rank={"10": 0})])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(rank=0),
+        dict(rank=-1),
+        dict(rank=True),
+        dict(energy=0.0),
+        dict(energy=1.2),
+        dict(rank=None, energy=None),
+        dict(rank={"10": 0}),
+    ],
+)
 def test_bad_arguments_rejected(kwargs):
-    with pytest.raises(ValueError, match="rank|energy"):
+    with pytest.raises(ValueError, match=r"rank|energy"):
         lowrank(_net(), **kwargs)
-    with pytest.raises(ValueError, match="rank|energy"):
-        decompose(_net(), **{k: ({"6": v} if isinstance(v, dict) else v) for k, v in kwargs.items()} | (
-            {"rank": {"6": 0}} if isinstance(kwargs.get("rank"), dict) else {}))
+    with pytest.raises(ValueError, match=r"rank|energy"):
+        decompose(
+            _net(),
+            **{k: ({"6": v} if isinstance(v, dict) else v) for k, v in kwargs.items()}
+            | ({"rank": {"6": 0}} if isinstance(kwargs.get("rank"), dict) else {}),
+        )
 
 
 def test_builtin_model_converts_and_runs():

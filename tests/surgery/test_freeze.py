@@ -63,16 +63,16 @@ def test_unfreeze_restores_trainable_bn():
 def test_frozen_model_still_folds():
     model = randomize_bn_stats(nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)), 0)
     frozen, _ = freeze_bn(model)
-    fused, report = fuse_bn(frozen.train())  # frozen BN never enters train mode, so it is foldable
+    _fused, report = fuse_bn(frozen.train())  # frozen BN never enters train mode, so it is foldable
     assert len(report.by_action("folded")) == 1
 
 
 def test_freeze_notes_and_errors():
-    model, report = freeze_bn(nn.Sequential(nn.Linear(2, 2)))
+    _model, report = freeze_bn(nn.Sequential(nn.Linear(2, 2)))
     assert "no BatchNorm" in report.notes[0]
     _, report = freeze_bn(nn.Sequential(nn.BatchNorm1d(3, track_running_stats=False)))
     assert "track_running_stats" in report.skipped[0].reason
-    with pytest.raises(TypeError, match="'model' must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"'model' must be a torch.nn.Module"):
         freeze_bn(None)
     with pytest.raises(TypeError, match="TorchScript"):
         freeze_bn(torch.jit.script(nn.Sequential(nn.BatchNorm1d(2))), inplace=True)

@@ -41,14 +41,19 @@ def test_convtranspose_bn_with_groups(dim):
 
 def test_linear_bn1d_and_bn1d_linear():
     _check_exact(nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7)), torch.randn(4, 5), expect_folded=1)
-    fused, report = _check_exact(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(5), nn.Linear(5, 3)), torch.randn(4, 5), 1)
+    _fused, report = _check_exact(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(5), nn.Linear(5, 3)), torch.randn(4, 5), 1)
     assert report.changes[0].detail == "1 -> 2"
 
 
-@pytest.mark.parametrize("conv_kwargs", [
-    dict(kernel_size=1), dict(kernel_size=3, padding=0, stride=2, dilation=2, groups=2),
-    dict(kernel_size=3, padding=1, padding_mode="reflect"), dict(kernel_size=3, padding="valid"),
-])
+@pytest.mark.parametrize(
+    "conv_kwargs",
+    [
+        dict(kernel_size=1),
+        dict(kernel_size=3, padding=0, stride=2, dilation=2, groups=2),
+        dict(kernel_size=3, padding=1, padding_mode="reflect"),
+        dict(kernel_size=3, padding="valid"),
+    ],
+)
 def test_bn_conv_backward_fold_is_exact(conv_kwargs):
     model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4), nn.Conv2d(4, 6, **conv_kwargs))
     fused, report = _check_exact(model, torch.randn(2, 4, 9, 9), expect_folded=1)
@@ -110,14 +115,17 @@ class FunctionalBN(nn.Module):
         return F.batch_norm(self.conv(x), self.mean, self.var, training=False)
 
 
-@pytest.mark.parametrize("model, words", [
-    (SharedBNOutput(), "shared by 2 consumers"),
-    (ConcatBN(), "concat"),
-    (ConvOutputReused(), "also used elsewhere"),
-])
+@pytest.mark.parametrize(
+    "model, words",
+    [(SharedBNOutput(), "shared by 2 consumers"), (ConcatBN(), "concat"), (ConvOutputReused(), "also used elsewhere")],
+)
 def test_skip_cases_have_reasons(model, words):
-    _, report = _check_exact(model, torch.randn(2, model.bn.num_features if isinstance(model, SharedBNOutput) else 3,
-                                                 5, 5), expect_folded=0, expect_skipped=1)
+    _, report = _check_exact(
+        model,
+        torch.randn(2, model.bn.num_features if isinstance(model, SharedBNOutput) else 3, 5, 5),
+        expect_folded=0,
+        expect_skipped=1,
+    )
     assert words in report.skipped[0].reason, report.to_table()
 
 
@@ -184,7 +192,7 @@ def test_resnet_folds_every_bn_exactly(name):
 def test_conv_norm_act_orders(order, folded):
     model = nn.Sequential(*[ConvNormAct(8, 8, 1, order=order) for _ in range(3)])
     skipped = 1 if order == "norm-act-conv" else 0  # the first pre-activation BN sees the raw input
-    fused, report = _check_exact(model, torch.randn(2, 8, 4, 4), expect_folded=folded, expect_skipped=skipped)
+    _fused, report = _check_exact(model, torch.randn(2, 8, 4, 4), expect_folded=folded, expect_skipped=skipped)
     if order == "norm-act-conv":
         assert "preceded by the input" in report.skipped[0].reason
         assert report.by_action("folded")[0].detail == "0.conv <- 1.norm"
@@ -204,9 +212,10 @@ class Untraceable(nn.Module):
 
 
 def test_sequential_walk_fallback_and_opaque_scopes():
-    model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), Untraceable(), nn.ReLU(), nn.BatchNorm2d(3),
-                          nn.Conv2d(3, 2, 1))
-    fused, report = _check_exact(model, torch.randn(2, 3, 4, 4), expect_folded=2, expect_skipped=1)
+    model = nn.Sequential(
+        nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), Untraceable(), nn.ReLU(), nn.BatchNorm2d(3), nn.Conv2d(3, 2, 1)
+    )
+    _fused, report = _check_exact(model, torch.randn(2, 3, 4, 4), expect_folded=2, expect_skipped=1)
     assert "could not be traced" in report.skipped[0].reason
 
 
@@ -227,7 +236,7 @@ def test_no_bn_returns_unchanged_with_note():
 
 
 def test_bad_input_errors():
-    with pytest.raises(TypeError, match="'model' must be a torch.nn.Module, got str"):
+    with pytest.raises(TypeError, match=r"'model' must be a torch.nn.Module, got str"):
         fuse_bn("resnet")
     scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)).eval())
     with pytest.raises(TypeError, match="inplace=True cannot edit a TorchScript module"):

@@ -1,4 +1,5 @@
 """peak_rss_growth_mib: the memory probe both benchmarks use."""
+
 import numpy as np
 
 from archkit.surgery import peak_rss_growth_mib

@@ -42,18 +42,39 @@ def test_replace_norm_bad_input():
 
 
 def test_to_selu_converts_and_reinitializes():
-    model = nn.Sequential(nn.Conv2d(3, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.Dropout2d(0.1),
-                          nn.Conv2d(64, 64, 1), nn.GELU(), nn.Flatten(), nn.Dropout(0.2),
-                          nn.Linear(64 * 36, 10), nn.LeakyReLU())
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Dropout2d(0.1),
+        nn.Conv2d(64, 64, 1),
+        nn.GELU(),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(64 * 36, 10),
+        nn.LeakyReLU(),
+    )
     new, report = to_selu(model)
     kinds = [type(m) for m in new]
-    assert kinds == [nn.Conv2d, nn.Identity, nn.SELU, nn.FeatureAlphaDropout, nn.Conv2d, nn.SELU, nn.Flatten,
-                     nn.AlphaDropout, nn.Linear, nn.SELU]
+    assert kinds == [
+        nn.Conv2d,
+        nn.Identity,
+        nn.SELU,
+        nn.FeatureAlphaDropout,
+        nn.Conv2d,
+        nn.SELU,
+        nn.Flatten,
+        nn.AlphaDropout,
+        nn.Linear,
+        nn.SELU,
+    ]
     for layer, fan_in in ((new[0], 27), (new[4], 64), (new[8], 64 * 36)):
         assert torch.count_nonzero(layer.bias) == 0
-        assert abs(layer.weight.std().item() * fan_in ** 0.5 - 1) < 0.15
+        assert abs(layer.weight.std().item() * fan_in**0.5 - 1) < 0.15
     # self-normalizing: activations stay near zero mean / unit variance deep into a plain stack
-    deep = to_selu(nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU())]))[0]
+    deep = to_selu(
+        nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU())])
+    )[0]
     out = deep.eval()(torch.randn(512, 256))
     assert abs(out.mean().item()) < 0.2 and abs(out.std().item() - 1) < 0.2
     assert len(report.by_action("reinitialized")) == 3

@@ -4,13 +4,13 @@ reported error, or reported skipped. Never a silent mismatch, never an exception
 Profiles (tests/surgery/conftest.py): "ci" (default, small and derandomized) for `make test`; the slow-marked
 test runs the "slow" profile for `make test-slow`; ARCHKIT_HYPOTHESIS_PROFILE=slow selects it everywhere.
 """
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -20,8 +20,8 @@ from archkit.layers import FrozenBatchNorm
 from archkit.surgery import decompose, fuse_bn, is_batchnorm, lowrank, randomize_bn_stats
 from archkit.surgery.guard import flat_output, relative_error
 
-
 # -- building blocks the grammar composes --------------------------------------------------------------------------
+
 
 class Residual(nn.Module):
     def __init__(self, body: nn.Module) -> None:
@@ -92,6 +92,7 @@ class Standardized(nn.Conv2d):
 
 # -- the grammar ---------------------------------------------------------------------------------------------------
 
+
 def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
@@ -121,8 +122,9 @@ def conv_layer(draw, dim: int, c_in: int, size: int, transposed: bool = False):
     if new < 1:
         p, mode = (d * (k - 1)) // 2 + 1, "zeros"
         new = _conv_out(size, k, s, p, d)
-    m = getattr(nn, f"Conv{dim}d")(c_in, c_out, k, stride=s, padding=p, dilation=d, groups=g, bias=bias,
-                                   padding_mode=mode)
+    m = getattr(nn, f"Conv{dim}d")(
+        c_in, c_out, k, stride=s, padding=p, dilation=d, groups=g, bias=bias, padding_mode=mode
+    )
     return m, c_out, new
 
 
@@ -132,14 +134,28 @@ def batchnorm(draw, dim: int, c: int):
     kind = draw(st.sampled_from(["plain", "plain", "no-affine", "frozen", "momentum-none"]))
     if kind == "frozen":
         return FrozenBatchNorm(c, eps=1e-3)
-    return getattr(nn, f"BatchNorm{dim}d")(c, affine=kind != "no-affine", momentum=None if kind == "momentum-none" else 0.1)
+    return getattr(nn, f"BatchNorm{dim}d")(
+        c, affine=kind != "no-affine", momentum=None if kind == "momentum-none" else 0.1
+    )
 
 
 @st.composite
 def block(draw, dim: int, c: int, size: int, depth: int):
     """(module, c_out, size_out): one grammar production."""
-    kinds = ["conv", "conv_bn", "conv_bn", "bn_conv", "convT_bn", "bn", "relu", "linear_channels", "param", "masked",
-             "tied", "twice"]
+    kinds = [
+        "conv",
+        "conv_bn",
+        "conv_bn",
+        "bn_conv",
+        "convT_bn",
+        "bn",
+        "relu",
+        "linear_channels",
+        "param",
+        "masked",
+        "tied",
+        "twice",
+    ]
     if depth < 2:
         kinds += ["residual", "concat", "opaque", "seq"]
     if dim == 2:
@@ -194,10 +210,19 @@ def block(draw, dim: int, c: int, size: int, depth: int):
         a, ca, sa = draw(conv_layer(dim, c, size))
         k = draw(st.integers(1, min(3, size)))
         b = getattr(nn, f"Conv{dim}d")(c, 2, k, stride=a.stride, padding=a.padding, dilation=a.dilation)
-        if _conv_out(size, k, a.stride[0], a.padding[0] if isinstance(a.padding, tuple) else 0, a.dilation[0]) != sa \
-                or a.padding_mode != "zeros":
-            b = getattr(nn, f"Conv{dim}d")(c, 2, a.kernel_size, stride=a.stride, padding=a.padding,
-                                           dilation=a.dilation, padding_mode=a.padding_mode)
+        if (
+            _conv_out(size, k, a.stride[0], a.padding[0] if isinstance(a.padding, tuple) else 0, a.dilation[0]) != sa
+            or a.padding_mode != "zeros"
+        ):
+            b = getattr(nn, f"Conv{dim}d")(
+                c,
+                2,
+                a.kernel_size,
+                stride=a.stride,
+                padding=a.padding,
+                dilation=a.dilation,
+                padding_mode=a.padding_mode,
+            )
         return Concat(a, nn.Sequential(b, getattr(nn, f"BatchNorm{dim}d")(2))), ca + 2, sa
     # nested containers: a traceable Sequential or one torch.fx cannot trace
     inner, c2, s2 = draw(chain(dim, c, size, depth + 1, max_len=3))
@@ -222,7 +247,7 @@ def conv_models(draw):
     c = draw(st.integers(1, 5))
     size = draw(st.integers(3, {1: 12, 2: 8, 3: 5}[dim]))
     model, _, _ = draw(chain(dim, c, size))
-    seed = draw(st.integers(0, 2 ** 16))
+    seed = draw(st.integers(0, 2**16))
     dtype = draw(st.sampled_from([torch.float32, torch.float32, torch.float64]))
     x = torch.randn((2, c, *([size] * dim)), generator=torch.Generator().manual_seed(seed), dtype=dtype)
     return model.to(dtype), x
@@ -253,6 +278,7 @@ def mlp_models(draw):
 
 
 # -- the property --------------------------------------------------------------------------------------------------
+
 
 def _out(model, x):
     with torch.no_grad():
@@ -286,8 +312,10 @@ def _check(model: nn.Module, x: torch.Tensor) -> None:
             assert all(c.reason for c in report.skipped), report.to_table()
             measured = relative_error(ref, _out(new, x))
             assert report.model_rel_error is not None, report.to_table()
-            assert math.isclose(measured, report.model_rel_error, rel_tol=1e-5, abs_tol=1e-9), \
-                (f"{op.__name__} reported {report.model_rel_error:.3g} but measured {measured:.3g}", report.to_table())
+            assert math.isclose(measured, report.model_rel_error, rel_tol=1e-5, abs_tol=1e-9), (
+                f"{op.__name__} reported {report.model_rel_error:.3g} but measured {measured:.3g}",
+                report.to_table(),
+            )
             if "energy" in kwargs:  # full rank: exact up to rounding
                 err = relative_error(ref_fresh, _out(new, fresh))
                 assert err <= 1e-4, (f"{op.__name__} at full rank off by {err:.3g}", report.to_table(), model)

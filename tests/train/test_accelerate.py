@@ -1,5 +1,6 @@
 """The device/precision layer: device resolution and its errors, bf16/16-mixed training steps on the CPU,
 compile unwrapping, runs saved with device=cuda loading on the CPU, resume keeping the saved choice."""
+
 import json
 import shutil
 
@@ -12,17 +13,27 @@ from torch import nn
 
 from archkit.cli.main import cli
 from archkit.models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from archkit.train import FunctionFitConfig, fit_function, read_config, save_checkpoint
 from archkit.train import accelerate as acc
-from archkit.train import read_config, save_checkpoint
-from archkit.train.accelerate import (create_accelerator, resolve_device, restore_choice, unwrap_model,
-                                      use_accelerator)
+from archkit.train.accelerate import create_accelerator, resolve_device, restore_choice, unwrap_model, use_accelerator
+from archkit.train.encode import encode_dataset
 from archkit.train.generate import sample_images
 from archkit.train.prior import PriorTrainConfig, train_prior
 from archkit.train.utils import fit_classifier
-from archkit.train.vqvae import VQVAETrainConfig, encode_dataset, train_step, train_vqvae
+from archkit.train.vqvae import VQVAETrainConfig, train_step, train_vqvae
 
-TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
-            batch_size=8, eval_every=2, restart_after=2, code_dropout=0.5)
+TINY = dict(
+    image_size=16,
+    hidden_channels=16,
+    res_blocks=1,
+    res_channels=8,
+    code_dim=8,
+    num_codes=16,
+    batch_size=8,
+    eval_every=2,
+    restart_after=2,
+    code_dropout=0.5,
+)
 
 
 @pytest.fixture
@@ -39,6 +50,7 @@ def two_fake_gpus(monkeypatch):
 
 
 # -- device resolution ----------------------------------------------------------------------------
+
 
 def test_auto_and_cpu_resolve_to_the_cpu_without_cuda(no_cuda):
     assert resolve_device("auto") == torch.device("cpu")
@@ -68,8 +80,11 @@ def test_mps_without_mps_is_refused(monkeypatch):
 def test_cuda_index_out_of_range_and_torchrun_local_rank(two_fake_gpus, monkeypatch):
     assert resolve_device("auto") == torch.device("cuda", 0)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
-    with pytest.raises(ValueError, match=r"--device: cuda:2 was requested but this machine has 2 CUDA device\(s\); "
-                                         r"available: cpu, cuda:0, cuda:1"):
+    with pytest.raises(
+        ValueError,
+        match=r"--device: cuda:2 was requested but this machine has 2 CUDA device\(s\); "
+        r"available: cpu, cuda:0, cuda:1",
+    ):
         resolve_device("cuda:2")
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
@@ -92,13 +107,13 @@ def test_16_mixed_on_the_cpu_gets_a_scaler_or_a_clear_error(monkeypatch):
     accel = create_accelerator("cpu", "16-mixed")  # works in torch 2.13: fp16 autocast + GradScaler on the CPU
     assert accel.autocast_dtype == torch.float16 and accel.scaler is not None
     monkeypatch.setattr(acc, "_CPU_FP16", False)  # an older torch where it does not
-    with pytest.raises(ValueError, match="--precision: 16-mixed .* does not work on the CPU .* use bf16 or 32"):
+    with pytest.raises(ValueError, match=r"--precision: 16-mixed .* does not work on the CPU .* use bf16 or 32"):
         create_accelerator("cpu", "16-mixed")
 
 
 def test_compile_without_a_cxx_compiler_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(acc.shutil, "which", lambda name: None)
-    with pytest.raises(ValueError, match="--compile: torch.compile on the CPU needs a C\\+\\+ compiler"):
+    with pytest.raises(ValueError, match=r"--compile: torch\.compile on the CPU needs a C\+\+ compiler"):
         create_accelerator("cpu", "32", True)
     assert create_accelerator("cpu", "32", False).compile is False
 
@@ -111,6 +126,7 @@ def test_to_device_keeps_structure_and_none():
 
 
 # -- compile and DDP wrappers never leak into saved keys ---------------------------------------------
+
 
 def test_compiled_module_saves_plain_keys(tmp_path):
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -136,6 +152,7 @@ def test_compile_on_trains_a_tiny_classifier():
 
 # -- reduced-precision training steps on the CPU ---------------------------------------------------
 
+
 def _changed(before, model):
     return any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
@@ -143,8 +160,11 @@ def _changed(before, model):
 @pytest.mark.parametrize("precision", ["bf16", "16-mixed"])
 def test_vqvae_step_in_reduced_precision_keeps_fp32_parameters_and_codebooks(precision):
     torch.manual_seed(0)
-    model = VQVAE2(VQVAE2Config(in_channels=1, levels=2, hidden_channels=16, res_blocks=1, res_channels=8,
-                                code_dim=8, num_codes=16))
+    model = VQVAE2(
+        VQVAE2Config(
+            in_channels=1, levels=2, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16
+        )
+    )
     accel = create_accelerator("cpu", precision)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
@@ -165,12 +185,28 @@ def test_vqvae_step_in_reduced_precision_keeps_fp32_parameters_and_codebooks(pre
 def bf16_run(tmp_path_factory):
     """A complete tiny run (VQ-VAE-2, codes, both priors) trained on the CPU in bf16."""
     run = tmp_path_factory.mktemp("accel") / "run"
-    result = train_vqvae(VQVAETrainConfig(out=str(run), steps=2, device="cpu", precision="bf16", **TINY),
-                         progress=False)
+    result = train_vqvae(
+        VQVAETrainConfig(out=str(run), steps=2, device="cpu", precision="bf16", **TINY), progress=False
+    )
     encode_dataset(run, device="cpu", precision="bf16")
-    priors = [train_prior(PriorTrainConfig(run=str(run), level=level, steps=3, batch_size=16, channels=8, layers=1,
-                                           kernel_size=3, eval_every=3, device="cpu", precision="bf16"),
-                          progress=False) for level in (0, 1)]
+    priors = [
+        train_prior(
+            PriorTrainConfig(
+                run=str(run),
+                level=level,
+                steps=3,
+                batch_size=16,
+                channels=8,
+                layers=1,
+                kernel_size=3,
+                eval_every=3,
+                device="cpu",
+                precision="bf16",
+            ),
+            progress=False,
+        )
+        for level in (0, 1)
+    ]
     return run, result, priors
 
 
@@ -217,13 +253,14 @@ def test_run_saved_with_device_cuda_loads_and_samples_on_the_cpu(bf16_run, tmp_p
     _say_cuda(run)
     assert next(load_vqvae(run).parameters()).device.type == "cpu"
     for device in ("cpu", "auto"):
-        images, codes = sample_images(run, 6, torch.arange(6) % 10, seed=1, device=device)
+        images, _codes = sample_images(run, 6, torch.arange(6) % 10, seed=1, device=device)
         assert images.shape == (6, 1, 16, 16) and images.device.type == "cpu" and torch.isfinite(images).all()
     a, _ = sample_images(run, 4, torch.arange(4), seed=3, device="cpu")
     b, _ = sample_images(run, 4, torch.arange(4), seed=3, device="auto")
     assert torch.equal(a, b)
-    res = CliRunner().invoke(cli, ["sample", "--run", str(run), "--n", "2", "--out", str(tmp_path / "s.png"),
-                                   "--device", "cpu"])
+    res = CliRunner().invoke(
+        cli, ["sample", "--run", str(run), "--n", "2", "--out", str(tmp_path / "s.png"), "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "s.png").stat().st_size > 0
 
@@ -232,8 +269,11 @@ def test_resume_of_a_cuda_run_on_the_cpu_says_which_flag_to_pass(bf16_run, tmp_p
     run = _copy(bf16_run[0], tmp_path)
     _say_cuda(run)
     cfg = VQVAETrainConfig(out=str(run), steps=3, resume=True, **TINY)
-    with pytest.raises(ValueError, match=r"--device \(the value saved with the run being resumed; pass --device to "
-                                         r"override it\): 'cuda' was requested but this machine has no CUDA device"):
+    with pytest.raises(
+        ValueError,
+        match=r"--device \(the value saved with the run being resumed; pass --device to "
+        r"override it\): 'cuda' was requested but this machine has no CUDA device",
+    ):
         train_vqvae(cfg, progress=False)
     result = train_vqvae(VQVAETrainConfig(out=str(run), steps=3, resume=True, device="cpu", **TINY), progress=False)
     assert result["step"] == 3 and result["accelerator"]["precision"] == "bf16"  # precision still restored
@@ -244,19 +284,24 @@ def test_resume_restores_the_saved_precision_unless_given(bf16_run, tmp_path):
     result = train_vqvae(VQVAETrainConfig(out=str(run), steps=3, resume=True, **TINY), progress=False)
     assert result["accelerator"]["precision"] == "bf16"
     assert json.loads((run / "train_config.json").read_text())["precision"] == "bf16"
-    result = train_vqvae(VQVAETrainConfig(out=str(run), steps=4, resume=True, **TINY), progress=False,
-                         explicit={"precision"})  # `--precision 32` given on the command line
+    result = train_vqvae(
+        VQVAETrainConfig(out=str(run), steps=4, resume=True, **TINY), progress=False, explicit={"precision"}
+    )  # `--precision 32` given on the command line
     assert result["accelerator"]["precision"] == "32" and result["step"] == 4
-    rec = train_prior(PriorTrainConfig(run=str(run), level=0, steps=4, batch_size=16, eval_every=4, resume=True),
-                      progress=False)
+    rec = train_prior(
+        PriorTrainConfig(run=str(run), level=0, steps=4, batch_size=16, eval_every=4, resume=True), progress=False
+    )
     assert rec["step"] == 4
     assert read_config(run / "prior-0")["train_config"]["precision"] == "bf16"
 
 
 def test_restore_choice_rules():
     cfg = VQVAETrainConfig()
-    assert restore_choice(cfg, {"device": "cuda", "precision": "bf16", "compile": True}) == \
-        ["device", "precision", "compile"]
+    assert restore_choice(cfg, {"device": "cuda", "precision": "bf16", "compile": True}) == [
+        "device",
+        "precision",
+        "compile",
+    ]
     assert (cfg.device, cfg.precision, cfg.compile) == ("cuda", "bf16", True)
     cfg = VQVAETrainConfig(device="cpu")  # a non-default value is a choice
     assert restore_choice(cfg, {"device": "cuda", "precision": "bf16"}, explicit={"precision"}) == []
@@ -267,46 +312,107 @@ def test_restore_choice_rules():
 def test_cli_flags_reach_the_config_and_resume_keeps_the_saved_ones(tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    flags = ["--image-size", "16", "--hidden-channels", "16", "--res-blocks", "1", "--res-channels", "8",
-             "--code-dim", "8", "--num-codes", "16", "--batch-size", "8", "--eval-every", "2", "--quiet"]
-    res = runner.invoke(cli, ["vqvae", "train", "--out", str(out), "--steps", "2", "--device", "cpu",
-                              "--precision", "bf16", *flags])
+    flags = [
+        "--image-size",
+        "16",
+        "--hidden-channels",
+        "16",
+        "--res-blocks",
+        "1",
+        "--res-channels",
+        "8",
+        "--code-dim",
+        "8",
+        "--num-codes",
+        "16",
+        "--batch-size",
+        "8",
+        "--eval-every",
+        "2",
+        "--quiet",
+    ]
+    res = runner.invoke(
+        cli, ["vqvae", "train", "--out", str(out), "--steps", "2", "--device", "cpu", "--precision", "bf16", *flags]
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((out / "train_config.json").read_text())
     assert (saved["device"], saved["precision"], saved["compile"]) == ("cpu", "bf16", False)
     res = runner.invoke(cli, ["vqvae", "train", "--out", str(out), "--steps", "3", "--resume", *flags])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "train_config.json").read_text())["precision"] == "bf16"
-    res = runner.invoke(cli, ["vqvae", "train", "--out", str(out), "--steps", "4", "--resume", "--precision", "32",
-                              *flags])
+    res = runner.invoke(
+        cli, ["vqvae", "train", "--out", str(out), "--steps", "4", "--resume", "--precision", "32", *flags]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((out / "train_config.json").read_text())["precision"] == "32"
     res = runner.invoke(cli, ["vqvae", "encode", "--run", str(out), "--device", "cpu", "--precision", "bf16"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(cli, ["prior", "train", "--run", str(out), "--steps", "2", "--batch-size", "8",
-                              "--channels", "8", "--layers", "1", "--kernel-size", "3", "--precision", "bf16",
-                              "--device", "cpu", "--quiet"])
+    res = runner.invoke(
+        cli,
+        [
+            "prior",
+            "train",
+            "--run",
+            str(out),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--channels",
+            "8",
+            "--layers",
+            "1",
+            "--kernel-size",
+            "3",
+            "--precision",
+            "bf16",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert read_config(out / "prior-0")["train_config"]["precision"] == "bf16"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--device", "cuda:7"], "'cuda:7' was requested but this machine has no CUDA device; available: cpu"),
-    (["--device", "gpu"], "expected one of auto, cpu, cuda, cuda:N, mps"),
-    (["--precision", "fp8"], "'fp8' is not one of '32', 'bf16', '16-mixed'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--device", "cuda:7"], "'cuda:7' was requested but this machine has no CUDA device; available: cpu"),
+        (["--device", "gpu"], "expected one of auto, cpu, cuda, cuda:N, mps"),
+        (["--precision", "fp8"], "'fp8' is not one of '32', 'bf16', '16-mixed'"),
+    ],
+)
 def test_bad_cli_values_are_one_clear_line(tmp_path, no_cuda, args, message):
-    for command in (["vqvae", "encode", "--run", str(tmp_path)], ["seq", "predict", "--run", str(tmp_path), "--x",
-                    str(tmp_path / "x.npy"), "--out", str(tmp_path / "p.npy")], ["study", "reduction", "--quick"],
-                    ["fit", "--expr", "x", "--domain", "x=0:1"], ["evaluate", "--run", str(tmp_path)]):
+    for command in (
+        ["vqvae", "encode", "--run", str(tmp_path)],
+        ["seq", "predict", "--run", str(tmp_path), "--x", str(tmp_path / "x.npy"), "--out", str(tmp_path / "p.npy")],
+        ["study", "reduction", "--quick"],
+        ["fit", "--expr", "x", "--domain", "x=0:1"],
+        ["evaluate", "--run", str(tmp_path)],
+    ):
         res = CliRunner().invoke(cli, [*command, *args])
         assert res.exit_code == 2, (command, res.output)
         assert message in res.output and "Traceback" not in res.output
 
 
 def test_fit_cli_refuses_bf16_in_one_line(tmp_path):
-    res = CliRunner().invoke(cli, ["fit", "--expr", "x", "--domain", "x=0:1", "--samples", "20", "--precision",
-                                   "bf16", "--out", str(tmp_path / "f")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "fit",
+            "--expr",
+            "x",
+            "--domain",
+            "x=0:1",
+            "--samples",
+            "20",
+            "--precision",
+            "bf16",
+            "--out",
+            str(tmp_path / "f"),
+        ],
+    )
     assert res.exit_code == 1 and "--precision: the function fit trains in float64" in res.output
 
 
@@ -316,7 +422,9 @@ def test_fit_classifier_bf16_and_16_mixed_steps_update_parameters():
         model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
         x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 3, (32,))
         before = [p.detach().clone() for p in model.parameters()]
-        result = fit_classifier(model, x, y, epochs=2, batch_size=8, x_test=x, y_test=y, accel=create_accelerator("cpu", precision))
+        result = fit_classifier(
+            model, x, y, epochs=2, batch_size=8, x_test=x, y_test=y, accel=create_accelerator("cpu", precision)
+        )
         assert all(np.isfinite(result.epoch_losses)) and 0 <= result.test_accuracy <= 1
         assert _changed(before, model) and all(p.dtype == torch.float32 for p in model.parameters())
 
@@ -343,23 +451,35 @@ def test_function_fit_refuses_reduced_precision_and_runs_on_the_cpu():
     model = FunctionApproximator(FunctionApproximatorConfig(in_dim=1, out_dim=1, hidden=8, layers=1))
     x = np.linspace(-1, 1, 64)[:, None]
     with pytest.raises(ValueError, match="--precision: the function fit trains in float64"):
-        model.fit(x, np.sin(x[:, 0]), precision="bf16")
-    result = model.fit(x, np.sin(x[:, 0]), max_steps=40, optimizer="adam", device="cpu")
+        fit_function(model, x, np.sin(x[:, 0]), FunctionFitConfig(precision="bf16"))
+    result = fit_function(model, x, np.sin(x[:, 0]), FunctionFitConfig(max_steps=40, optimizer="adam", device="cpu"))
     assert np.isfinite(result.best_val_rmse) and np.isfinite(model.predict(x)).all()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "16-mixed"])
 def test_sequence_training_in_reduced_precision_then_predict(tmp_path, precision):
     from archkit.data import make_long_task
-    from archkit.models import load_model
+    from archkit.loading import load_model
     from archkit.train import SeqTrainConfig, predict_sequences, train_sequence
 
     x, y = make_long_task(32, seed=0, length=64)
     np.save(tmp_path / "X.npy", x)
     np.save(tmp_path / "Y.npy", y)
-    cfg = SeqTrainConfig(out=str(tmp_path / "run"), x=str(tmp_path / "X.npy"), y=str(tmp_path / "Y.npy"), hidden=8,
-                         layers=1, frontend="conv", conv_channels=8, conv_stride=2, epochs=2, batch_size=8,
-                         progress=False, device="cpu", precision=precision)
+    cfg = SeqTrainConfig(
+        out=str(tmp_path / "run"),
+        x=str(tmp_path / "X.npy"),
+        y=str(tmp_path / "Y.npy"),
+        hidden=8,
+        layers=1,
+        frontend="conv",
+        conv_channels=8,
+        conv_stride=2,
+        epochs=2,
+        batch_size=8,
+        progress=False,
+        device="cpu",
+        precision=precision,
+    )
     torch.manual_seed(0)
     summary = train_sequence(cfg)
     assert summary["accelerator"]["precision"] == precision and summary["stopped"] == "done"
@@ -368,8 +488,9 @@ def test_sequence_training_in_reduced_precision_then_predict(tmp_path, precision
     meta = read_config(tmp_path / "run" / "checkpoint")
     assert meta["train_config"]["precision"] == precision
     model = load_model(tmp_path / "run" / "checkpoint")
-    pred, proba = predict_sequences(model, np.load(tmp_path / "X.npy", mmap_mode="r"), device="cpu",
-                                    precision=precision)
+    pred, proba = predict_sequences(
+        model, np.load(tmp_path / "X.npy", mmap_mode="r"), device="cpu", precision=precision
+    )
     assert pred.shape == (32,) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-3)
     # resume without a precision keeps the saved one

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,9 @@ def test_roundtrip_identical_outputs(tmp_path):
     opt = torch.optim.Adam(model.parameters())
     model(torch.randn(2, 1, 8, 8)).sum().backward()
     opt.step()
-    save_checkpoint(tmp_path / "ck", model, model.config, trainer_state={"optimizer": opt.state_dict(), "step": 7}, step=7)
+    save_checkpoint(
+        tmp_path / "ck", model, model.config, trainer_state={"optimizer": opt.state_dict(), "step": 7}, step=7
+    )
     meta = read_config(tmp_path / "ck")
     assert meta["kind"] == "ResNetConfig" and meta["step"] == 7
     clone = ResNet(config_from_dict(ResNetConfig, meta["config"])).eval()
@@ -28,7 +31,7 @@ def test_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_config(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"config.json is missing"):
         read_config(tmp_path / "empty")
     model = ResNet(ResNetConfig())
     save_checkpoint(tmp_path / "ck", model, model.config)
@@ -36,11 +39,13 @@ def test_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="does not match"):
         load_weights(tmp_path / "ck", other)
     with pytest.raises(ValueError, match="unknown fields"):
-        config_from_dict(ResNetConfig, {**json.loads((tmp_path / "ck" / "config.json").read_text())["config"], "bogus": 1})
+        config_from_dict(
+            ResNetConfig, {**json.loads((tmp_path / "ck" / "config.json").read_text())["config"], "bogus": 1}
+        )
 
 
 def test_load_model_by_kind(tmp_path):
-    from archkit.models import load_model
+    from archkit.loading import load_model
 
     model = ResNet(ResNetConfig(widths=[8, 8, 8])).eval()
     save_checkpoint(tmp_path / "ck", model, model.config)
@@ -64,7 +69,7 @@ def test_atomic_write_leaves_nothing_on_failure_and_uses_umask_permissions(tmp_p
     from archkit.train import atomic_write
 
     def fail(tmp: str) -> None:
-        open(tmp, "w").write("half")
+        Path(tmp).write_text("half")
         raise RuntimeError("crash mid-write")
 
     target = tmp_path / "sub" / "grid.png"
@@ -72,7 +77,7 @@ def test_atomic_write_leaves_nothing_on_failure_and_uses_umask_permissions(tmp_p
         atomic_write(target, fail)
     assert not target.exists() and list((tmp_path / "sub").iterdir()) == []
     seen = []
-    atomic_write(target, lambda tmp: (seen.append(tmp), open(tmp, "w").write("ok")))
+    atomic_write(target, lambda tmp: (seen.append(tmp), Path(tmp).write_text("ok")))
     assert seen[0].endswith(".png")  # libraries that pick a format from the suffix still work
     umask = os.umask(0)
     os.umask(umask)
@@ -81,7 +86,7 @@ def test_atomic_write_leaves_nothing_on_failure_and_uses_umask_permissions(tmp_p
 
 # --- a checkpoint is one atomic set -----------------------------------------------------------
 
-from archkit.train import checkpoint as ckmod  # noqa: E402
+from archkit.io import checkpoint as ckmod  # noqa: E402
 
 FS_STEPS = ("_write_file", "_rename", "_remove_tree", "_carry_extras")
 
@@ -104,8 +109,20 @@ def _seq_files(tmp_path):
 def _seq_cfg(xp, yp, out, **kw):
     from archkit.train import SeqTrainConfig
 
-    base = dict(out=str(out), x=str(xp), y=str(yp), hidden=8, layers=1, frontend="conv", conv_channels=8,
-                conv_stride=2, epochs=2, batch_size=8, checkpoint_every=3, progress=False)
+    base = dict(
+        out=str(out),
+        x=str(xp),
+        y=str(yp),
+        hidden=8,
+        layers=1,
+        frontend="conv",
+        conv_channels=8,
+        conv_stride=2,
+        epochs=2,
+        batch_size=8,
+        checkpoint_every=3,
+        progress=False,
+    )
     return SeqTrainConfig(**{**base, **kw})
 
 
@@ -177,8 +194,12 @@ def test_crash_at_every_step_of_a_checkpoint_write_then_resume_equals_an_uninter
         assert got.keys() == expected.keys()
         for name in expected:
             assert torch.equal(got[name], expected[name]), (k, steps[k] if k < len(steps) else "after", name)
-        assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "confusion.png", "metrics.jsonl",
-                                                         "summary.json"], k  # no leftovers after the resume
+        assert sorted(p.name for p in out.iterdir()) == [
+            "checkpoint",
+            "confusion.png",
+            "metrics.jsonl",
+            "summary.json",
+        ], k  # no leftovers after the resume
     assert resumed_from == {3, 5}  # both sides of the swap were exercised
 
 
@@ -225,16 +246,18 @@ def test_resume_refuses_a_mixed_or_incomplete_set_naming_the_folder(tmp_path):
 def test_a_legacy_folder_without_manifest_still_loads_and_mismatched_steps_are_refused(tmp_path):
     model = ResNet(ResNetConfig(widths=[8, 8, 8])).eval()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    save_checkpoint(tmp_path / "ck", model, model.config, trainer_state={"optimizer": opt.state_dict(), "step": 4}, step=4)
+    save_checkpoint(
+        tmp_path / "ck", model, model.config, trainer_state={"optimizer": opt.state_dict(), "step": 4}, step=4
+    )
     (tmp_path / "ck" / "manifest.json").unlink()  # what archkit wrote before manifests existed
-    from archkit.models import load_model
+    from archkit.loading import load_model
 
     x = torch.randn(2, 1, 8, 8)
     torch.testing.assert_close(load_model(tmp_path / "ck")(x), model(x))
     assert load_trainer_state(tmp_path / "ck")["step"] == 4
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     (tmp_path / "ck" / "config.json").write_text(json.dumps({**meta, "step": 2}))  # the old crash: mixed steps
-    with pytest.raises(ValueError, match="trainer.pt is at step 4 but config.json at step 2"):
+    with pytest.raises(ValueError, match=r"trainer.pt is at step 4 but config.json at step 2"):
         load_trainer_state(tmp_path / "ck")
 
 

@@ -1,4 +1,5 @@
 """DDP via torchrun (2 gloo processes on CPU): replicas stay identical and match a single process."""
+
 import json
 import os
 import subprocess
@@ -8,10 +9,21 @@ import torch
 from safetensors.torch import load_file
 
 from archkit.train import VQVAETrainConfig, train_vqvae
-from archkit.train.distributed import DistInfo, any_rank, init_distributed, replica_divergence, shard
+from archkit.train.distributed import DistInfo, any_rank, replica_divergence, shard
 
-ARGS = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
-            batch_size=8, steps=4, eval_every=4, restart_after=2, code_dropout=0.5)
+ARGS = dict(
+    image_size=16,
+    hidden_channels=16,
+    res_blocks=1,
+    res_channels=8,
+    code_dim=8,
+    num_codes=16,
+    batch_size=8,
+    steps=4,
+    eval_every=4,
+    restart_after=2,
+    code_dropout=0.5,
+)
 
 
 def test_single_process_helpers_are_no_ops():
@@ -26,8 +38,22 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
     flags = []
     for k, v in ARGS.items():
         flags += [f"--{k.replace('_', '-')}", str(v)]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "archkit", "vqvae", "train", "--out", str(tmp_path / "ddp"), "--quiet", *flags]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "archkit",
+        "vqvae",
+        "train",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--quiet",
+        *flags,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -51,7 +77,7 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
     assert sum(k.endswith("codebook") for k in a) == 2  # both levels' codebooks were compared
 
 
-WORKER = '''
+WORKER = """
 import json, os, torch
 from torch import nn
 from archkit.train.distributed import cleanup_distributed, init_distributed
@@ -72,7 +98,7 @@ during = comm_threads()
 del ddp
 cleanup_distributed(info)
 print(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}), flush=True)
-'''
+"""
 
 
 def test_cleanup_joins_the_process_group_threads_before_exit(tmp_path):

@@ -34,12 +34,15 @@ def test_confusion_matrix_counts():
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
 
 
-@pytest.mark.parametrize("pred, target, n, match", [
-    (torch.zeros(2, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long), 2, "shapes"),
-    (torch.zeros(4), torch.zeros(4, dtype=torch.long), 2, "integer"),
-    (torch.tensor([0, 3]), torch.tensor([0, 1]), 2, "pred"),
-    (torch.tensor([0, 1]), torch.tensor([0, 1]), 0, "num_classes"),
-])
+@pytest.mark.parametrize(
+    "pred, target, n, match",
+    [
+        (torch.zeros(2, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long), 2, "shapes"),
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long), 2, "integer"),
+        (torch.tensor([0, 3]), torch.tensor([0, 1]), 2, "pred"),
+        (torch.tensor([0, 1]), torch.tensor([0, 1]), 0, "num_classes"),
+    ],
+)
 def test_bad_input(pred, target, n, match):
     with pytest.raises(ValueError, match=match):
         mean_iou(pred, target, n)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from archkit.train import prior as prior_module
 from archkit.train import read_jsonl
+from archkit.train.codes import CodesWriter
 from archkit.train.evaluate import frechet_distance
 from archkit.train.generate import sample_images
-from archkit.train import prior as prior_module
-from archkit.train.codes import CodesWriter
 from archkit.train.prior import PriorTrainConfig, load_prior, resolve_level, train_prior
 
 
@@ -24,15 +24,26 @@ def _write_codes(run, n_train=96, n_test=32, k=8, seed=0):
         bottom = np.where(rng.random(bottom.shape) < 0.1, rng.integers(0, k, bottom.shape), bottom)
         for s in range(0, n, 40):  # batch by batch, as encoding does
             rows = slice(s, s + 40)
-            writer.write(split, n, s, [torch.from_numpy(top[rows]), torch.from_numpy(bottom[rows])],
-                         torch.from_numpy(y[rows]))
+            writer.write(
+                split, n, s, [torch.from_numpy(top[rows]), torch.from_numpy(bottom[rows])], torch.from_numpy(y[rows])
+            )
     writer.commit(num_classes=3)
     return run
 
 
 def _cfg(run, level, steps, **kw):
-    return PriorTrainConfig(run=str(run), level=level, steps=steps, batch_size=16, lr=3e-3, channels=16, layers=2,
-                            kernel_size=3, dropout=0.0, **{"eval_every": 10, **kw})
+    return PriorTrainConfig(
+        run=str(run),
+        level=level,
+        steps=steps,
+        batch_size=16,
+        lr=3e-3,
+        channels=16,
+        layers=2,
+        kernel_size=3,
+        dropout=0.0,
+        **{"eval_every": 10, **kw},
+    )
 
 
 def test_prior_learns_and_logs_bits_and_accuracies(tmp_path):
@@ -84,7 +95,7 @@ def test_clear_errors(tmp_path):
         train_prior(_cfg(torn, "top", 5), progress=False)
     cut = _write_codes(tmp_path / "cut")
     (cut / "codes" / "test_codes_1.npy").write_bytes(b"\x93NUMPY")  # a damaged array inside the folder
-    with pytest.raises(ValueError, match="test_codes_1.npy.*not readable"):
+    with pytest.raises(ValueError, match=r"test_codes_1.npy.*not readable"):
         train_prior(_cfg(cut, "bottom", 5), progress=False)
     run = _write_codes(tmp_path / "run")
     with pytest.raises(ValueError, match="level"):

@@ -1,4 +1,5 @@
 """Classifier-based rejection sampling: exactly the requested share kept, only the requested class."""
+
 import pytest
 import torch
 
@@ -25,6 +26,7 @@ def _fake_sampler(calls):
         looks = torch.where(torch.arange(n) % 2 == 0, labels, torch.full_like(labels, 9))
         x[:, 0, 0, 0] = looks.double().div(10).float()
         return x, [torch.arange(n).view(n, 1, 1)]
+
     return fake
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from archkit.models import load_model
+from archkit.loading import load_model
 from archkit.train import SeqTrainConfig, as_class_targets, predict_sequences, sequence_loss, train_sequence
 from archkit.train import sequence as seqtrain
 from archkit.train.checkpoint import load_trainer_state, read_config
@@ -31,8 +31,18 @@ def test_target_shaped_like_the_input_is_refused_with_the_explanation():
     assert "ONE target per sequence" in str(err.value) and "zero-pad" in str(err.value)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((5, 64)), np.zeros((5, 4, 2)), np.eye(5)[:, :5], np.full((5, 4), 0.25),
-                                 np.zeros(4), np.array([0, 1, 2, 7, 1]), np.array([0.5, 1, 2, 3, 1])])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((5, 64)),
+        np.zeros((5, 4, 2)),
+        np.eye(5)[:, :5],
+        np.full((5, 4), 0.25),
+        np.zeros(4),
+        np.array([0, 1, 2, 7, 1]),
+        np.array([0.5, 1, 2, 3, 1]),
+    ],
+)
 def test_any_other_target_shape_or_content_is_refused(bad):
     with pytest.raises(ValueError, match="y:"):
         as_class_targets(bad, 4, np.zeros((5, 64, 8)))
@@ -48,8 +58,20 @@ def _files(tmp_path, n=48, t=64, one_hot=False):
 
 
 def _cfg(tmp_path, xp, yp, **kw):
-    base = dict(out=str(tmp_path / "run"), x=str(xp), y=str(yp), hidden=8, layers=1, frontend="conv",
-                conv_channels=8, conv_stride=2, epochs=2, batch_size=8, checkpoint_every=3, progress=False)
+    base = dict(
+        out=str(tmp_path / "run"),
+        x=str(xp),
+        y=str(yp),
+        hidden=8,
+        layers=1,
+        frontend="conv",
+        conv_channels=8,
+        conv_stride=2,
+        epochs=2,
+        batch_size=8,
+        checkpoint_every=3,
+        progress=False,
+    )
     base.update(kw)
     return SeqTrainConfig(**base)
 
@@ -110,28 +132,46 @@ def test_conv_lstm_learns_the_long_task(tmp_path):
     x, y = make_long_task(480, seed=0, length=256)
     np.save(tmp_path / "X.npy", x)
     np.save(tmp_path / "Y.npy", y)
-    summary = train_sequence(_cfg(tmp_path, tmp_path / "X.npy", tmp_path / "Y.npy", hidden=32, conv_channels=32,
-                                  conv_stride=4, pool="max", epochs=10, batch_size=16, lr=3e-3, val_fraction=0.25))
+    summary = train_sequence(
+        _cfg(
+            tmp_path,
+            tmp_path / "X.npy",
+            tmp_path / "Y.npy",
+            hidden=32,
+            conv_channels=32,
+            conv_stride=4,
+            pool="max",
+            epochs=10,
+            batch_size=16,
+            lr=3e-3,
+            val_fraction=0.25,
+        )
+    )
     assert summary["held_out_accuracy"] > 0.7  # chance 25%, end-only 50%
 
 
-def test_cosine_schedule_decays_to_zero_and_unknown_schedules_are_refused(tmp_path):
-    from archkit.train.sequence import lr_at
+def test_cosine_schedule_decays_to_zero_and_unknown_schedules_are_refused():
+    from archkit.train.schedule import lr_at, warmup_cosine_lr
 
-    cfg = SeqTrainConfig(out=str(tmp_path), lr=1e-2, lr_schedule="cosine")
-    assert lr_at(cfg, 0, 100) == pytest.approx(1e-2) and lr_at(cfg, 50, 100) == pytest.approx(5e-3)
-    assert lr_at(cfg, 100, 100) == pytest.approx(0.0, abs=1e-12)
-    assert lr_at(SeqTrainConfig(out=str(tmp_path), lr=1e-2), 99, 100) == 1e-2
-    with pytest.raises(ValueError, match="lr_schedule.*'cosine'.*'linear'"):
-        lr_at(SeqTrainConfig(out=str(tmp_path), lr_schedule="linear"), 0, 10)
+    assert lr_at(1e-2, "cosine", 0, 100) == pytest.approx(1e-2) and lr_at(1e-2, "cosine", 50, 100) == pytest.approx(
+        5e-3
+    )
+    assert lr_at(1e-2, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(1e-2, "constant", 99, 100) == 1e-2
+    with pytest.raises(ValueError, match=r"lr_schedule.*'cosine'.*'linear'"):
+        lr_at(1e-2, "linear", 0, 10)
+    # the priors' schedule: linear warm-up over 5 % of the steps, then cosine down to 10 %
+    assert warmup_cosine_lr(1.0, 0, 200) == pytest.approx(0.1) and warmup_cosine_lr(1.0, 9, 200) == pytest.approx(1.0)
+    assert warmup_cosine_lr(1.0, 200, 200) == pytest.approx(0.1)
 
 
 def test_label_smoothing_changes_the_loss_and_bad_values_are_refused(tmp_path):
     logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
     plain = sequence_loss(logits, y)
     assert sequence_loss(logits, y, label_smoothing=0.0) == plain
-    torch.testing.assert_close(sequence_loss(logits, y, label_smoothing=0.1),
-                               torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1))
+    torch.testing.assert_close(
+        sequence_loss(logits, y, label_smoothing=0.1), torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+    )
     with pytest.raises(ValueError, match="label_smoothing"):
         sequence_loss(logits, y, label_smoothing=1.0)
     xp, yp = _files(tmp_path)
@@ -141,8 +181,19 @@ def test_label_smoothing_changes_the_loss_and_bad_values_are_refused(tmp_path):
 
 def test_fcn_branch_and_conv_batchnorm_train_save_and_reload(tmp_path):
     xp, yp = _files(tmp_path)
-    summary = train_sequence(_cfg(tmp_path, xp, yp, conv_stride=1, conv_norm="batch", fcn_channels=4, pool="mean",
-                                  label_smoothing=0.1, epochs=1))
+    summary = train_sequence(
+        _cfg(
+            tmp_path,
+            xp,
+            yp,
+            conv_stride=1,
+            conv_norm="batch",
+            fcn_channels=4,
+            pool="mean",
+            label_smoothing=0.1,
+            epochs=1,
+        )
+    )
     assert summary["stopped"] == "done"
     assert summary["model_config"]["conv_norm"] == "batch" and summary["model_config"]["fcn_channels"] == 4
     meta = read_config(tmp_path / "run" / "checkpoint")
@@ -155,7 +206,7 @@ def test_fcn_branch_and_conv_batchnorm_train_save_and_reload(tmp_path):
 
 def test_conv_norm_without_the_conv_frontend_is_a_clear_error(tmp_path):
     xp, yp = _files(tmp_path)
-    with pytest.raises(ValueError, match="conv_norm.*frontend='conv'"):
+    with pytest.raises(ValueError, match=r"conv_norm.*frontend='conv'"):
         train_sequence(_cfg(tmp_path, xp, yp, frontend="none", conv_norm="batch"))
 
 

@@ -1,4 +1,5 @@
 """VQ-VAE training: run folder layout, exact resume, Ctrl-C, encode_dataset's memory-mapped codes folder."""
+
 import json
 import os
 import signal
@@ -11,21 +12,36 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from archkit.data import load_image_dataset
 from archkit.models import load_vqvae
 from archkit.train import VQVAETrainConfig, encode_dataset, read_config, read_jsonl, train_vqvae
 from archkit.train.codes import load_codes
-from archkit.data import load_image_dataset
 
-TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
-            batch_size=8, log_every=1, restart_after=2)
+TINY = dict(
+    image_size=16,
+    hidden_channels=16,
+    res_blocks=1,
+    res_channels=8,
+    code_dim=8,
+    num_codes=16,
+    batch_size=8,
+    log_every=1,
+    restart_after=2,
+)
 
 
 def test_run_folder_layout_and_metrics(tmp_path):
     cfg = VQVAETrainConfig(out=str(tmp_path / "run"), steps=4, eval_every=2, **TINY)
     result = train_vqvae(cfg, progress=False)
     run = tmp_path / "run"
-    for name in ("vqvae/model.safetensors", "vqvae/config.json", "vqvae/trainer.pt", "recon.png",
-                 "metrics.jsonl", "train_config.json"):
+    for name in (
+        "vqvae/model.safetensors",
+        "vqvae/config.json",
+        "vqvae/trainer.pt",
+        "recon.png",
+        "metrics.jsonl",
+        "train_config.json",
+    ):
         assert (run / name).is_file(), name
     assert read_config(run / "vqvae")["step"] == 4
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if r["split"] == "eval"]
@@ -50,7 +66,10 @@ def test_resume_continues_step_count_and_loss_curve(tmp_path):
         losses[run] = [(r["step"], r["loss"]) for r in recs]
     assert [s for s, _ in losses["b"]] == [1, 2, 3, 4, 5, 6]
     assert np.allclose([l for _, l in losses["a"]], [l for _, l in losses["b"]], rtol=1e-5, atol=1e-7)
-    wa, wb = load_file(str(tmp_path / "a/vqvae/model.safetensors")), load_file(str(tmp_path / "b/vqvae/model.safetensors"))
+    wa, wb = (
+        load_file(str(tmp_path / "a/vqvae/model.safetensors")),
+        load_file(str(tmp_path / "b/vqvae/model.safetensors")),
+    )
     for k in wa:
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
 
@@ -108,10 +127,36 @@ def test_encode_missing_run_is_a_clear_error(tmp_path):
 
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "archkit", "vqvae", "train", "--out", str(run), "--steps", "100000",
-           "--eval-every", "100000", "--log-every", "1", "--image-size", "16", "--hidden-channels", "16",
-           "--res-blocks", "1", "--res-channels", "8", "--code-dim", "8", "--num-codes", "16", "--batch-size", "8",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "archkit",
+        "vqvae",
+        "train",
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--eval-every",
+        "100000",
+        "--log-every",
+        "1",
+        "--image-size",
+        "16",
+        "--hidden-channels",
+        "16",
+        "--res-blocks",
+        "1",
+        "--res-channels",
+        "8",
+        "--code-dim",
+        "8",
+        "--num-codes",
+        "16",
+        "--batch-size",
+        "8",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 180  # generous: the shared test machine can be slow to start torch
@@ -129,8 +174,9 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
 
 def _two_step_epochs_cfg(tmp_path, tensorboard):
     steps_per_epoch = 1437 // TINY["batch_size"]
-    return VQVAETrainConfig(out=str(tmp_path), steps=999, epochs=2 / steps_per_epoch, eval_every=50,
-                            tensorboard=tensorboard, **TINY)
+    return VQVAETrainConfig(
+        out=str(tmp_path), steps=999, epochs=2 / steps_per_epoch, eval_every=50, tensorboard=tensorboard, **TINY
+    )
 
 
 def test_epochs_budget(tmp_path):

@@ -4,6 +4,7 @@ Stages: train the VQ-VAE-2 -> encode the digits -> train the top prior -> train 
 (conditioned on the top codes and the class) -> sample a 10-class grid -> evaluate. Each stage keeps
 its checkpoint in the output folder, so an interrupted demo resumes where it stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ class Interrupted(Exception):
 @dataclass
 class DemoConfig:
     """Budgets of the demo; `quick()` is the CI smoke-test variant (numbers not meaningful)."""
+
     vqvae_steps: int = 1000
     vqvae_batch_size: int = 32
     hidden_channels: int = 64
@@ -49,23 +51,37 @@ class DemoConfig:
     compile: bool = False
 
     @classmethod
-    def quick(cls) -> "DemoConfig":
+    def quick(cls) -> DemoConfig:
         """Tiny budgets for a smoke run."""
-        return cls(vqvae_steps=30, hidden_channels=16, res_channels=8, code_dim=8, num_codes=[16, 16],
-                   prior_steps=[30, 30], prior_batch_size=16, prior_kernel=[3, 3], prior_channels=[16, 16],
-                   prior_layers=2, eval_every=30, grid_per_class=3, eval_per_class=4, classifier_epochs=1)
+        return cls(
+            vqvae_steps=30,
+            hidden_channels=16,
+            res_channels=8,
+            code_dim=8,
+            num_codes=[16, 16],
+            prior_steps=[30, 30],
+            prior_batch_size=16,
+            prior_kernel=[3, 3],
+            prior_channels=[16, 16],
+            prior_layers=2,
+            eval_every=30,
+            grid_per_class=3,
+            eval_per_class=4,
+            classifier_epochs=1,
+        )
 
 
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every stage into `out`; returns the metrics written to out/metrics.json."""
     from tqdm.auto import tqdm
 
-    from ..train.checkpoint import atomic_write_json, read_config
-    from ..train.evaluate import evaluate_run
+    from ..io import atomic_write_json, read_config
     from ..train.codes import CODES_DIR, META
+    from ..train.encode import encode_dataset
+    from ..train.evaluate import evaluate_run
     from ..train.generate import sample_images, save_grid
     from ..train.prior import PriorTrainConfig, prior_dir, train_prior
-    from ..train.vqvae import VQVAETrainConfig, encode_dataset, train_vqvae
+    from ..train.vqvae import VQVAETrainConfig, train_vqvae
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,11 +99,24 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
         bar.update(1)
 
     t = stage("vqvae")
-    vq = train_vqvae(VQVAETrainConfig(
-        data="digits", image_size=32, out=str(out), steps=cfg.vqvae_steps, batch_size=cfg.vqvae_batch_size,
-        eval_every=max(1, min(cfg.eval_every, cfg.vqvae_steps)), seed=cfg.seed, resume=True,
-        hidden_channels=cfg.hidden_channels, res_channels=cfg.res_channels, code_dim=cfg.code_dim,
-        num_codes=list(cfg.num_codes), **accel), progress=progress)
+    vq = train_vqvae(
+        VQVAETrainConfig(
+            data="digits",
+            image_size=32,
+            out=str(out),
+            steps=cfg.vqvae_steps,
+            batch_size=cfg.vqvae_batch_size,
+            eval_every=max(1, min(cfg.eval_every, cfg.vqvae_steps)),
+            seed=cfg.seed,
+            resume=True,
+            hidden_channels=cfg.hidden_channels,
+            res_channels=cfg.res_channels,
+            code_dim=cfg.code_dim,
+            num_codes=list(cfg.num_codes),
+            **accel,
+        ),
+        progress=progress,
+    )
     if vq.get("interrupted"):
         raise Interrupted("vqvae")
     done("vqvae", t)
@@ -102,12 +131,26 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     priors = []
     for level, name in enumerate(("prior-top", "prior-bottom")):
         t = stage(name)
-        priors.append(train_prior(PriorTrainConfig(
-            run=str(out), level=level, steps=cfg.prior_steps[level], batch_size=cfg.prior_batch_size,
-            channels=cfg.prior_channels[level], layers=cfg.prior_layers, kernel_size=cfg.prior_kernel[level],
-            dropout=cfg.prior_dropout[level],
-            eval_every=max(1, min(cfg.eval_every, cfg.prior_steps[level])), seed=cfg.seed,
-            resume=(prior_dir(out, level) / "config.json").is_file(), **accel), progress=progress, position=1))
+        priors.append(
+            train_prior(
+                PriorTrainConfig(
+                    run=str(out),
+                    level=level,
+                    steps=cfg.prior_steps[level],
+                    batch_size=cfg.prior_batch_size,
+                    channels=cfg.prior_channels[level],
+                    layers=cfg.prior_layers,
+                    kernel_size=cfg.prior_kernel[level],
+                    dropout=cfg.prior_dropout[level],
+                    eval_every=max(1, min(cfg.eval_every, cfg.prior_steps[level])),
+                    seed=cfg.seed,
+                    resume=(prior_dir(out, level) / "config.json").is_file(),
+                    **accel,
+                ),
+                progress=progress,
+                position=1,
+            )
+        )
         if priors[-1].pop("interrupted", False):
             raise Interrupted(name)
         done(name, t)
@@ -127,15 +170,29 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     ev_path = out / "eval.json"
     ev = json.loads(ev_path.read_text()) if _newer(ev_path, trained) else None
     if ev is None or ev.get("per_class") != cfg.eval_per_class:
-        ev = evaluate_run(out, per_class=cfg.eval_per_class, temperature=cfg.temperature,
-                          classifier_epochs=cfg.classifier_epochs, seed=cfg.seed, progress=progress, **accel)
+        ev = evaluate_run(
+            out,
+            per_class=cfg.eval_per_class,
+            temperature=cfg.temperature,
+            classifier_epochs=cfg.classifier_epochs,
+            seed=cfg.seed,
+            progress=progress,
+            **accel,
+        )
     done("evaluate", t)
     bar.close()
 
     metrics = {
-        "vqvae": {"step": read_config(out / "vqvae").get("step"), "psnr": vq.get("psnr"),
-                  "top_swap_mse": vq.get("top_swap_mse"), "levels": vq.get("levels")},
-        "priors": priors, "evaluation": ev, "stage_seconds": times, "config": asdict(cfg),
+        "vqvae": {
+            "step": read_config(out / "vqvae").get("step"),
+            "psnr": vq.get("psnr"),
+            "top_swap_mse": vq.get("top_swap_mse"),
+            "levels": vq.get("levels"),
+        },
+        "priors": priors,
+        "evaluation": ev,
+        "stage_seconds": times,
+        "config": asdict(cfg),
     }
     atomic_write_json(out / "metrics.json", metrics)
     write_report(out, metrics)
@@ -148,38 +205,49 @@ def _newer(path: Path, than: float) -> bool:
 
 def write_report(out: Path, m: dict[str, Any]) -> Path:
     """report.md: the two pictures and the numbers."""
-    from ..studies.report import markdown_table
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
+    from ..utils import markdown_table
 
     ev, vq = m["evaluation"], m["vqvae"]
-    rows = [[name.replace("_", " "), r["class_agreement"], r["cas"], r["frechet_distance"]]
-            for name, r in ev["rows"].items()]
+    rows = [
+        [name.replace("_", " "), r["class_agreement"], r["cas"], r["frechet_distance"]]
+        for name, r in ev["rows"].items()
+    ]
     levels = vq.get("levels") or []
     usage = ", ".join(f"level {l}: {lv.get('codes_used')}/{lv.get('codes')} codes used" for l, lv in enumerate(levels))
-    prior_rows = [[p["level"], p["step"], p["test_bits_per_code"], p["train_bits_per_code"], p["test_accuracy"],
-                   p["train_accuracy"]] for p in ev["priors"]]
+    prior_rows = [
+        [
+            p["level"],
+            p["step"],
+            p["test_bits_per_code"],
+            p["train_bits_per_code"],
+            p["test_accuracy"],
+            p["train_accuracy"],
+        ]
+        for p in ev["priors"]
+    ]
     cfg = m["config"]
     text = f"""# archkit demo: VQ-VAE-2 + Gated PixelCNN priors on digits
 
 Digits (scikit-learn, upsampled to 32x32, fixed held-out split). Stage 1: VQ-VAE-2 with
-{cfg['num_codes']} codes (top, bottom), {cfg['vqvae_steps']} steps. Stage 2: a class-conditional Gated PixelCNN
-prior per level ({cfg['prior_steps']} steps); the bottom prior is also conditioned on the top codes.
+{cfg["num_codes"]} codes (top, bottom), {cfg["vqvae_steps"]} steps. Stage 2: a class-conditional Gated PixelCNN
+prior per level ({cfg["prior_steps"]} steps); the bottom prior is also conditioned on the top codes.
 
 ## Reconstructions (held-out originals above, reconstructions below)
 
 ![reconstructions](recon.png)
 
-Held-out PSNR **{vq['psnr']:.2f} dB**; {usage}; swapping top codes between images changes the
-reconstruction by {vq['top_swap_mse']:.2e} MSE (the top level carries information).
+Held-out PSNR **{vq["psnr"]:.2f} dB**; {usage}; swapping top codes between images changes the
+reconstruction by {vq["top_swap_mse"]:.2e} MSE (the top level carries information).
 
-## Samples (one row per class 0-9, temperature {cfg['temperature']})
+## Samples (one row per class 0-9, temperature {cfg["temperature"]})
 
 ![samples](samples.png)
 
 ## Do the samples look like the requested digits?
 
 A ResNet classifier trained on the real training digits (held-out accuracy
-{ev['classifier_test_accuracy']:.3f}); {ev['per_class']} samples per class. *Class agreement*: share of images
+{ev["classifier_test_accuracy"]:.3f}); {ev["per_class"]} samples per class. *Class agreement*: share of images
 the classifier assigns to the requested class. *CAS*: accuracy on the real held-out digits of a fresh
 classifier trained only on these images. *Frechet*: Frechet distance to the real held-out digits in the
 classifier's feature space (lower is better).
@@ -190,8 +258,12 @@ Targets: class agreement >= 0.80 and CAS >= 0.70 for prior samples, uniform-rand
 
 ## Priors: held-out vs train (overfitting check)
 
-{markdown_table(["level", "step", "held-out bits/code", "train bits/code", "held-out code acc", "train code acc"],
-                prior_rows)}
+{
+        markdown_table(
+            ["level", "step", "held-out bits/code", "train bits/code", "held-out code acc", "train code acc"],
+            prior_rows,
+        )
+    }
 
 Stage times: {", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())} (total
 {sum(m["stage_seconds"].values()) / 60:.1f} min; stages skipped on a resumed run take ~0 s).
@@ -212,12 +284,15 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     try:
         m = run_demo(out, cfg, progress=not quiet)
     except Interrupted as e:
-        raise click.ClickException(f"interrupted during stage {e}; checkpoints saved, run the same command "
-                                   "again to resume") from None
+        raise click.ClickException(
+            f"interrupted during stage {e}; checkpoints saved, run the same command again to resume"
+        ) from None
     rows = m["evaluation"]["rows"]
-    click.echo(f"held-out PSNR {m['vqvae']['psnr']:.2f} dB; samples: class agreement "
-               f"{rows['prior_samples']['class_agreement']:.3f}, CAS {rows['prior_samples']['cas']:.3f} "
-               f"(uniform codes: {rows['uniform_codes']['class_agreement']:.3f}, {rows['uniform_codes']['cas']:.3f})")
+    click.echo(
+        f"held-out PSNR {m['vqvae']['psnr']:.2f} dB; samples: class agreement "
+        f"{rows['prior_samples']['class_agreement']:.3f}, CAS {rows['prior_samples']['cas']:.3f} "
+        f"(uniform codes: {rows['uniform_codes']['class_agreement']:.3f}, {rows['uniform_codes']['cas']:.3f})"
+    )
     click.echo(f"wrote {out / 'report.md'}, {out / 'samples.png'}, {out / 'recon.png'}, {out / 'metrics.json'}")
 
 

@@ -4,12 +4,12 @@ DIR is a checkpoint folder (config.json + model.safetensors) or a run folder hol
 checkpoint/. `load_model` rebuilds the model and replays the recorded surgery steps (fuse_bn,
 lowrank, ...), then archkit.export writes the file and checks it against PyTorch on a random input.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import torch
 from torch import nn
 
 
@@ -18,69 +18,63 @@ def checkpoint_folder(run: Path) -> Path:
     for folder in (run, run / "checkpoint"):
         if (folder / "config.json").is_file():
             return folder
-    raise FileNotFoundError(f"--run: {str(run)!r} holds no checkpoint (expected config.json there or in "
-                            f"{str(run / 'checkpoint')!r})")
+    raise FileNotFoundError(
+        f"--run: {str(run)!r} holds no checkpoint (expected config.json there or in {str(run / 'checkpoint')!r})"
+    )
 
 
 def export_inputs(model: nn.Module, batch_size: int, input_shape: list[int] | None, seed: int = 0) -> tuple:
-    """Example inputs for the trace: registry's per-kind builder when present, else a small local one.
+    """Example inputs for the trace, from the model itself (`example_inputs`).
 
     SequenceClassifier gets fixed-length batches only: packing variable lengths branches on the
     lengths' values, which an exported graph cannot do.
     """
-    from ..models import FunctionApproximator, GatedPixelCNN, ResNet, SequenceClassifier, VQVAE2
+    from ..models import SequenceClassifier
+    from ..utils import example_inputs_for
 
-    try:  # the per-kind builder (models/registry.py) covers every kind once it is there
-        from ..models.registry import example_inputs_for
-    except ImportError:
-        example_inputs_for = None
-    if example_inputs_for is not None:
-        inputs = example_inputs_for(model, batch_size=batch_size, seed=seed, input_shape=input_shape)
-        if inputs is not None:
-            return inputs[:1] if isinstance(model, SequenceClassifier) else tuple(inputs)
-    gen = torch.Generator().manual_seed(seed)
-    shape = list(input_shape) if input_shape else None
-    if isinstance(model, ResNet):
-        size = shape[-1] if shape else 32
-        return (torch.randn((batch_size, model.config.in_channels, size, size), generator=gen),)
-    if isinstance(model, VQVAE2):
-        factor = model.config.downsample_factor(0)
-        size = max(factor, (shape[-1] if shape else max(16, factor)) // factor * factor)
-        return (torch.rand((batch_size, model.config.in_channels, size, size), generator=gen),)
-    if isinstance(model, SequenceClassifier):
-        steps = shape[0] if shape else 32
-        return (torch.randn((batch_size, steps, model.config.in_features), generator=gen),)
-    if isinstance(model, FunctionApproximator):
-        return (torch.randn((batch_size, model.config.in_dim), generator=gen).to(model.feature_mean.dtype),)
-    if isinstance(model, GatedPixelCNN):
-        cfg, s = model.config, model.config.cond_scale
-        size = max(s, (shape[-1] if shape else 4 * s) // s * s)
-        inputs = [torch.randint(cfg.num_codes, (batch_size, size, size), generator=gen),
-                  torch.randint(cfg.num_classes, (batch_size,), generator=gen) if cfg.num_classes else None]
-        if cfg.cond_num_codes:
-            inputs.append(torch.randint(cfg.cond_num_codes, (batch_size, size // s, size // s), generator=gen))
-        return tuple(inputs)
-    raise ValueError(f"--run: no example input is known for a {type(model).__name__}")
+    inputs = example_inputs_for(model, batch_size=batch_size, seed=seed, input_shape=input_shape)
+    if inputs is None:
+        raise ValueError(f"--run: no example input is known for a {type(model).__name__}")
+    return inputs[:1] if isinstance(model, SequenceClassifier) else tuple(inputs)
 
 
 @click.command("export")
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Checkpoint folder (config.json + model.safetensors) or a run folder with checkpoint/.")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default=None,
-              help="Output format (default: from the --out suffix).")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Checkpoint folder (config.json + model.safetensors) or a run folder with checkpoint/.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "pt2"]),
+    default=None,
+    help="Output format (default: from the --out suffix).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size of the example input the graph is traced (and checked) with.")
-@click.option("--input-shape", default=None,
-              help="First input's shape without the batch dim, e.g. 3,64,64 or 128,6 (default: saved with the checkpoint).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch size of the example input the graph is traced (and checked) with.",
+)
+@click.option(
+    "--input-shape",
+    default=None,
+    help="First input's shape without the batch dim, e.g. 3,64,64 or 128,6 (default: saved with the checkpoint).",
+)
 @click.option("--rtol", type=float, default=1e-4, show_default=True, help="Allowed relative output error vs PyTorch.")
 @click.option("--no-check", is_flag=True, help="Skip the onnxruntime / torch.export.load comparison.")
-def export(run_dir: Path, fmt: str | None, out: Path, batch_size: int, input_shape: str | None, rtol: float,
-           no_check: bool) -> None:
+def export(
+    run_dir: Path, fmt: str | None, out: Path, batch_size: int, input_shape: str | None, rtol: float, no_check: bool
+) -> None:
     """Export a checkpoint (surgery replayed) to ONNX or .pt2 and check it against PyTorch."""
-    from ..models import load_model
+    from ..io import read_config
+    from ..loading import load_model
     from ..surgery import export_model
-    from ..train import read_config
 
     folder = checkpoint_folder(run_dir)
     meta = read_config(folder)
@@ -92,9 +86,13 @@ def export(run_dir: Path, fmt: str | None, out: Path, batch_size: int, input_sha
     inputs = export_inputs(model, batch_size, shape)
     result = export_model(model, inputs, out, format=fmt, check=not no_check, rtol=rtol)
     steps = [s.get("op") for s in meta.get("surgery", [])]
-    click.echo(f"exported {meta.get('kind', type(model).__name__)}{' after ' + ', '.join(steps) if steps else ''} "
-               f"to {result.path} ({result.format}), traced on inputs "
-               f"{[tuple(t.shape) for t in inputs if t is not None]}")
+    click.echo(
+        f"exported {meta.get('kind', type(model).__name__)}{' after ' + ', '.join(steps) if steps else ''} "
+        f"to {result.path} ({result.format}), traced on inputs "
+        f"{[tuple(t.shape) for t in inputs if t is not None]}"
+    )
     if result.checked_with:
-        click.echo(f"checked with {result.checked_with}: relative error {result.rel_error:.2e} "
-                   f"(max abs {result.max_abs_error:.2e}) <= rtol {rtol:g}")
+        click.echo(
+            f"checked with {result.checked_with}: relative error {result.rel_error:.2e} "
+            f"(max abs {result.max_abs_error:.2e}) <= rtol {rtol:g}"
+        )

@@ -4,6 +4,7 @@ Both print the per-layer SurgeryReport and the `compare` table. With --out the c
 as a checkpoint whose config.json records the exact per-layer ranks (and the input shape used for the
 MAC check), so `--checkpoint OUT` rebuilds the same structure before loading the weights.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,7 @@ import click
 import torch
 from torch import nn
 
-from .surgery import _common, _surgery_command, load_model_and_input, report_and_save, surgery
-
-
+from .model_source import _common, _surgery_command, load_model_and_input, report_and_save
 
 
 def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: int) -> None:
@@ -32,13 +31,24 @@ def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: i
     before = accuracy(model, x_te, y_te)
     fit = fit_classifier(model, x_tr, y_tr, epochs=epochs, lr=lr, x_test=x_te, y_test=y_te, seed=seed, progress=True)
     model.eval()
-    click.echo(f"fine-tune: {epochs} epoch(s) on digits {size}x{size}, test accuracy {100 * before:.2f}% -> "
-               f"{100 * fit.test_accuracy:.2f}%\n")
+    click.echo(
+        f"fine-tune: {epochs} epoch(s) on digits {size}x{size}, test accuracy {100 * before:.2f}% -> "
+        f"{100 * fit.test_accuracy:.2f}%\n"
+    )
 
 
-def _convert(operation: str, source: dict[str, Any], out: Path | None, repeats: int, rank: int | None,
-             energy: float, layers: tuple[str, ...], finetune_epochs: int, finetune_lr: float,
-             act: str | None = None) -> None:
+def _convert(
+    operation: str,
+    source: dict[str, Any],
+    out: Path | None,
+    repeats: int,
+    rank: int | None,
+    energy: float,
+    layers: tuple[str, ...],
+    finetune_epochs: int,
+    finetune_lr: float,
+    act: str | None = None,
+) -> None:
     from .. import surgery as s
 
     model, x = load_model_and_input(**source)
@@ -54,13 +64,24 @@ def _convert(operation: str, source: dict[str, Any], out: Path | None, repeats: 
 
 def _factorize_options(f):
     f = click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)(f)
-    f = click.option("--finetune-epochs", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Fine-tune the converted model on scikit-learn digits (digits classifiers only).")(f)
+    f = click.option(
+        "--finetune-epochs",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Fine-tune the converted model on scikit-learn digits (digits classifiers only).",
+    )(f)
     f = click.option("--layers", multiple=True, help="Only these layer names / fnmatch patterns (repeatable).")(f)
-    f = click.option("--energy", type=click.FloatRange(min=0, max=1, min_open=True), default=0.9, show_default=True,
-                     help="Keep the smallest rank retaining this share of squared singular values.")(f)
-    f = click.option("--rank", type=click.IntRange(min=1), default=None,
-                     help="Fixed rank for every layer (overrides --energy).")(f)
+    f = click.option(
+        "--energy",
+        type=click.FloatRange(min=0, max=1, min_open=True),
+        default=0.9,
+        show_default=True,
+        help="Keep the smallest rank retaining this share of squared singular values.",
+    )(f)
+    f = click.option(
+        "--rank", type=click.IntRange(min=1), default=None, help="Fixed rank for every layer (overrides --energy)."
+    )(f)
     return f
 
 
@@ -74,15 +95,16 @@ def lowrank_cmd(source: dict[str, Any], out: Path | None, repeats: int, **option
 
 
 @click.command("decompose")
-@click.option("--act", type=click.Choice(["none", "relu", "selu", "gelu", "silu"]), default="none", show_default=True,
-              help="Nonlinearity between the 1-D convs (none = exact linear form; else fine-tune).")
+@click.option(
+    "--act",
+    type=click.Choice(["none", "relu", "selu", "gelu", "silu"]),
+    default="none",
+    show_default=True,
+    help="Nonlinearity between the 1-D convs (none = exact linear form; else fine-tune).",
+)
 @_factorize_options
 @_common
 @_surgery_command
 def decompose_cmd(source: dict[str, Any], out: Path | None, repeats: int, act: str, **options: Any) -> None:
     """Decompose KxK convs into vertical Kx1 -> horizontal 1xK convs (DecomposeMe / Jaderberg scheme 2)."""
     _convert("decompose", source, out, repeats, act=None if act == "none" else act, **options)
-
-
-surgery.add_command(lowrank_cmd)
-surgery.add_command(decompose_cmd)

@@ -1,9 +1,10 @@
 """`archkit fit`: learn y = f(inputs) from a formula (sampled) or a CSV; report RMSE inside and outside the data."""
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 import numpy as np
@@ -14,29 +15,81 @@ from .options import accel_options
 @click.command()
 @click.option("--expr", help='Ground truth to sample, e.g. "sin(x) + y" (whitelisted math only, never eval\'d).')
 @click.option("--domain", "domains", multiple=True, help="Input range NAME=LOW:HIGH (repeat per input), e.g. x=-pi:pi.")
-@click.option("--samples", type=click.IntRange(min=10), default=2000, show_default=True, help="Samples drawn for --expr.")
-@click.option("--noise", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Gaussian noise std added to --expr samples.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Table with a header row (instead of --expr).")
+@click.option(
+    "--samples", type=click.IntRange(min=10), default=2000, show_default=True, help="Samples drawn for --expr."
+)
+@click.option(
+    "--noise",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Gaussian noise std added to --expr samples.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Table with a header row (instead of --expr).",
+)
 @click.option("--target", help="--csv column to predict.")
 @click.option("--inputs", help="--csv input columns, comma-separated (default: every other column).")
-@click.option("--features", "features", multiple=True,
-              help='Prior feature maps: "sin", "sin@1,2:x", "learnsin4", "poly3", "fourier64@0.5" (repeat or join with +).')
+@click.option(
+    "--features",
+    "features",
+    multiple=True,
+    help='Prior feature maps: "sin", "sin@1,2:x", "learnsin4", "poly3", "fourier64@0.5" (repeat or join with +).',
+)
 @click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--layers", type=click.IntRange(min=0), default=3, show_default=True, help="Hidden layers (0: linear readout of features).")
-@click.option("--activation", type=click.Choice(["tanh", "relu", "selu", "gelu", "silu"]), default="tanh", show_default=True)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Hidden layers (0: linear readout of features).",
+)
+@click.option(
+    "--activation", type=click.Choice(["tanh", "relu", "selu", "gelu", "silu"]), default="tanh", show_default=True
+)
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
 @click.option("--max-steps", type=click.IntRange(min=0), default=3000, show_default=True)
-@click.option("--margin", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
-              help="Extrapolation band: this fraction of each input's range beyond both ends.")
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.25,
+    show_default=True,
+    help="Extrapolation band: this fraction of each input's range beyond both ends.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"), show_default=True)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"), show_default=True
+)
 @accel_options
-def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidden, layers, activation, optimizer,
-        max_steps, margin, seed, out_dir, device, precision, compile) -> None:
+def fit(
+    expr,
+    domains,
+    samples,
+    noise,
+    csv_path,
+    target,
+    inputs,
+    features,
+    hidden,
+    layers,
+    activation,
+    optimizer,
+    max_steps,
+    margin,
+    seed,
+    out_dir,
+    device,
+    precision,
+    compile,
+) -> None:
     """Fit an MLP (+ prior features) to samples; writes checkpoint/, fit.png and summary.json into --out."""
     from ..data import parse_domain, parse_expression, read_csv_table, rmse, sample_band, sample_box
+    from ..io import atomic_write_json, save_checkpoint
     from ..models import FunctionApproximator, FunctionApproximatorConfig
-    from ..train import atomic_write_json, save_checkpoint
+    from ..train.function import FunctionFitConfig, fit_function
 
     if (expr is None) == (csv_path is None):
         raise ValueError("give exactly one of --expr (with --domain) or --csv (with --target)")
@@ -49,7 +102,9 @@ def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidde
         parsed = parse_expression(expr)
         missing = [v for v in parsed.variables if v not in names]
         if missing:
-            raise ValueError(f"--expr uses {missing} but no --domain was given for them; add e.g. --domain {missing[0]}=-1:1")
+            raise ValueError(
+                f"--expr uses {missing} but no --domain was given for them; add e.g. --domain {missing[0]}=-1:1"
+            )
         truth = lambda X: np.asarray(parsed({n: X[:, i] for i, n in enumerate(names)}), dtype=np.float64)  # noqa: E731
         X = sample_box(bounds, samples, seed)
         y = truth(X) + noise * np.random.default_rng(seed + 1).standard_normal(len(X))
@@ -66,16 +121,48 @@ def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidde
         bounds = [(n, lo, hi if hi > lo else lo + 1.0) for n, lo, hi in bounds]
 
     specs = [s for f in features for s in f.split("+") if s.strip()]
-    config = FunctionApproximatorConfig(in_dim=len(names), out_dim=1, hidden=hidden, layers=layers, activation=activation,
-                                        features=specs, input_names=names, output_names=[target_name], seed=seed)
+    config = FunctionApproximatorConfig(
+        in_dim=len(names),
+        out_dim=1,
+        hidden=hidden,
+        layers=layers,
+        activation=activation,
+        features=specs,
+        input_names=names,
+        output_names=[target_name],
+        seed=seed,
+    )
     model = FunctionApproximator(config)
-    result = model.fit(X, y, optimizer=optimizer, max_steps=max_steps, seed=seed, progress=True, device=device,
-                       precision=precision, compile=compile)
+    result = fit_function(
+        model,
+        X,
+        y,
+        FunctionFitConfig(
+            optimizer=optimizer,
+            max_steps=max_steps,
+            seed=seed,
+            progress=True,
+            device=device,
+            precision=precision,
+            compile=compile,
+        ),
+    )
 
-    summary: dict = {"inputs": names, "target": target_name, "samples": len(X), "features": specs,
-                     "fit_seconds": result.seconds, "steps": result.steps, "stopped": result.stopped,
-                     "val_rmse": result.best_val_rmse, "domain": {n: [lo, hi] for n, lo, hi in bounds}, "margin": margin,
-                     "device": device, "precision": precision, "compile": compile}
+    summary: dict = {
+        "inputs": names,
+        "target": target_name,
+        "samples": len(X),
+        "features": specs,
+        "fit_seconds": result.seconds,
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "val_rmse": result.best_val_rmse,
+        "domain": {n: [lo, hi] for n, lo, hi in bounds},
+        "margin": margin,
+        "device": device,
+        "precision": precision,
+        "compile": compile,
+    }
     if truth is not None:
         x_in, x_out = sample_box(bounds, 4000, seed + 2), sample_band(bounds, margin, 4000, seed + 3)
         with warnings.catch_warnings():  # the band is outside the domain on purpose
@@ -83,7 +170,9 @@ def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidde
             summary["rmse_in_domain"] = rmse(model.predict(x_in), truth(x_in))
             summary["rmse_out_of_domain"] = rmse(model.predict(x_out), truth(x_out))
         click.echo(f"in-domain RMSE      {summary['rmse_in_domain']:.4g}   (fresh noiseless samples inside the domain)")
-        click.echo(f"out-of-domain RMSE  {summary['rmse_out_of_domain']:.4g}   (band {margin:g} x range beyond each bound)")
+        click.echo(
+            f"out-of-domain RMSE  {summary['rmse_out_of_domain']:.4g}   (band {margin:g} x range beyond each bound)"
+        )
     else:
         summary["rmse_in_domain"], summary["rmse_out_of_domain"] = result.best_val_rmse, None
         click.echo(f"in-domain RMSE      {result.best_val_rmse:.4g}   (held-out {result.n_val} rows of the CSV)")
@@ -92,14 +181,16 @@ def fit(expr, domains, samples, noise, csv_path, target, inputs, features, hidde
     save_checkpoint(out_dir / "checkpoint", model, config, fit=summary)
     _plot(model, truth, bounds, margin, out_dir / "fit.png", X, y)
     atomic_write_json(out_dir / "summary.json", summary)
-    click.echo(f"fit in {result.seconds:.1f}s ({result.steps} steps, {result.stopped}); wrote {out_dir}/checkpoint, "
-               f"{out_dir}/fit.png, {out_dir}/summary.json")
+    click.echo(
+        f"fit in {result.seconds:.1f}s ({result.steps} steps, {result.stopped}); wrote {out_dir}/checkpoint, "
+        f"{out_dir}/fit.png, {out_dir}/summary.json"
+    )
 
 
 def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.ndarray) -> None:
     """Truth | fit | error over the domain widened by `margin`; the training domain is outlined."""
     from ..data import expand_bounds
-    from ..studies.report import new_figure, save_figure
+    from ..utils import new_figure, save_figure
 
     wide = expand_bounds(bounds, margin)
     names = [b[0] for b in bounds]
@@ -144,8 +235,11 @@ def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.
     if truth is not None:
         true_z = truth(pts).reshape(GI.shape)
         vmin, vmax = float(min(true_z.min(), fit_z.min())), float(max(true_z.max(), fit_z.max()))
-        panels = [(true_z, "truth", "viridis", vmin, vmax), (fit_z, "fit", "viridis", vmin, vmax),
-                  (np.abs(fit_z - true_z), "|fit - truth|", "magma", None, None)]
+        panels = [
+            (true_z, "truth", "viridis", vmin, vmax),
+            (fit_z, "fit", "viridis", vmin, vmax),
+            (np.abs(fit_z - true_z), "|fit - truth|", "magma", None, None),
+        ]
         for ax, (z, title, cmap, lo, hi) in zip(axes, panels):
             im = ax.imshow(z, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=lo, vmax=hi)
             fig.colorbar(im, ax=ax)
@@ -167,6 +261,8 @@ def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.
         ax.set_ylim(extent[2], extent[3])
         ax.set_xlabel(names[i])
         ax.set_ylabel(names[j])
-    note = "" if len(bounds) == 2 else " — slice with " + ", ".join(f"{n}={c:.3g}" for n, c in zip(names[2:], center[2:]))
+    note = (
+        "" if len(bounds) == 2 else " — slice with " + ", ".join(f"{n}={c:.3g}" for n, c in zip(names[2:], center[2:]))
+    )
     fig.suptitle(f"dashed box: training domain; outside it is the extrapolation band{note}")
     save_figure(fig, path)

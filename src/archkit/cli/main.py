@@ -3,6 +3,7 @@
 Each command lives in its own module under archkit.cli; add it to COMMANDS as "module:attribute".
 Lazy loading keeps `archkit --help` fast and keeps one broken optional extra from breaking the rest.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,15 +13,39 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attribute", one-line help shown by `archkit --help`)
     "study": ("archkit.cli.study:study", "Run a study that answers an architecture question; writes report.md + plot."),
-    "surgery": ("archkit.cli.surgery:surgery", "Model surgery: fuse, freeze, replace-norm, selu, lowrank, decompose, compare (with a report table)."),
-    "seq": ("archkit.cli.seq:seq", "Train/predict long-sequence classifiers (stacked LSTMs, streamed .npy, aeon datasets)."),
-    "vqvae": ("archkit.cli.vqvae:vqvae", "VQ-VAE-2: train (torchrun-ready, resumable), encode datasets to codes, reconstruct."),
+    "surgery": (
+        "archkit.cli.surgery:surgery",
+        "Model surgery: fuse, freeze, replace-norm, selu, lowrank, decompose, compare (with a report table).",
+    ),
+    "seq": (
+        "archkit.cli.seq:seq",
+        "Train/predict long-sequence classifiers (stacked LSTMs, streamed .npy, aeon datasets).",
+    ),
+    "vqvae": (
+        "archkit.cli.vqvae:vqvae",
+        "VQ-VAE-2: train (torchrun-ready, resumable), encode datasets to codes, reconstruct.",
+    ),
     "prior": ("archkit.cli.prior:prior", "Gated PixelCNN priors over a run's VQ-VAE-2 codes: train (resumable)."),
-    "sample": ("archkit.cli.prior:sample", "Sample images from a run's priors (top level down) and decode them to a PNG grid."),
-    "evaluate": ("archkit.cli.prior:evaluate", "Class agreement, CAS and Frechet distance of a run's samples vs real/uniform."),
-    "fit": ("archkit.cli.fit:fit", "Fit y = f(x) from an expression or a CSV with an MLP + priors; RMSE in/out of domain + PNG."),
-    "export": ("archkit.cli.export:export", "Export a checkpoint (surgery replayed) to ONNX or .pt2, checked against PyTorch."),
-    "demo": ("archkit.cli.demo:demo", "The main job: VQ-VAE-2 + priors on digits end to end; writes runs/demo/report.md."),
+    "sample": (
+        "archkit.cli.prior:sample",
+        "Sample images from a run's priors (top level down) and decode them to a PNG grid.",
+    ),
+    "evaluate": (
+        "archkit.cli.prior:evaluate",
+        "Class agreement, CAS and Frechet distance of a run's samples vs real/uniform.",
+    ),
+    "fit": (
+        "archkit.cli.fit:fit",
+        "Fit y = f(x) from an expression or a CSV with an MLP + priors; RMSE in/out of domain + PNG.",
+    ),
+    "export": (
+        "archkit.cli.export:export",
+        "Export a checkpoint (surgery replayed) to ONNX or .pt2, checked against PyTorch.",
+    ),
+    "demo": (
+        "archkit.cli.demo:demo",
+        "The main job: VQ-VAE-2 + priors on digits end to end; writes runs/demo/report.md.",
+    ),
 }
 
 

@@ -1,7 +1,9 @@
 """Options shared by several commands, defined once: `--device`, `--precision`, `--compile/--no-compile`."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -20,13 +22,28 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
 
 def accel_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add --device, --precision and --compile/--no-compile; they arrive as `device`, `precision`, `compile`."""
-    f = click.option("--compile/--no-compile", "compile", default=False, show_default=True,
-                     help="torch.compile the model (first steps slower while it compiles).")(f)
-    f = click.option("--precision", type=click.Choice(PRECISIONS), default="32", show_default=True,
-                     help="32: fp32. bf16: bfloat16 autocast. 16-mixed: float16 autocast + gradient scaling.")(f)
-    f = click.option("--device", default="auto", show_default=True, callback=_check_device,
-                     help=f"{' | '.join(DEVICE_SPECS)}; auto = cuda when available (each torchrun rank: its "
-                          "LOCAL_RANK's GPU), else cpu.")(f)
+    f = click.option(
+        "--compile/--no-compile",
+        "compile",
+        default=False,
+        show_default=True,
+        help="torch.compile the model (first steps slower while it compiles).",
+    )(f)
+    f = click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="32",
+        show_default=True,
+        help="32: fp32. bf16: bfloat16 autocast. 16-mixed: float16 autocast + gradient scaling.",
+    )(f)
+    f = click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        callback=_check_device,
+        help=f"{' | '.join(DEVICE_SPECS)}; auto = cuda when available (each torchrun rank: its "
+        "LOCAL_RANK's GPU), else cpu.",
+    )(f)
     return f
 
 
@@ -36,8 +53,11 @@ def given_accel_flags(ctx: click.Context | None = None) -> set[str]:
     `--resume` keeps the run's saved choice for the others.
     """
     ctx = ctx or click.get_current_context()
-    return {name for name in ACCEL_FIELDS
-            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    return {
+        name
+        for name in ACCEL_FIELDS
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    }
 
 
 __all__ = ["accel_options", "given_accel_flags"]

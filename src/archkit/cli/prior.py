@@ -1,4 +1,5 @@
 """`archkit prior train`, `archkit sample`, `archkit evaluate`: stage 2 of VQ-VAE-2 from the command line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,9 @@ def prior() -> None:
 
 
 @prior.command()
-@click.option("--run", "run", type=RUN, required=True, help="Run folder with a trained VQ-VAE and its codes (`vqvae encode`).")
+@click.option(
+    "--run", "run", type=RUN, required=True, help="Run folder with a trained VQ-VAE and its codes (`vqvae encode`)."
+)
 @click.option("--level", default="top", show_default=True, help="top | bottom | level index (0 = top).")
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
@@ -25,12 +28,22 @@ def prior() -> None:
 @click.option("--layers", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--kernel-size", type=click.IntRange(min=3), default=5, show_default=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
-@click.option("--attention-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Causal self-attention after every K-th gated layer (the paper's top prior); 0 = none.")
+@click.option(
+    "--attention-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Causal self-attention after every K-th gated layer (the paper's top prior); 0 = none.",
+)
 @click.option("--attention-heads", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--eval-every", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--codes", type=click.Path(), default=None, help="Codes folder of `vqvae encode` (default RUN/codes; a legacy codes.npz also works).")
+@click.option(
+    "--codes",
+    type=click.Path(),
+    default=None,
+    help="Codes folder of `vqvae encode` (default RUN/codes; a legacy codes.npz also works).",
+)
 @click.option("--resume", is_flag=True, help="Continue from RUN/prior-<level>/ at its saved step.")
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -39,9 +52,11 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
     from ..train.prior import PriorTrainConfig, train_prior
 
     rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet, explicit=given_accel_flags())
-    click.echo(f"prior level {rec.get('level')} at step {rec.get('step')}: held-out "
-               f"{rec.get('test_bits_per_code', float('nan')):.3f} bits/code, code accuracy held-out "
-               f"{rec.get('test_accuracy', float('nan')):.3f} vs train {rec.get('train_accuracy', float('nan')):.3f}")
+    click.echo(
+        f"prior level {rec.get('level')} at step {rec.get('step')}: held-out "
+        f"{rec.get('test_bits_per_code', float('nan')):.3f} bits/code, code accuracy held-out "
+        f"{rec.get('test_accuracy', float('nan')):.3f} vs train {rec.get('train_accuracy', float('nan')):.3f}"
+    )
 
 
 @click.command()
@@ -52,16 +67,43 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--method", type=click.Choice(["fast", "naive"]), default="fast", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True)
-@click.option("--reject-with", type=click.Choice(["classifier"]), default=None,
-              help="Rejection sampling (VQ-VAE-2 section 3.3): draw n/keep per class, keep the n the run's "
-                   "evaluation classifier finds most like their class.")
-@click.option("--keep", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
-              help="Share of the draws kept by --reject-with.")
-@click.option("--classifier-epochs", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Epochs of the classifier when it is not cached in RUN/classifier/ yet (as `archkit evaluate`).")
+@click.option(
+    "--reject-with",
+    type=click.Choice(["classifier"]),
+    default=None,
+    help="Rejection sampling (VQ-VAE-2 section 3.3): draw n/keep per class, keep the n the run's "
+    "evaluation classifier finds most like their class.",
+)
+@click.option(
+    "--keep",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Share of the draws kept by --reject-with.",
+)
+@click.option(
+    "--classifier-epochs",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Epochs of the classifier when it is not cached in RUN/classifier/ yet (as `archkit evaluate`).",
+)
 @accel_options
-def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed: int, method: str, out: Path,
-           reject_with: str | None, keep: float, classifier_epochs: int, device: str, precision: str, compile: bool) -> None:
+def sample(
+    run: Path,
+    classes: tuple[int, ...],
+    n: int,
+    temperature: float,
+    seed: int,
+    method: str,
+    out: Path,
+    reject_with: str | None,
+    keep: float,
+    classifier_epochs: int,
+    device: str,
+    precision: str,
+    compile: bool,
+) -> None:
     """Sample the top level, then each lower level conditioned on the one above; decode; one row per class."""
     import torch
 
@@ -82,16 +124,40 @@ def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed
         from ..train.generate import rejection_sample
 
         if labels is None:
-            raise ValueError("--reject-with: needs class-conditional priors (the classifier scores the requested class)")
-        clf = run_classifier(run, epochs=classifier_epochs, seed=seed, progress=True, device=device,
-                             precision=precision)
-        images, _, info = rejection_sample(run, labels, keep, clf, temperature=temperature, seed=seed, method=method,
-                                           device=device, precision=precision, compile=compile)
-        note = (f"; kept {info['kept']} of {info['drawn']} draws, mean classifier confidence "
-                f"{info['mean_confidence_drawn']:.3f} -> {info['mean_confidence_kept']:.3f}")
+            raise ValueError(
+                "--reject-with: needs class-conditional priors (the classifier scores the requested class)"
+            )
+        clf = run_classifier(
+            run, epochs=classifier_epochs, seed=seed, progress=True, device=device, precision=precision
+        )
+        images, _, info = rejection_sample(
+            run,
+            labels,
+            keep,
+            clf,
+            temperature=temperature,
+            seed=seed,
+            method=method,
+            device=device,
+            precision=precision,
+            compile=compile,
+        )
+        note = (
+            f"; kept {info['kept']} of {info['drawn']} draws, mean classifier confidence "
+            f"{info['mean_confidence_drawn']:.3f} -> {info['mean_confidence_kept']:.3f}"
+        )
     else:
-        images, _ = sample_images(run, n * max(len(rows), 1), labels, temperature=temperature, seed=seed, method=method,
-                                  device=device, precision=precision, compile=compile)
+        images, _ = sample_images(
+            run,
+            n * max(len(rows), 1),
+            labels,
+            temperature=temperature,
+            seed=seed,
+            method=method,
+            device=device,
+            precision=precision,
+            compile=compile,
+        )
     save_grid(images, max(len(rows), 1), out, row_labels=[str(k) for k in rows] or None)
     click.echo(f"wrote {out} ({len(images)} samples, {max(len(rows), 1)} rows{note})")
 
@@ -102,19 +168,44 @@ def sample(run: Path, classes: tuple[int, ...], n: int, temperature: float, seed
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--classifier-epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON (default RUN/eval.json).")
-@click.option("--reject-keep", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Also evaluate classifier-rejection sampling keeping this share of the draws.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JSON (default RUN/eval.json)."
+)
+@click.option(
+    "--reject-keep",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Also evaluate classifier-rejection sampling keeping this share of the draws.",
+)
 @accel_options
-def evaluate(run: Path, per_class: int, temperature: float, classifier_epochs: int, seed: int,
-             out: Path | None, reject_keep: float | None, device: str, precision: str, compile: bool) -> None:
+def evaluate(
+    run: Path,
+    per_class: int,
+    temperature: float,
+    classifier_epochs: int,
+    seed: int,
+    out: Path | None,
+    reject_keep: float | None,
+    device: str,
+    precision: str,
+    compile: bool,
+) -> None:
     """Class agreement, CAS and Frechet distance (classifier features) for samples, real images, uniform codes."""
     from ..train.evaluate import evaluate_run
 
-    result = evaluate_run(run, per_class=per_class, temperature=temperature, classifier_epochs=classifier_epochs,
-                          seed=seed, out=out, progress=True, reject_keep=reject_keep, device=device, precision=precision,
-                          compile=compile)
+    result = evaluate_run(
+        run,
+        per_class=per_class,
+        temperature=temperature,
+        classifier_epochs=classifier_epochs,
+        seed=seed,
+        out=out,
+        progress=True,
+        reject_keep=reject_keep,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )
     click.echo(format_eval(result))
     click.echo(f"wrote {out or run / 'eval.json'}")
 
@@ -123,16 +214,22 @@ def format_eval(result: dict) -> str:
     """The evaluation as a plain-text table."""
     from ..surgery import format_table
 
-    rows = [[name, f"{r['class_agreement']:.3f}", f"{r['cas']:.3f}", f"{r['frechet_distance']:.2f}"]
-            for name, r in result["rows"].items()]
+    rows = [
+        [name, f"{r['class_agreement']:.3f}", f"{r['cas']:.3f}", f"{r['frechet_distance']:.2f}"]
+        for name, r in result["rows"].items()
+    ]
     text = format_table(["images", "class agreement", "CAS", "Frechet (clf features)"], rows)
     if result.get("rejection"):
         r = result["rejection"]
-        text += (f"\nrejection: kept {r['kept']} of {r['drawn']} draws (keep {r['keep']}); its class agreement is "
-                 f"scored by the classifier that selected them")
+        text += (
+            f"\nrejection: kept {r['kept']} of {r['drawn']} draws (keep {r['keep']}); its class agreement is "
+            f"scored by the classifier that selected them"
+        )
     for p in result["priors"]:
-        text += (f"\nprior level {p['level']}: code accuracy held-out {p['test_accuracy']:.3f} vs train "
-                 f"{p['train_accuracy']:.3f}; {p['test_bits_per_code']:.3f} bits/code held-out")
+        text += (
+            f"\nprior level {p['level']}: code accuracy held-out {p['test_accuracy']:.3f} vs train "
+            f"{p['train_accuracy']:.3f}; {p['test_bits_per_code']:.3f} bits/code held-out"
+        )
     return text
 
 

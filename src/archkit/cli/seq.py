@@ -1,4 +1,5 @@
 """`archkit seq train|predict`: long-sequence classification with stacked LSTMs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,85 +16,241 @@ def seq() -> None:
 
 
 @seq.command()
-@click.option("--x", "x_path", type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F) (memory-mapped).")
-@click.option("--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), help="Y.npy: (N,) class ids or (N, C) one-hot.")
-@click.option("--shards", type=click.Path(file_okay=False, path_type=Path), help="Folder of NAME.npz / NAME_x.npy+NAME_y.npy shards.")
-@click.option("--dataset", help="'long-task' (generated, T=8192) or a UCR/UEA set bundled with aeon, e.g. BasicMotions.")
+@click.option(
+    "--x", "x_path", type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F) (memory-mapped)."
+)
+@click.option(
+    "--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), help="Y.npy: (N,) class ids or (N, C) one-hot."
+)
+@click.option(
+    "--shards",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of NAME.npz / NAME_x.npy+NAME_y.npy shards.",
+)
+@click.option(
+    "--dataset", help="'long-task' (generated, T=8192) or a UCR/UEA set bundled with aeon, e.g. BasicMotions."
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
-@click.option("--frontend", type=click.Choice(FRONTENDS), default="none", show_default=True,
-              help="'conv': strided Conv1d blocks shorten T before the LSTM (much faster on long sequences).")
-@click.option("--pool", type=click.Choice(POOLS), default="last", show_default=True, help="How the LSTM outputs become one vector.")
+@click.option(
+    "--frontend",
+    type=click.Choice(FRONTENDS),
+    default="none",
+    show_default=True,
+    help="'conv': strided Conv1d blocks shorten T before the LSTM (much faster on long sequences).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default="last",
+    show_default=True,
+    help="How the LSTM outputs become one vector.",
+)
 @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--bidirectional", is_flag=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--conv-channels", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--conv-kernel", type=click.IntRange(min=1), default=7, show_default=True, help="Odd kernel size of the conv frontend.")
+@click.option(
+    "--conv-kernel",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Odd kernel size of the conv frontend.",
+)
 @click.option("--conv-stride", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--conv-blocks", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--conv-norm", type=click.Choice(CONV_NORMS), default="none", show_default=True,
-              help="'batch': BatchNorm after every frontend conv (statistics over valid steps only; needs --frontend conv).")
-@click.option("--fcn-channels", type=click.IntRange(min=0), default=0, show_default=True,
-              help="> 0: add the LSTM-FCN branch (3 conv+BatchNorm+ReLU blocks, global average pool) beside the LSTM.")
+@click.option(
+    "--conv-norm",
+    type=click.Choice(CONV_NORMS),
+    default="none",
+    show_default=True,
+    help="'batch': BatchNorm after every frontend conv (statistics over valid steps only; needs --frontend conv).",
+)
+@click.option(
+    "--fcn-channels",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="> 0: add the LSTM-FCN branch (3 conv+BatchNorm+ReLU blocks, global average pool) beside the LSTM.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
-              help="cosine: decay the learning rate to 0 over --epochs.")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "cosine"]),
+    default="constant",
+    show_default=True,
+    help="cosine: decay the learning rate to 0 over --epochs.",
+)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True)
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop after this many optimizer steps (0: no limit).")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
-              help="Held-out share of --x/--y or --shards (datasets use their own test split).")
+@click.option(
+    "--max-steps", type=click.IntRange(min=0), default=0, help="Stop after this many optimizer steps (0: no limit)."
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Held-out share of --x/--y or --shards (datasets use their own test split).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="DataLoader processes reading batches ahead (0: read in the main process; same batches either way).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="DataLoader processes reading batches ahead (0: read in the main process; same batches either way).",
+)
 @accel_options
-def train(x_path, y_path, shards, dataset, out_dir, resume, frontend, pool, hidden, layers, bidirectional, dropout,
-          conv_channels, conv_kernel, conv_stride, conv_blocks, conv_norm, fcn_channels,
-          epochs, batch_size, lr, lr_schedule, weight_decay, label_smoothing, max_steps, val_fraction, seed,
-          workers, device, precision, compile) -> None:
+def train(
+    x_path,
+    y_path,
+    shards,
+    dataset,
+    out_dir,
+    resume,
+    frontend,
+    pool,
+    hidden,
+    layers,
+    bidirectional,
+    dropout,
+    conv_channels,
+    conv_kernel,
+    conv_stride,
+    conv_blocks,
+    conv_norm,
+    fcn_channels,
+    epochs,
+    batch_size,
+    lr,
+    lr_schedule,
+    weight_decay,
+    label_smoothing,
+    max_steps,
+    val_fraction,
+    seed,
+    workers,
+    device,
+    precision,
+    compile,
+) -> None:
     """Train a SequenceClassifier; writes checkpoint/, metrics.jsonl, confusion.png, summary.json."""
     from ..train.sequence import SeqTrainConfig, train_sequence
 
-    cfg = SeqTrainConfig(out=str(out_dir), x=_str(x_path), y=_str(y_path), shards=_str(shards), dataset=dataset,
-                         frontend=frontend, pool=pool, hidden=hidden, layers=layers, bidirectional=bidirectional,
-                         dropout=dropout, conv_channels=conv_channels, conv_kernel=conv_kernel, conv_stride=conv_stride,
-                         conv_blocks=conv_blocks, conv_norm=conv_norm, fcn_channels=fcn_channels,
-                         weight_decay=weight_decay, label_smoothing=label_smoothing, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, max_steps=max_steps,
-                         val_fraction=val_fraction, seed=seed, device=device, precision=precision, compile=compile,
-                         workers=workers)
+    cfg = SeqTrainConfig(
+        out=str(out_dir),
+        x=_str(x_path),
+        y=_str(y_path),
+        shards=_str(shards),
+        dataset=dataset,
+        frontend=frontend,
+        pool=pool,
+        hidden=hidden,
+        layers=layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        conv_channels=conv_channels,
+        conv_kernel=conv_kernel,
+        conv_stride=conv_stride,
+        conv_blocks=conv_blocks,
+        conv_norm=conv_norm,
+        fcn_channels=fcn_channels,
+        weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        lr_schedule=lr_schedule,
+        max_steps=max_steps,
+        val_fraction=val_fraction,
+        seed=seed,
+        device=device,
+        precision=precision,
+        compile=compile,
+        workers=workers,
+    )
     summary = train_sequence(cfg, resume=resume, explicit=given_accel_flags())
     if summary["stopped"] == "interrupted":
-        click.echo(f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume")
+        click.echo(
+            f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume"
+        )
         return
-    click.echo(f"held-out accuracy {summary['held_out_accuracy']:.4f} after {summary['step']} steps "
-               f"({summary['train_sequences_per_s']:.1f} sequences/s); wrote {out_dir}")
+    click.echo(
+        f"held-out accuracy {summary['held_out_accuracy']:.4f} after {summary['step']} steps "
+        f"({summary['train_sequences_per_s']:.1f} sequences/s); wrote {out_dir}"
+    )
 
 
 @seq.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder from `seq train`.")
-@click.option("--x", "x_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="pred.npy: (N,) class ids.")
-@click.option("--proba", "proba_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write (N, C) probabilities here.")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder from `seq train`.",
+)
+@click.option(
+    "--x", "x_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F)."
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="pred.npy: (N,) class ids.",
+)
+@click.option(
+    "--proba",
+    "proba_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write (N, C) probabilities here.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="DataLoader processes reading the next batches while the model runs (0: read here).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="DataLoader processes reading the next batches while the model runs (0: read here).",
+)
 @accel_options
-def predict(run_dir: Path, x_path: Path, out_path: Path, proba_path: Path | None, batch_size: int, workers: int,
-            device: str, precision: str, compile: bool) -> None:
+def predict(
+    run_dir: Path,
+    x_path: Path,
+    out_path: Path,
+    proba_path: Path | None,
+    batch_size: int,
+    workers: int,
+    device: str,
+    precision: str,
+    compile: bool,
+) -> None:
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
-    from ..models import load_model
-    from ..train.sequence import CHECKPOINT, predict_sequences
+    from ..loading import load_model
+    from ..train.sequence import CHECKPOINT
+    from ..train.sequence_eval import predict_sequences
 
     model = load_model(run_dir / CHECKPOINT)
     x = open_x(x_path)
     if x.shape[-1] != model.config.in_features:
-        raise ValueError(f"--x: the model expects {model.config.in_features} features per step, {str(x_path)!r} has {x.shape[-1]}")
-    pred, proba = predict_sequences(model, x, batch_size=batch_size, progress=True, device=device,
-                                    precision=precision, compile=compile, workers=workers)
+        raise ValueError(
+            f"--x: the model expects {model.config.in_features} features per step, {str(x_path)!r} has {x.shape[-1]}"
+        )
+    pred, proba = predict_sequences(
+        model,
+        x,
+        batch_size=batch_size,
+        progress=True,
+        device=device,
+        precision=precision,
+        compile=compile,
+        workers=workers,
+    )
     _save_npy(out_path, pred)
     if proba_path is not None:
         _save_npy(proba_path, proba)
@@ -108,7 +265,7 @@ def _save_npy(path: Path, array) -> None:
     """Atomic .npy write (np.save appends .npy to a path, so write through a file handle)."""
     import numpy as np
 
-    from ..train import atomic_write
+    from ..io import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:

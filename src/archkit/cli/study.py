@@ -1,4 +1,5 @@
 """`archkit study NAME`: run a registered study."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,13 @@ from .options import accel_options
 
 @click.command()
 @click.argument("name", type=click.Choice(list_studies()) if list_studies() else str)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: runs/study-NAME).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: runs/study-NAME).",
+)
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Number of seeds.")
 @click.option("--quick", is_flag=True, help="Tiny budget for a smoke run (numbers not meaningful).")
 @accel_options

@@ -1,4 +1,5 @@
 """scikit-learn's 1,797 handwritten digits as tensors, with one fixed held-out split."""
+
 from __future__ import annotations
 
 from functools import lru_cache

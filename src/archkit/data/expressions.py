@@ -10,29 +10,45 @@ per number, and a constant exponent of at most MAX_EXPONENT in size. Constant su
 evaluated once at parse time and must be finite real numbers (`1/0`, `9**9**9` and `(-8)**0.5` are
 refused). Each violation is a ValueError naming the piece.
 """
+
 from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 # name -> (numpy version, torch version); both take and return arrays of the same shape.
 FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
-    "sin": (np.sin, torch.sin), "cos": (np.cos, torch.cos), "tan": (np.tan, torch.tan),
-    "arcsin": (np.arcsin, torch.asin), "arccos": (np.arccos, torch.acos), "arctan": (np.arctan, torch.atan),
-    "sinh": (np.sinh, torch.sinh), "cosh": (np.cosh, torch.cosh), "tanh": (np.tanh, torch.tanh),
-    "exp": (np.exp, torch.exp), "log": (np.log, torch.log), "log10": (np.log10, torch.log10),
-    "sqrt": (np.sqrt, torch.sqrt), "abs": (np.abs, torch.abs), "sign": (np.sign, torch.sign),
-    "floor": (np.floor, torch.floor), "ceil": (np.ceil, torch.ceil),
+    "sin": (np.sin, torch.sin),
+    "cos": (np.cos, torch.cos),
+    "tan": (np.tan, torch.tan),
+    "arcsin": (np.arcsin, torch.asin),
+    "arccos": (np.arccos, torch.acos),
+    "arctan": (np.arctan, torch.atan),
+    "sinh": (np.sinh, torch.sinh),
+    "cosh": (np.cosh, torch.cosh),
+    "tanh": (np.tanh, torch.tanh),
+    "exp": (np.exp, torch.exp),
+    "log": (np.log, torch.log),
+    "log10": (np.log10, torch.log10),
+    "sqrt": (np.sqrt, torch.sqrt),
+    "abs": (np.abs, torch.abs),
+    "sign": (np.sign, torch.sign),
+    "floor": (np.floor, torch.floor),
+    "ceil": (np.ceil, torch.ceil),
 }
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b,
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a}
 _OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.USub: "-", ast.UAdd: "+"}
@@ -84,7 +100,9 @@ def parse_expression(text: str, allowed_variables: list[str] | None = None) -> E
     if allowed_variables is not None:
         unknown = [v for v in variables if v not in allowed_variables]
         if unknown:
-            raise ValueError(f"expression {text!r}: unknown variables {unknown}; expected some of {list(allowed_variables)}")
+            raise ValueError(
+                f"expression {text!r}: unknown variables {unknown}; expected some of {list(allowed_variables)}"
+            )
     return Expression(text=text.strip(), tree=tree.body, variables=variables)
 
 
@@ -101,8 +119,11 @@ def _depth(root: ast.AST) -> int:
         deepest = max(deepest, d)
         if d > MAX_DEPTH:
             break
-        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node)
-                     if not isinstance(child, (ast.operator, ast.unaryop, ast.expr_context)))
+        stack.extend(
+            (child, d + 1)
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, (ast.operator, ast.unaryop, ast.expr_context))
+        )
     return deepest
 
 
@@ -128,8 +149,10 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
             raise ValueError(f"expression {text!r}: only numbers are allowed as literals, got {_piece(node, text)}")
         literal = ast.get_source_segment(text.strip(), node) or repr(node.value)
         if len(literal) > MAX_LITERAL_DIGITS:
-            raise ValueError(f"expression {text!r}: the number {literal[:20]}... has {len(literal)} characters; "
-                             f"at most {MAX_LITERAL_DIGITS} are allowed")
+            raise ValueError(
+                f"expression {text!r}: the number {literal[:20]}... has {len(literal)} characters; "
+                f"at most {MAX_LITERAL_DIGITS} are allowed"
+            )
         try:
             return _constant(float(node.value), node, text)
         except OverflowError:
@@ -146,13 +169,17 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
         return None
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINOPS:
-            raise ValueError(f"expression {text!r}: operator {type(node.op).__name__} in {_piece(node, text)} is not "
-                             f"allowed; allowed: {sorted(set(_OP_TEXT.values()))}")
+            raise ValueError(
+                f"expression {text!r}: operator {type(node.op).__name__} in {_piece(node, text)} is not "
+                f"allowed; allowed: {sorted(set(_OP_TEXT.values()))}"
+            )
         left = _check(node.left, text, variables)
         right = _check(node.right, text, variables)
         if isinstance(node.op, ast.Pow) and right is not None and abs(right) > MAX_EXPONENT:
-            raise ValueError(f"expression {text!r}: the exponent in {_piece(node, text)} is {right:.6g}; "
-                             f"at most {MAX_EXPONENT} in size is allowed")
+            raise ValueError(
+                f"expression {text!r}: the exponent in {_piece(node, text)} is {right:.6g}; "
+                f"at most {MAX_EXPONENT} in size is allowed"
+            )
         if left is not None and right is not None:
             return _fold(node, text, lambda: _BINOPS[type(node.op)](left, right))
         return None
@@ -163,9 +190,13 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
         return None if operand is None else _UNARY[type(node.op)](operand)
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
-            raise ValueError(f"expression {text!r}: only plain function calls are allowed (no attribute access or computed callables), got {_piece(node.func, text)}")
+            raise ValueError(
+                f"expression {text!r}: only plain function calls are allowed (no attribute access or computed callables), got {_piece(node.func, text)}"
+            )
         if node.func.id not in FUNCTIONS:
-            raise ValueError(f"expression {text!r}: function {node.func.id!r} is not allowed; allowed: {sorted(FUNCTIONS)}")
+            raise ValueError(
+                f"expression {text!r}: function {node.func.id!r} is not allowed; allowed: {sorted(FUNCTIONS)}"
+            )
         if node.keywords or len(node.args) != 1:
             raise ValueError(f"expression {text!r}: {node.func.id}() takes exactly one positional argument")
         arg = _check(node.args[0], text, variables)
@@ -173,9 +204,15 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
             return _fold(node, text, lambda: FUNCTIONS[node.func.id][0](np.float64(arg)))
         return None
     else:
-        what = {ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
-                ast.Compare: "comparisons", ast.BoolOp: "boolean operators", ast.IfExp: "conditional expressions",
-                ast.NamedExpr: "assignments"}.get(type(node), f"{type(node).__name__} nodes")
+        what = {
+            ast.Attribute: "attribute access",
+            ast.Subscript: "subscripts",
+            ast.Lambda: "lambdas",
+            ast.Compare: "comparisons",
+            ast.BoolOp: "boolean operators",
+            ast.IfExp: "conditional expressions",
+            ast.NamedExpr: "assignments",
+        }.get(type(node), f"{type(node).__name__} nodes")
         raise ValueError(f"expression {text!r}: {what} are not allowed: {_piece(node, text)}")
 
 

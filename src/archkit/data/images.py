@@ -9,26 +9,37 @@
 `open_image_dataset` returns a folder as an `ImageFolderSplit` decoded per item (streamed through a
 DataLoader, see data/loader.py) and the built-in sets in memory.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
+
+from ..io import atomic_write
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 BUILTIN_IMAGE_SETS = ("digits", "natural")
 TEST_FRACTION = 0.2
 # Photographs bundled with scikit-image (file names in skimage/data) and scikit-learn. Test photos are
 # held out entirely, so a test crop never overlaps a training photo.
-_NATURAL_TRAIN = ("skimage:astronaut.png", "skimage:chelsea.png", "skimage:hubble_deep_field.jpg",
-                  "skimage:ihc.png", "skimage:motorcycle_left.png", "skimage:motorcycle_right.png",
-                  "skimage:retina.jpg", "skimage:rocket.jpg", "sklearn:china.jpg")
+_NATURAL_TRAIN = (
+    "skimage:astronaut.png",
+    "skimage:chelsea.png",
+    "skimage:hubble_deep_field.jpg",
+    "skimage:ihc.png",
+    "skimage:motorcycle_left.png",
+    "skimage:motorcycle_right.png",
+    "skimage:retina.jpg",
+    "skimage:rocket.jpg",
+    "sklearn:china.jpg",
+)
 _NATURAL_TEST = ("skimage:coffee.png", "sklearn:flower.jpg")
 _NATURAL_CROPS = {"train": 4096, "test": 512}
 
@@ -36,6 +47,7 @@ _NATURAL_CROPS = {"train": 4096, "test": 512}
 @dataclass
 class ImageData:
     """An in-memory image set: images (N, C, S, S) floats in [0, 1], optional int64 labels; a map-style dataset."""
+
     images: torch.Tensor
     labels: torch.Tensor | None
     num_classes: int
@@ -104,8 +116,9 @@ class ImageFolder(torch.utils.data.Dataset):
     `channels=None` picks 1 when every image is grayscale, else 3.
     """
 
-    def __init__(self, root: str | os.PathLike, image_size: int, channels: int | None = None,
-                 crop: str = "center", seed: int = 0) -> None:
+    def __init__(
+        self, root: str | os.PathLike, image_size: int, channels: int | None = None, crop: str = "center", seed: int = 0
+    ) -> None:
         from PIL import Image
 
         _check_size(image_size)
@@ -134,7 +147,7 @@ class ImageFolder(torch.utils.data.Dataset):
         labelled = all(len(parts) > 1 for parts in rel)
         self.class_names = sorted({parts[0] for parts in rel}) if labelled else None
         self.files = good
-        self.labels = (torch.tensor([self.class_names.index(parts[0]) for parts in rel]) if labelled else None)
+        self.labels = torch.tensor([self.class_names.index(parts[0]) for parts in rel]) if labelled else None
         self.num_classes = len(self.class_names) if labelled else 0
         self.channels = channels or (1 if modes <= {"1", "L", "I", "I;16", "F", "LA"} else 3)
         self.image_size, self.crop = image_size, crop
@@ -171,9 +184,11 @@ def _natural_photos(names: Sequence[str]):
         if pkg not in dirs:
             if pkg == "skimage":
                 import skimage.data
+
                 dirs[pkg] = Path(skimage.data.__file__).parent
             else:
                 import sklearn.datasets
+
                 dirs[pkg] = Path(sklearn.datasets.__file__).parent / "images"
         with Image.open(dirs[pkg] / fname) as img:
             yield img.convert("RGB")
@@ -197,8 +212,9 @@ def _natural(split: str, image_size: int, seed: int = 0) -> ImageData:
     return ImageData(out, None, 0, "natural")
 
 
-def load_image_dataset(name_or_path: str | os.PathLike, split: str = "train", image_size: int = 32,
-                       channels: int | None = None) -> ImageData:
+def load_image_dataset(
+    name_or_path: str | os.PathLike, split: str = "train", image_size: int = 32, channels: int | None = None
+) -> ImageData:
     """A built-in image set ("digits", "natural") or an image folder, as in-memory tensors in [0, 1]."""
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
@@ -212,15 +228,18 @@ def load_image_dataset(name_or_path: str | os.PathLike, split: str = "train", im
     if name == "natural":
         return _with_channels(_natural(split, image_size), channels)
     if not Path(name).exists():
-        raise FileNotFoundError(f"data: {name!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} nor an existing folder")
+        raise FileNotFoundError(
+            f"data: {name!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} nor an existing folder"
+        )
     ds = ImageFolderSplit(ImageFolder(name, image_size, channels=channels), split)
     images = torch.stack([ds[i][0] for i in range(len(ds))])  # the same decoding as the streamed view
     ds.warn_load_failures()
     return ImageData(images, ds.labels, ds.num_classes, name, ds.class_names)
 
 
-def open_image_dataset(name_or_path: str | os.PathLike, split: str = "train", image_size: int = 32,
-                       channels: int | None = None) -> "ImageData | ImageFolderSplit":
+def open_image_dataset(
+    name_or_path: str | os.PathLike, split: str = "train", image_size: int = 32, channels: int | None = None
+) -> ImageData | ImageFolderSplit:
     """A split to read per item: an image folder is streamed (decoded per item), a built-in set is in memory.
 
     Both kinds are map-style datasets of (image (C, S, S), label or -1) with `labels`, `num_classes`,
@@ -232,8 +251,9 @@ def open_image_dataset(name_or_path: str | os.PathLike, split: str = "train", im
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
     _check_size(image_size)
     if not Path(name_or_path).exists():
-        raise FileNotFoundError(f"data: {str(name_or_path)!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} "
-                                f"nor an existing folder")
+        raise FileNotFoundError(
+            f"data: {str(name_or_path)!r} is neither a built-in set {list(BUILTIN_IMAGE_SETS)} nor an existing folder"
+        )
     return ImageFolderSplit(ImageFolder(name_or_path, image_size, channels=channels), split)
 
 
@@ -251,8 +271,10 @@ class ImageFolderSplit(torch.utils.data.Dataset):
         self.folder, self.split = folder, split
         self.indices = _folder_split(folder, split)
         if not self.indices:
-            raise ValueError(f"data: folder {str(folder.root)!r} has no images in its {split!r} split "
-                             f"({len(folder)} images, {TEST_FRACTION:.0%} held out by path hash); add more images")
+            raise ValueError(
+                f"data: folder {str(folder.root)!r} has no images in its {split!r} split "
+                f"({len(folder)} images, {TEST_FRACTION:.0%} held out by path hash); add more images"
+            )
         self.labels = folder.labels[self.indices] if folder.labels is not None else None
         self.num_classes, self.class_names, self.channels = folder.num_classes, folder.class_names, folder.channels
         self.name = str(folder.root)
@@ -273,8 +295,11 @@ class ImageFolderSplit(torch.utils.data.Dataset):
                 x, _ = self.folder[j]
             except Exception as e:  # PIL raises many types for damaged files; any of them means "substitute"
                 self._failures += 1
-                warnings.warn(f"ImageFolder: {str(self.folder.files[j])!r} could not be decoded "
-                              f"({type(e).__name__}: {e}); using the next readable image", stacklevel=2)
+                warnings.warn(
+                    f"ImageFolder: {str(self.folder.files[j])!r} could not be decoded "
+                    f"({type(e).__name__}: {e}); using the next readable image",
+                    stacklevel=2,
+                )
                 continue
             return x, int(self.labels[i]) if self.labels is not None else -1
         raise ValueError(f"data: no image of the {self.split!r} split of {self.name!r} can be decoded")
@@ -283,8 +308,11 @@ class ImageFolderSplit(torch.utils.data.Dataset):
         """Warn once with the number of files that failed to decode so far; returns it."""
         n = self.load_failures
         if n:
-            warnings.warn(f"ImageFolder: {n} image read(s) under {self.name!r} failed to decode and were replaced "
-                          f"by the next readable image", stacklevel=2)
+            warnings.warn(
+                f"ImageFolder: {n} image read(s) under {self.name!r} failed to decode and were replaced "
+                f"by the next readable image",
+                stacklevel=2,
+            )
         return n
 
 
@@ -300,16 +328,19 @@ def _with_channels(data: ImageData, channels: int | None) -> ImageData:
     return data
 
 
-def write_image_folder(images: torch.Tensor, folder: str | os.PathLike, labels: torch.Tensor | None = None,
-                       class_names: Sequence[str] | None = None, start: int = 0) -> Path:
+def write_image_folder(
+    images: torch.Tensor,
+    folder: str | os.PathLike,
+    labels: torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    start: int = 0,
+) -> Path:
     """Write (N, C, H, W) images in [0, 1] as 8-bit PNGs `folder/[class/]{start + i:06d}.png` (each atomically).
 
     With labels the first sub-folder is the class name (`class_names[label]`, default the label), the
     layout `ImageFolder` reads back as labels. Used to turn built-in sets into folders to stream.
     """
     from PIL import Image
-
-    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
 
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images: expected (N, 1 or 3, H, W), got shape {tuple(images.shape)}")
@@ -325,25 +356,3 @@ def write_image_folder(images: torch.Tensor, folder: str | os.PathLike, labels: 
         img = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
         atomic_write(sub / f"{start + i:06d}.png", lambda tmp, img=img: img.save(tmp, format="PNG"))
     return folder
-
-
-def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2) -> Path:
-    """Write rows of images (each (N, C, H, W) in [0, 1]) as one PNG grid, row after row."""
-    from PIL import Image
-
-    if not rows:
-        raise ValueError("rows: expected at least one row of images")
-    n = max(r.shape[0] for r in rows)
-    c, h, w = rows[0].shape[1:]
-    grid = torch.ones(3, len(rows) * (h + pad) + pad, n * (w + pad) + pad)
-    for i, row in enumerate(rows):
-        row = row.detach().float().cpu().clamp(0, 1)
-        if row.shape[1] == 1:
-            row = row.expand(-1, 3, -1, -1)
-        for j in range(row.shape[0]):
-            top, left = pad + i * (h + pad), pad + j * (w + pad)
-            grid[:, top:top + h, left:left + w] = row[j]
-    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
-
-    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp))

@@ -6,10 +6,12 @@ of every global batch, so K ranks together see the same images per step as one p
 `make_loader` wraps a map-style dataset in a DataLoader with that sampler, worker processes,
 persistent workers and pinned memory on CUDA.
 """
+
 from __future__ import annotations
 
 import signal
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -31,8 +33,9 @@ class EpochBatchSampler(Sampler[list[int]]):
     contract of `archkit.train.distributed.shard`), unlike DistributedSampler's interleaving.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1
+    ) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n: expected a positive number of items, got {n!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -40,8 +43,10 @@ class EpochBatchSampler(Sampler[list[int]]):
         if not isinstance(world_size, int) or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank/world_size: expected 0 <= rank < world_size, got {rank}/{world_size}")
         if batch_size % world_size:
-            raise ValueError(f"batch_size: the global batch ({batch_size}) must be divisible by the number of "
-                             f"processes ({world_size})")
+            raise ValueError(
+                f"batch_size: the global batch ({batch_size}) must be divisible by the number of "
+                f"processes ({world_size})"
+            )
         if shuffle and n < batch_size:
             raise ValueError(f"batch_size: {batch_size} is larger than the dataset ({n} items)")
         self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
@@ -65,14 +70,24 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         order = epoch_permutation(self.n, self.seed, self.epoch) if self.shuffle else torch.arange(self.n)
         for k in range(self.start_batch, self.batches_per_epoch):
-            batch = order[k * self.batch_size:(k + 1) * self.batch_size]
+            batch = order[k * self.batch_size : (k + 1) * self.batch_size]
             part = -(-len(batch) // self.world_size)
-            yield batch[self.rank * part:(self.rank + 1) * part].tolist()
+            yield batch[self.rank * part : (self.rank + 1) * part].tolist()
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: bool = True,
-                workers: int = DEFAULT_WORKERS, pin_memory: bool | None = None, device: Any = None,
-                rank: int = 0, world_size: int = 1, prefetch_factor: int = 2) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    workers: int = DEFAULT_WORKERS,
+    pin_memory: bool | None = None,
+    device: Any = None,
+    rank: int = 0,
+    world_size: int = 1,
+    prefetch_factor: int = 2,
+) -> DataLoader:
     """A DataLoader over `dataset` whose batches follow `EpochBatchSampler` (reach it as `loader.batch_sampler`).
 
     `workers` processes decode in the background (0: in this process) and stay alive across epochs;
@@ -84,8 +99,11 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: bo
     if pin_memory is None:
         pin_memory = device is not None and torch.device(device).type == "cuda"
     sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size)
-    extra = ({"persistent_workers": True, "prefetch_factor": prefetch_factor, "worker_init_fn": ignore_sigint}
-             if workers > 0 else {})
+    extra = (
+        {"persistent_workers": True, "prefetch_factor": prefetch_factor, "worker_init_fn": ignore_sigint}
+        if workers > 0
+        else {}
+    )
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=bool(pin_memory), **extra)
 
 

@@ -1,7 +1,8 @@
 """Generated regression data: boxes of input bounds, samples inside them and in a band around them."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,5 +73,8 @@ def sample_band(bounds: Bounds, margin: float, n: int, seed: int = 0) -> np.ndar
 
 def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
     """Root-mean-square error of two same-length arrays."""
-    pred, truth = np.asarray(pred, dtype=np.float64).reshape(len(truth), -1), np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
+    pred, truth = (
+        np.asarray(pred, dtype=np.float64).reshape(len(truth), -1),
+        np.asarray(truth, dtype=np.float64).reshape(len(truth), -1),
+    )
     return float(np.sqrt(np.mean((pred - truth) ** 2)))

@@ -3,6 +3,7 @@
 Label map: 0 = background, 1 + d = a pixel of digit d. Digits never overlap, so every label pixel
 belongs to exactly one placed digit. Test canvases use only the held-out digits of `load_digits`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ NUM_SEG_CLASSES = 11  # background + 10 digits
 @dataclass
 class DigitCanvasConfig:
     """How canvases are drawn; the image-only fields (invert, noise) make shifted variants."""
+
     size: int = 32
     digit_size: int = 12
     min_digits: int = 1
@@ -31,6 +33,7 @@ class DigitCanvasConfig:
 @dataclass
 class DigitCanvas:
     """Generated canvases: images (N, 1, S, S) float, masks (N, S, S) int64, and per-canvas placements."""
+
     images: torch.Tensor
     masks: torch.Tensor
     placements: list[list[tuple[int, int, int]]] = field(default_factory=list)  # (digit, row, col) of each box
@@ -47,13 +50,17 @@ def _check(config: DigitCanvasConfig, n: int, split: str) -> None:
     if not 1 <= config.digit_size <= config.size:
         raise ValueError(f"digit_size: expected 1..size={config.size}, got {config.digit_size}")
     if not 1 <= config.min_digits <= config.max_digits:
-        raise ValueError(f"min_digits/max_digits: expected 1 <= min <= max, got {config.min_digits}, {config.max_digits}")
+        raise ValueError(
+            f"min_digits/max_digits: expected 1 <= min <= max, got {config.min_digits}, {config.max_digits}"
+        )
     bad = [c for c in config.classes if c not in range(10)]
     if not config.classes or bad:
         raise ValueError(f"classes: expected a non-empty subset of 0..9, got {config.classes!r}")
 
 
-def make_digit_canvas(n: int, config: DigitCanvasConfig | None = None, seed: int = 0, split: str = "train") -> DigitCanvas:
+def make_digit_canvas(
+    n: int, config: DigitCanvasConfig | None = None, seed: int = 0, split: str = "train"
+) -> DigitCanvas:
     """Draw `n` canvases with min..max non-overlapping digits each, deterministically from `seed`."""
     cfg = config or DigitCanvasConfig()
     _check(cfg, n, split)

@@ -1,4 +1,4 @@
-"""Sequence-classification data that need not fit in memory, plus real and generated datasets.
+"""Sequence-classification data that need not fit in memory: arrays, memory-mapped .npy and shards.
 
 - `open_npy(x, y)`: one X.npy (N, T, F) opened with mmap_mode="r" + its labels.
 - `open_shards(folder)`: a folder of shards, `NAME.npz` (arrays x, y, optional lengths) and/or
@@ -6,27 +6,24 @@
   one warning and a count.
 - `SequenceData.batches(...)`: shuffled batches streamed shard by shard through a DataLoader
   (`workers`, `pin_memory`); only the requested rows are read, so X is never loaded whole.
-- `load_real_dataset(name)`: UCR/UEA sets bundled inside the installed aeon package (never downloads).
-- `make_long_task` / `write_long_task`: a generated 8192-step, 8-channel, 4-class task whose label
-  needs one event near the start and one near the end.
+
+Real data bundled with aeon lives in `aeon_sets.py`; the generated long task in `long_task.py`.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from .loader import ignore_sigint
-
-SEQ_EXTRA_HINT = "install the `seq` extra: pip install 'archkit[seq]' (it provides aeon's bundled UCR/UEA datasets)"
-LONG_TASK = "long-task"  # name of the generated dataset wherever a dataset name is accepted
 
 
 # ----------------------------------------------------------------------------------------------
@@ -78,12 +75,12 @@ class SequenceData:
     def timesteps(self) -> int:
         return int(max(s.x_shape[1] for s in self.shards))
 
-    def map_targets(self, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> "SequenceData":
+    def map_targets(self, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> SequenceData:
         """A copy whose per-shard targets are `fn(y, x_shape)` (used to validate/convert labels once)."""
         shards = [replace(s, y=fn(s.y, s.x_shape)) for s in self.shards]
         return SequenceData(shards, list(self.rows), self.skipped)
 
-    def split(self, fraction: float, seed: int = 0) -> tuple["SequenceData", "SequenceData"]:
+    def split(self, fraction: float, seed: int = 0) -> tuple[SequenceData, SequenceData]:
         """(rest, held_out): a fixed random `fraction` of each shard's rows is held out."""
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction: expected a float in (0, 1), got {fraction!r}")
@@ -91,7 +88,7 @@ class SequenceData:
         keep, held = [], []
         for r in self.rows:
             perm = rng.permutation(r)
-            n_held = int(round(len(r) * fraction))
+            n_held = round(len(r) * fraction)
             held.append(np.sort(perm[:n_held]))
             keep.append(np.sort(perm[n_held:]))
         if sum(len(h) for h in held) == 0 or sum(len(k) for k in keep) == 0:
@@ -123,8 +120,16 @@ class SequenceData:
             plan += [(int(si), np.sort(rows[i : i + batch_size])) for i in range(0, len(rows), batch_size)]
         return plan
 
-    def batches(self, batch_size: int, shuffle: bool = True, seed: int = 0, block: int = 1, start: int = 0,
-                workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, np.ndarray, torch.Tensor | None]]:
+    def batches(
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        block: int = 1,
+        start: int = 0,
+        workers: int = 0,
+        pin_memory: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, np.ndarray, torch.Tensor | None]]:
         """Yield (x (B, T, F) float32 tensor, y rows, lengths or None), skipping the first `start` batches.
 
         Only the rows of each batch are read from the shard (fancy indexing on the memory map), through a
@@ -177,7 +182,9 @@ class PlannedBatches(torch.utils.data.Dataset):
             self._current = None
 
     def __getstate__(self) -> dict[str, Any]:
-        shards = [replace(s, x_array=MemmapRef.of(s.x_array)) if MemmapRef.of(s.x_array) else s for s in self.data.shards]
+        shards = [
+            replace(s, x_array=MemmapRef.of(s.x_array)) if MemmapRef.of(s.x_array) else s for s in self.data.shards
+        ]
         return {"data": SequenceData(shards, self.data.rows, self.data.skipped), "plan": self.plan, "_current": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -213,14 +220,22 @@ class RowBatches(torch.utils.data.Dataset):
             self.x = self.x.open()
 
 
-def sequence_loader(dataset: torch.utils.data.Dataset, workers: int = 0, pin_memory: bool = False,
-                    start: int = 0) -> torch.utils.data.DataLoader:
+def sequence_loader(
+    dataset: torch.utils.data.Dataset, workers: int = 0, pin_memory: bool = False, start: int = 0
+) -> torch.utils.data.DataLoader:
     """A DataLoader over a dataset whose items already are batches (PlannedBatches, RowBatches), in order from `start`."""
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {workers!r}")
     extra = {"worker_init_fn": ignore_sigint} if workers else {}
-    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start, len(dataset)), num_workers=workers,
-                                       pin_memory=pin_memory, collate_fn=_as_is, **extra)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=range(start, len(dataset)),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        collate_fn=_as_is,
+        **extra,
+    )
 
 
 @dataclass
@@ -234,7 +249,7 @@ class MemmapRef:
     order: str
 
     @classmethod
-    def of(cls, a: Any) -> "MemmapRef | None":
+    def of(cls, a: Any) -> MemmapRef | None:
         import mmap
 
         # only a whole mapping (base = the mmap itself); a view of one keeps its parent's offset: pickle the data
@@ -243,8 +258,9 @@ class MemmapRef:
         return cls(str(a.filename), int(a.offset), a.dtype.str, tuple(a.shape), "C" if a.flags.c_contiguous else "F")
 
     def open(self) -> np.memmap:
-        return np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape,
-                         order=self.order)
+        return np.memmap(
+            self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape, order=self.order
+        )
 
 
 def from_arrays(x: Any, y: Any, lengths: Any = None, name: str = "arrays") -> SequenceData:
@@ -262,7 +278,9 @@ def from_arrays(x: Any, y: Any, lengths: Any = None, name: str = "arrays") -> Se
     return SequenceData([Shard(name, y, lengths, x_array=x, x_shape=shape)])
 
 
-def open_npy(x_path: str | os.PathLike, y_path: str | os.PathLike, lengths_path: str | os.PathLike | None = None) -> SequenceData:
+def open_npy(
+    x_path: str | os.PathLike, y_path: str | os.PathLike, lengths_path: str | os.PathLike | None = None
+) -> SequenceData:
     """Open X.npy (N, T, F) memory-mapped (never loaded whole) and Y.npy ((N,) labels or (N, C) one-hot)."""
     x = _load_npy(x_path, "--x", mmap=True)
     y = _load_npy(y_path, "--y", mmap=False)
@@ -274,7 +292,9 @@ def open_x(x_path: str | os.PathLike) -> np.memmap:
     """Open X.npy memory-mapped for streaming prediction."""
     x = _load_npy(x_path, "--x", mmap=True)
     if x.ndim != 3:
-        raise ValueError(f"--x: expected sequences shaped (num_sequences, timesteps, features), got shape {x.shape} in {str(x_path)!r}")
+        raise ValueError(
+            f"--x: expected sequences shaped (num_sequences, timesteps, features), got shape {x.shape} in {str(x_path)!r}"
+        )
     return x
 
 
@@ -306,8 +326,10 @@ def open_shards(folder: str | os.PathLike) -> SequenceData:
     if bad:
         warnings.warn(f"skipped {len(bad)} corrupt shard file(s) in {str(folder)!r}; first: {bad[0]}", stacklevel=2)
     if not shards:
-        raise ValueError(f"shard folder {str(folder)!r} holds no readable shards "
-                         f"(expected NAME.npz with arrays x, y or NAME_x.npy + NAME_y.npy)")
+        raise ValueError(
+            f"shard folder {str(folder)!r} holds no readable shards "
+            f"(expected NAME.npz with arrays x, y or NAME_x.npy + NAME_y.npy)"
+        )
     features = {s.x_shape[-1] for s in shards}
     if len(features) > 1:
         raise ValueError(f"shards in {str(folder)!r} disagree on the number of features: {sorted(features)}")
@@ -353,152 +375,3 @@ def _open_npz_shard(path: Path) -> Shard:
             return z["x"]
 
     return Shard(path.stem, y, lengths, x_loader=load_x, x_shape=tuple(shape))
-
-
-# ----------------------------------------------------------------------------------------------
-# Real data: UCR/UEA sets bundled inside the installed aeon package
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class RealDataset:
-    """A bundled UCR/UEA set as padded (N, T, F) float32 arrays, int labels and true lengths."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    lengths_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    lengths_test: np.ndarray
-    classes: list[str]
-
-    def train(self) -> SequenceData:
-        return from_arrays(self.x_train, self.y_train, self.lengths_train, name=f"{self.name}_TRAIN")
-
-    def test(self) -> SequenceData:
-        return from_arrays(self.x_test, self.y_test, self.lengths_test, name=f"{self.name}_TEST")
-
-
-def _aeon_data_dir() -> Path:
-    try:
-        import aeon.datasets
-    except ImportError:
-        raise ImportError(f"real sequence datasets need aeon: {SEQ_EXTRA_HINT}") from None
-    return Path(aeon.datasets.__file__).parent / "data"
-
-
-def list_real_datasets() -> list[str]:
-    """Classification sets shipped inside the installed aeon package (train and test .ts files)."""
-    found = []
-    for d in sorted(_aeon_data_dir().iterdir()):
-        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
-        if train.is_file() and test.is_file() and _is_classification(train):
-            found.append(d.name)
-    return found
-
-
-def _is_classification(ts_file: Path) -> bool:
-    with open(ts_file, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            low = line.strip().lower()
-            if low.startswith("@classlabel"):
-                return low.split()[1:2] == ["true"]
-            if low.startswith("@data"):
-                return False
-    return False
-
-
-@lru_cache(maxsize=8)
-def load_real_dataset(name: str) -> RealDataset:
-    """Load a bundled UCR/UEA set (no download): channels standardized with train statistics."""
-    bundled = list_real_datasets()
-    if name not in bundled:
-        raise ValueError(f"dataset: {name!r} is not bundled with the installed aeon (archkit never downloads); "
-                         f"bundled: {bundled} (or {LONG_TASK!r} for the generated task)")
-    from aeon.datasets import load_classification
-
-    splits = {s: load_classification(name, split=s, extract_path=str(_aeon_data_dir())) for s in ("train", "test")}
-    classes = sorted(set(splits["train"][1].tolist()) | set(splits["test"][1].tolist()))
-    index = {c: i for i, c in enumerate(classes)}
-    arrays = {}
-    for s, (x, y) in splits.items():
-        series = [np.asarray(a, dtype=np.float32).T for a in x]  # aeon: (F, T) per case -> (T, F)
-        lengths = np.array([len(a) for a in series], dtype=np.int64)
-        padded = np.zeros((len(series), lengths.max(), series[0].shape[1]), dtype=np.float32)
-        for i, a in enumerate(series):
-            padded[i, : len(a)] = a
-        arrays[s] = (padded, np.array([index[v] for v in y], dtype=np.int64), lengths)
-    # Standardize each channel with statistics over the valid train steps only.
-    xtr, _, ltr = arrays["train"]
-    valid = np.concatenate([xtr[i, : ltr[i]] for i in range(len(xtr))])
-    mean, std = np.nanmean(valid, 0), np.nanstd(valid, 0) + 1e-6
-    for s, (x, y, lengths) in arrays.items():
-        x = np.nan_to_num((x - mean) / std)
-        for i, n in enumerate(lengths):
-            x[i, n:] = 0.0
-        arrays[s] = (x.astype(np.float32), y, lengths)
-    return RealDataset(name, *arrays["train"], *arrays["test"], classes=[str(c) for c in classes])
-
-
-# ----------------------------------------------------------------------------------------------
-# Generated long-sequence task
-# ----------------------------------------------------------------------------------------------
-LONG_TASK_CLASSES = ["A0-B0", "A0-B1", "A1-B0", "A1-B1"]
-
-
-def make_long_task(n: int, seed: int = 0, length: int = 8192, features: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, length, features) float32, y (n,) int64): label = 2 * early event + late event.
-
-    Noise everywhere; one pulse in the first quarter on channel 0 or 1 (event A) and one in the
-    last quarter on channel 2 or 3 (event B); decoy pulses on the remaining channels. Label
-    `2*A + B`: the end of a sequence alone tells only B, so a model that forgets the start is
-    stuck at 50% (chance is 25%).
-    """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
-    if length < 64:
-        raise ValueError(f"length: expected at least 64 steps, got {length}")
-    if features < 4:
-        raise ValueError(f"features: expected at least 4 channels (events use channels 0-3), got {features}")
-    rng = np.random.default_rng(seed)
-    x = (0.5 * rng.standard_normal((n, length, features), dtype=np.float32))
-    width = max(length // 128, 4)
-    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
-    quarter = length // 4
-    pos_a = rng.integers(0, quarter - width, n)
-    pos_b = rng.integers(length - quarter, length - width, n)
-    for i in range(n):
-        x[i, pos_a[i] : pos_a[i] + width, a[i]] += 2.0
-        x[i, pos_b[i] : pos_b[i] + width, 2 + b[i]] += 2.0
-        if features > 4:  # a decoy pulse anywhere, on a channel that carries no label information
-            c, p = rng.integers(4, features), rng.integers(0, length - width)
-            x[i, p : p + width, c] += 2.0
-    return x, (2 * a + b).astype(np.int64)
-
-
-def write_long_task(folder: str | os.PathLike, n: int, seed: int = 0, length: int = 8192, features: int = 8,
-                    chunk: int = 64) -> tuple[Path, Path]:
-    """Write the long task to folder/X.npy + folder/Y.npy in chunks (never all in memory); reuses existing files."""
-    folder = Path(folder)
-    xp, yp = folder / "X.npy", folder / "Y.npy"
-    if xp.is_file() and yp.is_file():
-        try:
-            x = np.load(xp, mmap_mode="r")
-            if x.shape == (n, length, features) and len(np.load(yp)) == n:
-                return xp, yp
-        except (ValueError, OSError):
-            pass  # unreadable leftovers from an interrupted run: rebuild them
-    from ..train.checkpoint import atomic_write  # local: archkit.train imports archkit.data
-
-    ys = []
-
-    def write_x(tmp: str) -> None:  # chunk by chunk into a memmap, so X never has to fit in memory
-        x = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, length, features))
-        for start in range(0, n, chunk):
-            xc, yc = make_long_task(min(chunk, n - start), seed=seed * 100_003 + start, length=length, features=features)
-            x[start : start + len(xc)] = xc
-            ys.append(yc)
-        x.flush()
-
-    atomic_write(xp, write_x)
-    atomic_write(yp, lambda tmp: np.save(tmp, np.concatenate(ys)))
-    return xp, yp

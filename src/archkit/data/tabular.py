@@ -1,10 +1,11 @@
 """Numeric CSV tables for regression: inputs and a target column, with errors that name row and column."""
+
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -43,7 +44,9 @@ def read_csv_table(
             if not row or all(not c.strip() for c in row):
                 continue  # blank lines (e.g. a trailing newline) carry no data
             if len(row) != len(header):
-                raise ValueError(f"--csv: {str(path)!r} row {row_no} has {len(row)} fields, the header has {len(header)}")
+                raise ValueError(
+                    f"--csv: {str(path)!r} row {row_no} has {len(row)} fields, the header has {len(header)}"
+                )
             values = []
             for i in idx:
                 cell = row[i].strip()
@@ -51,14 +54,17 @@ def read_csv_table(
                     v = float(cell)
                 except ValueError:
                     shown = repr(cell) if cell else "an empty cell"
-                    raise ValueError(f"--csv: {str(path)!r} row {row_no}, column {header[i]!r}: expected a number, "
-                                     f"got {shown}") from None
+                    raise ValueError(
+                        f"--csv: {str(path)!r} row {row_no}, column {header[i]!r}: expected a number, got {shown}"
+                    ) from None
                 if not math.isfinite(v):
-                    raise ValueError(f"--csv: {str(path)!r} row {row_no}, column {header[i]!r}: value is {cell} "
-                                     "(NaN/inf cannot be fitted; drop or fill that row)")
+                    raise ValueError(
+                        f"--csv: {str(path)!r} row {row_no}, column {header[i]!r}: value is {cell} "
+                        "(NaN/inf cannot be fitted; drop or fill that row)"
+                    )
                 values.append(v)
             rows.append(values)
     if not rows:
         raise ValueError(f"--csv: {str(path)!r} has a header but no data rows")
     table = np.asarray(rows, dtype=np.float64)
-    return table[:, : len(names)], table[:, len(names):], names, targets
+    return table[:, : len(names)], table[:, len(names) :], names, targets

@@ -1,4 +1,5 @@
 """`device` / `precision` estimator parameters, handed to the run configs that know them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,6 +31,8 @@ def run_config(cls: type, device: str, precision: str, **kwargs: Any) -> Any:
         if key in names:
             kwargs[key] = value
         elif value not in (DEFAULTS[key], "cpu", "32-true"):
-            raise ValueError(f"{key}: {value!r} needs a {cls.__name__} with a {key!r} field (archkit's accelerate "
-                             f"layer); this version trains on the CPU in float32 only")
+            raise ValueError(
+                f"{key}: {value!r} needs a {cls.__name__} with a {key!r} field (archkit's accelerate "
+                f"layer); this version trains on the CPU in float32 only"
+            )
     return cls(**kwargs)

@@ -4,6 +4,7 @@ X is tabular (n_samples, n_features); y is (n_samples,) or (n_samples, n_outputs
 FunctionApproximator's prior specs (e.g. ["sin"], ["poly3"]). Inputs outside the training domain
 warn (DomainWarning) by default; `out_of_domain="raise"` or `"ignore"` changes that.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,12 +23,28 @@ OUT_OF_DOMAIN = ("warn", "raise", "ignore")
 class FunctionRegressor(RegressorMixin, BaseEstimator):
     """scikit-learn regressor: MLP + prior features + linear skip, trained by fit_function (L-BFGS, early stopping)."""
 
-    def __init__(self, hidden: int = 64, layers: int = 3, activation: str = "tanh", features: tuple[str, ...] = (),
-                 keep_input: bool = True, linear_skip: bool = True, optimizer: str = "lbfgs", max_steps: int = 3000,
-                 eval_every: int = 20, patience: int = 15, val_fraction: float = 0.2, lr: float | None = None,
-                 weight_decay: float = 0.0, ridge: float = 1e-8, time_limit: float | None = None,
-                 out_of_domain: str = "warn", device: str = "auto", precision: str = "32",
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        hidden: int = 64,
+        layers: int = 3,
+        activation: str = "tanh",
+        features: tuple[str, ...] = (),
+        keep_input: bool = True,
+        linear_skip: bool = True,
+        optimizer: str = "lbfgs",
+        max_steps: int = 3000,
+        eval_every: int = 20,
+        patience: int = 15,
+        val_fraction: float = 0.2,
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        ridge: float = 1e-8,
+        time_limit: float | None = None,
+        out_of_domain: str = "warn",
+        device: str = "auto",
+        precision: str = "32",
+        random_state: int | None = None,
+    ) -> None:
         self.hidden = hidden
         self.layers = layers
         self.activation = activation
@@ -53,7 +70,7 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True  # y (n_samples, n_outputs) trains one network with n_outputs heads
         return tags
 
-    def fit(self, X: Any, y: Any) -> "FunctionRegressor":
+    def fit(self, X: Any, y: Any) -> FunctionRegressor:
         """Fit on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs)."""
         from ..models.function import FunctionApproximator, FunctionApproximatorConfig
         from ..train.function import FunctionFitConfig, fit_function
@@ -65,21 +82,43 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         if y is None:
             raise ValueError(f"y: {type(self).__name__} requires y to be passed, but the target y is None")
         y_arr = np.asarray(y)
-        y2 = check_array(y_arr.reshape(-1, 1) if y_arr.ndim == 1 else y, dtype=np.float64, input_name="y",
-                         ensure_2d=True)
+        y2 = check_array(
+            y_arr.reshape(-1, 1) if y_arr.ndim == 1 else y, dtype=np.float64, input_name="y", ensure_2d=True
+        )
         if y_arr.ndim == 2 and y2.shape[1] == 1 and not self.__sklearn_tags__().target_tags.multi_output:
             column_or_1d(y_arr, warn=True)
         check_consistent_length(x, y2)
         if len(x) < 2:
             raise ValueError(f"X: {type(self).__name__} needs at least 2 samples, got n_samples={len(x)}")
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        model = FunctionApproximator(FunctionApproximatorConfig(
-            in_dim=x.shape[1], out_dim=y2.shape[1], hidden=self.hidden, layers=self.layers, activation=self.activation,
-            features=list(self.features), keep_input=self.keep_input, linear_skip=self.linear_skip, seed=seed))
-        cfg = run_config(FunctionFitConfig, self.device, self.precision, optimizer=self.optimizer,
-                         max_steps=self.max_steps, eval_every=self.eval_every, patience=self.patience,
-                         val_fraction=self.val_fraction, lr=self.lr, weight_decay=self.weight_decay, ridge=self.ridge,
-                         time_limit=self.time_limit, seed=seed)
+        model = FunctionApproximator(
+            FunctionApproximatorConfig(
+                in_dim=x.shape[1],
+                out_dim=y2.shape[1],
+                hidden=self.hidden,
+                layers=self.layers,
+                activation=self.activation,
+                features=list(self.features),
+                keep_input=self.keep_input,
+                linear_skip=self.linear_skip,
+                seed=seed,
+            )
+        )
+        cfg = run_config(
+            FunctionFitConfig,
+            self.device,
+            self.precision,
+            optimizer=self.optimizer,
+            max_steps=self.max_steps,
+            eval_every=self.eval_every,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            ridge=self.ridge,
+            time_limit=self.time_limit,
+            seed=seed,
+        )
         self.fit_result_ = fit_function(model, x, y2, cfg)
         self.model_ = model
         self.n_features_in_ = int(x.shape[1])
@@ -94,8 +133,10 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         x = check_array(X, dtype=np.float64, input_name="X")
         if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
+            raise ValueError(
+                f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         with warnings.catch_warnings():
             if self.out_of_domain == "ignore":
                 warnings.simplefilter("ignore", DomainWarning)

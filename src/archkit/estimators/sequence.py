@@ -6,6 +6,7 @@ statistics over the valid training steps, stored on the estimator. X may be 3D i
 (n_cases, n_timepoints, n_channels; the default, archkit's order) or "nct" (aeon's order), 2D
 (univariate series) or a list of series of unequal lengths (packed: padding never changes a prediction).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -25,10 +26,10 @@ from .series import as_padded_series, check_layout
 # through parametrize_with_checks(expected_failed_checks=...), strictly: each must really fail).
 EXPECTED_FAILED_CHECKS = {
     "check_n_features_in": "2D X is read as univariate series (n_cases, n_timepoints), as aeon does: n_features_in_ "
-                           "counts channels per time step (1 here), not X.shape[1], which is the series length",
+    "counts channels per time step (1 here), not X.shape[1], which is the series length",
     "check_n_features_in_after_fitting": "starts by asserting n_features_in_ == X.shape[1] (see check_n_features_in); "
-                                         "the width check it then makes holds: a 2D X of another width raises "
-                                         "'X has 1 features, but LSTMClassifier is expecting 4 features as input'",
+    "the width check it then makes holds: a 2D X of another width raises "
+    "'X has 1 features, but LSTMClassifier is expecting 4 features as input'",
 }
 
 
@@ -50,14 +51,35 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     makes two fits identical; `device`/`precision` go to the run config (see archkit.estimators.accel).
     """
 
-    def __init__(self, hidden: int = 64, layers: int = 1, bidirectional: bool = True, dropout: float = 0.2,
-                 frontend: str = "conv", pool: str = "mean", conv_channels: int = 64, conv_kernel: int = 7,
-                 conv_stride: int = 1, conv_blocks: int = 2, conv_norm: str = "none", fcn_channels: int = 128,
-                 epochs: int = 100, batch_size: int = 8, lr: float = 3e-3, lr_schedule: str = "cosine",
-                 weight_decay: float = 1e-2, clip_norm: float = 1.0, label_smoothing: float = 0.0,
-                 layout: str = "ntc", standardize: bool = True, predict_batch_size: int = 64,
-                 device: str = "auto", precision: str = "32", random_state: int | None = None,
-                 progress: bool = False) -> None:
+    def __init__(
+        self,
+        hidden: int = 64,
+        layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        frontend: str = "conv",
+        pool: str = "mean",
+        conv_channels: int = 64,
+        conv_kernel: int = 7,
+        conv_stride: int = 1,
+        conv_blocks: int = 2,
+        conv_norm: str = "none",
+        fcn_channels: int = 128,
+        epochs: int = 100,
+        batch_size: int = 8,
+        lr: float = 3e-3,
+        lr_schedule: str = "cosine",
+        weight_decay: float = 1e-2,
+        clip_norm: float = 1.0,
+        label_smoothing: float = 0.0,
+        layout: str = "ntc",
+        standardize: bool = True,
+        predict_batch_size: int = 64,
+        device: str = "auto",
+        precision: str = "32",
+        random_state: int | None = None,
+        progress: bool = False,
+    ) -> None:
         self.hidden = hidden
         self.layers = layers
         self.bidirectional = bidirectional
@@ -85,19 +107,37 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
 
-    _RUN_FIELDS = ("hidden", "layers", "bidirectional", "dropout", "frontend", "pool", "conv_channels", "conv_kernel",
-                   "conv_stride", "conv_blocks", "conv_norm", "fcn_channels", "epochs", "batch_size", "lr",
-                   "lr_schedule", "weight_decay", "clip_norm", "label_smoothing")
+    _RUN_FIELDS = (
+        "hidden",
+        "layers",
+        "bidirectional",
+        "dropout",
+        "frontend",
+        "pool",
+        "conv_channels",
+        "conv_kernel",
+        "conv_stride",
+        "conv_blocks",
+        "conv_norm",
+        "fcn_channels",
+        "epochs",
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "weight_decay",
+        "clip_norm",
+        "label_smoothing",
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True  # (n_cases, n_timepoints, n_channels) or aeon's order; 2D = univariate
         return tags
 
-    def fit(self, X: Any, y: Any) -> "LSTMClassifier":
+    def fit(self, X: Any, y: Any) -> LSTMClassifier:
         """Train on series X (see the class docstring for its forms) and labels y (any hashable: strings too)."""
         from ..data.sequences import from_arrays
-        from ..models import load_model
+        from ..loading import load_model
         from ..train.sequence import SeqTrainConfig, train_sequence
 
         check_accel(self.device, self.precision)
@@ -111,9 +151,17 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         mean, scale = _channel_stats(x, lengths) if self.standardize else (None, None)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         with tempfile.TemporaryDirectory(prefix="archkit_lstm_") as tmp:
-            cfg = run_config(SeqTrainConfig, self.device, self.precision, out=tmp, seed=seed, progress=self.progress,
-                             checkpoint_every=0, eval_batch_size=self.predict_batch_size,
-                             **{k: getattr(self, k) for k in self._RUN_FIELDS})
+            cfg = run_config(
+                SeqTrainConfig,
+                self.device,
+                self.precision,
+                out=tmp,
+                seed=seed,
+                progress=self.progress,
+                checkpoint_every=0,
+                eval_batch_size=self.predict_batch_size,
+                **{k: getattr(self, k) for k in self._RUN_FIELDS},
+            )
             data = from_arrays(_apply(x, lengths, mean, scale), y_ids.astype(np.int64), lengths, name="fit")
             self.fit_summary_ = train_sequence(cfg, data=(data, None, [str(c) for c in classes]))
             self.model_ = load_model(Path(tmp) / "checkpoint")
@@ -125,19 +173,27 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """(n_cases, n_classes) class probabilities, columns in the order of `classes_`."""
-        from ..train.sequence import predict_sequences
+        from ..train.sequence_eval import predict_sequences
 
         check_is_fitted(self)
         x, lengths, form = as_padded_series(X, self.layout)
         if form == "2d" and self.n_timepoints_ is not None and x.shape[1] != self.n_timepoints_:
-            raise ValueError(f"X has {x.shape[1]} features (time steps of univariate series), but {type(self).__name__} "
-                             f"is expecting {self.n_timepoints_} features as input, as in fit; pass series of other "
-                             f"lengths as a list of arrays")
+            raise ValueError(
+                f"X has {x.shape[1]} features (time steps of univariate series), but {type(self).__name__} "
+                f"is expecting {self.n_timepoints_} features as input, as in fit; pass series of other "
+                f"lengths as a list of arrays"
+            )
         if x.shape[2] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[2]} channels, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} channels as input (layout {self.layout!r})")
-        _, p = predict_sequences(self.model_, _apply(x, lengths, self.channel_mean_, self.channel_scale_),
-                                 batch_size=self.predict_batch_size, lengths=lengths)
+            raise ValueError(
+                f"X has {x.shape[2]} channels, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} channels as input (layout {self.layout!r})"
+            )
+        _, p = predict_sequences(
+            self.model_,
+            _apply(x, lengths, self.channel_mean_, self.channel_scale_),
+            batch_size=self.predict_batch_size,
+            lengths=lengths,
+        )
         p = p.astype(np.float64)
         return p / p.sum(1, keepdims=True)
 

@@ -10,6 +10,7 @@ Accepted X (checked with scikit-learn's own validators, so errors read as they d
   (univariate), of any lengths: padded to the longest with the true lengths kept, so the model runs
   on packed sequences and padding never changes a prediction.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,23 +23,31 @@ LAYOUTS = ("ntc", "nct")
 
 def check_layout(layout: str) -> str:
     if layout not in LAYOUTS:
-        raise ValueError(f"layout: expected 'ntc' (n_cases, n_timepoints, n_channels) or 'nct' "
-                         f"(n_cases, n_channels, n_timepoints, aeon's order), got {layout!r}")
+        raise ValueError(
+            f"layout: expected 'ntc' (n_cases, n_timepoints, n_channels) or 'nct' "
+            f"(n_cases, n_channels, n_timepoints, aeon's order), got {layout!r}"
+        )
     return layout
 
 
 def as_padded_series(X: Any, layout: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(x (n, T, C) float32, lengths (n,) int64 for a list of series else None, form "2d" | "3d" | "list")."""
     check_layout(layout)
-    if isinstance(X, (list, tuple)) and len(X) and all(hasattr(s, "__len__") and np.ndim(s) in (1, 2) and
-                                                        not np.isscalar(s) for s in X) and _ragged_or_2d(X):
+    if (
+        isinstance(X, (list, tuple))
+        and len(X)
+        and all(hasattr(s, "__len__") and np.ndim(s) in (1, 2) and not np.isscalar(s) for s in X)
+        and _ragged_or_2d(X)
+    ):
         return (*_pad_list(X, layout), "list")
     x = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=1, input_name="X")
     if x.ndim == 2:
         return np.ascontiguousarray(x[:, :, None]), None, "2d"
     if x.ndim != 3:
-        raise ValueError(f"X: expected a 2D (n_cases, n_timepoints) or 3D ({_layout_text(layout)}) array or a "
-                         f"list of 2D series, got {x.ndim}D with shape {x.shape}")
+        raise ValueError(
+            f"X: expected a 2D (n_cases, n_timepoints) or 3D ({_layout_text(layout)}) array or a "
+            f"list of 2D series, got {x.ndim}D with shape {x.shape}"
+        )
     if x.shape[1] == 0 or x.shape[2] == 0:
         raise ValueError(f"X: found array with shape {x.shape}; every case needs >= 1 time step and >= 1 channel")
     return np.ascontiguousarray(x if layout == "ntc" else x.transpose(0, 2, 1)), None, "3d"
@@ -57,13 +66,19 @@ def _layout_text(layout: str) -> str:
 def _pad_list(X: list, layout: str) -> tuple[np.ndarray, np.ndarray]:
     series = []
     for i, s in enumerate(X):
-        a = check_array(np.asarray(s)[:, None] if np.ndim(s) == 1 else s, dtype=np.float32, ensure_min_samples=1,
-                        input_name=f"X[{i}]")
+        a = check_array(
+            np.asarray(s)[:, None] if np.ndim(s) == 1 else s,
+            dtype=np.float32,
+            ensure_min_samples=1,
+            input_name=f"X[{i}]",
+        )
         series.append(a if np.ndim(s) == 1 or layout == "ntc" else a.T)
     channels = {a.shape[1] for a in series}
     if len(channels) > 1:
-        raise ValueError(f"X: every series needs the same number of channels, got {sorted(channels)} "
-                         f"(layout {layout!r}: each series is {'(T, C)' if layout == 'ntc' else '(C, T)'})")
+        raise ValueError(
+            f"X: every series needs the same number of channels, got {sorted(channels)} "
+            f"(layout {layout!r}: each series is {'(T, C)' if layout == 'ntc' else '(C, T)'})"
+        )
     lengths = np.array([len(a) for a in series], dtype=np.int64)
     x = np.zeros((len(series), int(lengths.max()), series[0].shape[1]), dtype=np.float32)
     for i, a in enumerate(series):

@@ -1,22 +1,53 @@
 """Building blocks: conv/norm/act triplets, norm and activation factories."""
+
 from .act import ACT_CHOICES, create_act
 from .conv import ORDERS, ConvNormAct, reduce_channels, same_padding
-from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
-from .quantize import QuantizerOutput, VectorQuantizer
-from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
+from .decompose import DecomposedConv2d
 from .features import (
-    FEATURE_CHOICES, Concat, FeatureStack, Identity, IdentityFeatures, Polynomial, RandomFourier, Sinusoidal,
-    create_feature, create_features,
+    FEATURE_CHOICES,
+    Concat,
+    FeatureStack,
+    Identity,
+    IdentityFeatures,
+    Polynomial,
+    RandomFourier,
+    Sinusoidal,
+    create_feature,
+    create_features,
 )
 from .lowrank import LowRankConv2d, LowRankLinear
-from .decompose import DecomposedConv2d
+from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
+from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
+from .quantize import QuantizerOutput, VectorQuantizer
 
 __all__ = [
-    "ACT_CHOICES", "NORM_CHOICES", "ORDERS",
-    "ChannelLayerNorm", "ConvNormAct", "FrozenBatchNorm", "QuantizerOutput", "VectorQuantizer",
-    "CausalSelfAttention2d", "GatedPixelCNNLayer", "ShiftedConv2d",
-    "FEATURE_CHOICES", "Concat", "FeatureStack", "Identity", "IdentityFeatures", "Polynomial", "RandomFourier",
-    "Sinusoidal", "create_feature", "create_features",
-    "DecomposedConv2d", "LowRankConv2d", "LowRankLinear",
-    "create_act", "create_norm", "largest_group_count", "reduce_channels", "same_padding",
+    "ACT_CHOICES",
+    "FEATURE_CHOICES",
+    "NORM_CHOICES",
+    "ORDERS",
+    "CausalSelfAttention2d",
+    "ChannelLayerNorm",
+    "Concat",
+    "ConvNormAct",
+    "DecomposedConv2d",
+    "FeatureStack",
+    "FrozenBatchNorm",
+    "GatedPixelCNNLayer",
+    "Identity",
+    "IdentityFeatures",
+    "LowRankConv2d",
+    "LowRankLinear",
+    "Polynomial",
+    "QuantizerOutput",
+    "RandomFourier",
+    "ShiftedConv2d",
+    "Sinusoidal",
+    "VectorQuantizer",
+    "create_act",
+    "create_feature",
+    "create_features",
+    "create_norm",
+    "largest_group_count",
+    "reduce_channels",
+    "same_padding",
 ]

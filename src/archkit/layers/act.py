@@ -1,11 +1,12 @@
 """Activation factory: names or classes to modules, one place for the list of choices."""
+
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 from torch import nn
 
-ActSpec = Union[str, type, Callable[[], nn.Module], None]
+ActSpec = str | type | Callable[[], nn.Module] | None
 
 _ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=False),
@@ -25,7 +26,9 @@ def create_act(act: ActSpec) -> nn.Module | None:
         try:
             return _ACTS[act.lower()]()
         except KeyError:
-            raise ValueError(f"act: unknown name {act!r}; expected one of {list(ACT_CHOICES)} or a module class") from None
+            raise ValueError(
+                f"act: unknown name {act!r}; expected one of {list(ACT_CHOICES)} or a module class"
+            ) from None
     if callable(act):
         return act()
     raise TypeError(f"act: expected a name, a module class or None, got {type(act).__name__}")

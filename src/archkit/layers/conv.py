@@ -1,4 +1,5 @@
 """ConvNormAct: the conv / norm / activation triplet in the three orders people argue about."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -56,7 +57,9 @@ class ConvNormAct(nn.Sequential):
         act_layer = create_act(act)
         if bias is None:
             bias = not (order == "conv-norm-act" and norm_layer is not None)
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias)
+        conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+        )
         layers: list[tuple[str, nn.Module]] = []
         if order == "norm-act-conv":
             layers += [("norm", norm_layer), ("act", act_layer), ("conv", conv)]

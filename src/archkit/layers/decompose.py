@@ -3,6 +3,7 @@
 With act=None and norm=None it is the linear separable form that `from_dense` fills exactly from a
 trained conv (Jaderberg et al. scheme 2): W[o,c,y,x] ~= sum_r V[r,c,y] H[o,r,x].
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,10 +23,19 @@ class DecomposedConv2d(nn.Module):
     nonlinearity follows it directly (act set, no norm): a linear pair needs just the one bias.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], mid_channels: int,
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | None = None,
-                 dilation: int | tuple[int, int] = 1, act: ActSpec = "relu", norm: NormSpec = None,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        mid_channels: int,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | None = None,
+        dilation: int | tuple[int, int] = 1,
+        act: ActSpec = "relu",
+        norm: NormSpec = None,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, out_channels=out_channels, mid_channels=mid_channels)
         k, s, d = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
@@ -36,8 +46,15 @@ class DecomposedConv2d(nn.Module):
         if min(p) < 0:
             raise ValueError(f"padding: expected non-negative values, got {p}")
         norm_layer, act_layer = create_norm(norm, mid_channels), create_act(act)
-        self.vertical = nn.Conv2d(in_channels, mid_channels, (k[0], 1), (s[0], 1), (p[0], 0), (d[0], 1),
-                                  bias=bias and act_layer is not None and norm_layer is None)
+        self.vertical = nn.Conv2d(
+            in_channels,
+            mid_channels,
+            (k[0], 1),
+            (s[0], 1),
+            (p[0], 0),
+            (d[0], 1),
+            bias=bias and act_layer is not None and norm_layer is None,
+        )
         self.norm = norm_layer if norm_layer is not None else nn.Identity()
         self.act = act_layer if act_layer is not None else nn.Identity()
         self.horizontal = nn.Conv2d(mid_channels, out_channels, (1, k[1]), (1, s[1]), (0, p[1]), (1, d[1]), bias=bias)
@@ -50,8 +67,9 @@ class DecomposedConv2d(nn.Module):
         return self.horizontal(self.act(self.norm(self.vertical(x))))
 
     @classmethod
-    def from_dense(cls, layer: nn.Conv2d, rank: int | None = None, energy: float | None = None,
-                   act: ActSpec = None) -> "DecomposedConv2d":
+    def from_dense(
+        cls, layer: nn.Conv2d, rank: int | None = None, energy: float | None = None, act: ActSpec = None
+    ) -> DecomposedConv2d:
         """Fill from an SVD of the kernel reshaped to (C*Kh) x (O*Kw); exact at full rank with act=None."""
         check_dense_conv(layer, "decomposed")
         w = layer.weight
@@ -60,8 +78,18 @@ class DecomposedConv2d(nn.Module):
         matrix = w.permute(1, 2, 0, 3).reshape(c * kh, o * kw)
         a, b, s = svd_factors(matrix, min(matrix.shape))
         r = choose_rank(s, rank, energy)
-        new = cls(c, o, (kh, kw), r, layer.stride, layer.padding, layer.dilation, act=act, norm=None,
-                  bias=layer.bias is not None)
+        new = cls(
+            c,
+            o,
+            (kh, kw),
+            r,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            act=act,
+            norm=None,
+            bias=layer.bias is not None,
+        )
         new.to(device=w.device, dtype=w.dtype)
         with torch.no_grad():
             new.vertical.weight.copy_(a[:, :r].T.reshape(r, c, kh, 1))

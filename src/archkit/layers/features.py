@@ -4,11 +4,12 @@ Each map is an nn.Module that reads chosen input columns of a (N, D) tensor and 
 features, with `out_features(in_dim)` telling F up front. `FeatureStack` concatenates several maps
 and (by default) the raw inputs, so a prior adds knowledge without hiding the original variables.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -114,8 +115,9 @@ class RandomFourier(_ColumnMap):
     data), so `scale` is in cycles per standard deviation whatever the units of the data.
     """
 
-    def __init__(self, num_features: int, scale: float = 1.0, columns: Columns = None, seed: int = 0,
-                 in_dim: int | None = None) -> None:
+    def __init__(
+        self, num_features: int, scale: float = 1.0, columns: Columns = None, seed: int = 0, in_dim: int | None = None
+    ) -> None:
         super().__init__(columns)
         if int(num_features) < 1 or float(scale) <= 0:
             raise ValueError(f"RandomFourier: need num_features >= 1 and scale > 0, got {num_features}, {scale}")
@@ -192,7 +194,13 @@ class FeatureStack(nn.Module):
 Concat = FeatureStack
 
 FEATURE_CHOICES = (
-    "identity", "sin", "sin@F1,F2,...", "learnsin<K>", "poly<D>", "fourier<N>", "fourier<N>@SCALE",
+    "identity",
+    "sin",
+    "sin@F1,F2,...",
+    "learnsin<K>",
+    "poly<D>",
+    "fourier<N>",
+    "fourier<N>@SCALE",
     "(any of these)+':COLS' e.g. 'sin:x' or 'poly3:0,2'",
 )
 _SPEC = re.compile(r"^(?P<name>[a-z]+)(?P<num>\d+)?(?:@(?P<arg>[^:]+))?(?::(?P<cols>.+))?$")
@@ -213,7 +221,9 @@ def _parse_columns(text: str | None, names: Sequence[str] | None, spec: str) -> 
     return cols
 
 
-def create_feature(spec: str, input_names: Sequence[str] | None = None, seed: int = 0, in_dim: int | None = None) -> nn.Module:
+def create_feature(
+    spec: str, input_names: Sequence[str] | None = None, seed: int = 0, in_dim: int | None = None
+) -> nn.Module:
     """Build one feature map from a string such as "sin", "sin@1,2:x", "learnsin4", "poly3", "fourier64@0.5"."""
     if not isinstance(spec, str):
         raise TypeError(f"features: expected a spec string, got {type(spec).__name__}")
@@ -240,7 +250,10 @@ def create_feature(spec: str, input_names: Sequence[str] | None = None, seed: in
 
 
 def create_features(
-    spec: str | Sequence[str] | None, input_names: Sequence[str] | None = None, keep_input: bool = True, seed: int = 0,
+    spec: str | Sequence[str] | None,
+    input_names: Sequence[str] | None = None,
+    keep_input: bool = True,
+    seed: int = 0,
     in_dim: int | None = None,
 ) -> FeatureStack:
     """Build a FeatureStack from spec strings ("sin", "poly3", "fourier64", comma-free list or '+'-joined)."""

@@ -3,6 +3,7 @@
 W (m x n) ~= U_k S_k V_k^T costs k(m + n) multiply-adds per output position instead of m*n
 (the Fast R-CNN fully-connected trick); exact at full rank.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ def check_rank_energy(rank: int | None, energy: float | None) -> None:
     """Reject rank <= 0 / non-int and energy outside (0, 1] with a message naming the argument."""
     if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0):
         raise ValueError(f"rank: expected a positive int or None, got {rank!r}")
-    if energy is not None and (isinstance(energy, bool) or not isinstance(energy, (int, float))
-                               or not 0.0 < float(energy) <= 1.0):
+    if energy is not None and (
+        isinstance(energy, bool) or not isinstance(energy, (int, float)) or not 0.0 < float(energy) <= 1.0
+    ):
         raise ValueError(f"energy: expected a float in (0, 1], got {energy!r}")
 
 
@@ -36,8 +38,9 @@ def check_dense_conv(layer: object, verb: str) -> None:
     if layer.groups != 1:
         raise ValueError(f"layer: grouped convolutions (groups={layer.groups}) cannot be {verb}; expected groups=1")
     if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-        raise ValueError(f"layer: expected numeric zero padding, got padding={layer.padding!r} "
-                         f"padding_mode={layer.padding_mode!r}")
+        raise ValueError(
+            f"layer: expected numeric zero padding, got padding={layer.padding!r} padding_mode={layer.padding_mode!r}"
+        )
 
 
 def choose_rank(singular_values: torch.Tensor, rank: int | None = None, energy: float | None = None) -> int:
@@ -92,7 +95,7 @@ class LowRankLinear(nn.Module):
         return self.second(self.first(x))
 
     @classmethod
-    def from_dense(cls, layer: nn.Linear, rank: int | None = None, energy: float | None = None) -> "LowRankLinear":
+    def from_dense(cls, layer: nn.Linear, rank: int | None = None, energy: float | None = None) -> LowRankLinear:
         """Initialize from the truncated SVD of `layer.weight` (full rank when rank and energy are None)."""
         if not isinstance(layer, nn.Linear):
             raise TypeError(f"layer: expected nn.Linear, got {type(layer).__name__}")
@@ -116,9 +119,17 @@ class LowRankConv2d(nn.Module):
     `nn.Conv2d(in, out, kernel_size, stride, padding, dilation)`.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, rank: int, kernel_size: int | tuple[int, int] = 1,
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | None = None,
-                 dilation: int | tuple[int, int] = 1, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        rank: int,
+        kernel_size: int | tuple[int, int] = 1,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | None = None,
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, out_channels=out_channels, rank=rank)
         k, d = _pair(kernel_size, "kernel_size"), _pair(dilation, "dilation")
@@ -135,7 +146,7 @@ class LowRankConv2d(nn.Module):
         return self.second(self.first(x))
 
     @classmethod
-    def from_dense(cls, layer: nn.Conv2d, rank: int | None = None, energy: float | None = None) -> "LowRankConv2d":
+    def from_dense(cls, layer: nn.Conv2d, rank: int | None = None, energy: float | None = None) -> LowRankConv2d:
         """Initialize from the truncated SVD of the weight seen as out x (in*Kh*Kw); exact at full rank."""
         check_dense_conv(layer, "factorized")
         w = layer.weight

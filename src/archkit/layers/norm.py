@@ -1,12 +1,13 @@
 """Normalization layers and the `create_norm` factory used by every block in archkit."""
+
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-NormSpec = Union[str, type, Callable[[int], nn.Module], None]
+NormSpec = str | type | Callable[[int], nn.Module] | None
 
 NORM_CHOICES = ("batch", "group", "layer", "frozen", None)
 
@@ -28,7 +29,7 @@ class FrozenBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
 
     @classmethod
-    def from_batchnorm(cls, bn: nn.modules.batchnorm._BatchNorm) -> "FrozenBatchNorm":
+    def from_batchnorm(cls, bn: nn.modules.batchnorm._BatchNorm) -> FrozenBatchNorm:
         """Copy statistics and affine parameters out of a (trained) BatchNorm."""
         frozen = cls(bn.num_features, bn.eps)
         with torch.no_grad():

@@ -14,6 +14,7 @@ horizontal stack only (already strictly causal after the first layer), and posit
 positions <= p in raster order, so the stack stays strictly causal. `step` computes one position
 from cached keys/values: the fast sampler's path.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ class ShiftedConv2d(nn.Conv2d):
     Outside the input counts as zero; the output has the input's spatial size.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int],
-                 offset: tuple[int, int]) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: tuple[int, int], offset: tuple[int, int]
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding=0)
         self.offset = tuple(offset)
 
@@ -47,7 +49,7 @@ class ShiftedConv2d(nn.Conv2d):
         h, w = x.shape[-2:]
         r_lo, r_hi = rows[0] - top, rows[1] - top + kh - 1
         c_lo, c_hi = cols[0] - left, cols[1] - left + kw - 1
-        part = x[..., max(r_lo, 0):max(min(r_hi, h), 0), max(c_lo, 0):max(min(c_hi, w), 0)]
+        part = x[..., max(r_lo, 0) : max(min(r_hi, h), 0), max(c_lo, 0) : max(min(c_hi, w), 0)]
         pads = (max(-c_lo, 0), max(c_hi - w, 0), max(-r_lo, 0), max(r_hi - h, 0))
         if part.shape[-1] == 0 or part.shape[-2] == 0:
             part = x.new_zeros((*x.shape[:-2], r_hi - r_lo, c_hi - c_lo))
@@ -86,8 +88,15 @@ class GatedPixelCNNLayer(nn.Module):
     `labels` (optional) index a per-layer class embedding (the paper's one-hot h through V).
     """
 
-    def __init__(self, channels: int, kernel_size: int, first: bool = False, num_classes: int | None = None,
-                 cond_channels: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int,
+        first: bool = False,
+        num_classes: int | None = None,
+        cond_channels: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size: expected an odd int >= 3, got {kernel_size!r}")
@@ -116,8 +125,9 @@ class GatedPixelCNNLayer(nn.Module):
             out = c if out is None else out + c
         return out
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, bias: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, v: torch.Tensor, h: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(v, h) -> (v', h'); `bias` is `condition(...)`, computed once per forward by the model."""
         v_feat = self.v_conv(v)
         h_feat = self.h_conv(h) + self.v_to_h(v_feat)
@@ -142,8 +152,8 @@ def raster_position_encoding(h: int, w: int, channels: int, device=None, dtype=N
         freq = torch.exp(-math.log(1e4) * torch.arange(n, device=device, dtype=torch.float32) / n)
         angle = pos[:, None] * freq[None]
         start = 0 if k == 0 else half
-        out[:, start:start + n] = angle.sin()
-        out[:, start + n:start + 2 * n] = angle.cos()
+        out[:, start : start + n] = angle.sin()
+        out[:, start + n : start + 2 * n] = angle.cos()
     return out.to(dtype or torch.get_default_dtype())
 
 
@@ -176,16 +186,28 @@ class CausalSelfAttention2d(nn.Module):
     def new_cache(self, batch: int, positions: int, device=None, dtype=None) -> dict[str, torch.Tensor]:
         """Empty key/value cache for `step`: (B, heads, positions, C/heads) each."""
         shape = (batch, self.heads, positions, self.channels // self.heads)
-        return {"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
+        return {
+            "k": torch.zeros(shape, device=device, dtype=dtype),
+            "v": torch.zeros(shape, device=device, dtype=dtype),
+        }
 
     def step(self, x: torch.Tensor, p: int, cache: dict[str, torch.Tensor], pos: torch.Tensor) -> torch.Tensor:
         """Output at raster position p from its input x (B, C); stores its key/value in `cache` (filled for < p)."""
         t = x[:, None, :]
-        q, k, v = self._qkv(t, pos[p:p + 1])
-        cache["k"][:, :, p:p + 1] = k
-        cache["v"][:, :, p:p + 1] = v
-        att = F.scaled_dot_product_attention(q, cache["k"][:, :, :p + 1], cache["v"][:, :, :p + 1])
+        q, k, v = self._qkv(t, pos[p : p + 1])
+        cache["k"][:, :, p : p + 1] = k
+        cache["v"][:, :, p : p + 1] = v
+        att = F.scaled_dot_product_attention(q, cache["k"][:, :, : p + 1], cache["v"][:, :, : p + 1])
         return x + self.dropout(self.proj(att.transpose(1, 2).reshape(x.shape[0], self.channels)))
 
 
-__all__ = ["CausalSelfAttention2d", "GatedPixelCNNLayer", "raster_position_encoding", "ShiftedConv2d", "down_shift_conv", "gate", "horizontal_conv", "vertical_conv"]
+__all__ = [
+    "CausalSelfAttention2d",
+    "GatedPixelCNNLayer",
+    "ShiftedConv2d",
+    "down_shift_conv",
+    "gate",
+    "horizontal_conv",
+    "raster_position_encoding",
+    "vertical_conv",
+]

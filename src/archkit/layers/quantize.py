@@ -13,6 +13,7 @@ Distances, EMA and restarts run in fp32 with autocast disabled, whatever the inp
 bf16, or under torch.autocast); the codebook buffers stay fp32 even when the model is cast to half
 precision, and the quantized output has the input's dtype.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,11 +29,12 @@ INITS = ("kmeans++", "data", "random")
 
 class QuantizerOutput(NamedTuple):
     """What a VectorQuantizer returns: straight-through codes, indices, commitment loss and statistics."""
-    quantized: torch.Tensor   # (B, C, ...) codes with a straight-through gradient to the input
-    indices: torch.Tensor     # (B, ...) int64 code index per position
-    loss: torch.Tensor        # scalar commitment loss, beta * ||x - sg(q)||^2
+
+    quantized: torch.Tensor  # (B, C, ...) codes with a straight-through gradient to the input
+    indices: torch.Tensor  # (B, ...) int64 code index per position
+    loss: torch.Tensor  # scalar commitment loss, beta * ||x - sg(q)||^2
     perplexity: torch.Tensor  # scalar exp(entropy of code usage in this batch); num_codes at best
-    usage: torch.Tensor       # scalar fraction of codes picked at least once in this batch
+    usage: torch.Tensor  # scalar fraction of codes picked at least once in this batch
 
 
 def _dist_ready() -> bool:
@@ -139,8 +141,10 @@ class VectorQuantizer(nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        return (f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, ema_decay={self.ema_decay}, "
-                f"init={self.init!r}, restart_after={self.restart_after}")
+        return (
+            f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, ema_decay={self.ema_decay}, "
+            f"init={self.init!r}, restart_after={self.restart_after}"
+        )
 
     def _flatten(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2 or x.shape[1] != self.dim:
@@ -161,8 +165,9 @@ class VectorQuantizer(nn.Module):
         if indices.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
             raise ValueError(f"indices: expected an integer tensor, got dtype {indices.dtype}")
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.num_codes):
-            raise ValueError(f"indices: expected values in [0, {self.num_codes}), got "
-                             f"[{int(indices.min())}, {int(indices.max())}]")
+            raise ValueError(
+                f"indices: expected values in [0, {self.num_codes}), got [{int(indices.min())}, {int(indices.max())}]"
+            )
         return F.embedding(indices.long(), self.codebook).movedim(-1, 1)
 
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
@@ -194,11 +199,17 @@ class VectorQuantizer(nn.Module):
         if not bool(bad.item()):
             return True
         if self.strict:
-            raise ValueError("VectorQuantizer: the training batch holds NaN or inf values (strict=True); "
-                             "the codebook was not updated")
+            raise ValueError(
+                "VectorQuantizer: the training batch holds NaN or inf values (strict=True); "
+                "the codebook was not updated"
+            )
         self.skipped_updates += 1
-        warnings.warn(f"VectorQuantizer: a training batch holds NaN or inf values; codebook/EMA update skipped "
-                      f"({self.skipped_updates} batch(es) so far)", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"VectorQuantizer: a training batch holds NaN or inf values; codebook/EMA update skipped "
+            f"({self.skipped_updates} batch(es) so far)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return False
 
     def _generator(self) -> torch.Generator:

@@ -1,22 +1,50 @@
 """Reference models, each configured by a @dataclass saved beside its weights."""
-from .registry import (MODEL_KINDS, build_model, create_model, example_input, example_inputs_for, list_models,
-                       load_model)
+
+from ..utils.modules import example_inputs_for
 from .cascade import CascadeCNN, CascadeCNNConfig
-from .segnet import SegNet, SegNetConfig
-from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig, resnet50_config
-from .sequence import SequenceClassifier, SequenceClassifierConfig
-from .vqvae import PRESETS as VQVAE2_PRESETS, VQVAE2, VQVAE2Config, VQVAEOutput, format_layout_table, layout_table, load_vqvae
+from .function import DomainError, DomainWarning, FunctionApproximator, FunctionApproximatorConfig
 from .pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .plaincnn import PlainCNN, PlainCNNConfig, matched_mid_channels
-from .function import DomainError, DomainWarning, FunctionApproximator, FunctionApproximatorConfig
+from .registry import MODEL_KINDS, create_model, example_input, list_models
+from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig, resnet50_config
+from .segnet import SegNet, SegNetConfig
+from .sequence import SequenceClassifier, SequenceClassifierConfig
+from .vqvae import VQVAE2, VQVAE2Config, VQVAEOutput, load_vqvae
+from .vqvae_layout import format_layout_table, format_presets, layout_table
+from .vqvae_presets import PRESETS as VQVAE2_PRESETS
 
 __all__ = [
-    "CascadeCNN", "CascadeCNNConfig", "SegNet", "SegNetConfig",
-    "BasicBlock", "Bottleneck", "ResNet", "ResNetConfig",
-    "SequenceClassifier", "SequenceClassifierConfig",
-    "VQVAE2", "VQVAE2Config", "VQVAE2_PRESETS", "VQVAEOutput", "format_layout_table", "layout_table", "load_vqvae",
-    "GatedPixelCNN", "GatedPixelCNNConfig",
-    "PlainCNN", "PlainCNNConfig", "matched_mid_channels",
-    "DomainError", "DomainWarning", "FunctionApproximator", "FunctionApproximatorConfig",
-    "MODEL_KINDS", "build_model", "create_model", "example_input", "example_inputs_for", "list_models", "load_model", "resnet50_config",
+    "MODEL_KINDS",
+    "VQVAE2",
+    "VQVAE2_PRESETS",
+    "BasicBlock",
+    "Bottleneck",
+    "CascadeCNN",
+    "CascadeCNNConfig",
+    "DomainError",
+    "DomainWarning",
+    "FunctionApproximator",
+    "FunctionApproximatorConfig",
+    "GatedPixelCNN",
+    "GatedPixelCNNConfig",
+    "PlainCNN",
+    "PlainCNNConfig",
+    "ResNet",
+    "ResNetConfig",
+    "SegNet",
+    "SegNetConfig",
+    "SequenceClassifier",
+    "SequenceClassifierConfig",
+    "VQVAE2Config",
+    "VQVAEOutput",
+    "create_model",
+    "example_input",
+    "example_inputs_for",
+    "format_layout_table",
+    "format_presets",
+    "layout_table",
+    "list_models",
+    "load_vqvae",
+    "matched_mid_channels",
+    "resnet50_config",
 ]

@@ -5,11 +5,11 @@ conv-bn-relu | conv-bn-relu | ...; with "norm-act-conv" and pre-activation block
 conv | bn-relu-conv | bn-relu-conv | ... | bn-relu -- the same cascade cut into different
 triplets, so after BN folding both become the same chain of conv-relu pairs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from ..layers import ORDERS, ConvNormAct, create_act, create_norm, reduce_channels
@@ -18,6 +18,7 @@ from ..layers import ORDERS, ConvNormAct, create_act, create_norm, reduce_channe
 @dataclass
 class CascadeCNNConfig:
     """Config of `CascadeCNN`; each stage is a 1x1 reduction (wide -> width) then a 3x3 conv (width -> width * expansion)."""
+
     in_channels: int = 1
     num_classes: int = 10
     stem_channels: int = 32
@@ -54,18 +55,29 @@ class CascadeCNN(nn.Sequential):
         preact = block_order == "norm-act-conv"
         layers: list[tuple[str, nn.Module]] = []
         # A pre-activation cascade starts with a bare conv: its output feeds the next block's norm.
-        stem = (nn.Conv2d(cfg.in_channels, cfg.stem_channels, 3, padding=1) if preact
-                else ConvNormAct(cfg.in_channels, cfg.stem_channels, 3, norm=cfg.norm, act=cfg.act))
+        stem = (
+            nn.Conv2d(cfg.in_channels, cfg.stem_channels, 3, padding=1)
+            if preact
+            else ConvNormAct(cfg.in_channels, cfg.stem_channels, 3, norm=cfg.norm, act=cfg.act)
+        )
         layers.append(("stem", stem))
         ch = cfg.stem_channels
         for i, (width, stride) in enumerate(zip(cfg.widths, cfg.strides)):
-            layers.append((f"reduce{i}", reduce_channels(ch, width, order=cfg.reduction_order, norm=cfg.norm, act=cfg.act)))
+            layers.append(
+                (f"reduce{i}", reduce_channels(ch, width, order=cfg.reduction_order, norm=cfg.norm, act=cfg.act))
+            )
             ch = width * cfg.expansion
-            layers.append((f"conv{i}", ConvNormAct(width, ch, 3, stride=stride, order=block_order, norm=cfg.norm, act=cfg.act)))
+            layers.append(
+                (f"conv{i}", ConvNormAct(width, ch, 3, stride=stride, order=block_order, norm=cfg.norm, act=cfg.act))
+            )
         if preact:  # close the cascade: the last conv's output still needs its norm + act
             final = [m for m in (create_norm(cfg.norm, ch), create_act(cfg.act)) if m is not None]
             layers.append(("final", nn.Sequential(*final)))
-        layers += [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("head", nn.Linear(ch, cfg.num_classes))]
+        layers += [
+            ("pool", nn.AdaptiveAvgPool2d(1)),
+            ("flatten", nn.Flatten()),
+            ("head", nn.Linear(ch, cfg.num_classes)),
+        ]
         super().__init__()
         for name, layer in layers:
             self.add_module(name, layer)

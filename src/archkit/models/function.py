@@ -9,9 +9,11 @@ statistics (feature/target mean and std, per-input training bounds) are buffers,
 saved in model.safetensors with the weights. `predict` warns (or raises with strict=True) when
 asked about inputs outside the training bounds: no network extrapolates reliably.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from torch import nn
 
 from ..layers import create_act
 from ..layers.features import create_features
+from ..utils.modules import param_dtype_device
 
 ACTIVATIONS = ("tanh", "relu", "selu", "gelu", "silu")
 
@@ -75,8 +78,9 @@ class FunctionApproximator(nn.Module):
         _check_config(config)
         self.config = config
         torch.manual_seed(config.seed)
-        self.features = create_features(config.features, config.input_names, config.keep_input,
-                                        seed=config.seed, in_dim=config.in_dim)
+        self.features = create_features(
+            config.features, config.input_names, config.keep_input, seed=config.seed, in_dim=config.in_dim
+        )
         n_feat = self.features.out_features(config.in_dim)
         self.num_features = n_feat
         body: list[nn.Module] = []
@@ -114,21 +118,23 @@ class FunctionApproximator(nn.Module):
         out = self.mlp(z) if self.mlp is not None else 0.0
         return out + self.skip(z) if self.skip is not None else out
 
+    def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
+        """Random raw inputs (B, in_dim)."""
+        dtype, device = param_dtype_device(self)
+        gen = torch.Generator().manual_seed(seed)
+        return (torch.randn((batch_size, self.config.in_dim), generator=gen).to(device, dtype),)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_dim) raw inputs -> (N, out_dim) raw outputs; no domain check (see predict)."""
         if x.dim() != 2 or x.shape[1] != self.config.in_dim:
-            raise ValueError(f"FunctionApproximator: expected inputs of shape (N, {self.config.in_dim}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"FunctionApproximator: expected inputs of shape (N, {self.config.in_dim}), got {tuple(x.shape)}"
+            )
         return self.forward_normalized(x) * self.target_std + self.target_mean
 
     @property
     def is_fitted(self) -> bool:
         return bool(torch.isfinite(self.domain_min).all())
-
-    def fit(self, X: Any, y: Any, **kwargs: Any):
-        """Train on samples (early stopping on a validation split); see archkit.train.fit_function for options."""
-        from ..train.function import FunctionFitConfig, fit_function
-
-        return fit_function(self, X, y, FunctionFitConfig(**kwargs))
 
     def domain_report(self, X: Any) -> list[str]:
         """One line per input that has values outside the training bounds (empty list: all inside)."""
@@ -143,8 +149,10 @@ class FunctionApproximator(nn.Module):
                 dist = torch.maximum(below[:, i], above[:, i]).max().item()
                 span = (hi[i] - lo[i]).item()
                 rel = f" ({100 * dist / span:.2g}% of its range)" if span > 0 else ""
-                lines.append(f"{name}: {int(outside.sum())} of {len(x)} values outside the training domain "
-                             f"[{lo[i].item():.6g}, {hi[i].item():.6g}], up to {dist:.4g} beyond it{rel}")
+                lines.append(
+                    f"{name}: {int(outside.sum())} of {len(x)} values outside the training domain "
+                    f"[{lo[i].item():.6g}, {hi[i].item():.6g}], up to {dist:.4g} beyond it{rel}"
+                )
         return lines
 
     def predict(self, X: Any, strict: bool = False) -> np.ndarray:
@@ -161,10 +169,14 @@ class FunctionApproximator(nn.Module):
             raise ValueError(f"predict: expected X of shape (N, {self.config.in_dim}), got {x.shape}")
         if not np.isfinite(x).all():
             r, c = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"predict: X row {r}, input {self.input_names[c]!r} is {x[r, c]} (expected finite numbers)")
+            raise ValueError(
+                f"predict: X row {r}, input {self.input_names[c]!r} is {x[r, c]} (expected finite numbers)"
+            )
         problems = self.domain_report(x)
         if problems:
-            msg = "predict: extrapolating outside the training domain; do not trust these outputs:\n  " + "\n  ".join(problems)
+            msg = "predict: extrapolating outside the training domain; do not trust these outputs:\n  " + "\n  ".join(
+                problems
+            )
             if strict:
                 raise DomainError(msg)
             warnings.warn(msg, DomainWarning, stacklevel=2)

@@ -1,4 +1,5 @@
 """A plain VGG-style CNN whose KxK convs can be DecomposeMe layers (vertical Kx1 -> act -> horizontal 1xK)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ class PlainCNNConfig:
     """Configuration of `PlainCNN`. conv="decomposed" uses DecomposedConv2d with `mid_act` between the 1-D convs
     and `mid_norm` between the 1-D convs, mid channels = mid_ratio x the width whose parameter count equals
     the dense KxK conv; decompose_first=False keeps the first (few-input-channel) conv dense."""
+
     in_channels: int = 1
     num_classes: int = 10
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])

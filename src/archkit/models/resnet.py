@@ -1,17 +1,21 @@
 """A ResNet-style classifier built from ConvNormAct, from digits-sized to ResNet-50-shaped."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..layers import ConvNormAct, create_act
+from ..utils.modules import param_dtype_device
 
 
 @dataclass
 class ResNetConfig:
     """Configuration of `ResNet`; `reduction_order` sets the order of every bottleneck's 1x1 reduction."""
+
     in_channels: int = 1
     num_classes: int = 10
     stem_channels: int = 16
@@ -37,7 +41,8 @@ class Bottleneck(nn.Module):
         self.expand = ConvNormAct(width, out_ch, 1, norm=cfg.norm, act=None)
         self.shortcut = (
             ConvNormAct(in_ch, out_ch, 1, stride=stride, norm=cfg.norm, act=None)
-            if stride != 1 or in_ch != out_ch else nn.Identity()
+            if stride != 1 or in_ch != out_ch
+            else nn.Identity()
         )
         self.act = create_act(cfg.act)
 
@@ -54,7 +59,8 @@ class BasicBlock(nn.Module):
         self.conv2 = ConvNormAct(width, out_ch, 3, norm=cfg.norm, act=None)
         self.shortcut = (
             ConvNormAct(in_ch, out_ch, 1, stride=stride, norm=cfg.norm, act=None)
-            if stride != 1 or in_ch != out_ch else nn.Identity()
+            if stride != 1 or in_ch != out_ch
+            else nn.Identity()
         )
         self.act = create_act(cfg.act)
 
@@ -70,8 +76,11 @@ class ResNet(nn.Module):
         cfg = self.config = config or ResNetConfig()
         if len(cfg.widths) != len(cfg.blocks):
             raise ValueError(f"widths and blocks must have equal length, got {cfg.widths} and {cfg.blocks}")
-        stem: list[nn.Module] = [ConvNormAct(cfg.in_channels, cfg.stem_channels, cfg.stem_kernel,
-                                             stride=cfg.stem_stride, norm=cfg.norm, act=cfg.act)]
+        stem: list[nn.Module] = [
+            ConvNormAct(
+                cfg.in_channels, cfg.stem_channels, cfg.stem_kernel, stride=cfg.stem_stride, norm=cfg.norm, act=cfg.act
+            )
+        ]
         if cfg.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
@@ -88,6 +97,13 @@ class ResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(in_ch, cfg.num_classes)
 
+    def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
+        """Random images (B, C, S, S), S from `input_shape` (default 32): inputs surgery and export can trace."""
+        dtype, device = param_dtype_device(self)
+        size = input_shape[-1] if input_shape else 32
+        gen = torch.Generator().manual_seed(seed)
+        return (torch.randn((batch_size, self.config.in_channels, size, size), generator=gen).to(device, dtype),)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"ResNet: expected input (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
@@ -96,5 +112,14 @@ class ResNet(nn.Module):
 
 def resnet50_config(num_classes: int = 1000) -> ResNetConfig:
     """The ResNet-50 shape: 7x7/2 stem + max-pool, bottleneck stages [3, 4, 6, 3], widths 64..512, x4."""
-    return ResNetConfig(in_channels=3, num_classes=num_classes, stem_channels=64, stem_kernel=7, stem_stride=2,
-                        stem_pool=True, widths=[64, 128, 256, 512], blocks=[3, 4, 6, 3], expansion=4)
+    return ResNetConfig(
+        in_channels=3,
+        num_classes=num_classes,
+        stem_channels=64,
+        stem_kernel=7,
+        stem_stride=2,
+        stem_pool=True,
+        widths=[64, 128, 256, 512],
+        blocks=[3, 4, 6, 3],
+        expansion=4,
+    )

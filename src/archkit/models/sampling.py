@@ -8,17 +8,15 @@ Convolutional Autoregressive Models"). Both draw one uniform per position up fro
 CDF, so for the same generator they return the same codes. Self-attention blocks (if any) cache
 each generated position's key and value, so position p costs one query against p+1 cached keys.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..layers.pixelcnn import gate, raster_position_encoding
-
-if TYPE_CHECKING:
-    from .pixelcnn import GatedPixelCNN
 
 METHODS = ("fast", "naive")
 
@@ -31,10 +29,19 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Ten
     return idx.clamp_(max=logits.shape[1] - 1)
 
 
-def sample_codes(model: "GatedPixelCNN", shape: tuple[int, int, int], labels: torch.Tensor | None = None,
-                 cond_codes: torch.Tensor | None = None, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, method: str = "fast") -> torch.Tensor:
-    """Sample codes (B, H, W) from a GatedPixelCNN; see the module docstring for the two methods."""
+def sample_codes(
+    model: Any,
+    shape: tuple[int, int, int],
+    labels: torch.Tensor | None = None,
+    cond_codes: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    method: str = "fast",
+) -> torch.Tensor:
+    """Sample codes (B, H, W) from a GatedPixelCNN; see the module docstring for the two methods.
+
+    `model` is a GatedPixelCNN; this module never imports it (the model imports its sampler).
+    """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
     if len(shape) != 3 or any(not isinstance(s, int) or s < 1 for s in shape):
@@ -58,7 +65,7 @@ def sample_codes(model: "GatedPixelCNN", shape: tuple[int, int, int], labels: to
 
 
 def _naive(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
-    b, h, w = shape
+    _b, h, w = shape
     codes = torch.zeros(shape, dtype=torch.long, device=u.device)
     for i in range(h):
         for j in range(w):
@@ -69,7 +76,7 @@ def _naive(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
 
 def _at(bias: torch.Tensor | None, rows: slice, cols: slice) -> torch.Tensor | None:
     """Slice a conditioning term that is either per-position (B,C,H,W) or global (B,C,1,1)."""
-    if bias is None or bias.shape[-1] == 1 and bias.shape[-2] == 1:
+    if bias is None or (bias.shape[-1] == 1 and bias.shape[-2] == 1):
         return bias
     return bias[..., rows, cols]
 
@@ -88,8 +95,8 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
     v_feat = [new(2 * c) for _ in layers]
     h_in = [emb] + [new(c) for _ in layers[:-1]]
     h_last = new(c)
-    v_out = v_in[1:] + [v_last]
-    h_out = h_in[1:] + [h_last]
+    v_out = [*v_in[1:], v_last]
+    h_out = [*h_in[1:], h_last]
     attn = {l: model.attention[str(l)] for l in range(len(layers)) if str(l) in model.attention}
     caches = {l: a.new_cache(b, h * w, u.device, emb.dtype) for l, a in attn.items()}
     pos = raster_position_encoding(h, w, c, u.device, emb.dtype) if attn else None
@@ -105,16 +112,16 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
         v_to_h = [layer.v_to_h.window(v_feat[l], (i, i + 1), (0, w)) for l, layer in enumerate(layers)]
         for j in range(w):
             for l, layer in enumerate(layers):
-                hf = layer.h_conv.window(h_in[l], (i, i + 1), (j, j + 1)) + v_to_h[l][..., j:j + 1]
+                hf = layer.h_conv.window(h_in[l], (i, i + 1), (j, j + 1)) + v_to_h[l][..., j : j + 1]
                 if biases[l] is not None:
                     hf = hf + _at(biases[l][1], slice(i, i + 1), slice(j, j + 1))
                 hn = F.conv2d(gate(hf), layer.h_out.weight, layer.h_out.bias)
                 if not layer.first:
-                    hn = h_in[l][..., i:i + 1, j:j + 1] + hn
+                    hn = h_in[l][..., i : i + 1, j : j + 1] + hn
                 if l in attn:
                     hn = attn[l].step(hn[:, :, 0, 0], i * w + j, caches[l], pos)[:, :, None, None]
-                h_out[l][..., i:i + 1, j:j + 1] = hn
-            logits = model.head(h_last[..., i:i + 1, j:j + 1])[:, :, 0, 0]
+                h_out[l][..., i : i + 1, j : j + 1] = hn
+            logits = model.head(h_last[..., i : i + 1, j : j + 1])[:, :, 0, 0]
             codes[:, i, j] = draw(logits, u[:, i, j], temperature)
             emb[:, :, i, j] = model.embed(codes[:, i, j])
     return codes

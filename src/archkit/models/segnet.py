@@ -3,6 +3,7 @@
 Every conv is a post-activation ConvNormAct, so each BN directly follows a conv and can be folded;
 skips are added (not concatenated) so no BN ever sits after a concat.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ..layers import ConvNormAct
 @dataclass
 class SegNetConfig:
     """Config of `SegNet`: one encoder level per width (stride 2 between levels), mirrored decoder."""
+
     in_channels: int = 1
     num_classes: int = 11
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])

@@ -13,8 +13,10 @@ al. (2018): three Conv1d + BatchNorm + ReLU blocks on the raw input (c, 2c, c ch
 7, 5, 3), globally average-pooled and concatenated with the LSTM's pooled vector. Both use
 `MaskedBatchNorm1d`, whose training statistics count valid steps only, so they stay padding-safe.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..layers import create_act
+from ..utils.modules import param_dtype_device
 
 FRONTENDS = ("none", "conv")
 POOLS = ("last", "mean", "max")
@@ -50,7 +53,16 @@ class SequenceClassifierConfig:
 
 
 def _check_config(cfg: SequenceClassifierConfig) -> None:
-    for name in ("in_features", "num_classes", "hidden", "layers", "conv_channels", "conv_kernel", "conv_stride", "conv_blocks"):
+    for name in (
+        "in_features",
+        "num_classes",
+        "hidden",
+        "layers",
+        "conv_channels",
+        "conv_kernel",
+        "conv_stride",
+        "conv_blocks",
+    ):
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}: expected a positive int, got {value!r}")
@@ -67,7 +79,9 @@ def _check_config(cfg: SequenceClassifierConfig) -> None:
     if cfg.conv_norm not in CONV_NORMS:
         raise ValueError(f"conv_norm: unknown value {cfg.conv_norm!r}; expected one of {list(CONV_NORMS)}")
     if cfg.conv_norm != "none" and cfg.frontend != "conv":
-        raise ValueError(f"conv_norm: {cfg.conv_norm!r} normalizes the conv frontend; it needs frontend='conv', got {cfg.frontend!r}")
+        raise ValueError(
+            f"conv_norm: {cfg.conv_norm!r} normalizes the conv frontend; it needs frontend='conv', got {cfg.frontend!r}"
+        )
     if not isinstance(cfg.fcn_channels, int) or isinstance(cfg.fcn_channels, bool) or cfg.fcn_channels < 0:
         raise ValueError(f"fcn_channels: expected an int >= 0 (0: no FCN branch), got {cfg.fcn_channels!r}")
 
@@ -110,11 +124,14 @@ class ConvFrontend(nn.Module):
     every conv, so padding cannot leak into valid steps.
     """
 
-    def __init__(self, in_features: int, channels: int, kernel: int, stride: int, blocks: int, norm: str = "none") -> None:
+    def __init__(
+        self, in_features: int, channels: int, kernel: int, stride: int, blocks: int, norm: str = "none"
+    ) -> None:
         super().__init__()
         self.kernel, self.stride, self.padding = kernel, stride, kernel // 2
         self.convs = nn.ModuleList(
-            nn.Conv1d(in_features if i == 0 else channels, channels, kernel, stride, self.padding) for i in range(blocks)
+            nn.Conv1d(in_features if i == 0 else channels, channels, kernel, stride, self.padding)
+            for i in range(blocks)
         )
         self.norms = nn.ModuleList(MaskedBatchNorm1d(channels) for _ in range(blocks)) if norm == "batch" else None
         self.act = create_act("gelu")
@@ -148,7 +165,7 @@ class FCNBranch(nn.Module):
     def __init__(self, in_features: int, channels: int) -> None:
         super().__init__()
         widths = (channels, 2 * channels, channels)
-        ins = (in_features,) + widths[:-1]
+        ins = (in_features, *widths[:-1])
         self.convs = nn.ModuleList(nn.Conv1d(i, o, k, padding=k // 2) for i, o, k in zip(ins, widths, FCN_KERNELS))
         self.norms = nn.ModuleList(MaskedBatchNorm1d(o) for o in widths)
         self.out_features = channels
@@ -180,18 +197,36 @@ class SequenceClassifier(nn.Module):
         self.config = config
         c = config
         if c.frontend == "conv":
-            self.frontend: ConvFrontend | None = ConvFrontend(c.in_features, c.conv_channels, c.conv_kernel, c.conv_stride,
-                                                              c.conv_blocks, c.conv_norm)
+            self.frontend: ConvFrontend | None = ConvFrontend(
+                c.in_features, c.conv_channels, c.conv_kernel, c.conv_stride, c.conv_blocks, c.conv_norm
+            )
             lstm_in = c.conv_channels
         else:
             self.frontend = None
             lstm_in = c.in_features
-        self.lstm = nn.LSTM(lstm_in, c.hidden, num_layers=c.layers, batch_first=True,
-                            bidirectional=c.bidirectional, dropout=c.dropout if c.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            lstm_in,
+            c.hidden,
+            num_layers=c.layers,
+            batch_first=True,
+            bidirectional=c.bidirectional,
+            dropout=c.dropout if c.layers > 1 else 0.0,
+        )
         out = c.hidden * (2 if c.bidirectional else 1)
         self.dropout = nn.Dropout(c.dropout)
         self.fcn = FCNBranch(c.in_features, c.fcn_channels) if c.fcn_channels else None
         self.head = nn.Linear(out + c.fcn_channels, c.num_classes)
+
+    def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
+        """Random sequences (B, T, C) and lengths, some shorter than T so padding is exercised."""
+        cfg, b = self.config, batch_size
+        dtype, device = param_dtype_device(self)
+        gen = torch.Generator().manual_seed(seed)
+        steps = (
+            input_shape[0] if input_shape else (4 * cfg.conv_stride**cfg.conv_blocks if cfg.frontend == "conv" else 24)
+        )
+        lengths = torch.linspace(steps, max(1, steps // 2), b).round().long().to(device)
+        return torch.randn((b, steps, cfg.in_features), generator=gen).to(device, dtype), lengths
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, num_classes); `lengths` (B,) marks the valid prefix of each padded sequence."""
@@ -214,7 +249,9 @@ class SequenceClassifier(nn.Module):
             feat = torch.cat([feat, fcn], dim=1)
         return self.head(feat)
 
-    def _pool(self, seq: torch.Tensor, h_n: torch.Tensor, mask: torch.Tensor | None, lengths: torch.Tensor | None) -> torch.Tensor:
+    def _pool(
+        self, seq: torch.Tensor, h_n: torch.Tensor, mask: torch.Tensor | None, lengths: torch.Tensor | None
+    ) -> torch.Tensor:
         pool = self.config.pool
         if pool == "last":
             # h_n holds each direction's final state of the top layer; with packing the forward
@@ -237,7 +274,11 @@ class SequenceClassifier(nn.Module):
             return x, None
         lengths = torch.as_tensor(lengths, device=x.device)
         if lengths.shape != (x.shape[0],) or lengths.dtype.is_floating_point:
-            raise ValueError(f"lengths: expected {x.shape[0]} integer lengths (one per sequence), got shape {tuple(lengths.shape)} {lengths.dtype}")
+            raise ValueError(
+                f"lengths: expected {x.shape[0]} integer lengths (one per sequence), got shape {tuple(lengths.shape)} {lengths.dtype}"
+            )
         if bool((lengths < 1).any()) or bool((lengths > x.shape[1]).any()):
-            raise ValueError(f"lengths: every length must be in [1, {x.shape[1]}] (the padded length), got min {int(lengths.min())} max {int(lengths.max())}")
+            raise ValueError(
+                f"lengths: every length must be in [1, {x.shape[1]}] (the padded length), got min {int(lengths.min())} max {int(lengths.max())}"
+            )
         return x, lengths.long()

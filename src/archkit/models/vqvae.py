@@ -13,23 +13,28 @@ Named configurations (`VQVAE2Config.preset`): digits-32, natural-64, paper-256.
 Quantization runs top-down: each level sees the (decoded) codes of the level above, so the lower
 levels only have to encode what the coarser ones missed. Images are expected in [0, 1].
 """
+
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..io import checkpoint_exists, load_weights, read_model_config
 from ..layers import ConvNormAct
 from ..layers.quantize import VectorQuantizer
+from ..utils import param_dtype_device
+from .vqvae_presets import preset_fields
 
 
 @dataclass
 class VQVAE2Config:
     """Hyper-parameters of VQVAE2 (defaults: the paper's 2-level setup, sized for small images)."""
+
     ADDED_FIELDS: ClassVar[dict] = {"layout": "archkit", "bottom_stride": 4}  # added after checkpoints existed
     in_channels: int = 3
     hidden_channels: int = 128
@@ -38,17 +43,17 @@ class VQVAE2Config:
     code_dim: int = 64
     num_codes: int | list[int] = 512  # one value for every level, or a list, top level first
     levels: int = 2
-    norm: str | None = None           # normalization inside the blocks; the paper uses none
-    beta: float = 0.25                # commitment-loss weight
+    norm: str | None = None  # normalization inside the blocks; the paper uses none
+    beta: float = 0.25  # commitment-loss weight
     ema_decay: float = 0.99
-    codebook_init: str = "kmeans++"   # "kmeans++" | "data" | "random" (the collapse-prone classic)
-    restart_after: int = 50           # re-seed a code unused for this many training steps; 0 = never
-    code_dropout: float = 0.1         # training only: share of images decoded without the lower levels
-    layout: str = "archkit"           # "archkit" | "seed" (the author's recipe verbatim, see the module doc)
-    bottom_stride: int = 4            # image side / bottom code map side: 4 (the paper) or 2 (4x the codes per image)
+    codebook_init: str = "kmeans++"  # "kmeans++" | "data" | "random" (the collapse-prone classic)
+    restart_after: int = 50  # re-seed a code unused for this many training steps; 0 = never
+    code_dropout: float = 0.1  # training only: share of images decoded without the lower levels
+    layout: str = "archkit"  # "archkit" | "seed" (the author's recipe verbatim, see the module doc)
+    bottom_stride: int = 4  # image side / bottom code map side: 4 (the paper) or 2 (4x the codes per image)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "VQVAE2Config":
+    def preset(cls, name: str, **overrides) -> VQVAE2Config:
         """The model configuration of a named preset (see `PRESETS`); keyword overrides replace its fields."""
         return cls(**{**preset_fields(name)[0], **overrides})
 
@@ -76,8 +81,10 @@ class VQVAE2Config:
             codes = [codes] * self.levels
         codes = list(codes)
         if len(codes) != self.levels or not all(isinstance(c, int) and c > 0 for c in codes):
-            raise ValueError(f"num_codes: expected a positive int or a list of {self.levels} positive ints "
-                             f"(one per level, top first), got {self.num_codes!r}")
+            raise ValueError(
+                f"num_codes: expected a positive int or a list of {self.levels} positive ints "
+                f"(one per level, top first), got {self.num_codes!r}"
+            )
         return codes
 
     def downsample_factor(self, level: int) -> int:
@@ -90,55 +97,15 @@ class VQVAE2Config:
 LAYOUTS = ("archkit", "seed")
 BOTTOM_STRIDES = (2, 4)
 
-# name -> (description, VQVAE2Config fields, training fields). Fields left out keep their defaults.
-PRESETS: dict[str, tuple[str, dict, dict]] = {
-    "digits-32": ("sklearn digits at 32x32, the default configuration",
-                  {"in_channels": 1}, {"data": "digits", "image_size": 32}),
-    # Measured on the natural crops (docs/vqvae.md, "Natural 64x64 at >= 26 dB"): 4x the codes per image
-    # (1/2 bottom) with a narrower net (hidden 64, so a step costs ~2x, not 4x) and cosine lr 1e-3 reach
-    # 27.4-27.7 dB with >= 96% of the codes in use; at the paper's 1/4 ratio `augment="flip-permute"` reaches
-    # 26.2 dB but leaves 42% of the top codes unused.
-    "natural-64": ("64x64 crops of the bundled photographs: 16x16 top / 32x32 bottom codes",
-                   {"in_channels": 3, "bottom_stride": 2, "hidden_channels": 64},
-                   {"data": "natural", "image_size": 64, "lr": 1e-3, "lr_schedule": "cosine"}),
-    # Razavi et al. 2019, appendix (ImageNet 256): 128 hidden units, 64 residual units, 2 residual
-    # layers, 512 codes of dimension 64 per level; the seed's layers verbatim.
-    "paper-256": ("the seed's 256x256 layout: 64x64 bottom and 32x32 top code maps",
-                  {"in_channels": 3, "hidden_channels": 128, "res_channels": 64, "res_blocks": 2, "code_dim": 64,
-                   "num_codes": 512, "levels": 2, "layout": "seed"},
-                  {"data": "natural", "image_size": 256}),
-}
-
-
-def preset_fields(name: str) -> tuple[dict, dict]:
-    """(VQVAE2Config fields, training fields) of a preset, with a clear error for an unknown name."""
-    if name not in PRESETS:
-        raise ValueError(f"preset: expected one of {list(PRESETS)}, got {name!r}")
-    _, model, train = PRESETS[name]
-    return dict(model), dict(train)
-
-
-def format_presets() -> str:
-    """The presets as a plain-text table (what `--preset list` prints)."""
-    from ..surgery.measure import format_table
-
-    rows = []
-    for name, (desc, model, train) in PRESETS.items():
-        cfg = VQVAE2Config(**model)
-        rows.append([name, train["data"], f"{train['image_size']}", cfg.layout, f"1/{cfg.bottom_stride}", cfg.hidden_channels,
-                     f"{cfg.res_blocks}x{cfg.res_channels}", cfg.code_dim,
-                     ",".join(map(str, cfg.codes_per_level())), desc])
-    return format_table(["preset", "data", "size", "layout", "bottom", "hidden", "res blocks x ch", "code dim", "codes",
-                         "what"], rows)
-
 
 @dataclass
 class VQVAEOutput:
     """Result of VQVAE2.forward: reconstruction, total VQ loss, per-level statistics and code maps."""
+
     recon: torch.Tensor
     vq_loss: torch.Tensor
     levels: list[dict[str, torch.Tensor]] = field(default_factory=list)  # top first: loss, perplexity, usage
-    codes: list[torch.Tensor] = field(default_factory=list)              # top first: (B, H_l, W_l) int64
+    codes: list[torch.Tensor] = field(default_factory=list)  # top first: (B, H_l, W_l) int64
 
 
 class ResBlock(nn.Module):
@@ -178,8 +145,11 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
 def _bottom_down(cfg: VQVAE2Config) -> list[nn.Module]:
     """Image -> features at 1/bottom_stride size: two strided convs (1/4), or a full-size 3x3 conv and one (1/2)."""
     half, norm = cfg.hidden_channels // 2, cfg.norm
-    first = (_down(cfg.in_channels, half, norm) if cfg.bottom_stride == 4
-             else ConvNormAct(cfg.in_channels, half, 3, norm=norm, act="relu"))
+    first = (
+        _down(cfg.in_channels, half, norm)
+        if cfg.bottom_stride == 4
+        else ConvNormAct(cfg.in_channels, half, 3, norm=norm, act="relu")
+    )
     return [first, _down(half, cfg.hidden_channels, norm)]
 
 
@@ -219,18 +189,21 @@ class VQVAE2(nn.Module):
         self.encoders = nn.ModuleList([_encoder(cfg, bottom=(k == 0)) for k in range(L)])
         # Per level (top first): 1x1 conv into code space; below the top it also sees the upsampled
         # decoding of the level above, concatenated with the encoder features (the seed's recipe).
-        self.pre_quant = nn.ModuleList(
-            [nn.Conv2d(ch if l == 0 else ch + dim, dim, 1) for l in range(L)])
-        self.quantizers = nn.ModuleList([
-            VectorQuantizer(codes[l], dim, cfg.beta, cfg.ema_decay, cfg.codebook_init, cfg.restart_after, seed=l)
-            for l in range(L)])
+        self.pre_quant = nn.ModuleList([nn.Conv2d(ch if l == 0 else ch + dim, dim, 1) for l in range(L)])
+        self.quantizers = nn.ModuleList(
+            [
+                VectorQuantizer(codes[l], dim, cfg.beta, cfg.ema_decay, cfg.codebook_init, cfg.restart_after, seed=l)
+                for l in range(L)
+            ]
+        )
         # Level l's codes -> features at level l+1's resolution, conditioning level l+1's quantizer.
         # seed: hq = ConvTranspose(ResNet(Conv1x1(q))); archkit reads the codes with a 3x3 conv
         k = 1 if cfg.layout == "seed" else 3
         self.cond_decoders = nn.ModuleList([_code_decoder(cfg, dim, dim, 1, k) for _ in range(L - 1)])
         # Every non-bottom level's codes are upsampled to the bottom resolution for the decoder.
         self.upsamplers = nn.ModuleList(
-            [nn.Sequential(*[_up(dim, dim) for _ in range(L - 1 - l)]) for l in range(L - 1)])
+            [nn.Sequential(*[_up(dim, dim) for _ in range(L - 1 - l)]) for l in range(L - 1)]
+        )
         self.decoder = _code_decoder(cfg, dim * L, cfg.in_channels, cfg.bottom_stride.bit_length() - 1)
 
     def downsample_factor(self, level: int) -> int:
@@ -245,8 +218,10 @@ class VQVAE2(nn.Module):
         factor = cfg.downsample_factor(0)
         h, w = x.shape[-2:]
         if h % factor or w % factor:
-            raise ValueError(f"image size {h}x{w} is not divisible by {factor}, the total downsampling factor of "
-                             f"a {cfg.levels}-level VQVAE2; use a multiple of {factor} (e.g. {max(factor, h // factor * factor)})")
+            raise ValueError(
+                f"image size {h}x{w} is not divisible by {factor}, the total downsampling factor of "
+                f"a {cfg.levels}-level VQVAE2; use a multiple of {factor} (e.g. {max(factor, h // factor * factor)})"
+            )
 
     def _quantize(self, x: torch.Tensor):
         self.check_input(x)
@@ -274,8 +249,8 @@ class VQVAE2(nn.Module):
         b, device = quantized[0].shape[0], quantized[0].device
         rank, world = _rank_and_world()
         gen = torch.Generator().manual_seed(7919 + int(self.quantizers[0].steps))
-        dropped = (torch.rand(b * world, generator=gen) < p)[rank * b:(rank + 1) * b].to(device)
-        first_hidden = torch.randint(1, L, (b * world,), generator=gen)[rank * b:(rank + 1) * b].to(device)
+        dropped = (torch.rand(b * world, generator=gen) < p)[rank * b : (rank + 1) * b].to(device)
+        first_hidden = torch.randint(1, L, (b * world,), generator=gen)[rank * b : (rank + 1) * b].to(device)
         out = []
         for l, q in enumerate(quantized):
             keep = ~(dropped & (first_hidden <= l)) if l > 0 else torch.ones_like(dropped)
@@ -285,6 +260,15 @@ class VQVAE2(nn.Module):
     def _decode(self, quantized: list[torch.Tensor]) -> torch.Tensor:
         ups = [up(q) for up, q in zip(self.upsamplers, quantized[:-1])]
         return (self.decoder(torch.cat([*ups, quantized[-1]], 1)) + 1) / 2
+
+    def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
+        """Random images in [0, 1] (B, C, S, S), S a multiple of the downsampling (default 16 or the factor)."""
+        dtype, device = param_dtype_device(self)
+        factor = self.config.downsample_factor(0)
+        size = input_shape[-1] if input_shape else max(16, factor)
+        size = max(factor, size // factor * factor)
+        gen = torch.Generator().manual_seed(seed)
+        return (torch.rand((batch_size, self.config.in_channels, size, size), generator=gen).to(device, dtype),)
 
     def forward(self, x: torch.Tensor) -> VQVAEOutput:
         outs = self._quantize(x)
@@ -307,64 +291,28 @@ class VQVAE2(nn.Module):
         """Images (B, C, H, W) (roughly in [0, 1]) from code maps, top level first."""
         L = self.config.levels
         if not isinstance(codes, (list, tuple)) or len(codes) != L:
-            raise ValueError(f"codes: expected a list of {L} code maps (top first), got "
-                             f"{type(codes).__name__} of length {len(codes) if hasattr(codes, '__len__') else '?'}")
+            raise ValueError(
+                f"codes: expected a list of {L} code maps (top first), got "
+                f"{type(codes).__name__} of length {len(codes) if hasattr(codes, '__len__') else '?'}"
+            )
         b, ht, wt = codes[0].shape if codes[0].dim() == 3 else (None, None, None)
         for l, c in enumerate(codes):
-            scale = 2 ** l
+            scale = 2**l
             if c.dim() != 3 or b is None or tuple(c.shape) != (b, ht * scale, wt * scale):
-                raise ValueError(f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
-                                 f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}")
+                raise ValueError(
+                    f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
+                    f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}"
+                )
         return self._decode([q.lookup(c) for q, c in zip(self.quantizers, codes)])
-
-
-def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]:
-    """One row per level (top first) and one for the decoder: feature map, code map, codebook, parameters.
-
-    A level's parameters are the modules only it uses: its encoder, its 1x1 pre-quantizer conv, the
-    decoder of the codes above that conditions its quantizer, and (above the bottom) the transposed
-    convs lifting its codes to the decoder; the rows sum to the model's parameter count.
-    """
-    from ..surgery.measure import count_params
-
-    cfg = model.config
-    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
-    L = cfg.levels
-    rows = []
-    for l in range(L):
-        f = cfg.downsample_factor(l)
-        if h % f or w % f:
-            raise ValueError(f"image_size: {h}x{w} is not divisible by {f}, the downsampling of level {l}")
-        mods: list[nn.Module] = [model.encoders[L - 1 - l], model.pre_quant[l], model.quantizers[l]]
-        if l > 0:
-            mods.append(model.cond_decoders[l - 1])
-        if l < L - 1:
-            mods.append(model.upsamplers[l])
-        name = "top" if l == 0 else "bottom" if l == L - 1 else f"middle {l}"
-        rows.append({"level": f"{l} ({name})", "feature_map": f"{cfg.hidden_channels}x{h // f}x{w // f}",
-                     "code_map": f"{h // f}x{w // f}", "codebook": f"{model.quantizers[l].num_codes}x{cfg.code_dim}",
-                     "parameters": sum(count_params(m) for m in mods)})
-    rows.append({"level": "decoder", "feature_map": f"{cfg.in_channels}x{h}x{w}", "code_map": "-", "codebook": "-",
-                 "parameters": count_params(model.decoder)})
-    return rows
-
-
-def format_layout_table(rows: list[dict]) -> str:
-    """`layout_table` rows as plain text, with the total parameter count."""
-    from ..surgery.measure import format_table
-
-    body = [[r["level"], r["feature_map"], r["code_map"], r["codebook"], f"{r['parameters']:,}"] for r in rows]
-    body.append(["total", "", "", "", f"{sum(r['parameters'] for r in rows):,}"])
-    return format_table(["level", "feature map (CxHxW)", "code map", "codebook (codes x dim)", "parameters"], body)
 
 
 def load_vqvae(run_dir: str | Path) -> VQVAE2:
     """The trained VQVAE2 of a run folder (RUN_DIR/vqvae), in eval mode."""
-    from ..train.checkpoint import checkpoint_exists, load_weights, read_model_config
 
     folder = Path(run_dir) / "vqvae"
     if not checkpoint_exists(folder):
-        raise FileNotFoundError(f"no trained VQ-VAE in {str(run_dir)!r}: run `archkit vqvae train --out {run_dir}` first")
+        raise FileNotFoundError(
+            f"no trained VQ-VAE in {str(run_dir)!r}: run `archkit vqvae train --out {run_dir}` first"
+        )
     config, _ = read_model_config(folder, VQVAE2Config)
     return load_weights(folder, VQVAE2(config)).eval()
-

@@ -3,6 +3,7 @@
 Each study module has `run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict` and is
 registered in STUDIES as "module:function" (imported lazily: studies pull in matplotlib etc.).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -5,12 +5,14 @@ shifted variant (bigger, noisy digits) with each option applied first: BN left a
 BN frozen, BN folded into the convs, BN swapped for GroupNorm, BN dropped for SELU. Every variant gets
 the same fine-tuning budget; we report mIoU on the shifted test set (mean +- std over seeds).
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -74,16 +76,30 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = dict(pretrain=64, finetune=8, test=16) if quick else dict(pretrain=1500, finetune=400, test=300)
     # The last pre-training epoch runs at a 10x lower lr so every seed ends at a settled model.
-    budget = dict(pretrain_epochs=1 if quick else 8, pretrain_batch=32, pretrain_lr=3e-3, pretrain_last_epoch_lr=3e-4,
-                  finetune_epochs=1, finetune_batch=1, finetune_lr=3e-4)
+    budget = dict(
+        pretrain_epochs=1 if quick else 8,
+        pretrain_batch=32,
+        pretrain_lr=3e-3,
+        pretrain_last_epoch_lr=3e-4,
+        finetune_epochs=1,
+        finetune_batch=1,
+        finetune_lr=3e-4,
+    )
     source_test = make_digit_canvas(sizes["test"], SOURCE, seed=10_001, split="test")
     shifted_test = make_digit_canvas(sizes["test"], SHIFTED, seed=10_002, split="test")
     results: dict[str, Any] = {
-        "seeds": seeds, "quick": quick, "sizes": sizes, "budget": budget, "model": asdict(SegNetConfig()),
-        "source": asdict(SOURCE), "shifted": asdict(SHIFTED),
+        "seeds": seeds,
+        "quick": quick,
+        "sizes": sizes,
+        "budget": budget,
+        "model": asdict(SegNetConfig()),
+        "source": asdict(SOURCE),
+        "shifted": asdict(SHIFTED),
         "baseline": {"label": "pre-trained, no fine-tuning", "shifted_miou": [], "source_miou": []},
-        "variants": {k: {"label": label, "shifted_miou": [], "source_miou": [], "finetune_loss": []}
-                     for k, (label, _) in VARIANTS.items()},
+        "variants": {
+            k: {"label": label, "shifted_miou": [], "source_miou": [], "finetune_loss": []}
+            for k, (label, _) in VARIANTS.items()
+        },
     }
     examples: dict[str, torch.Tensor] = {}
     for seed in tqdm(range(seeds), desc="bn-batch1 seeds", leave=False):
@@ -91,8 +107,13 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
         pre = make_digit_canvas(sizes["pretrain"], SOURCE, seed=100 * seed + 1)
         tune = make_digit_canvas(sizes["finetune"], SHIFTED, seed=100 * seed + 2)
         model = SegNet(SegNetConfig())
-        for epochs, lr in ((budget["pretrain_epochs"] - 1, budget["pretrain_lr"]), (1, budget["pretrain_last_epoch_lr"])):
-            fit_classifier(model, pre.images, pre.masks, epochs=epochs, batch_size=budget["pretrain_batch"], lr=lr, seed=seed)
+        for epochs, lr in (
+            (budget["pretrain_epochs"] - 1, budget["pretrain_lr"]),
+            (1, budget["pretrain_last_epoch_lr"]),
+        ):
+            fit_classifier(
+                model, pre.images, pre.masks, epochs=epochs, batch_size=budget["pretrain_batch"], lr=lr, seed=seed
+            )
         model.eval()
         results["baseline"]["shifted_miou"].append(segmentation_miou(model, shifted_test))
         results["baseline"]["source_miou"].append(segmentation_miou(model, source_test))
@@ -101,8 +122,15 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
         for key, (_, prepare) in VARIANTS.items():
             seed_everything(seed)
             tuned = prepare(model, seed)
-            fit = fit_classifier(tuned, tune.images, tune.masks, epochs=budget["finetune_epochs"],
-                                 batch_size=budget["finetune_batch"], lr=budget["finetune_lr"], seed=seed)
+            fit = fit_classifier(
+                tuned,
+                tune.images,
+                tune.masks,
+                epochs=budget["finetune_epochs"],
+                batch_size=budget["finetune_batch"],
+                lr=budget["finetune_lr"],
+                seed=seed,
+            )
             r = results["variants"][key]
             r["shifted_miou"].append(segmentation_miou(tuned, shifted_test))
             r["source_miou"].append(segmentation_miou(tuned, source_test))
@@ -124,20 +152,41 @@ def _plot(results: dict[str, Any], path: Path) -> Path:
     fig, ax = new_figure(figsize=(10, 4.5))
     pos = list(range(len(rows)))
     w = 0.38
-    ax.bar([p - w / 2 for p in pos], [r["shifted_miou_mean"] for _, r in rows], w,
-           yerr=[r["shifted_miou_std"] for _, r in rows], capsize=4, color="tab:blue", label="shifted test (target)")
-    ax.bar([p + w / 2 for p in pos], [r["source_miou_mean"] for _, r in rows], w,
-           yerr=[r["source_miou_std"] for _, r in rows], capsize=4, color="tab:gray", alpha=0.6,
-           label="source test (forgetting)")
+    ax.bar(
+        [p - w / 2 for p in pos],
+        [r["shifted_miou_mean"] for _, r in rows],
+        w,
+        yerr=[r["shifted_miou_std"] for _, r in rows],
+        capsize=4,
+        color="tab:blue",
+        label="shifted test (target)",
+    )
+    ax.bar(
+        [p + w / 2 for p in pos],
+        [r["source_miou_mean"] for _, r in rows],
+        w,
+        yerr=[r["source_miou_std"] for _, r in rows],
+        capsize=4,
+        color="tab:gray",
+        alpha=0.6,
+        label="source test (forgetting)",
+    )
     for p, (_, r) in zip(pos, rows):
-        ax.text(p - w / 2, r["shifted_miou_mean"] + r["shifted_miou_std"] + 0.01, f"{r['shifted_miou_mean']:.2f}",
-                ha="center", fontsize=8)
+        ax.text(
+            p - w / 2,
+            r["shifted_miou_mean"] + r["shifted_miou_std"] + 0.01,
+            f"{r['shifted_miou_mean']:.2f}",
+            ha="center",
+            fontsize=8,
+        )
     ax.set_xticks(pos, labels, fontsize=8)
     ax.set_ylabel("mIoU (11 classes)")
     ax.set_ylim(0, 1)
     b = results["budget"]
-    ax.set_title(f"batch-1 fine-tuning on shifted digits: mean ± std over {results['seeds']} seed(s), "
-                 f"{results['sizes']['finetune'] * b['finetune_epochs']} steps each")
+    ax.set_title(
+        f"batch-1 fine-tuning on shifted digits: mean ± std over {results['seeds']} seed(s), "
+        f"{results['sizes']['finetune'] * b['finetune_epochs']} steps each"
+    )
     ax.legend(loc="upper right", fontsize=8)
     return save_figure(fig, path)
 
@@ -169,17 +218,28 @@ def _ordered(variants: dict[str, Any]) -> dict[str, Any]:
 def _body(results: dict[str, Any]) -> str:
     v, base, b, s = _ordered(results["variants"]), results["baseline"], results["budget"], results["sizes"]
     rows = [[base["label"], _fmt(base, "shifted_miou"), _fmt(base, "source_miou"), "–"]]
-    rows += [[r["label"], _fmt(r, "shifted_miou"), _fmt(r, "source_miou"), f"{mean_std(r['finetune_loss'])[0]:.3f}"]
-             for r in v.values()]
-    table = markdown_table(["variant", "mIoU shifted test (mean ± std)", "mIoU source test", "last fine-tune epoch loss"], rows)
+    rows += [
+        [r["label"], _fmt(r, "shifted_miou"), _fmt(r, "source_miou"), f"{mean_std(r['finetune_loss'])[0]:.3f}"]
+        for r in v.values()
+    ]
+    table = markdown_table(
+        ["variant", "mIoU shifted test (mean ± std)", "mIoU source test", "last fine-tune epoch loss"], rows
+    )
     ranked = sorted(v, key=lambda k: v[k]["shifted_miou_mean"], reverse=True)
     best, worst = v[ranked[0]], v[ranked[-1]]
     # "Tied with the best": the gap is no larger than the bigger of the two seed stds.
-    tied = [k for k in ranked[1:] if best["shifted_miou_mean"] - v[k]["shifted_miou_mean"]
-            <= max(best["shifted_miou_std"], v[k]["shifted_miou_std"])]
+    tied = [
+        k
+        for k in ranked[1:]
+        if best["shifted_miou_mean"] - v[k]["shifted_miou_mean"]
+        <= max(best["shifted_miou_std"], v[k]["shifted_miou_std"])
+    ]
     verdict = f"Best mean: **{best['label']}** ({_fmt(best, 'shifted_miou')})"
-    verdict += (f"; tied within one seed std with {', '.join(v[k]['label'] for k in tied)}." if tied
-                else f", ahead of every other variant by more than one seed std.")
+    verdict += (
+        f"; tied within one seed std with {', '.join(v[k]['label'] for k in tied)}."
+        if tied
+        else ", ahead of every other variant by more than one seed std."
+    )
     forget = {k: base["source_miou_mean"] - v[k]["source_miou_mean"] for k in v}
     delta = lambda k: v[k]["shifted_miou_mean"] - base["shifted_miou_mean"]  # noqa: E731
     deltas = ", ".join(f"{v[k]['label']} {delta(k):+.3f}" for k in ranked)
@@ -190,12 +250,12 @@ fold BN into the convs, freeze it, replace it with GroupNorm, or drop it and use
 **Setup.** `SegNet` (archkit.models; encoder-decoder of conv-BN-ReLU blocks, widths 16/32/64, additive skips),
 11-class pixel labels (background + digit) on 32×32 canvases with 1–3 non-overlapping digits
 (`archkit.data.make_digit_canvas`). Source: 12 px clean digits. Shifted target: 16 px digits + Gaussian noise
-σ=0.2. Test canvases use held-out digits only ({s['test']} canvases each).
-- Pre-training (per seed): {s['pretrain']} source canvases, {b['pretrain_epochs']} epochs, batch {b['pretrain_batch']}, Adam lr {b['pretrain_lr']}
-  (last epoch {b['pretrain_last_epoch_lr']}).
-- Fine-tuning (per seed, per variant, identical budget): {s['finetune']} shifted canvases, {b['finetune_epochs']} epoch at
-  batch size {b['finetune_batch']} (= {s['finetune'] * b['finetune_epochs']} Adam steps, lr {b['finetune_lr']}), all trainable parameters.
-- Evaluation in eval mode; mIoU over the whole test set (`archkit.train.mean_iou`), seeds 0..{results['seeds'] - 1}.
+σ=0.2. Test canvases use held-out digits only ({s["test"]} canvases each).
+- Pre-training (per seed): {s["pretrain"]} source canvases, {b["pretrain_epochs"]} epochs, batch {b["pretrain_batch"]}, Adam lr {b["pretrain_lr"]}
+  (last epoch {b["pretrain_last_epoch_lr"]}).
+- Fine-tuning (per seed, per variant, identical budget): {s["finetune"]} shifted canvases, {b["finetune_epochs"]} epoch at
+  batch size {b["finetune_batch"]} (= {s["finetune"] * b["finetune_epochs"]} Adam steps, lr {b["finetune_lr"]}), all trainable parameters.
+- Evaluation in eval mode; mIoU over the whole test set (`archkit.train.mean_iou`), seeds 0..{results["seeds"] - 1}.
 
 ## Results
 
@@ -205,7 +265,7 @@ fold BN into the convs, freeze it, replace it with GroupNorm, or drop it and use
 
 Gain over the pre-trained model on the shifted test set: {deltas}.
 
-{verdict} Worst: {worst['label']} ({_fmt(worst, 'shifted_miou')}).
+{verdict} Worst: {worst["label"]} ({_fmt(worst, "shifted_miou")}).
 Source-test mIoU lost by fine-tuning (forgetting): {", ".join(f"{v[k]['label']} {forget[k]:.3f}" for k in ranked)}.
 
 Example predictions (seed 0, first shifted test canvas): ![examples](examples.png)
@@ -229,7 +289,7 @@ Example predictions (seed 0, first shifted test canvas): ![examples](examples.pn
   pre-trained features arrive at the next layer differently distributed: part of the fine-tuning budget
   goes to re-adapting.
 - **SELU via `to_selu`** re-initializes every weight (LeCun normal), as self-normalizing nets require:
-  the pre-training is thrown away and the {s['finetune'] * b['finetune_epochs']} batch-1 steps train a network from scratch.
+  the pre-training is thrown away and the {s["finetune"] * b["finetune_epochs"]} batch-1 steps train a network from scratch.
   This measures "drop BN and use SELU" applied to a BN-pretrained model; an SNN pre-trained as such is a
   different experiment that this study does not run (it would need its own pre-training).
 - One learning rate for all variants (not tuned per variant); a small net and a synthetic shift; few seeds,

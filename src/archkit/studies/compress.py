@@ -6,6 +6,7 @@ pairs) and at several energies (both operations). Each conversion is evaluated a
 fine-tune with `archkit.train.fit_classifier`. Reported: accuracy vs interleaved CPU latency (one plot)
 and the smallest rank that keeps accuracy within 1 point of the trained model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,15 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
         x, y = x[:384], y[:384]
     probe = x_test[:8]
     conversions = _conversions(quick)
-    results: dict[str, Any] = {"budget": budget, "finetune": finetune, "seeds": seeds, "quick": quick,
-                               "config": ResNetConfig().__dict__, "base": {"accuracy": []}, "conversions": {}}
+    results: dict[str, Any] = {
+        "budget": budget,
+        "finetune": finetune,
+        "seeds": seeds,
+        "quick": quick,
+        "config": ResNetConfig().__dict__,
+        "base": {"accuracy": []},
+        "conversions": {},
+    }
     timed: dict[str, nn.Module] = {}
     for seed in tqdm(range(seeds), desc="compress", leave=False):
         seed_everything(seed)
@@ -70,12 +78,14 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
             timed["trained model"] = base
         for family, label, setting in conversions:
             new, ranks = _convert(base, family, setting, probe)
-            r = results["conversions"].setdefault(label, {"family": family, "setting": setting, "accuracy": [],
-                                                          "finetuned_accuracy": [], "ranks": ranks})
+            r = results["conversions"].setdefault(
+                label, {"family": family, "setting": setting, "accuracy": [], "finetuned_accuracy": [], "ranks": ranks}
+            )
             r["accuracy"].append(accuracy(new, x_test, y_test))
             tuned = copy.deepcopy(new)
-            r["finetuned_accuracy"].append(fit_classifier(tuned, x, y, x_test=x_test, y_test=y_test, seed=seed,
-                                                          **finetune).test_accuracy)
+            r["finetuned_accuracy"].append(
+                fit_classifier(tuned, x, y, x_test=x_test, y_test=y_test, seed=seed, **finetune).test_accuracy
+            )
             if seed == 0:
                 timed[label] = new
 
@@ -84,8 +94,11 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     latency = interleaved_latency({k: (lambda m=m: m(batch)) for k, m in timed.items()}, repeats=repeats, warmup=2)
     b = results["base"]
     b["accuracy_mean"], b["accuracy_std"] = mean_std(b["accuracy"])
-    b["latency_ms"], b["params"], b["macs"] = 1e3 * latency["trained model"], count_params(timed["trained model"]), \
-        count_macs(timed["trained model"], probe[:1])
+    b["latency_ms"], b["params"], b["macs"] = (
+        1e3 * latency["trained model"],
+        count_params(timed["trained model"]),
+        count_macs(timed["trained model"], probe[:1]),
+    )
     for label, r in results["conversions"].items():
         r["accuracy_mean"], r["accuracy_std"] = mean_std(r["accuracy"])
         r["finetuned_mean"], r["finetuned_std"] = mean_std(r["finetuned_accuracy"])
@@ -94,8 +107,9 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     results["within_1_point"] = _within(results)
     results["latency"] = {"batch": len(batch), "threads": torch.get_num_threads(), "repeats": repeats}
     _plot(results, out_dir / "compress.png")
-    write_report(out_dir, "Study: post-hoc low-rank compression (decompose / lowrank) of a trained CNN",
-                 _body(results), results)
+    write_report(
+        out_dir, "Study: post-hoc low-rank compression (decompose / lowrank) of a trained CNN", _body(results), results
+    )
     return results
 
 
@@ -116,23 +130,41 @@ def _plot(results: dict[str, Any], path: Path) -> Path:
     fig, axes = new_figure(1, 2, figsize=(13, 5), sharey=True)
     colors = {"decompose": "tab:blue", "lowrank": "tab:orange", "both": "tab:green"}
     b = results["base"]
-    for ax, key, xlabel in ((axes[0], "latency_ms", f"CPU latency, batch {results['latency']['batch']} "
-                                                     "(ms, median, interleaved)"),
-                            (axes[1], "macs", "MACs per image")):
+    for ax, key, xlabel in (
+        (axes[0], "latency_ms", f"CPU latency, batch {results['latency']['batch']} (ms, median, interleaved)"),
+        (axes[1], "macs", "MACs per image"),
+    ):
         for family, color in colors.items():
             # connected in rank/energy order, so a family reads as one path even when latency is noisy
-            rows = sorted((r for r in results["conversions"].values() if r["family"] == family),
-                          key=lambda r: r["setting"])
+            rows = sorted(
+                (r for r in results["conversions"].values() if r["family"] == family), key=lambda r: r["setting"]
+            )
             if not rows:
                 continue
             xs = [r[key] for r in rows]
-            ax.plot(xs, [100 * r["accuracy_mean"] for r in rows], "o--", color=color, alpha=0.5,
-                    label=f"{family}, as converted")
-            ax.plot(xs, [100 * r["finetuned_mean"] for r in rows], "s-", color=color,
-                    label=f"{family}, + {results['finetune']['epochs']}-epoch fine-tune")
+            ax.plot(
+                xs,
+                [100 * r["accuracy_mean"] for r in rows],
+                "o--",
+                color=color,
+                alpha=0.5,
+                label=f"{family}, as converted",
+            )
+            ax.plot(
+                xs,
+                [100 * r["finetuned_mean"] for r in rows],
+                "s-",
+                color=color,
+                label=f"{family}, + {results['finetune']['epochs']}-epoch fine-tune",
+            )
             for r in rows:
-                ax.annotate(str(r["setting"]), (r[key], 100 * r["finetuned_mean"]), fontsize=7,
-                            textcoords="offset points", xytext=(3, 3))
+                ax.annotate(
+                    str(r["setting"]),
+                    (r[key], 100 * r["finetuned_mean"]),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(3, 3),
+                )
         ax.plot([b[key]], [100 * b["accuracy_mean"]], "k*", ms=14, label="trained model")
         ax.axhline(100 * (b["accuracy_mean"] - WITHIN), color="k", lw=0.8, ls=":", label="trained − 1 point")
         ax.set_xlabel(xlabel)
@@ -145,18 +177,49 @@ def _plot(results: dict[str, Any], path: Path) -> Path:
 
 def _body(results: dict[str, Any]) -> str:
     b, lat = results["base"], results["latency"]
-    rows = [["trained model", "-", f"{100 * b['accuracy_mean']:.2f} ± {100 * b['accuracy_std']:.2f}", "-",
-             b["params"], b["macs"], b["latency_ms"], "1.00"]]
+    rows = [
+        [
+            "trained model",
+            "-",
+            f"{100 * b['accuracy_mean']:.2f} ± {100 * b['accuracy_std']:.2f}",
+            "-",
+            b["params"],
+            b["macs"],
+            b["latency_ms"],
+            "1.00",
+        ]
+    ]
     for label, r in results["conversions"].items():
         ranks = sorted(set(r["ranks"].values()))
-        rows.append([label, f"{len(r['ranks'])} layers, ranks {ranks}" if ranks else "nothing cheaper: unchanged",
-                     f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}",
-                     f"{100 * r['finetuned_mean']:.2f} ± {100 * r['finetuned_std']:.2f}", r["params"], r["macs"],
-                     r["latency_ms"], f"{r['latency_ms'] / b['latency_ms']:.2f}"])
-    table = markdown_table(["conversion", "layers replaced (seed 0)", "acc % as converted", "acc % + fine-tune",
-                            "params", "MACs", "latency ms", "latency ×"], rows)
-    within = "\n".join(f"- {k}: **{v if v is not None else 'none of the tried settings'}**"
-                       for k, v in results["within_1_point"].items())
+        rows.append(
+            [
+                label,
+                f"{len(r['ranks'])} layers, ranks {ranks}" if ranks else "nothing cheaper: unchanged",
+                f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}",
+                f"{100 * r['finetuned_mean']:.2f} ± {100 * r['finetuned_std']:.2f}",
+                r["params"],
+                r["macs"],
+                r["latency_ms"],
+                f"{r['latency_ms'] / b['latency_ms']:.2f}",
+            ]
+        )
+    table = markdown_table(
+        [
+            "conversion",
+            "layers replaced (seed 0)",
+            "acc % as converted",
+            "acc % + fine-tune",
+            "params",
+            "MACs",
+            "latency ms",
+            "latency ×",
+        ],
+        rows,
+    )
+    within = "\n".join(
+        f"- {k}: **{v if v is not None else 'none of the tried settings'}**"
+        for k, v in results["within_1_point"].items()
+    )
     bud, ft = results["budget"], results["finetune"]
     cheap = min(results["conversions"].items(), key=lambda kv: kv[1]["macs"])
     return f"""
@@ -164,17 +227,17 @@ Question (seeds 1 and 6): can a trained network be converted to low-rank layers 
 trick") or to DecomposeMe-style 1-D conv pairs, and what does it cost in accuracy and buy in speed?
 
 **Setup.** `archkit.models.ResNet` (default digits config: stem 3x3, three bottleneck stages, widths
-{results['config']['widths']}), trained on scikit-learn digits 8×8 per seed (seeds 0..{results['seeds'] - 1},
-Adam lr {bud['lr']}, {bud['epochs']} epochs, the last {min(bud['epochs'], ANNEAL_EPOCHS)} at lr/10) {"— QUICK run on a data subset, not a result" if results['quick'] else ""}.
+{results["config"]["widths"]}), trained on scikit-learn digits 8×8 per seed (seeds 0..{results["seeds"] - 1},
+Adam lr {bud["lr"]}, {bud["epochs"]} epochs, the last {min(bud["epochs"], ANNEAL_EPOCHS)} at lr/10) {"— QUICK run on a data subset, not a result" if results["quick"] else ""}.
 Then, post hoc:
 - `archkit.surgery.decompose(model, rank=r)`: every 3x3 conv → linear 3x1 → 1x3 pair (exact at full
   rank; layers where rank r would not save MACs are left alone and reported as skipped);
 - `archkit.surgery.lowrank(model, rank=r)`: every 1x1 conv and the linear head → a thin pair through r channels;
 - "both": `decompose` then `lowrank`, each choosing per-layer ranks from the retained energy of the squared
   singular values.
-Each conversion is evaluated as converted and after a {ft['epochs']}-epoch fine-tune (Adam lr {ft['lr']},
+Each conversion is evaluated as converted and after a {ft["epochs"]}-epoch fine-tune (Adam lr {ft["lr"]},
 `archkit.train.fit_classifier`). Accuracy: mean ± std over seeds on the fixed held-out split.
-Latency: seed-0 models, median of {lat['repeats']} interleaved runs, batch {lat['batch']}, {lat['threads']}
+Latency: seed-0 models, median of {lat["repeats"]} interleaved runs, batch {lat["batch"]}, {lat["threads"]}
 torch thread(s), on a shared, contended CPU.
 
 ## Results
@@ -185,15 +248,15 @@ torch thread(s), on a shared, contended CPU.
 
 ## The smallest rank (or energy) within 1 point of the trained model
 
-Trained model: {100 * b['accuracy_mean']:.2f}% → threshold {100 * (b['accuracy_mean'] - WITHIN):.2f}%.
+Trained model: {100 * b["accuracy_mean"]:.2f}% → threshold {100 * (b["accuracy_mean"] - WITHIN):.2f}%.
 
 {within}
 
 ## Reading
 
 - Rank r is an upper bound per layer; MACs and latency of each row show what was actually replaced.
-- MACs vs time: the cheapest conversion here ({cheap[0]}) has {cheap[1]['macs'] / b['macs']:.2f}× the MACs of the
-  trained model and {cheap[1]['latency_ms'] / b['latency_ms']:.2f}× its latency. A digits-sized network is small, so
+- MACs vs time: the cheapest conversion here ({cheap[0]}) has {cheap[1]["macs"] / b["macs"]:.2f}× the MACs of the
+  trained model and {cheap[1]["latency_ms"] / b["latency_ms"]:.2f}× its latency. A digits-sized network is small, so
   per-layer overhead dominates and one conv replaced by two thinner ones saves arithmetic, not necessarily time. `benchmarks/bench_lowrank.py` measures the same trade on layers large enough for
   the MAC saving to matter.
 """

@@ -5,11 +5,13 @@ The same small CascadeCNN is trained on scikit-learn digits with its reductions 
 CPU latency before/after `fuse_bn` (timed interleaved), and the module sequence left after
 folding: in a conv-bn-relu cascade the first two orders collapse to the same conv-relu pairs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,8 +32,14 @@ VARIANTS: dict[str, CascadeCNNConfig] = {
     "norm-act-conv (reductions only)": CascadeCNNConfig(reduction_order="norm-act-conv", block_order="conv-norm-act"),
 }
 
-_SHORT = {nn.Conv2d: "conv", nn.Linear: "linear", nn.ReLU: "relu", nn.Flatten: "flatten",
-          nn.AdaptiveAvgPool2d: "pool", nn.Identity: "identity"}
+_SHORT = {
+    nn.Conv2d: "conv",
+    nn.Linear: "linear",
+    nn.ReLU: "relu",
+    nn.Flatten: "flatten",
+    nn.AdaptiveAvgPool2d: "pool",
+    nn.Identity: "identity",
+}
 
 
 def _short_name(module: nn.Module) -> str:
@@ -119,11 +127,17 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
         fused.eval()
         with torch.no_grad():
             _, rel = output_error(model(x_test), fused(x_test))
-        r = results["variants"].setdefault(name, {
-            "config": asdict(cfg), "accuracy": [], "fused_accuracy": [], "max_rel_error": 0.0,
-            "folded": len(report.by_action("folded")),
-            "skipped": [f"{c.name}: {c.reason}" for c in report.skipped],
-        })
+        r = results["variants"].setdefault(
+            name,
+            {
+                "config": asdict(cfg),
+                "accuracy": [],
+                "fused_accuracy": [],
+                "max_rel_error": 0.0,
+                "folded": len(report.by_action("folded")),
+                "skipped": [f"{c.name}: {c.reason}" for c in report.skipped],
+            },
+        )
         r["accuracy"].append(fit.test_accuracy)
         r["fused_accuracy"].append(accuracy(fused, x_test, y_test))
         r["max_rel_error"] = max(r["max_rel_error"], rel)
@@ -163,8 +177,13 @@ def _plot(results: dict[str, Any], path: Path) -> Path:
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(11, 4.2))
     pos = range(len(names))
     labels = [n.replace(" (", "\n(") for n in names]
-    ax1.bar(pos, [100 * v[n]["accuracy_mean"] for n in names], yerr=[100 * v[n]["accuracy_std"] for n in names],
-            capsize=4, color="tab:blue")
+    ax1.bar(
+        pos,
+        [100 * v[n]["accuracy_mean"] for n in names],
+        yerr=[100 * v[n]["accuracy_std"] for n in names],
+        capsize=4,
+        color="tab:blue",
+    )
     lo = min(100 * (v[n]["accuracy_mean"] - v[n]["accuracy_std"]) for n in names)
     ax1.set_ylim(max(0.0, lo - 2), 100)
     ax1.set_xticks(list(pos), labels, fontsize=8)
@@ -172,7 +191,9 @@ def _plot(results: dict[str, Any], path: Path) -> Path:
     ax1.set_title(f"digits test accuracy, mean ± std over {results['seeds']} seed(s)")
     w = 0.38
     ax2.bar([p - w / 2 for p in pos], [v[n]["latency_ms"] for n in names], w, label="as trained", color="tab:gray")
-    ax2.bar([p + w / 2 for p in pos], [v[n]["latency_fused_ms"] for n in names], w, label="after fuse_bn", color="tab:green")
+    ax2.bar(
+        [p + w / 2 for p in pos], [v[n]["latency_fused_ms"] for n in names], w, label="after fuse_bn", color="tab:green"
+    )
     ax2.set_xticks(list(pos), labels, fontsize=8)
     ax2.set_ylabel(f"CPU time per forward, batch {results['latency']['batch']} (ms)")
     ax2.set_title("CPU latency before / after fuse_bn (median, interleaved)")
@@ -198,16 +219,50 @@ def _ordered(variants: dict[str, Any]) -> dict[str, Any]:
 def _body(results: dict[str, Any]) -> str:
     v = _ordered(results["variants"])
     b = results["budget"]
-    rows = [[n, f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}", f"{100 * r['fused_accuracy_mean']:.2f}",
-             f"{r['max_rel_error']:.1e}", r["params"], r["params_fused"], r["macs"], r["macs_fused"],
-             r["latency_ms"], r["latency_fused_ms"], f"{r['fused_over_unfused']:.2f}",
-             f"{r['bn_before']} → {r['bn_after']}", r["wall_ms"], r["wall_fused_ms"]] for n, r in v.items()]
-    table = markdown_table(["variant", "test acc % (mean ± std)", "acc % after fold", "max rel. output err",
-                            "params", "params fused", "MACs", "MACs fused", "CPU ms", "CPU ms fused", "fused/unfused",
-                            "BN modules", "wall ms", "wall ms fused"], rows)
-    seqs = "\n".join(f"- **{n}**\n  - trained: `{' '.join(r['ops_before'])}`\n  - after `fuse_bn`: `{' '.join(r['ops_after'])}`"
-                     f"  → conv-relu pairs only: **{'yes' if r['conv_relu_chain_after'] else 'no'}**"
-                     + (f"\n  - not folded: {'; '.join(r['skipped'])}" if r["skipped"] else "") for n, r in v.items())
+    rows = [
+        [
+            n,
+            f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}",
+            f"{100 * r['fused_accuracy_mean']:.2f}",
+            f"{r['max_rel_error']:.1e}",
+            r["params"],
+            r["params_fused"],
+            r["macs"],
+            r["macs_fused"],
+            r["latency_ms"],
+            r["latency_fused_ms"],
+            f"{r['fused_over_unfused']:.2f}",
+            f"{r['bn_before']} → {r['bn_after']}",
+            r["wall_ms"],
+            r["wall_fused_ms"],
+        ]
+        for n, r in v.items()
+    ]
+    table = markdown_table(
+        [
+            "variant",
+            "test acc % (mean ± std)",
+            "acc % after fold",
+            "max rel. output err",
+            "params",
+            "params fused",
+            "MACs",
+            "MACs fused",
+            "CPU ms",
+            "CPU ms fused",
+            "fused/unfused",
+            "BN modules",
+            "wall ms",
+            "wall ms fused",
+        ],
+        rows,
+    )
+    seqs = "\n".join(
+        f"- **{n}**\n  - trained: `{' '.join(r['ops_before'])}`\n  - after `fuse_bn`: `{' '.join(r['ops_after'])}`"
+        f"  → conv-relu pairs only: **{'yes' if r['conv_relu_chain_after'] else 'no'}**"
+        + (f"\n  - not folded: {'; '.join(r['skipped'])}" if r["skipped"] else "")
+        for n, r in v.items()
+    )
     same = v["conv-norm-act"]["ops_after"] == v["norm-act-conv"]["ops_after"]
     mixed = v["norm-act-conv (reductions only)"]
     lo, hi = (100 * f(r["accuracy_mean"] for r in v.values()) for f in (min, max))
@@ -217,8 +272,8 @@ Question (seed 1): reduce B×2C×H×W to B×C×H×W with a 1x1 conv as conv→BN
 BN→ReLU→conv (DenseNet) or a plain conv — which, and why?
 
 **Setup.** `CascadeCNN` (archkit.models): stem, then 3 stages of [1x1 reduction 2C→C, 3x3 conv C→2C],
-global pool, linear head; scikit-learn digits 8×8, fixed held-out split ({len(load_digits('test')[1])} test images).
-Each variant: seeds 0..{results['seeds'] - 1}, Adam lr {b['lr']}, {b['epochs']} epochs, batch {b['batch_size']}.
+global pool, linear head; scikit-learn digits 8×8, fixed held-out split ({len(load_digits("test")[1])} test images).
+Each variant: seeds 0..{results["seeds"] - 1}, Adam lr {b["lr"]}, {b["epochs"]} epochs, batch {b["batch_size"]}.
 - `conv-norm-act`: post-activation everywhere → conv-bn-relu | conv-bn-relu | …
 - `norm-act-conv`: pre-activation everywhere (DenseNet style) → conv | bn-relu-conv | bn-relu-conv | … | bn-relu.
   This is the *same cascade cut into different triplets*: only the two ends differ.
@@ -226,8 +281,8 @@ Each variant: seeds 0..{results['seeds'] - 1}, Adam lr {b['lr']}, {b['epochs']} 
 - `norm-act-conv (reductions only)`: pre-activation reductions inside a post-activation net,
   i.e. conv-bn-relu-**bn-relu-conv** (a counter-example, to show when folding is *not* possible).
 
-Latency: CPU time of one forward pass (batch {lat['batch']}, 1 torch thread, `time.thread_time`), median of
-{lat['rounds']} interleaved rounds in random order, seed-0 models. The machine is a shared, oversubscribed 2-core
+Latency: CPU time of one forward pass (batch {lat["batch"]}, 1 torch thread, `time.thread_time`), median of
+{lat["rounds"]} interleaved rounds in random order, seed-0 models. The machine is a shared, oversubscribed 2-core
 box, so wall-clock times (last two columns, `interleaved_latency`) mostly measure scheduler waits; CPU time
 measures the work.
 
@@ -252,8 +307,8 @@ Orders 1 and 2 give {"the identical" if same else "different"} op sequences afte
   that follows it: a ReLU stands between BN and that conv, and BN cannot be moved through a ReLU.
   After folding both are {"the same conv→relu chain" if same else "NOT the same chain (unexpected)"}. {_compare(v, "conv-norm-act", "norm-act-conv")}
 - **Where the cascade argument does not apply**: the last variant puts BN after a ReLU (conv-bn-relu-bn-relu-conv).
-  Such a BN has no adjacent conv, so it cannot be folded exactly: {mixed['bn_after']} BN layer(s) stay in the
-  deployed model (fused/unfused latency {mixed['fused_over_unfused']:.2f} vs {v['conv-norm-act']['fused_over_unfused']:.2f}
+  Such a BN has no adjacent conv, so it cannot be folded exactly: {mixed["bn_after"]} BN layer(s) stay in the
+  deployed model (fused/unfused latency {mixed["fused_over_unfused"]:.2f} vs {v["conv-norm-act"]["fused_over_unfused"]:.2f}
   for conv-norm-act). {_compare(v, "conv-norm-act", "norm-act-conv (reductions only)")}
 - **Plain conv reductions** (no BN/ReLU) are a linear low-rank map, as the seed suggests; after folding they
   read conv-conv-relu (the linear 1x1 feeds the 3x3 conv directly), hence "no" above. {_compare(v, "conv-norm-act", "conv")}

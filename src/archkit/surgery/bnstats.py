@@ -1,11 +1,12 @@
 """randomize_bn_stats: give BatchNorm layers non-trivial statistics, so folding is never a no-op in tests."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import FrozenBatchNorm
-from torch.nn.modules.batchnorm import _BatchNorm
 
 
 @torch.no_grad()
@@ -23,7 +24,7 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
         if not isinstance(m, (_BatchNorm, FrozenBatchNorm)) or m.running_mean is None:
             continue
         n = m.num_features
-        rand = lambda lo, hi: (torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo)  # noqa: E731
+        rand = lambda lo, hi, n=n: torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo  # noqa: E731
         std = float(rand(0.1, 1.0)[0])
         m.running_mean.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * std)
         m.running_var.copy_(rand(0.5, 2.0))

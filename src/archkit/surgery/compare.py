@@ -1,4 +1,5 @@
 """compare: one side-by-side report of two models (params, MACs, CPU latency, output error)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .measure import count_macs, count_params, format_table, interleaved_latency
 @dataclass
 class CompareReport:
     """Reference vs candidate on the same input; latencies are medians measured interleaved, in seconds."""
+
     reference_params: int
     candidate_params: int
     reference_macs: int
@@ -39,8 +41,12 @@ class CompareReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Fields plus the ratios, for JSON."""
-        return {**self.__dict__, "latency_ratio": self.latency_ratio,
-                "params_ratio": self.params_ratio, "macs_ratio": self.macs_ratio}
+        return {
+            **self.__dict__,
+            "latency_ratio": self.latency_ratio,
+            "params_ratio": self.params_ratio,
+            "macs_ratio": self.macs_ratio,
+        }
 
     def to_table(self) -> str:
         rows = [
@@ -49,8 +55,10 @@ class CompareReport:
             ["latency ms (median)", self.reference_latency_s * 1e3, self.candidate_latency_s * 1e3, self.latency_ratio],
         ]
         table = format_table(["metric", "reference", "candidate", "candidate/reference"], rows)
-        return (f"{table}\noutput error: max-abs {self.max_abs_error:.3g}, relative {self.rel_error:.3g}"
-                f" (latency: median of {self.repeats} interleaved runs)")
+        return (
+            f"{table}\noutput error: max-abs {self.max_abs_error:.3g}, relative {self.rel_error:.3g}"
+            f" (latency: median of {self.repeats} interleaved runs)"
+        )
 
     def __str__(self) -> str:
         return self.to_table()
@@ -79,15 +87,23 @@ def compare(reference: nn.Module, candidate: nn.Module, example_inputs: Any, rep
         ref_out = _flat_output(reference(*inputs), "reference")
         cand_out = _flat_output(candidate(*inputs), "candidate")
         if ref_out.shape != cand_out.shape:
-            raise ValueError(f"compare: output sizes differ: reference {ref_out.numel()} vs candidate {cand_out.numel()}")
+            raise ValueError(
+                f"compare: output sizes differ: reference {ref_out.numel()} vs candidate {cand_out.numel()}"
+            )
         max_abs, rel = output_error(ref_out, cand_out)
-        latency = interleaved_latency({"reference": lambda: reference(*inputs), "candidate": lambda: candidate(*inputs)},
-                                      repeats=repeats)
+        latency = interleaved_latency(
+            {"reference": lambda: reference(*inputs), "candidate": lambda: candidate(*inputs)}, repeats=repeats
+        )
         return CompareReport(
-            reference_params=count_params(reference), candidate_params=count_params(candidate),
-            reference_macs=count_macs(reference, inputs), candidate_macs=count_macs(candidate, inputs),
-            reference_latency_s=latency["reference"], candidate_latency_s=latency["candidate"],
-            max_abs_error=max_abs, rel_error=rel, repeats=repeats,
+            reference_params=count_params(reference),
+            candidate_params=count_params(candidate),
+            reference_macs=count_macs(reference, inputs),
+            candidate_macs=count_macs(candidate, inputs),
+            reference_latency_s=latency["reference"],
+            candidate_latency_s=latency["candidate"],
+            max_abs_error=max_abs,
+            rel_error=rel,
+            repeats=repeats,
         )
     finally:
         reference.train(modes[0])

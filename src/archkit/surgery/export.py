@@ -10,6 +10,7 @@ per output; integer outputs must match exactly), or an ExportError says by how m
 cannot export, every submodule is exported alone (deepest first, in call order) and the error names
 the first one that fails, with the exporter's own reason.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,14 +72,17 @@ def _leaves(out: Any) -> list[torch.Tensor]:
         return [t for o in out for t in _leaves(o)]
     if isinstance(out, (int, float)):
         return []  # Python numbers are constants of the trace, not graph outputs
-    raise ExportError(f"model: returned {type(out).__name__}; export needs tensors (or tuples/lists/dicts/dataclasses of them)")
+    raise ExportError(
+        f"model: returned {type(out).__name__}; export needs tensors (or tuples/lists/dicts/dataclasses of them)"
+    )
 
 
 def _as_args(example_inputs: Any) -> tuple:
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     if not args or not all(a is None or isinstance(a, torch.Tensor) for a in args):
-        raise ExportError(f"example_inputs: expected a tensor or a tuple of tensors, got "
-                          f"{type(example_inputs).__name__}")
+        raise ExportError(
+            f"example_inputs: expected a tensor or a tuple of tensors, got {type(example_inputs).__name__}"
+        )
     while args and args[-1] is None:  # trailing optional arguments left at their defaults
         args = args[:-1]
     if any(a is None for a in args):
@@ -89,8 +93,10 @@ def _as_args(example_inputs: Any) -> tuple:
 def _format_of(path: Path, format: str | None) -> str:
     fmt = format or path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
-        raise ExportError(f"format: expected one of {list(FORMATS)} (or a path ending in .onnx / .pt2), got "
-                          f"{format!r} for {str(path)!r}")
+        raise ExportError(
+            f"format: expected one of {list(FORMATS)} (or a path ending in .onnx / .pt2), got "
+            f"{format!r} for {str(path)!r}"
+        )
     return fmt
 
 
@@ -121,8 +127,10 @@ def _reason(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(seen).splitlines() if ln.strip()]
     reason = f"{type(seen).__name__}: {lines[0][:300] if lines else ''}"
     if "data-dependent" in reason:
-        reason += (" (the forward branches on tensor values, e.g. a value check or variable-length packing; an "
-                   "exported graph cannot: export with inputs that avoid that path, such as fixed-length batches)")
+        reason += (
+            " (the forward branches on tensor values, e.g. a value check or variable-length packing; an "
+            "exported graph cannot: export with inputs that avoid that path, such as fixed-length batches)"
+        )
     return reason
 
 
@@ -134,6 +142,7 @@ def _failing_layer(model: nn.Module, args: tuple, fmt: str, opset: int | None) -
     def hook(name):
         def record(_m, inputs):
             calls.setdefault(name, inputs)
+
         return record
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in model.named_modules() if n]
@@ -152,7 +161,7 @@ def _failing_layer(model: nn.Module, args: tuple, fmt: str, opset: int | None) -
                 continue
             try:
                 _write(_FlatOutputs(modules[name]), tuple(inputs), Path(tmp) / f"probe.{fmt}", fmt, opset)
-            except Exception as e:  # noqa: BLE001 - any failure is the answer we are looking for
+            except Exception as e:
                 return name, _reason(e)
     return None
 
@@ -166,14 +175,23 @@ def _run_exported(path: Path, fmt: str, args: tuple) -> tuple[list[torch.Tensor]
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ImportError(f"checking an ONNX export needs onnxruntime: {EXPORT_EXTRA_HINT} (or pass check=False)") from None
+        raise ImportError(
+            f"checking an ONNX export needs onnxruntime: {EXPORT_EXTRA_HINT} (or pass check=False)"
+        ) from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(session.get_inputs(), args)}
     return [torch.from_numpy(o) for o in session.run(None, feeds)], "onnxruntime"
 
 
-def export_model(model: nn.Module, example_inputs: Any, path: str | os.PathLike, format: str | None = None,
-                 check: bool = True, rtol: float = 1e-4, opset: int | None = None) -> ExportResult:
+def export_model(
+    model: nn.Module,
+    example_inputs: Any,
+    path: str | os.PathLike,
+    format: str | None = None,
+    check: bool = True,
+    rtol: float = 1e-4,
+    opset: int | None = None,
+) -> ExportResult:
     """Export `model` (eval mode) traced on `example_inputs` to ONNX or pt2 at `path`; check it against PyTorch.
 
     `format` defaults to the path's suffix. The file is written atomically (temp file + rename) and
@@ -200,12 +218,15 @@ def export_model(model: nn.Module, example_inputs: Any, path: str | os.PathLike,
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             _write(flat, args, tmp, fmt, opset)
-        except Exception as e:  # noqa: BLE001 - turned into an error that names the layer
+        except Exception as e:
             tmp.unlink(missing_ok=True)
             found = _failing_layer(model, args, fmt, opset)
-            where = (f"layer {found[0]!r} ({type(dict(model.named_modules())[found[0]]).__name__}) cannot export: {found[1]}"
-                     if found else f"the top-level forward of {type(model).__name__} cannot export (every submodule "
-                                   f"exports alone): {_reason(e)}")
+            where = (
+                f"layer {found[0]!r} ({type(dict(model.named_modules())[found[0]]).__name__}) cannot export: {found[1]}"
+                if found
+                else f"the top-level forward of {type(model).__name__} cannot export (every submodule "
+                f"exports alone): {_reason(e)}"
+            )
             raise ExportError(f"export to {fmt}: {where}") from e
         result = ExportResult(str(path), fmt, None, None, None, len(reference))
         if check:
@@ -221,21 +242,29 @@ def export_model(model: nn.Module, example_inputs: Any, path: str | os.PathLike,
         model.train(was_training)
 
 
-def _compare(reference: tuple[torch.Tensor, ...], got: list[torch.Tensor], rtol: float, fmt: str) -> tuple[float, float]:
+def _compare(
+    reference: tuple[torch.Tensor, ...], got: list[torch.Tensor], rtol: float, fmt: str
+) -> tuple[float, float]:
     if len(got) != len(reference):
         raise ExportError(f"export to {fmt}: the exported model returns {len(got)} outputs, PyTorch {len(reference)}")
     worst_rel, worst_abs = 0.0, 0.0
     for i, (ref, out) in enumerate(zip(reference, got)):
         if tuple(out.shape) != tuple(ref.shape):
-            raise ExportError(f"export to {fmt}: output {i} has shape {tuple(out.shape)}, PyTorch gives {tuple(ref.shape)}")
+            raise ExportError(
+                f"export to {fmt}: output {i} has shape {tuple(out.shape)}, PyTorch gives {tuple(ref.shape)}"
+            )
         if not ref.is_floating_point():
             wrong = int((out.to(ref.dtype) != ref).sum())
             if wrong:
-                raise ExportError(f"export to {fmt}: integer output {i} differs from PyTorch in {wrong} of {ref.numel()} entries")
+                raise ExportError(
+                    f"export to {fmt}: integer output {i} differs from PyTorch in {wrong} of {ref.numel()} entries"
+                )
             continue
         abs_err, rel = output_error(ref, out)
         if rel > rtol:
-            raise ExportError(f"export to {fmt}: output {i} differs from PyTorch by relative error {rel:.2e} "
-                              f"(max abs {abs_err:.2e}), above rtol={rtol:g}")
+            raise ExportError(
+                f"export to {fmt}: output {i} differs from PyTorch by relative error {rel:.2e} "
+                f"(max abs {abs_err:.2e}), above rtol={rtol:g}"
+            )
         worst_rel, worst_abs = max(worst_rel, rel), max(worst_abs, abs_err)
     return worst_rel, worst_abs

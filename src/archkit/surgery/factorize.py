@@ -7,11 +7,13 @@ Both pick the rank per layer from `rank` (an int, or a {layer name: rank} plan a
 checkpoint) or else the smallest rank keeping `energy` of the squared singular values, never replace a
 layer when the factorized form is not cheaper, and report every layer they looked at.
 """
+
 from __future__ import annotations
 
 import copy
 import fnmatch
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,9 +21,16 @@ from torch import nn
 from ..layers.act import ActSpec
 from ..layers.decompose import DecomposedConv2d
 from ..layers.lowrank import LowRankConv2d, LowRankLinear, check_rank_energy, choose_rank, retained_energy
-from .fuse import set_child
-from .guard import (as_args, guess_inputs, model_error, model_outputs, parameter_owners, probe_input,
-                    relative_error, weight_reason)
+from .edit import set_child
+from .guard import (
+    guess_inputs,
+    model_error,
+    model_outputs,
+    parameter_owners,
+    probe_input,
+    relative_error,
+    weight_reason,
+)
 from .measure import count_macs, output_error
 from .report import SurgeryReport
 
@@ -29,8 +38,14 @@ RankSpec = int | dict[str, int] | None
 _FACTORIZED = (LowRankLinear, LowRankConv2d, DecomposedConv2d)
 
 
-def lowrank(model: nn.Module, rank: RankSpec = None, energy: float | None = 0.9, layers: Iterable[str] | None = None,
-            inplace: bool = False, example_inputs: Any = None) -> tuple[nn.Module, SurgeryReport]:
+def lowrank(
+    model: nn.Module,
+    rank: RankSpec = None,
+    energy: float | None = 0.9,
+    layers: Iterable[str] | None = None,
+    inplace: bool = False,
+    example_inputs: Any = None,
+) -> tuple[nn.Module, SurgeryReport]:
     """Factorize nn.Linear and 1x1 nn.Conv2d layers by truncated SVD where that cuts MACs.
 
     rank: int for every layer, a {name: rank} dict, or None to pick by `energy` (retained squared
@@ -44,14 +59,21 @@ def lowrank(model: nn.Module, rank: RankSpec = None, energy: float | None = 0.9,
     return _factorize(model, "lowrank", _lowrank_plan, rank, energy, layers, inplace, example_inputs)
 
 
-def decompose(model: nn.Module, rank: RankSpec = None, energy: float | None = 0.9, act: ActSpec = None,
-              layers: Iterable[str] | None = None, inplace: bool = False,
-              example_inputs: Any = None) -> tuple[nn.Module, SurgeryReport]:
+def decompose(
+    model: nn.Module,
+    rank: RankSpec = None,
+    energy: float | None = 0.9,
+    act: ActSpec = None,
+    layers: Iterable[str] | None = None,
+    inplace: bool = False,
+    example_inputs: Any = None,
+) -> tuple[nn.Module, SurgeryReport]:
     """Turn KxK nn.Conv2d layers (K > 1, groups=1) into DecomposedConv2d (vertical Kx1 -> horizontal 1xK).
 
     Exact at full rank with act=None; act="relu" gives DecomposeMe layers that need a fine-tune.
     rank / energy / layers / example_inputs as in `lowrank`.
     """
+
     def plan(name: str, module: nn.Module) -> tuple[str | None, Callable[..., nn.Module] | None, torch.Tensor | None]:
         return _decompose_plan(name, module, act)
 
@@ -62,6 +84,7 @@ def decompose(model: nn.Module, rank: RankSpec = None, energy: float | None = 0.
 
 
 # --- per-operation planning: (skip reason, builder(rank) -> new layer, weight matrix whose SVD is taken) ---
+
 
 def _check_conv(module: nn.Conv2d) -> str | None:
     if module.groups != 1:
@@ -84,7 +107,9 @@ def _lowrank_plan(name: str, module: nn.Module) -> tuple[str | None, Callable | 
     return None, lambda r: LowRankConv2d.from_dense(module, rank=r), w.reshape(w.shape[0], -1)
 
 
-def _decompose_plan(name: str, module: nn.Module, act: ActSpec) -> tuple[str | None, Callable | None, torch.Tensor | None]:
+def _decompose_plan(
+    name: str, module: nn.Module, act: ActSpec
+) -> tuple[str | None, Callable | None, torch.Tensor | None]:
     if not isinstance(module, nn.Conv2d):
         return "not a Conv2d", None, None
     reason = _check_conv(module)
@@ -114,8 +139,11 @@ def _shape(module: nn.Module) -> str:
         return f"{module.in_features}->{module.out_features}"
     if isinstance(module, nn.Conv2d):
         k = "x".join(map(str, module.kernel_size))
-        extra = "".join(f" {n}{v[0]}" if v[0] == v[1] else f" {n}{v}" for n, v in
-                        (("s", module.stride), ("d", module.dilation)) if v != (1, 1))
+        extra = "".join(
+            f" {n}{v[0]}" if v[0] == v[1] else f" {n}{v}"
+            for n, v in (("s", module.stride), ("d", module.dilation))
+            if v != (1, 1)
+        )
         return f"{module.in_channels}->{module.out_channels} {k}{extra}"
     return type(module).__name__
 
@@ -150,8 +178,10 @@ def _inputs_of(model: nn.Module, names: list[str], example_inputs: Any) -> dict[
     seen: dict[str, tuple] = {}
     hooks = []
     for name in names:
+
         def hook(_module: nn.Module, args: tuple, name: str = name) -> None:
             seen.setdefault(name, tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args))
+
         hooks.append(modules[name].register_forward_pre_hook(hook))
     was_training = model.training
     model.eval()
@@ -166,8 +196,16 @@ def _inputs_of(model: nn.Module, names: list[str], example_inputs: Any) -> dict[
 
 
 @torch.no_grad()
-def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec, energy: float | None,
-               layers: Iterable[str] | None, inplace: bool, example_inputs: Any) -> tuple[nn.Module, SurgeryReport]:
+def _factorize(
+    model: nn.Module,
+    operation: str,
+    plan: Callable,
+    rank: RankSpec,
+    energy: float | None,
+    layers: Iterable[str] | None,
+    inplace: bool,
+    example_inputs: Any,
+) -> tuple[nn.Module, SurgeryReport]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"{operation}: model must be a torch.nn.Module, got {type(model).__name__}")
     _check_args(rank, energy)
@@ -176,10 +214,12 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
     patterns = list(layers) if layers is not None else None
     model = model if inplace else copy.deepcopy(model)
     report = SurgeryReport(operation)
-    inside_factorized = {f"{n}.{c}" for n, m in model.named_modules() if isinstance(m, _FACTORIZED)
-                         for c, _ in m.named_modules() if c}
-    candidates = [(n, m) for n, m in model.named_modules()
-                  if isinstance(m, (nn.Linear, nn.Conv2d)) and n not in inside_factorized]
+    inside_factorized = {
+        f"{n}.{c}" for n, m in model.named_modules() if isinstance(m, _FACTORIZED) for c, _ in m.named_modules() if c
+    }
+    candidates = [
+        (n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)) and n not in inside_factorized
+    ]
     if operation == "decompose":  # Linear layers are lowrank's business; don't list them here
         candidates = [(n, m) for n, m in candidates if isinstance(m, nn.Conv2d)]
     if isinstance(rank, dict):
@@ -188,7 +228,7 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
             raise ValueError(f"rank: layer names {unknown} are not {operation} candidates in this model")
     given = example_inputs is not None
     if example_inputs is None:
-        from ..models.registry import example_inputs_for
+        from ..utils import example_inputs_for
 
         example_inputs = example_inputs_for(model) or guess_inputs(model)
     reference = None
@@ -214,8 +254,9 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
             continue
         reason = weight_reason(name, module, model, owners)
         if reason is None and example_inputs is not None and name not in inputs:
-            reason = ("never called as a module in the example forward: its parent reads its .weight directly "
-                      "or it is unused")
+            reason = (
+                "never called as a module in the example forward: its parent reads its .weight directly or it is unused"
+            )
         if reason is None:
             reason, build, matrix = plan(name, module)
         if reason:
@@ -225,20 +266,27 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
         layer_rank = rank[name] if isinstance(rank, dict) else rank
         r = choose_rank(s, layer_rank, energy if layer_rank is None else None)
         new = build(r)
-        metrics: dict[str, Any] = {"new_shape": _new_shape(new), "rank": r,
-                                   "full_rank": len(s), "energy": float(retained_energy(s)[r - 1])}
+        metrics: dict[str, Any] = {
+            "new_shape": _new_shape(new),
+            "rank": r,
+            "full_rank": len(s),
+            "energy": float(retained_energy(s)[r - 1]),
+        }
         ratio = _estimated_mac_ratio(module, r)
         if name in inputs:
             args = inputs[name]
             macs_old, macs_new = count_macs(module, args), count_macs(new, args)
             ratio = macs_new / macs_old if macs_old else float("inf")
-            metrics.update(macs_saved=macs_old - macs_new, mac_ratio=ratio,
-                           rel_error=output_error(module(*args), new(*args))[1])
+            metrics.update(
+                macs_saved=macs_old - macs_new, mac_ratio=ratio, rel_error=output_error(module(*args), new(*args))[1]
+            )
         else:
             x = probe_input(module, generator=torch.Generator().manual_seed(3))
             metrics.update(mac_ratio=ratio, rel_error=relative_error(module(x), new(x)))
         if ratio >= 1.0:
-            report.add(name, "skipped", old_shape, f"not cheaper: rank {r} needs {ratio:.2f}x the dense MACs", **metrics)
+            report.add(
+                name, "skipped", old_shape, f"not cheaper: rank {r} needs {ratio:.2f}x the dense MACs", **metrics
+            )
             continue
         new.train(module.training)
         if name:
@@ -247,27 +295,44 @@ def _factorize(model: nn.Module, operation: str, plan: Callable, rank: RankSpec,
             model = new
         change = report.add(name, "factorized" if operation == "lowrank" else "decomposed", old_shape, **metrics)
         replaced.append((name, module, new, change))
-    choice = f"rank={rank}" if isinstance(rank, int) else "per-layer ranks" if isinstance(rank, dict) else f"energy>={energy}"
+    choice = (
+        f"rank={rank}"
+        if isinstance(rank, int)
+        else "per-layer ranks"
+        if isinstance(rank, dict)
+        else f"energy>={energy}"
+    )
     report.notes.append(f"rank chosen by {choice}; energy = retained share of squared singular values")
     if example_inputs is None:
-        report.verification = ("whole model NOT verified: no example input could be built (pass example_inputs); "
-                               "rel_error is each layer's error on a random input of its own")
+        report.verification = (
+            "whole model NOT verified: no example input could be built (pass example_inputs); "
+            "rel_error is each layer's error on a random input of its own"
+        )
     else:
-        err = (_verify(model, example_inputs, reference, replaced) if replaced and replaced[0][0] != ""
-               else model_error(model, example_inputs, reference)[0])
+        err = (
+            _verify(model, example_inputs, reference, replaced)
+            if replaced and replaced[0][0] != ""
+            else model_error(model, example_inputs, reference)[0]
+        )
         source = "given" if given else "built/guessed"
         report.verification = f"whole model checked on {source} example inputs: rel error {err:.3g}"
         report.model_rel_error = err
     if not given:
-        report.notes.append("no example_inputs given: mac_ratio/rel_error measured on a built input where one "
-                            "could be made, else estimated per output position / on a random layer input")
+        report.notes.append(
+            "no example_inputs given: mac_ratio/rel_error measured on a built input where one "
+            "could be made, else estimated per output position / on a random layer input"
+        )
     if report.verification:
         report.notes.append(report.verification)
     return model, report
 
 
-def _verify(model: nn.Module, example_inputs: Any, reference: torch.Tensor,
-            replaced: list[tuple[str, nn.Module, nn.Module, Any]]) -> float:
+def _verify(
+    model: nn.Module,
+    example_inputs: Any,
+    reference: torch.Tensor,
+    replaced: list[tuple[str, nn.Module, nn.Module, Any]],
+) -> float:
     """Whole-model error; if the forward fails (or is not finite), redo the replacements one at a time and undo
     each one that breaks it, reporting it as skipped with the error."""
     err, failure = model_error(model, example_inputs, reference)

@@ -5,6 +5,7 @@ and therefore its state_dict keys: checkpoints of frozen and unfrozen models are
 What changes is behaviour: it always normalizes with the running statistics, never updates them, and
 its affine parameters do not require grad.
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,7 @@ import copy
 from torch import nn
 
 from ..layers import FrozenBatchNorm
-from .fuse import check_module
+from .edit import check_module
 from .report import SurgeryReport
 
 
@@ -36,8 +37,11 @@ class EvalBatchNorm3d(_EvalMode, nn.BatchNorm3d):
     """nn.BatchNorm3d frozen by `freeze_bn`: always uses (and never updates) its running statistics."""
 
 
-_FROZEN: dict[type, type] = {nn.BatchNorm1d: EvalBatchNorm1d, nn.BatchNorm2d: EvalBatchNorm2d,
-                              nn.BatchNorm3d: EvalBatchNorm3d}
+_FROZEN: dict[type, type] = {
+    nn.BatchNorm1d: EvalBatchNorm1d,
+    nn.BatchNorm2d: EvalBatchNorm2d,
+    nn.BatchNorm3d: EvalBatchNorm3d,
+}
 _THAWED: dict[type, type] = {v: k for k, v in _FROZEN.items()}
 
 
@@ -48,7 +52,9 @@ def _frozen_class(cls: type) -> type:
         name = f"Eval{cls.__name__}"
         while name in globals():
             name += "_"
-        frozen = type(name, (_EvalMode, cls), {"__module__": __name__, "__doc__": f"{cls.__name__} frozen by `freeze_bn`."})
+        frozen = type(
+            name, (_EvalMode, cls), {"__module__": __name__, "__doc__": f"{cls.__name__} frozen by `freeze_bn`."}
+        )
         globals()[name] = frozen  # importable by name, so pickling finds it in this process
         _FROZEN[cls], _THAWED[frozen] = frozen, cls
     return _FROZEN[cls]

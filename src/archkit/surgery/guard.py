@@ -11,10 +11,12 @@ own `.weight`/`.bias` parameters, which nobody else reads:
   (catches subclasses that override forward: weight standardization, shifted/causal padding, ...).
 Every edit is then checked numerically (`model_error` on example inputs), and undone when the check fails.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -23,6 +25,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import parametrize
 
 from ..layers import FrozenBatchNorm
+from ..utils import example_inputs_for
+from .edit import BN_TYPES
 
 CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -42,7 +46,7 @@ def exact_tolerance(dtype: torch.dtype) -> float:
 class NormIdentity(nn.Identity):
     """nn.Identity that also accepts the extra arguments of the norm it replaces (e.g. `norm(h, mask)`)."""
 
-    def forward(self, input: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return input
 
 
@@ -72,7 +76,11 @@ def parameter_owners(model: nn.Module) -> dict[int, set[str]]:
 
 def declares_mask(module: nn.Module) -> str | None:
     """The name of a mask the module declares (buffer, parameter or tensor attribute), if any."""
-    names = [*module._buffers, *module._parameters, *(k for k, v in vars(module).items() if isinstance(v, torch.Tensor))]
+    names = [
+        *module._buffers,
+        *module._parameters,
+        *(k for k, v in vars(module).items() if isinstance(v, torch.Tensor)),
+    ]
     hits = [n for n in names if "mask" in n.lower()]
     return hits[0] if hits else None
 
@@ -117,12 +125,14 @@ def forward_reason(module: nn.Module) -> str | None:
     if type(module) is base:
         return None
     x = probe_input(module, generator=torch.Generator().manual_seed(0))
-    what = f"forward of {type(module).__name__} is not a plain {base.__name__} of .weight/.bias " \
-           "(overridden forward, e.g. weight standardization, causal shift or a mask)"
+    what = (
+        f"forward of {type(module).__name__} is not a plain {base.__name__} of .weight/.bias "
+        "(overridden forward, e.g. weight standardization, causal shift or a mask)"
+    )
     try:
         got = module(x)
         want = base.forward(module, x)
-    except Exception as e:  # noqa: BLE001 - a forward that fails on a plain input is not a plain layer
+    except Exception as e:
         return f"{what}: probe forward failed ({type(e).__name__})"
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
         return f"{what}: output shape {tuple(getattr(got, 'shape', ()))} vs {tuple(want.shape)}"
@@ -132,18 +142,23 @@ def forward_reason(module: nn.Module) -> str | None:
     return None
 
 
-def weight_reason(name: str, module: nn.Module, model: nn.Module,
-                  owners: dict[int, set[str]] | None = None) -> str | None:
+def weight_reason(
+    name: str, module: nn.Module, model: nn.Module, owners: dict[int, set[str]] | None = None
+) -> str | None:
     """Why surgery must not rewrite or replace this conv/linear, or None when it may (see the module doc)."""
     if parametrize.is_parametrized(module):
         kinds = sorted({type(p).__name__ for plist in module.parametrizations.values() for p in plist})
-        return f"weight is parametrized ({', '.join(kinds)} via torch.nn.utils.parametrize): " \
-               "rewriting .weight would not change what forward uses"
+        return (
+            f"weight is parametrized ({', '.join(kinds)} via torch.nn.utils.parametrize): "
+            "rewriting .weight would not change what forward uses"
+        )
     weight = module._parameters.get("weight")
     if not isinstance(weight, nn.Parameter) or isinstance(weight, nn.parameter.UninitializedParameter):
         extra = [n for n in module._parameters if n.startswith("weight")]
-        return f"weight is not a plain initialized parameter (parameters {extra}): it is recomputed in forward " \
-               "(old-style weight_norm / spectral_norm hook) or not initialized yet"
+        return (
+            f"weight is not a plain initialized parameter (parameters {extra}): it is recomputed in forward "
+            "(old-style weight_norm / spectral_norm hook) or not initialized yet"
+        )
     hooks = _hooks(module)
     if hooks:
         return f"module has hooks ({', '.join(hooks)}): forward may not use .weight as stored"
@@ -158,18 +173,22 @@ def weight_reason(name: str, module: nn.Module, model: nn.Module,
     parent_name = name.rpartition(".")[0]
     parent = model.get_submodule(parent_name) if name else None
     if parent is not None and type(parent).__module__.startswith("torch.nn") and not isinstance(parent, _CONTAINERS):
-        return f"parent {type(parent).__name__} is a torch.nn layer that may read this module's .weight directly " \
-               "(e.g. MultiheadAttention.out_proj, the TransformerEncoderLayer fast path)"
+        return (
+            f"parent {type(parent).__name__} is a torch.nn layer that may read this module's .weight directly "
+            "(e.g. MultiheadAttention.out_proj, the TransformerEncoderLayer fast path)"
+        )
     return forward_reason(module)
 
 
 def bn_reason(bn: nn.Module) -> str | None:
     """None when a BN in eval mode is the affine map of its running statistics (numeric probe), else why not."""
     if isinstance(bn, FrozenBatchNorm) or type(bn) in _PLAIN_BN or type(bn) is nn.SyncBatchNorm:
-        return _hooks(bn) and f"BN has hooks ({', '.join(_hooks(bn))})" or None
+        return (_hooks(bn) and f"BN has hooks ({', '.join(_hooks(bn))})") or None
     if _hooks(bn):
         return f"BN has hooks ({', '.join(_hooks(bn))})"
-    dims = next((d for cls, d in ((nn.BatchNorm1d, 1), (nn.BatchNorm2d, 2), (nn.BatchNorm3d, 3)) if isinstance(bn, cls)), None)
+    dims = next(
+        (d for cls, d in ((nn.BatchNorm1d, 1), (nn.BatchNorm2d, 2), (nn.BatchNorm3d, 3)) if isinstance(bn, cls)), None
+    )
     if dims is None or not isinstance(bn, _BatchNorm) or bn.running_mean is None:
         return None  # bn_scale_shift reports these
     ref = bn.running_mean
@@ -180,7 +199,7 @@ def bn_reason(bn: nn.Module) -> str | None:
         with torch.no_grad():
             got = bn(x)
             want = _BatchNorm.forward(bn, x)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"{type(bn).__name__}.forward failed on a probe input ({type(e).__name__}: {e})"
     finally:
         bn.train(was)
@@ -206,8 +225,9 @@ def flat_output(out: Any, argument: str = "model") -> torch.Tensor:
     if isinstance(out, (tuple, list)):
         parts = [flat_output(o, argument) for o in out]
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
-    raise TypeError(f"{argument} returned {type(out).__name__}; expected tensors (or tuples/lists/dicts/dataclasses "
-                    "of them)")
+    raise TypeError(
+        f"{argument} returned {type(out).__name__}; expected tensors (or tuples/lists/dicts/dataclasses of them)"
+    )
 
 
 def as_args(example_inputs: Any) -> tuple:
@@ -230,7 +250,7 @@ def model_error(model: nn.Module, example_inputs: Any, reference: torch.Tensor) 
     """(relative error vs `reference`, None) or (inf, the error the forward raised)."""
     try:
         return relative_error(reference, model_outputs(model, example_inputs)), None
-    except Exception as e:  # noqa: BLE001 - an edit that breaks forward is undone, with the error as reason
+    except Exception as e:
         return float("inf"), f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
 
@@ -241,10 +261,43 @@ def guess_inputs(model: nn.Module, batch: int = 2) -> tuple | None:
         return None
     x = probe_input(first, batch, torch.Generator().manual_seed(1))
     if x.dim() > 2 and min(x.shape[2:]) < 8:  # room for a few strided layers after the first
-        x = torch.randn((*x.shape[:2], *[max(8, s) for s in x.shape[2:]]),
-                        generator=torch.Generator().manual_seed(1)).to(x)
+        x = torch.randn(
+            (*x.shape[:2], *[max(8, s) for s in x.shape[2:]]), generator=torch.Generator().manual_seed(1)
+        ).to(x)
     try:
         model_outputs(model, (x,))
-    except Exception:  # noqa: BLE001 - the guess did not fit: no input to verify with
+    except Exception:
         return None
     return (x,)
+
+
+def bn_input_ranks(model: nn.Module, inputs: tuple) -> dict[str, set[int]]:
+    """BN name -> ranks of the inputs it sees in one eval-mode forward pass."""
+    ranks: dict[str, set[int]] = defaultdict(set)
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, BN_TYPES):
+            hooks.append(
+                m.register_forward_pre_hook(
+                    lambda _m, args, name=name: (
+                        ranks[name].add(args[0].dim()) if args and hasattr(args[0], "dim") else None
+                    )
+                )
+            )
+    try:
+        model_outputs(model, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return dict(ranks)
+
+
+def choose_example_inputs(model: nn.Module, example_inputs: object) -> tuple[str, tuple | None]:
+    """("given" | "built" | "guessed", inputs) or ("none", None)."""
+    if example_inputs is not None:
+        return "given", as_args(example_inputs)
+    built = example_inputs_for(model)
+    if built is not None:
+        return "built", built
+    guessed = guess_inputs(model)
+    return ("guessed", guessed) if guessed is not None else ("none", None)

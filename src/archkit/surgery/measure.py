@@ -1,22 +1,21 @@
 """Measurements shared by surgery reports, studies and benchmarks: params, MACs, latency, error."""
+
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..utils import count_params, format_table
+
 
 def _as_tuple(inputs: Any) -> tuple:
     return inputs if isinstance(inputs, tuple) else (inputs,)
-
-
-def count_params(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (optionally only those with requires_grad)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 @torch.no_grad()
@@ -109,16 +108,12 @@ def output_error(reference: torch.Tensor, candidate: torch.Tensor) -> tuple[floa
     return diff.abs().max().item(), (diff.norm() / ref.norm().clamp_min(1e-30)).item()
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Render rows as an aligned plain-text table (floats to 4 significant digits)."""
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
-            return f"{v:,}"
-        return str(v)
-
-    cells = [[fmt(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h)) for i, h in enumerate(header)]
-    line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+__all__ = [
+    "count_macs",
+    "count_params",
+    "format_table",
+    "interleaved_latency",
+    "measure_latency",
+    "output_error",
+    "peak_rss_growth_mib",
+]

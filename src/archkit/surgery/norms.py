@@ -4,6 +4,7 @@ GroupNorm and LayerNorm-over-channels normalize each sample on its own, so batch
 to_selu follows "Self-Normalizing Neural Networks" (Klambauer et al., 2017): no normalization layers,
 SELU activations, AlphaDropout, and LeCun-normal weights (std = 1 / sqrt(fan_in)), zero biases.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from ..layers import ChannelLayerNorm, largest_group_count
-from .fuse import check_module, set_child, is_batchnorm
+from .edit import check_module, is_batchnorm, set_child
 from .guard import extra_forward_args, identity_for
 from .report import SurgeryReport
 
@@ -31,7 +32,9 @@ def _bn_params(bn: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]
 
 def _like(bn: nn.Module) -> dict:
     """device/dtype of a BN's tensors, for the module that replaces it."""
-    t = next((t for t in (*bn.parameters(recurse=False), *bn.buffers(recurse=False)) if t.dtype.is_floating_point), None)
+    t = next(
+        (t for t in (*bn.parameters(recurse=False), *bn.buffers(recurse=False)) if t.dtype.is_floating_point), None
+    )
     return {} if t is None else {"device": t.device, "dtype": t.dtype}
 
 
@@ -74,9 +77,13 @@ def replace_norm(
             new: nn.Module = identity_for(m)
             detail, affine = type(new).__name__, None
         elif extra:
-            report.add(name, "skipped", reason=f"{type(m).__name__}.forward takes extra arguments {extra}: a "
-                       f"{'GroupNorm' if norm == 'group' else 'LayerNorm'} has another signature and would ignore them "
-                       "(e.g. a padding mask); use norm='identity' or convert this layer by hand")
+            report.add(
+                name,
+                "skipped",
+                reason=f"{type(m).__name__}.forward takes extra arguments {extra}: a "
+                f"{'GroupNorm' if norm == 'group' else 'LayerNorm'} has another signature and would ignore them "
+                "(e.g. a padding mask); use norm='identity' or convert this layer by hand",
+            )
             continue
         elif norm == "group":
             groups = largest_group_count(c, num_groups)
@@ -96,8 +103,11 @@ def replace_norm(
             set_child(model, alias, new)
         report.add(name, "replaced", detail=f"{type(m).__name__} -> {detail}")
     if fallbacks:
-        warnings.warn(f"replace_norm: num_groups={num_groups} does not divide the channel count; used the largest "
-                      f"divisor instead for {len(fallbacks)} layer(s): {', '.join(fallbacks)}", stacklevel=2)
+        warnings.warn(
+            f"replace_norm: num_groups={num_groups} does not divide the channel count; used the largest "
+            f"divisor instead for {len(fallbacks)} layer(s): {', '.join(fallbacks)}",
+            stacklevel=2,
+        )
         report.notes.append(f"group count fell back to a smaller divisor in {len(fallbacks)} layer(s)")
     if not report.changes:
         report.notes.append("no BatchNorm layers found: model returned unchanged")
@@ -151,10 +161,17 @@ def to_selu(model: nn.Module, inplace: bool = False, seed: int | None = 0) -> tu
             report.add(name, "replaced", detail=f"Dropout(p={m.p}) -> AlphaDropout")
         elif isinstance(m, _WEIGHTED):
             weight = m._parameters.get("weight")
-            if not isinstance(weight, nn.Parameter) or isinstance(weight, nn.parameter.UninitializedParameter) \
-                    or torch.nn.utils.parametrize.is_parametrized(m):
-                report.add(name, "skipped", reason="weight is not a plain initialized parameter (parametrized, "
-                           "old-style weight_norm/spectral_norm, or lazy): not re-initialized")
+            if (
+                not isinstance(weight, nn.Parameter)
+                or isinstance(weight, nn.parameter.UninitializedParameter)
+                or torch.nn.utils.parametrize.is_parametrized(m)
+            ):
+                report.add(
+                    name,
+                    "skipped",
+                    reason="weight is not a plain initialized parameter (parametrized, "
+                    "old-style weight_norm/spectral_norm, or lazy): not re-initialized",
+                )
                 continue
             if id(weight) in done:
                 report.add(name, "skipped", reason="weight is tied to a layer re-initialized above")
@@ -164,7 +181,9 @@ def to_selu(model: nn.Module, inplace: bool = False, seed: int | None = 0) -> tu
             noise = torch.randn(m.weight.shape, generator=gen, dtype=torch.float32)
             m.weight.copy_((noise * std).to(m.weight))
             if m.bias is None:
-                m.bias = nn.Parameter(m.weight.new_zeros(m.out_features if isinstance(m, nn.Linear) else m.out_channels))
+                m.bias = nn.Parameter(
+                    m.weight.new_zeros(m.out_features if isinstance(m, nn.Linear) else m.out_channels)
+                )
             else:
                 m.bias.zero_()
             report.add(name, "reinitialized", detail=f"{type(m).__name__}: LeCun normal, std={std:.4g}")

@@ -4,9 +4,11 @@ A checkpoint saved after surgery stores the original model config plus `"surgery
 Loading rebuilds the original model and re-applies each step; the saved weights then overwrite
 whatever values the replay produced, so only the *structure* of each step has to be reproducible.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,16 +22,25 @@ from .norms import replace_norm, to_selu
 def _factorized(operation: Callable) -> Callable[..., tuple[nn.Module, Any]]:
     """lowrank/decompose replay: the recorded per-layer ranks, traced on an input of the recorded shape
     (built for the model's kind, e.g. codes + labels for a PixelCNN; zeros for other modules)."""
-    def apply(model: nn.Module, inplace: bool = True, rank: dict[str, int] | None = None,
-              input_shape: list[int] | None = None, **kwargs: Any) -> tuple[nn.Module, Any]:
+
+    def apply(
+        model: nn.Module,
+        inplace: bool = True,
+        rank: dict[str, int] | None = None,
+        input_shape: list[int] | None = None,
+        **kwargs: Any,
+    ) -> tuple[nn.Module, Any]:
         if not isinstance(rank, dict) or input_shape is None:
-            raise ValueError(f"checkpoint: the recorded {operation.__name__!r} step needs 'rank' (a dict of layer "
-                             f"-> rank) and 'input_shape'; got rank={rank!r}, input_shape={input_shape!r}")
-        from ..models.registry import example_inputs_for
+            raise ValueError(
+                f"checkpoint: the recorded {operation.__name__!r} step needs 'rank' (a dict of layer "
+                f"-> rank) and 'input_shape'; got rank={rank!r}, input_shape={input_shape!r}"
+            )
+        from ..utils import example_inputs_for
 
         inputs = example_inputs_for(model, input_shape[0], input_shape=input_shape[1:])
         inputs = inputs if inputs is not None else torch.zeros(input_shape)
         return operation(model, rank=rank, inplace=inplace, example_inputs=inputs, **kwargs)
+
     return apply
 
 
@@ -44,8 +55,7 @@ SURGERY_STEPS: dict[str, Callable[..., tuple[nn.Module, Any]]] = {
 }
 
 
-def record_step(op: str, report: Any = None, example_inputs: Any = None,
-                 **args: Any) -> dict[str, Any]:
+def record_step(op: str, report: Any = None, example_inputs: Any = None, **args: Any) -> dict[str, Any]:
     """The JSON-able step to save beside converted weights so `replay_surgery` can rebuild the structure.
 
     lowrank/decompose choose ranks from the weights, so their step pins the ranks the `report` chose

@@ -1,4 +1,5 @@
 """The report every surgery function returns next to the new model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from typing import Any
 @dataclass
 class LayerChange:
     """What happened to one module: action is e.g. "folded", "replaced", "frozen" or "skipped"."""
+
     name: str
     action: str
     detail: str = ""
@@ -18,6 +20,7 @@ class LayerChange:
 @dataclass
 class SurgeryReport:
     """Per-layer record of a surgery: what changed, what was skipped and why, plus free notes."""
+
     operation: str
     changes: list[LayerChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -48,7 +51,9 @@ class SurgeryReport:
         for c in self.changes:
             metric_keys += [k for k in c.metrics if k not in metric_keys]
         header = ["layer", "action", "detail", *metric_keys, "reason"]
-        rows = [[c.name, c.action, c.detail, *[c.metrics.get(k, "") for k in metric_keys], c.reason] for c in self.changes]
+        rows = [
+            [c.name, c.action, c.detail, *[c.metrics.get(k, "") for k in metric_keys], c.reason] for c in self.changes
+        ]
         lines = [f"{self.operation}: {len(self.changed)} changed, {len(self.skipped)} skipped"]
         if rows:
             lines.append(format_table(header, rows))

@@ -15,17 +15,21 @@ Written here rather than taken from Lightning Fabric: Fabric is a heavy dependen
 its utilities) for the ~200 lines archkit needs, and archkit's loops already own their DDP,
 checkpointing and resume logic, which Fabric would want to own too.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import re
 import shutil
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Collection, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
+
+from ..io import unwrap_model
 
 DEVICE_SPECS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -81,8 +85,10 @@ def resolve_device(spec: str | torch.device | None = "auto", flag: str = "--devi
         index = int(match.group(1)) if match else (local if local is not None else 0)
         if index >= cuda_n:
             why = f" (torchrun LOCAL_RANK={local})" if not match and local is not None else ""
-            raise ValueError(f"{flag}: cuda:{index}{why} was requested but this machine has {cuda_n} CUDA "
-                             f"device(s); available: {have}")
+            raise ValueError(
+                f"{flag}: cuda:{index}{why} was requested but this machine has {cuda_n} CUDA "
+                f"device(s); available: {have}"
+            )
         return torch.device("cuda", index)
     raise ValueError(f"{flag}: expected one of {', '.join(DEVICE_SPECS)} (N = a GPU index), got {spec!r}")
 
@@ -93,11 +99,15 @@ def check_precision(precision: str, device: torch.device, flag: str = "--precisi
     if name is None:
         raise ValueError(f"{flag}: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"{flag}: bf16 was requested but {torch.cuda.get_device_name(device)} does not support "
-                         "bfloat16; use 16-mixed or 32")
+        raise ValueError(
+            f"{flag}: bf16 was requested but {torch.cuda.get_device_name(device)} does not support "
+            "bfloat16; use 16-mixed or 32"
+        )
     if name == "16-mixed" and device.type == "cpu" and not _cpu_fp16_works():
-        raise ValueError(f"{flag}: 16-mixed (float16 autocast) does not work on the CPU with torch "
-                         f"{torch.__version__}; use bf16 or 32 on the CPU")
+        raise ValueError(
+            f"{flag}: 16-mixed (float16 autocast) does not work on the CPU with torch "
+            f"{torch.__version__}; use bf16 or 32 on the CPU"
+        )
     return name
 
 
@@ -128,20 +138,11 @@ def check_compile(enabled: bool, device: torch.device, flag: str = "--compile") 
     """torch.compile's inductor backend needs a C++ compiler on the CPU; say so up front, not mid-step."""
     enabled = bool(enabled)
     if enabled and device.type == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
-        raise ValueError(f"{flag}: torch.compile on the CPU needs a C++ compiler (g++ or clang++) on PATH and "
-                         "none was found; install one or use --no-compile")
+        raise ValueError(
+            f"{flag}: torch.compile on the CPU needs a C++ compiler (g++ or clang++) on PATH and "
+            "none was found; install one or use --no-compile"
+        )
     return enabled
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module under DDP and torch.compile wrappers (its state_dict has no `module.`/`_orig_mod.`)."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def _move(obj: Any, device: torch.device) -> Any:
@@ -160,6 +161,7 @@ def _move(obj: Any, device: torch.device) -> Any:
 @dataclass
 class Accelerator:
     """Device, precision and compile choice of one job, plus the GradScaler when fp16 needs one."""
+
     device: torch.device
     precision: str = "32"
     compile: bool = False
@@ -198,8 +200,9 @@ class Accelerator:
         """loss.backward(), through the GradScaler under 16-mixed."""
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def step(self, opt: torch.optim.Optimizer, clip_norm: float | None = None,
-             params: Iterator[nn.Parameter] | None = None) -> None:
+    def step(
+        self, opt: torch.optim.Optimizer, clip_norm: float | None = None, params: Iterator[nn.Parameter] | None = None
+    ) -> None:
         """Optional gradient clipping (on unscaled gradients), then the optimizer step (skipped on fp16 overflow)."""
         if self.scaler is not None:
             if clip_norm:
@@ -233,8 +236,13 @@ def _opt_params(opt: torch.optim.Optimizer) -> list[nn.Parameter]:
     return [p for group in opt.param_groups for p in group["params"]]
 
 
-def create_accelerator(device: str | torch.device | None = "auto", precision: str = "32", compile: bool = False,
-                       *, flags: Mapping[str, str] | None = None) -> Accelerator:
+def create_accelerator(
+    device: str | torch.device | None = "auto",
+    precision: str = "32",
+    compile: bool = False,
+    *,
+    flags: Mapping[str, str] | None = None,
+) -> Accelerator:
     """Resolve and check a device/precision/compile choice; errors name the CLI flag (`flags` renames them)."""
     names = {"device": "--device", "precision": "--precision", "compile": "--compile", **(flags or {})}
     if isinstance(device, Accelerator):
@@ -251,8 +259,10 @@ def accelerator_for(cfg: Any, restored: Collection[str] = ()) -> Accelerator:
 
     `restored` names the fields `restore_choice` took from a saved run: their errors say so.
     """
-    flags = {name: f"--{name} (the value saved with the run being resumed; pass --{name} to override it)"
-             for name in restored}
+    flags = {
+        name: f"--{name} (the value saved with the run being resumed; pass --{name} to override it)"
+        for name in restored
+    }
     return create_accelerator(cfg.device, cfg.precision, cfg.compile, flags=flags)
 
 
@@ -301,6 +311,20 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-__all__ = ["ACCEL_FIELDS", "Accelerator", "DEVICE_SPECS", "PRECISIONS", "accelerator_for", "available_devices",
-           "check_compile", "check_precision", "create_accelerator", "default_accelerator", "model_device",
-           "resolve_device", "restore_choice", "unwrap_model", "use_accelerator"]
+__all__ = [
+    "ACCEL_FIELDS",
+    "DEVICE_SPECS",
+    "PRECISIONS",
+    "Accelerator",
+    "accelerator_for",
+    "available_devices",
+    "check_compile",
+    "check_precision",
+    "create_accelerator",
+    "default_accelerator",
+    "model_device",
+    "resolve_device",
+    "restore_choice",
+    "unwrap_model",
+    "use_accelerator",
+]

@@ -9,6 +9,7 @@ Each array is written batch by batch into an np.lib.format.open_memmap file, so 
 holds a split in memory; the folder is built under a temp name and moved in place as a whole.
 A legacy single-file codes.npz (archkit < 0.x) is still read.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,14 +49,19 @@ class CodesWriter:
     def write(self, split: str, n: int, start: int, codes: list[torch.Tensor], labels: torch.Tensor | None) -> None:
         """Store rows start..start+B of every level (and the labels) of a split holding n images."""
         if split not in self.meta["splits"]:
-            self.meta["splits"][split] = {"n": int(n), "shapes": [list(c.shape[1:]) for c in codes],
-                                          "labelled": labels is not None}
+            self.meta["splits"][split] = {
+                "n": int(n),
+                "shapes": [list(c.shape[1:]) for c in codes],
+                "labelled": labels is not None,
+            }
             for l, c in enumerate(codes):
                 self._arrays[f"{split}_codes_{l}"] = np.lib.format.open_memmap(
-                    self.tmp / f"{split}_codes_{l}.npy", mode="w+", dtype=self.dtype, shape=(n, *c.shape[1:]))
+                    self.tmp / f"{split}_codes_{l}.npy", mode="w+", dtype=self.dtype, shape=(n, *c.shape[1:])
+                )
             if labels is not None:
                 self._arrays[f"{split}_labels"] = np.lib.format.open_memmap(
-                    self.tmp / f"{split}_labels.npy", mode="w+", dtype=np.int64, shape=(n,))
+                    self.tmp / f"{split}_labels.npy", mode="w+", dtype=np.int64, shape=(n,)
+                )
         end = start + len(codes[0])
         for l, c in enumerate(codes):
             self._arrays[f"{split}_codes_{l}"][start:end] = c.cpu().numpy().astype(self.dtype)
@@ -82,7 +88,7 @@ class CodesWriter:
         self._arrays.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "CodesWriter":
+    def __enter__(self) -> CodesWriter:
         return self
 
     def __exit__(self, exc_type, *exc: Any) -> None:
@@ -111,8 +117,10 @@ def load_codes(run: str | os.PathLike, path: str | os.PathLike | None = None) ->
         with np.load(p) as z:
             data = {k: z[k] for k in z.files}
     except Exception as e:  # a torn or foreign file: say which file, not a zipfile traceback
-        raise ValueError(f"{str(p)!r} is not a readable codes file ({type(e).__name__}: {e}); "
-                         f"re-run `archkit vqvae encode --run {run}`") from None
+        raise ValueError(
+            f"{str(p)!r} is not a readable codes file ({type(e).__name__}: {e}); "
+            f"re-run `archkit vqvae encode --run {run}`"
+        ) from None
     if "num_codes" not in data or "train_codes_0" not in data:
         raise ValueError(f"{str(p)!r} is not an archkit codes file (needs num_codes and train_codes_0)")
     return data
@@ -123,11 +131,17 @@ def _load_folder(p: Path, run: Any) -> dict[str, np.ndarray]:
     try:
         meta = json.loads((p / META).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ValueError(f"{str(p)!r} is not a complete codes folder (meta.json: {type(e).__name__}: {e}); {redo}") from None
+        raise ValueError(
+            f"{str(p)!r} is not a complete codes folder (meta.json: {type(e).__name__}: {e}); {redo}"
+        ) from None
     if meta.get("format") != FORMAT or "train" not in meta.get("splits", {}):
-        raise ValueError(f"{str(p)!r} is not an archkit codes folder (meta.json lacks format {FORMAT!r} or a train split)")
-    data: dict[str, np.ndarray] = {"num_codes": np.array(meta["num_codes"], dtype=np.int64),
-                                   "num_classes": np.array(meta.get("num_classes", 0), dtype=np.int64)}
+        raise ValueError(
+            f"{str(p)!r} is not an archkit codes folder (meta.json lacks format {FORMAT!r} or a train split)"
+        )
+    data: dict[str, np.ndarray] = {
+        "num_codes": np.array(meta["num_codes"], dtype=np.int64),
+        "num_classes": np.array(meta.get("num_classes", 0), dtype=np.int64),
+    }
     for split, info in meta["splits"].items():
         names = [f"{split}_codes_{l}" for l in range(len(info["shapes"]))]
         names += [f"{split}_labels"] if info.get("labelled") else []
@@ -135,9 +149,13 @@ def _load_folder(p: Path, run: Any) -> dict[str, np.ndarray]:
             try:
                 a = np.load(p / f"{name}.npy", mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as e:
-                raise ValueError(f"{str(p / (name + '.npy'))!r} is not readable ({type(e).__name__}: {e}); {redo}") from None
+                raise ValueError(
+                    f"{str(p / (name + '.npy'))!r} is not readable ({type(e).__name__}: {e}); {redo}"
+                ) from None
             if len(a) != info["n"]:
-                raise ValueError(f"{str(p / (name + '.npy'))!r} holds {len(a)} rows, meta.json says {info['n']}; {redo}")
+                raise ValueError(
+                    f"{str(p / (name + '.npy'))!r} holds {len(a)} rows, meta.json says {info['n']}; {redo}"
+                )
             data[name] = a
     return data
 
@@ -161,4 +179,4 @@ class CodeArray:
         return torch.from_numpy(np.asarray(self.array[idx], dtype=np.int64))
 
 
-__all__ = ["CODES_DIR", "CodeArray", "CodesWriter", "LEGACY_CODES_FILE", "default_codes_path", "load_codes"]
+__all__ = ["CODES_DIR", "LEGACY_CODES_FILE", "CodeArray", "CodesWriter", "default_codes_path", "load_codes"]

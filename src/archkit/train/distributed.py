@@ -1,6 +1,8 @@
 """Process-group helpers for `torchrun` (DDP): one code path that is a no-op in a single process."""
+
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from dataclasses import dataclass
@@ -12,11 +14,14 @@ from torch import nn
 @dataclass
 class DistInfo:
     """Where this process sits: rank, world size, and whether a process group is active."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     enabled: bool = False
-    device: torch.device = torch.device("cpu")  # where collectives of this module put their tensors (nccl: a GPU)
+    device: torch.device = dataclasses.field(
+        default_factory=lambda: torch.device("cpu")
+    )  # where collectives of this module put their tensors (nccl: a GPU)
 
     @property
     def is_main(self) -> bool:
@@ -88,10 +93,12 @@ def shard(batch: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if not info.enabled:
         return batch
     if len(batch) % info.world_size:
-        raise ValueError(f"batch_size: the global batch ({len(batch)}) must be divisible by the number of "
-                         f"processes ({info.world_size})")
+        raise ValueError(
+            f"batch_size: the global batch ({len(batch)}) must be divisible by the number of "
+            f"processes ({info.world_size})"
+        )
     n = len(batch) // info.world_size
-    return batch[info.rank * n:(info.rank + 1) * n]
+    return batch[info.rank * n : (info.rank + 1) * n]
 
 
 @torch.no_grad()

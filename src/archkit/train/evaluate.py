@@ -5,6 +5,7 @@ class agreement (share the classifier assigns to the requested class), the Class
 Score (a fresh classifier trained on them, tested on real held-out images) and a Frechet distance in
 the classifier's feature space; plus each prior's held-out vs train code accuracy.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -15,10 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..models.registry import load_model
+from ..io import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
+from ..loading import load_model
 from ..models.resnet import ResNet, ResNetConfig
 from .accelerate import Accelerator, create_accelerator, model_device
-from .checkpoint import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
 from .generate import rejection_sample, sample_images, uniform_code_images
 from .run import read_jsonl
 from .utils import accuracy, fit_classifier
@@ -42,8 +43,10 @@ def classifier_features(model: ResNet, x: torch.Tensor, batch_size: int = 256) -
     """Pooled penultimate features of an archkit ResNet (the space of the Frechet distance)."""
     model.eval()
     device = model_device(model)
-    out = [torch.flatten(model.pool(model.stages(model.stem(x[s:s + batch_size].to(device)))), 1).cpu()
-           for s in range(0, len(x), batch_size)]
+    out = [
+        torch.flatten(model.pool(model.stages(model.stem(x[s : s + batch_size].to(device)))), 1).cpu()
+        for s in range(0, len(x), batch_size)
+    ]
     return torch.cat(out).double()
 
 
@@ -69,9 +72,18 @@ def _new_classifier(channels: int, num_classes: int, seed: int) -> ResNet:
     return ResNet(ResNetConfig(in_channels=channels, num_classes=num_classes, stem_stride=2))
 
 
-def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int,
-                             x_test: torch.Tensor, y_test: torch.Tensor, seed: int = 0,
-                             progress: bool = False, accel: Accelerator | None = None) -> ResNet:
+def load_or_train_classifier(
+    run: str | Path,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    epochs: int,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    seed: int = 0,
+    progress: bool = False,
+    accel: Accelerator | None = None,
+) -> ResNet:
     """The run's evaluation classifier, cached in RUN_DIR/classifier/ (retrained if missing)."""
     folder = Path(run) / CLASSIFIER_DIR
     if checkpoint_exists(folder):
@@ -79,14 +91,21 @@ def load_or_train_classifier(run: str | Path, x: torch.Tensor, y: torch.Tensor, 
         if meta.get("epochs") == epochs and meta.get("train_size") == len(x) and meta["config"].get("stem_stride") == 2:
             return load_model(folder)
     model = _new_classifier(x.shape[1], num_classes, seed)
-    result = fit_classifier(model, x, y, epochs=epochs, x_test=x_test, y_test=y_test, seed=seed, progress=progress,
-                            accel=accel)
+    result = fit_classifier(
+        model, x, y, epochs=epochs, x_test=x_test, y_test=y_test, seed=seed, progress=progress, accel=accel
+    )
     save_checkpoint(folder, model, model.config, epochs=epochs, train_size=len(x), test_accuracy=result.test_accuracy)
     return model.eval()
 
 
-def run_classifier(run: str | Path, epochs: int = 10, seed: int = 0, progress: bool = False,
-                   device: str | Accelerator = "auto", precision: str = "32") -> ResNet:
+def run_classifier(
+    run: str | Path,
+    epochs: int = 10,
+    seed: int = 0,
+    progress: bool = False,
+    device: str | Accelerator = "auto",
+    precision: str = "32",
+) -> ResNet:
     """The evaluation classifier of a run (trained on its real training images, cached in RUN_DIR/classifier/)."""
     from ..data.images import load_image_dataset
 
@@ -95,18 +114,36 @@ def run_classifier(run: str | Path, epochs: int = 10, seed: int = 0, progress: b
     if train.labels is None or train.num_classes < 2:
         raise ValueError(f"the run's data {data!r} has no class labels: a classifier (and rejection by it) needs them")
     test = load_image_dataset(data, "test", image_size=size, channels=channels)
-    return load_or_train_classifier(run, train.images, train.labels, train.num_classes, epochs, test.images,
-                                    test.labels, seed=seed, progress=progress,
-                                    accel=create_accelerator(device, precision))
+    return load_or_train_classifier(
+        run,
+        train.images,
+        train.labels,
+        train.num_classes,
+        epochs,
+        test.images,
+        test.labels,
+        seed=seed,
+        progress=progress,
+        accel=create_accelerator(device, precision),
+    )
 
 
-def _row(clf: ResNet, images: torch.Tensor, labels: torch.Tensor, real_test: tuple[torch.Tensor, torch.Tensor],
-         test_features: torch.Tensor, num_classes: int, epochs: int, seed: int,
-         accel: Accelerator | None = None) -> dict[str, float]:
+def _row(
+    clf: ResNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    real_test: tuple[torch.Tensor, torch.Tensor],
+    test_features: torch.Tensor,
+    num_classes: int,
+    epochs: int,
+    seed: int,
+    accel: Accelerator | None = None,
+) -> dict[str, float]:
     agreement = accuracy(clf, images, labels)
     cas_model = _new_classifier(images.shape[1], num_classes, seed + 1)
-    cas = fit_classifier(cas_model, images, labels, epochs=epochs, x_test=real_test[0], y_test=real_test[1],
-                         seed=seed + 1, accel=accel).test_accuracy
+    cas = fit_classifier(
+        cas_model, images, labels, epochs=epochs, x_test=real_test[0], y_test=real_test[1], seed=seed + 1, accel=accel
+    ).test_accuracy
     fd = frechet_distance(classifier_features(clf, images), test_features)
     return {"class_agreement": agreement, "cas": cas, "frechet_distance": fd, "n": len(images)}
 
@@ -118,15 +155,35 @@ def prior_overfit(run: str | Path, levels: int) -> list[dict[str, Any]]:
         recs = read_jsonl(Path(run) / f"prior-{level}" / "metrics.jsonl")
         if recs:
             r = recs[-1]
-            out.append({k: r.get(k) for k in ("level", "step", "test_bits_per_code", "train_bits_per_code",
-                                               "test_accuracy", "train_accuracy")})
+            out.append(
+                {
+                    k: r.get(k)
+                    for k in (
+                        "level",
+                        "step",
+                        "test_bits_per_code",
+                        "train_bits_per_code",
+                        "test_accuracy",
+                        "train_accuracy",
+                    )
+                }
+            )
     return out
 
 
-def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0, classifier_epochs: int = 10,
-                 seed: int = 0, out: str | Path | None = None, progress: bool = False,
-                 device: str | Accelerator = "auto", precision: str = "32", compile: bool = False,
-                 reject_keep: float | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run: str | Path,
+    per_class: int = 50,
+    temperature: float = 1.0,
+    classifier_epochs: int = 10,
+    seed: int = 0,
+    out: str | Path | None = None,
+    progress: bool = False,
+    device: str | Accelerator = "auto",
+    precision: str = "32",
+    compile: bool = False,
+    reject_keep: float | None = None,
+) -> dict[str, Any]:
     """Evaluate a run with class-conditional priors; writes RUN_DIR/eval.json (or `out`) and returns it.
 
     Sampling and the classifiers run on `device` in `precision` (resolved here, not taken from the run).
@@ -147,35 +204,65 @@ def evaluate_run(run: str | Path, per_class: int = 50, temperature: float = 1.0,
     if train.labels is None or train.num_classes < 2:
         raise ValueError(f"evaluate: the run's data {data!r} has no class labels; class agreement and CAS need them")
     k = train.num_classes
-    clf = load_or_train_classifier(run, train.images, train.labels, k, classifier_epochs, test.images, test.labels,
-                                   seed=seed, progress=progress, accel=accel)
+    clf = load_or_train_classifier(
+        run,
+        train.images,
+        train.labels,
+        k,
+        classifier_epochs,
+        test.images,
+        test.labels,
+        seed=seed,
+        progress=progress,
+        accel=accel,
+    )
     accel.prepare(clf)
     labels = torch.arange(k).repeat_interleave(per_class)
     n = len(labels)
-    samples, codes = sample_images(run, n, labels, temperature=temperature, seed=seed, device=accel,
-                                   compile=accel.compile)
+    samples, codes = sample_images(
+        run, n, labels, temperature=temperature, seed=seed, device=accel, compile=accel.compile
+    )
     uniform = uniform_code_images(run, n, seed=seed, device=accel)
     real_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
     test_feats = classifier_features(clf, test.images)
     real_test = (test.images, test.labels)
-    sets = {"prior_samples": (samples, labels), "real_images": (train.images[real_idx], train.labels[real_idx]),
-            "uniform_codes": (uniform, labels)}
+    sets = {
+        "prior_samples": (samples, labels),
+        "real_images": (train.images[real_idx], train.labels[real_idx]),
+        "uniform_codes": (uniform, labels),
+    }
     rejection = None
     if reject_keep is not None:
-        kept, _, rejection = rejection_sample(run, labels, reject_keep, clf, temperature=temperature, seed=seed,
-                                               device=accel)
+        kept, _, rejection = rejection_sample(
+            run, labels, reject_keep, clf, temperature=temperature, seed=seed, device=accel
+        )
         sets["prior_samples_rejected"] = (kept, labels)
-    rows = {name: _row(clf, x, y, real_test, test_feats, k, classifier_epochs, seed, accel)
-            for name, (x, y) in tqdm(sets.items(), desc="CAS", disable=not progress, leave=False)}
+    rows = {
+        name: _row(clf, x, y, real_test, test_feats, k, classifier_epochs, seed, accel)
+        for name, (x, y) in tqdm(sets.items(), desc="CAS", disable=not progress, leave=False)
+    }
     # the classifier saw the real training images: its agreement on real images is measured held out
     rows["real_images"]["class_agreement"] = accuracy(clf, test.images, test.labels)
-    result = {"data": data, "image_size": size, "per_class": per_class, "temperature": temperature,
-              "classifier_test_accuracy": rows["real_images"]["class_agreement"],
-              "rows": rows, "priors": prior_overfit(run, len(codes)), "rejection": rejection,
-              "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes]}
+    result = {
+        "data": data,
+        "image_size": size,
+        "per_class": per_class,
+        "temperature": temperature,
+        "classifier_test_accuracy": rows["real_images"]["class_agreement"],
+        "rows": rows,
+        "priors": prior_overfit(run, len(codes)),
+        "rejection": rejection,
+        "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes],
+    }
     atomic_write_json(Path(out) if out else Path(run) / "eval.json", result)
     return result
 
 
-__all__ = ["classifier_features", "evaluate_run", "frechet_distance", "load_or_train_classifier", "run_classifier",
-           "run_data"]
+__all__ = [
+    "classifier_features",
+    "evaluate_run",
+    "frechet_distance",
+    "load_or_train_classifier",
+    "run_classifier",
+    "run_data",
+]

@@ -6,6 +6,7 @@ with full-batch L-BFGS (or Adam) on a train split and keep the weights with the 
 error (early stopping). Small regression problems fit in memory, so full batch is both simplest
 and fastest to a precise fit.
 """
+
 from __future__ import annotations
 
 import copy
@@ -82,7 +83,7 @@ def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) ->
     if len(x64) != len(y64):
         raise ValueError(f"fit: X has {len(x64)} rows but y has {len(y64)}")
     n = len(x64)
-    n_val = int(round(n * cfg.val_fraction)) if n >= 10 else 0
+    n_val = round(n * cfg.val_fraction) if n >= 10 else 0
     if n - n_val < 2:
         raise ValueError(f"fit: need at least 2 training samples, got {n} (val_fraction={cfg.val_fraction})")
     start = time.perf_counter()
@@ -130,8 +131,15 @@ def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) ->
         return loss
 
     if cfg.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(params, lr=cfg.lr or 1.0, max_iter=cfg.eval_every, history_size=50,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+        opt = torch.optim.LBFGS(
+            params,
+            lr=cfg.lr or 1.0,
+            max_iter=cfg.eval_every,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-12,
+            tolerance_change=1e-15,
+        )
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr or 3e-3)
 
@@ -199,12 +207,15 @@ def _function_accelerator(cfg: FunctionFitConfig):
     from .accelerate import create_accelerator
 
     if str(cfg.precision) not in ("32", "32-true"):
-        raise ValueError(f"--precision: the function fit trains in float64 (for a precise fit), which autocast "
-                         f"does not lower; only 32 applies here, got {cfg.precision!r}")
+        raise ValueError(
+            f"--precision: the function fit trains in float64 (for a precise fit), which autocast "
+            f"does not lower; only 32 applies here, got {cfg.precision!r}"
+        )
     accel = create_accelerator(cfg.device, "32", cfg.compile)
     if accel.device.type == "mps":
-        raise ValueError("--device: the function fit trains in float64, which Apple MPS does not support; "
-                         "use cpu or cuda")
+        raise ValueError(
+            "--device: the function fit trains in float64, which Apple MPS does not support; use cpu or cuda"
+        )
     return accel
 
 

@@ -1,9 +1,10 @@
 """Generate images from a trained run: sample each level's prior top-down, then decode with the VQ-VAE-2."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -13,9 +14,18 @@ from .prior import load_prior, prior_shape
 
 
 @torch.no_grad()
-def sample_images(run: str | Path, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0,
-                  seed: int = 0, batch_size: int = 100, method: str = "fast", device: str | Accelerator = "auto",
-                  precision: str = "32", compile: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def sample_images(
+    run: str | Path,
+    n: int,
+    labels: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 100,
+    method: str = "fast",
+    device: str | Accelerator = "auto",
+    precision: str = "32",
+    compile: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """n images (n, C, H, W) and their code maps (top first), on the CPU; labels (n,) for class-conditional priors.
 
     The run may have been trained anywhere: weights load on the CPU and move to `device` (resolved
@@ -34,13 +44,14 @@ def sample_images(run: str | Path, n: int, labels: torch.Tensor | None = None, t
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels: expected {n} labels, got {len(labels)}")
     if priors[0].config.num_classes and labels is None:
-        raise ValueError(f"labels: the priors are class-conditional ({priors[0].config.num_classes} classes); "
-                         "pass class labels")
+        raise ValueError(
+            f"labels: the priors are class-conditional ({priors[0].config.num_classes} classes); pass class labels"
+        )
     gen = torch.Generator().manual_seed(seed)
     images, all_codes = [], [[] for _ in range(levels)]
     for s in range(0, n, batch_size):
         b = min(batch_size, n - s)
-        y = None if labels is None or not priors[0].config.num_classes else labels[s:s + b].long()
+        y = None if labels is None or not priors[0].config.num_classes else labels[s : s + b].long()
         codes: list[torch.Tensor] = []
         with accel.autocast():
             for l, (prior, hw) in enumerate(zip(priors, shapes)):
@@ -53,15 +64,21 @@ def sample_images(run: str | Path, n: int, labels: torch.Tensor | None = None, t
 
 
 @torch.no_grad()
-def class_confidence(classifier: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
-                     batch_size: int = 256) -> torch.Tensor:
+def class_confidence(
+    classifier: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 256,
+) -> torch.Tensor:
     """The classifier's probability that each image shows its own label: (N,) in [0, 1]."""
     device = images.device
     if isinstance(classifier, torch.nn.Module):
         classifier.eval()
         device = next(classifier.parameters(), images).device
-    probs = [torch.softmax(classifier(images[s:s + batch_size].to(device)).double(), 1).cpu()
-             for s in range(0, len(images), batch_size)]
+    probs = [
+        torch.softmax(classifier(images[s : s + batch_size].to(device)).double(), 1).cpu()
+        for s in range(0, len(images), batch_size)
+    ]
     return torch.cat(probs).gather(1, labels.long().view(-1, 1)).squeeze(1)
 
 
@@ -76,16 +93,25 @@ def select_most_confident(scores: torch.Tensor, drawn_labels: torch.Tensor, want
         pool = (drawn_labels == k).nonzero().flatten()
         if len(pool) < len(slots):
             raise ValueError(f"class {int(k)}: {len(slots)} samples requested but only {len(pool)} drawn")
-        best = pool[scores[pool].argsort(descending=True, stable=True)[:len(slots)]]
+        best = pool[scores[pool].argsort(descending=True, stable=True)[: len(slots)]]
         out[slots] = best
     return out
 
 
 @torch.no_grad()
-def rejection_sample(run: str | Path, labels: torch.Tensor, keep: float,
-                     classifier: Callable[[torch.Tensor], torch.Tensor], temperature: float = 1.0, seed: int = 0,
-                     batch_size: int = 100, method: str = "fast", device: str | Accelerator = "auto",
-                     precision: str = "32", compile: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
+def rejection_sample(
+    run: str | Path,
+    labels: torch.Tensor,
+    keep: float,
+    classifier: Callable[[torch.Tensor], torch.Tensor],
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 100,
+    method: str = "fast",
+    device: str | Accelerator = "auto",
+    precision: str = "32",
+    compile: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
     """Classifier-based rejection sampling (Razavi et al. 2019, section 3.3).
 
     For each class c requested n_c times, draws ceil(n_c / keep) samples of class c and keeps the
@@ -95,37 +121,59 @@ def rejection_sample(run: str | Path, labels: torch.Tensor, keep: float,
     if not isinstance(keep, (int, float)) or not 0 < keep <= 1:
         raise ValueError(f"keep: expected a fraction in (0, 1], got {keep!r}")
     if labels is None or labels.dim() != 1 or len(labels) == 0:
-        raise ValueError("labels: rejection sampling keeps the samples that look most like their class; "
-                         "pass a 1-D tensor of class labels")
+        raise ValueError(
+            "labels: rejection sampling keeps the samples that look most like their class; "
+            "pass a 1-D tensor of class labels"
+        )
     labels = labels.long()
     classes, counts = labels.unique(return_counts=True)
     drawn_labels = torch.cat([c.repeat(math.ceil(int(n) / keep)) for c, n in zip(classes, counts)])
-    images, codes = sample_images(run, len(drawn_labels), drawn_labels, temperature=temperature, seed=seed,
-                                  batch_size=batch_size, method=method, device=device, precision=precision,
-                                  compile=compile)
+    images, codes = sample_images(
+        run,
+        len(drawn_labels),
+        drawn_labels,
+        temperature=temperature,
+        seed=seed,
+        batch_size=batch_size,
+        method=method,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )
     scores = class_confidence(classifier, images, drawn_labels)
     idx = select_most_confident(scores, drawn_labels, labels)
-    info = {"drawn": len(drawn_labels), "kept": len(idx), "keep": keep,
-            "mean_confidence_drawn": float(scores.mean()), "mean_confidence_kept": float(scores[idx].mean())}
+    info = {
+        "drawn": len(drawn_labels),
+        "kept": len(idx),
+        "keep": keep,
+        "mean_confidence_drawn": float(scores.mean()),
+        "mean_confidence_kept": float(scores[idx].mean()),
+    }
     return images[idx], [c[idx] for c in codes], info
 
 
-def uniform_code_images(run: str | Path, n: int, seed: int = 0, device: str | Accelerator = "auto",
-                        precision: str = "32") -> torch.Tensor:
+def uniform_code_images(
+    run: str | Path, n: int, seed: int = 0, device: str | Accelerator = "auto", precision: str = "32"
+) -> torch.Tensor:
     """Images decoded from codes drawn uniformly at every level: the 'no prior' baseline (on the CPU)."""
     accel = create_accelerator(device, precision)
     vqvae = accel.prepare(load_vqvae(run))
     gen = torch.Generator().manual_seed(seed)
-    codes = [torch.randint(k, (n, *prior_shape(run, l)), generator=gen)
-             for l, k in enumerate(vqvae.config.codes_per_level())]
+    codes = [
+        torch.randint(k, (n, *prior_shape(run, l)), generator=gen) for l, k in enumerate(vqvae.config.codes_per_level())
+    ]
     with torch.no_grad(), accel.autocast():
-        return torch.cat([vqvae.decode_codes(accel.to_device([c[s:s + 100] for c in codes])).float().clamp(0, 1).cpu()
-                          for s in range(0, n, 100)])
+        return torch.cat(
+            [
+                vqvae.decode_codes(accel.to_device([c[s : s + 100] for c in codes])).float().clamp(0, 1).cpu()
+                for s in range(0, n, 100)
+            ]
+        )
 
 
 def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: list[str] | None = None) -> Path:
     """Save images (N, C, H, W) in [0, 1] as a PNG grid with `rows` rows (atomic write)."""
-    from ..studies.report import new_figure, save_figure
+    from ..utils import new_figure, save_figure
 
     n = len(images)
     cols = max(1, -(-n // rows))
@@ -143,5 +191,11 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
     return save_figure(fig, path)
 
 
-__all__ = ["class_confidence", "rejection_sample", "sample_images", "save_grid", "select_most_confident",
-           "uniform_code_images"]
+__all__ = [
+    "class_confidence",
+    "rejection_sample",
+    "sample_images",
+    "save_grid",
+    "select_most_confident",
+    "uniform_code_images",
+]

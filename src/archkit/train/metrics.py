@@ -1,4 +1,5 @@
 """Segmentation metrics: per-class IoU and mean IoU from one confusion matrix."""
+
 from __future__ import annotations
 
 import torch
@@ -9,13 +10,17 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes: expected a positive int, got {num_classes!r}")
     if pred.shape != target.shape:
-        raise ValueError(f"pred and target: expected equal shapes (label maps), got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"pred and target: expected equal shapes (label maps), got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
     if pred.is_floating_point() or target.is_floating_point():
         raise ValueError("pred and target: expected integer label maps (take logits.argmax(1) first)")
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
     for name, t in (("pred", pred), ("target", target)):
         if t.numel() and (t.min() < 0 or t.max() >= num_classes):
-            raise ValueError(f"{name}: labels must lie in 0..{num_classes - 1}, got range {int(t.min())}..{int(t.max())}")
+            raise ValueError(
+                f"{name}: labels must lie in 0..{num_classes - 1}, got range {int(t.min())}..{int(t.max())}"
+            )
     return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 

@@ -4,31 +4,36 @@ Reads RUN_DIR/codes/ (memory-mapped, from `archkit vqvae encode`; see train/code
 config.json + trainer.pt, atomically) and RUN_DIR/prior-<level>/metrics.jsonl with held-out
 bits per code and train vs held-out code accuracy (the overfitting check).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..io import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
-from .checkpoint import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from .codes import CODES_DIR, CodeArray, load_codes
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
+from .schedule import warmup_cosine_lr
+
 
 @dataclass
 class PriorTrainConfig:
     """One prior-training run; the model fields map onto `GatedPixelCNNConfig`."""
+
     run: str
-    level: str | int = "top"       # "top", "bottom" or a level index (0 = top)
+    level: str | int = "top"  # "top", "bottom" or a level index (0 = top)
     steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
@@ -36,15 +41,15 @@ class PriorTrainConfig:
     layers: int = 8
     kernel_size: int = 5
     dropout: float = 0.1
-    attention_every: int = 0       # self-attention after every K-th gated layer (0 = none)
+    attention_every: int = 0  # self-attention after every K-th gated layer (0 = none)
     attention_heads: int = 4
     eval_every: int = 250
     seed: int = 0
     resume: bool = False
-    codes: str | None = None       # codes folder (or legacy codes.npz); default RUN_DIR/codes
-    device: str = "auto"           # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
-    precision: str = "32"          # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
-    compile: bool = False          # torch.compile the model
+    codes: str | None = None  # codes folder (or legacy codes.npz); default RUN_DIR/codes
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
+    precision: str = "32"  # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
+    compile: bool = False  # torch.compile the model
 
 
 def prior_dir(run: str | Path, level: int) -> Path:
@@ -67,8 +72,9 @@ def resolve_level(level: str | int, num_levels: int) -> int:
     return idx
 
 
-def level_data(codes: dict[str, np.ndarray], level: int, split: str
-               ) -> tuple[CodeArray, CodeArray | None, CodeArray | None]:
+def level_data(
+    codes: dict[str, np.ndarray], level: int, split: str
+) -> tuple[CodeArray, CodeArray | None, CodeArray | None]:
     """(codes, labels or None, codes of the level above or None) of one split, read per batch as int64 tensors."""
     x = CodeArray(codes[f"{split}_codes_{level}"])
     labels = None
@@ -87,10 +93,18 @@ def model_config(codes: dict[str, np.ndarray], level: int, cfg: PriorTrainConfig
         cond_num_codes = num_codes[level - 1]
         h, h_up = codes[f"train_codes_{level}"].shape[1], codes[f"train_codes_{level - 1}"].shape[1]
         scale = h // h_up
-    return GatedPixelCNNConfig(num_codes=num_codes[level], channels=cfg.channels, layers=cfg.layers,
-                               kernel_size=cfg.kernel_size, num_classes=num_classes,
-                               cond_num_codes=cond_num_codes, cond_scale=scale, dropout=cfg.dropout,
-                               attention_every=cfg.attention_every, attention_heads=cfg.attention_heads)
+    return GatedPixelCNNConfig(
+        num_codes=num_codes[level],
+        channels=cfg.channels,
+        layers=cfg.layers,
+        kernel_size=cfg.kernel_size,
+        num_classes=num_classes,
+        cond_num_codes=cond_num_codes,
+        cond_scale=scale,
+        dropout=cfg.dropout,
+        attention_every=cfg.attention_every,
+        attention_heads=cfg.attention_heads,
+    )
 
 
 def _take(t: CodeArray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
@@ -98,8 +112,14 @@ def _take(t: CodeArray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def code_metrics(model: GatedPixelCNN, x: torch.Tensor, labels: torch.Tensor | None, cond: torch.Tensor | None,
-                 batch_size: int = 256, accel: Accelerator | None = None) -> dict[str, float]:
+def code_metrics(
+    model: GatedPixelCNN,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    cond: torch.Tensor | None,
+    batch_size: int = 256,
+    accel: Accelerator | None = None,
+) -> dict[str, float]:
     """Negative log-likelihood in bits per code and next-code accuracy (argmax) on a code set."""
     accel = accel or create_accelerator(model_device(model))
     was = model.training
@@ -118,17 +138,9 @@ def code_metrics(model: GatedPixelCNN, x: torch.Tensor, labels: torch.Tensor | N
     return {"bits_per_code": nll / max(count, 1) / math.log(2), "accuracy": correct / max(count, 1)}
 
 
-def _lr_at(step: int, cfg: PriorTrainConfig) -> float:
-    """Linear warm-up then cosine decay to 10%: a pure function of the step, so resume is exact."""
-    warm = max(1, min(100, cfg.steps // 20))
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(1, cfg.steps - warm)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
-
-
-def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | None = None,
-                explicit: Collection[str] = ()) -> dict[str, Any]:
+def train_prior(
+    cfg: PriorTrainConfig, progress: bool = True, position: int | None = None, explicit: Collection[str] = ()
+) -> dict[str, Any]:
     """Train (or resume) the prior of one level; returns the last evaluation record.
 
     On resume the saved device/precision/compile are kept unless named in `explicit` or set to a
@@ -150,15 +162,16 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
     exists = checkpoint_exists(folder)
     resuming = cfg.resume and exists
     # a resumed prior keeps the architecture it was created with, whatever the model flags say now
-    model_cfg = (read_model_config(folder, GatedPixelCNNConfig)[0] if resuming
-                 else model_config(codes, level, cfg))
+    model_cfg = read_model_config(folder, GatedPixelCNNConfig)[0] if resuming else model_config(codes, level, cfg)
     restored = restore_choice(cfg, read_config(folder).get("train_config"), explicit) if resuming else []
     accel = accelerator_for(cfg, restored)
     model = GatedPixelCNN(model_cfg)
     step = 0
     if exists and not cfg.resume:
         at = read_config(folder).get("step")
-        raise ValueError(f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it")
+        raise ValueError(
+            f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it"
+        )
     state = None
     if resuming:
         load_weights(folder, model)
@@ -175,20 +188,41 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
 
     # a fixed train subset as large as the held-out set: train vs held-out accuracy is the overfitting check
     sub = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(cfg.seed))[: len(x_te)]
-    meta = {"level": level, "shape": list(x_tr.shape[1:]), "codes_file": str(cfg.codes or CODES_DIR),
-            "train_config": dataclasses.asdict(cfg)}
+    meta = {
+        "level": level,
+        "shape": list(x_tr.shape[1:]),
+        "codes_file": str(cfg.codes or CODES_DIR),
+        "train_config": dataclasses.asdict(cfg),
+    }
 
     def save(at: int) -> None:
-        save_checkpoint(folder, model, model.config, trainer_state={
-            "optimizer": opt.state_dict(), "step": at, "rng": torch.get_rng_state(), "scaler": accel.state_dict()},
-            step=at, **meta)
+        save_checkpoint(
+            folder,
+            model,
+            model.config,
+            trainer_state={
+                "optimizer": opt.state_dict(),
+                "step": at,
+                "rng": torch.get_rng_state(),
+                "scaler": accel.state_dict(),
+            },
+            step=at,
+            **meta,
+        )
 
     def evaluate(at: int, train_bits: float, codes_per_s: float) -> dict[str, Any]:
         te = code_metrics(model, x_te, y_te, c_te, accel=accel)
         tr = code_metrics(model, x_tr[sub], _take(y_tr, sub), _take(c_tr, sub), accel=accel)
-        rec = {"step": at, "level": level, "train_loss_bits": train_bits, "test_bits_per_code": te["bits_per_code"],
-               "test_accuracy": te["accuracy"], "train_bits_per_code": tr["bits_per_code"],
-               "train_accuracy": tr["accuracy"], "codes_per_s": codes_per_s}
+        rec = {
+            "step": at,
+            "level": level,
+            "train_loss_bits": train_bits,
+            "test_bits_per_code": te["bits_per_code"],
+            "test_accuracy": te["accuracy"],
+            "train_bits_per_code": tr["bits_per_code"],
+            "train_accuracy": tr["accuracy"],
+            "codes_per_s": codes_per_s,
+        }
         append_jsonl(metrics_path, rec)
         return rec
 
@@ -197,8 +231,15 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
         return last
     net = accel.compile_model(model)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"prior-{level}", disable=not progress, leave=position is None,
-               position=position, dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        desc=f"prior-{level}",
+        disable=not progress,
+        leave=position is None,
+        position=position,
+        dynamic_ncols=True,
+    )
     gen = torch.Generator()
     n_codes = cfg.batch_size * x_tr[0].numel()
     run_loss, t0, timed = 0.0, time.perf_counter(), 0
@@ -207,7 +248,7 @@ def train_prior(cfg: PriorTrainConfig, progress: bool = True, position: int | No
             gen.manual_seed(cfg.seed * 1_000_003 + step)  # batches depend only on (seed, step): exact resume
             idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=gen)
             for group in opt.param_groups:
-                group["lr"] = _lr_at(step, cfg)
+                group["lr"] = warmup_cosine_lr(cfg.lr, step, cfg.steps)
             xb, yb, cb = accel.to_device((x_tr[idx], _take(y_tr, idx), _take(c_tr, idx)))
             with accel.autocast():
                 logits = net(xb, yb, cb)
@@ -238,8 +279,10 @@ def load_prior(run: str | Path, level: int) -> GatedPixelCNN:
     """A trained prior of a run in eval mode, with a clear error when that level was not trained."""
     folder = prior_dir(run, level)
     if not checkpoint_exists(folder):
-        raise FileNotFoundError(f"no trained prior for level {level} in {str(run)!r}: run "
-                                f"`archkit prior train --run {run} --level {level}` first")
+        raise FileNotFoundError(
+            f"no trained prior for level {level} in {str(run)!r}: run "
+            f"`archkit prior train --run {run} --level {level}` first"
+        )
     config, _ = read_model_config(folder, GatedPixelCNNConfig)
     return load_weights(folder, GatedPixelCNN(config)).eval()
 
@@ -253,5 +296,13 @@ def prior_shape(run: str | Path, level: int) -> tuple[int, int]:
     return tuple(shape)
 
 
-__all__ = ["PriorTrainConfig", "code_metrics", "load_codes", "load_prior", "prior_dir", "prior_shape", "resolve_level",
-           "train_prior"]
+__all__ = [
+    "PriorTrainConfig",
+    "code_metrics",
+    "load_codes",
+    "load_prior",
+    "prior_dir",
+    "prior_shape",
+    "resolve_level",
+    "train_prior",
+]

@@ -1,4 +1,5 @@
 """Pieces every training command shares: metrics logging and a clean stop on Ctrl-C."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import _json_default
+from ..io.atomic import json_default
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
@@ -15,7 +16,7 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, default=_json_default) + "\n")
+        f.write(json.dumps(record, default=json_default) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -50,7 +51,7 @@ class GracefulInterrupt:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> "GracefulInterrupt":
+    def __enter__(self) -> GracefulInterrupt:
         import threading
 
         if threading.current_thread() is threading.main_thread():

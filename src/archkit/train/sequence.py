@@ -1,90 +1,41 @@
-"""Training and prediction for SequenceClassifier: streamed batches, atomic checkpoints, resume.
+"""Training for SequenceClassifier: streamed batches, atomic checkpoints, resume.
 
-Targets are one label per sequence: `as_class_targets` accepts (N,) class ids or (N, C) one-hot
-and refuses anything shaped like the input (zero-padding Y to X's shape is the classic mistake).
+Targets are one label per sequence (see `targets.py`); prediction and evaluation live in `sequence_eval.py`.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
-from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
-from .metrics import confusion_matrix
-from .checkpoint import atomic_write_json, checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
+from ..io import (
+    atomic_write_json,
+    checkpoint_exists,
+    load_trainer_state,
+    load_weights,
+    read_config,
+    read_model_config,
+    save_checkpoint,
+)
+from .accelerate import accelerator_for, restore_choice
 from .run import GracefulInterrupt, append_jsonl
+from .schedule import lr_at
+from .sequence_eval import evaluate_sequences, save_confusion_png
+from .targets import as_class_targets, infer_num_classes, sequence_loss
 from .utils import seed_everything
 
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONFUSION_PNG = "confusion.png"
-
-
-def _padding_explanation(num_classes: int | None) -> str:
-    c = num_classes if num_classes is not None else "C"
-    return (
-        f"a sequence classifier needs ONE target per sequence: integer class ids shaped (N,) or one-hot rows "
-        f"shaped (N, {c}). Do not zero-pad Y to X's shape: that asks for an output at every time step and "
-        f"feature, and the padded zeros become fake targets the loss then trains towards. Keep Y as (N, {c}); "
-        f"the LSTM's final state (the last layer without return_sequences) feeds a {c}-way classifier"
-    )
-
-
-def as_class_targets(y: Any, num_classes: int | None = None, x: Any = None) -> torch.Tensor:
-    """(N,) int64 class ids from (N,) labels or (N, C) one-hot; any other shape raises a ValueError.
-
-    `x` (the inputs, or just their shape) lets the error name the padding mistake when Y has X's shape.
-    """
-    y_t = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
-    x_shape = None if x is None else tuple(x.shape if hasattr(x, "shape") else x)
-    shape = tuple(y_t.shape)
-    if x_shape is not None and len(shape) >= 2 and shape == x_shape:
-        raise ValueError(f"y: got shape {shape}, the same shape as the input x; {_padding_explanation(num_classes)}")
-    if x_shape is not None and shape[:1] != x_shape[:1]:
-        raise ValueError(f"y: expected one target per sequence ({x_shape[0]} rows like x), got shape {shape}")
-    if y_t.dim() == 1:
-        if y_t.is_floating_point():
-            if not bool(torch.all(y_t == y_t.round())):
-                raise ValueError(f"y: expected integer class ids, got non-integer floats; {_padding_explanation(num_classes)}")
-        y_t = y_t.long()
-        if len(y_t) and int(y_t.min()) < 0:
-            raise ValueError(f"y: class ids must be >= 0, got {int(y_t.min())}")
-        if num_classes is not None and len(y_t) and int(y_t.max()) >= num_classes:
-            raise ValueError(f"y: class id {int(y_t.max())} is out of range for num_classes={num_classes}")
-        return y_t
-    if y_t.dim() == 2 and (num_classes is None or shape[1] == num_classes):
-        valid = bool(torch.all((y_t == 0) | (y_t == 1))) and bool(torch.all(y_t.sum(1) == 1))
-        if not valid:
-            raise ValueError(f"y: (N, C) targets must be one-hot (exactly one 1 per row, zeros elsewhere); {_padding_explanation(num_classes)}")
-        return y_t.argmax(1).long()
-    raise ValueError(f"y: got shape {shape}; {_padding_explanation(num_classes)}")
-
-
-def infer_num_classes(y: Any) -> int:
-    """C from (N, C) one-hot or (N,) ids (max id + 1)."""
-    y = np.asarray(y)
-    if y.ndim == 2:
-        return int(y.shape[1])
-    if y.ndim == 1 and len(y):
-        return int(y.max()) + 1
-    raise ValueError(f"y: cannot infer the number of classes from shape {y.shape}; {_padding_explanation(None)}")
-
-
-def sequence_loss(logits: torch.Tensor, y: Any, x: Any = None, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of (B, C) logits against (B,) ids or (B, C) one-hot targets (same value either way)."""
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing: expected a float in [0, 1), got {label_smoothing!r}")
-    return F.cross_entropy(logits, as_class_targets(y, logits.shape[1], x).to(logits.device), label_smoothing=label_smoothing)
 
 
 @dataclass
@@ -135,40 +86,42 @@ class SeqTrainConfig:
     compile: bool = False  # torch.compile the model
 
 
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def lr_at(cfg: SeqTrainConfig, step: int, total_steps: int) -> float:
-    """Learning rate for optimizer step `step` (0-based) of `total_steps`; a pure function of the step, so resume is exact."""
-    if cfg.lr_schedule == "constant":
-        return cfg.lr
-    if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
-    raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
-
-
 def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
     from ..models.sequence import SequenceClassifierConfig
 
     return SequenceClassifierConfig(
-        in_features=in_features, num_classes=num_classes, hidden=cfg.hidden, layers=cfg.layers,
-        bidirectional=cfg.bidirectional, dropout=cfg.dropout, frontend=cfg.frontend, pool=cfg.pool,
-        conv_channels=cfg.conv_channels, conv_kernel=cfg.conv_kernel, conv_stride=cfg.conv_stride,
-        conv_blocks=cfg.conv_blocks, conv_norm=cfg.conv_norm, fcn_channels=cfg.fcn_channels,
+        in_features=in_features,
+        num_classes=num_classes,
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        bidirectional=cfg.bidirectional,
+        dropout=cfg.dropout,
+        frontend=cfg.frontend,
+        pool=cfg.pool,
+        conv_channels=cfg.conv_channels,
+        conv_kernel=cfg.conv_kernel,
+        conv_stride=cfg.conv_stride,
+        conv_blocks=cfg.conv_blocks,
+        conv_norm=cfg.conv_norm,
+        fcn_channels=cfg.fcn_channels,
     )
 
 
 def load_training_data(cfg: SeqTrainConfig):
     """(train, held_out, class_names) for the run's data source."""
-    from ..data import sequences as ds
+    from .. import data as ds
 
-    sources = [name for name, v in (("--x/--y", cfg.x or cfg.y), ("--shards", cfg.shards), ("--dataset", cfg.dataset)) if v]
+    sources = [
+        name for name, v in (("--x/--y", cfg.x or cfg.y), ("--shards", cfg.shards), ("--dataset", cfg.dataset)) if v
+    ]
     if len(sources) != 1:
         raise ValueError(f"data: give exactly one of --x with --y, --shards or --dataset; got {sources or 'none'}")
     if cfg.dataset == ds.LONG_TASK:
         folder = Path(cfg.out) / "data"
         xtr, ytr = ds.write_long_task(folder / "train", cfg.long_task_train, seed=cfg.seed, length=cfg.long_task_length)
-        xte, yte = ds.write_long_task(folder / "test", cfg.long_task_test, seed=cfg.seed + 1, length=cfg.long_task_length)
+        xte, yte = ds.write_long_task(
+            folder / "test", cfg.long_task_test, seed=cfg.seed + 1, length=cfg.long_task_length
+        )
         return ds.open_npy(xtr, ytr), ds.open_npy(xte, yte), list(ds.LONG_TASK_CLASSES)
     if cfg.dataset:
         real = ds.load_real_dataset(cfg.dataset)
@@ -177,7 +130,9 @@ def load_training_data(cfg: SeqTrainConfig):
         data = ds.open_shards(cfg.shards)
     else:
         if not (cfg.x and cfg.y):
-            raise ValueError("data: --x and --y go together (X.npy of shape (N, T, F) and Y.npy of shape (N,) or (N, C))")
+            raise ValueError(
+                "data: --x and --y go together (X.npy of shape (N, T, F) and Y.npy of shape (N,) or (N, C))"
+            )
         data = ds.open_npy(cfg.x, cfg.y)
     train, held = data.split(cfg.val_fraction, seed=cfg.seed)
     return train, held, None
@@ -192,44 +147,9 @@ def _validated_targets(train, held, classes):
     return train.map_targets(convert), None if held is None else held.map_targets(convert), num_classes
 
 
-@torch.no_grad()
-def evaluate_sequences(model: nn.Module, data, num_classes: int, batch_size: int = 64,
-                       accel: Accelerator | None = None, workers: int = 0) -> tuple[float, np.ndarray]:
-    """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
-    accel = accel or create_accelerator(model_device(model))
-    was_training = model.training
-    model.eval()
-    cm = torch.zeros((num_classes, num_classes), dtype=torch.int64)
-    for xb, yb, lb in data.batches(batch_size, shuffle=False, workers=workers):
-        xb, lb = accel.to_device((xb, lb))
-        with accel.autocast():
-            pred = model(xb, lb).argmax(1).cpu()
-        cm += confusion_matrix(pred, torch.as_tensor(yb, dtype=torch.long), num_classes)
-    model.train(was_training)
-    cm = cm.numpy()
-    return float(np.trace(cm) / max(cm.sum(), 1)), cm
-
-
-def save_confusion_png(cm: np.ndarray, classes: list[str], path: str | Path, title: str = "held-out confusion matrix") -> Path:
-    """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
-    from ..studies.report import new_figure, save_figure
-
-    n = len(classes)
-    fig, ax = new_figure(figsize=(1.2 + 0.6 * n, 1.0 + 0.5 * n))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
-    return save_figure(fig, Path(path))
-
-
-def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collection[str] = (),
-                   data: tuple | None = None) -> dict[str, Any]:
+def train_sequence(
+    cfg: SeqTrainConfig, resume: bool = False, explicit: Collection[str] = (), data: tuple | None = None
+) -> dict[str, Any]:
     """Train a SequenceClassifier per `cfg`; checkpoints to cfg.out/checkpoint and resumes from it.
 
     `data` = (train, held_out or None, class names or None) in-memory SequenceData instead of cfg's
@@ -241,10 +161,13 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     unless they are named in `explicit` (the CLI's given flags) or set to non-default values.
     """
     from ..models.sequence import SequenceClassifier, SequenceClassifierConfig
+
     out = Path(cfg.out)
     ckpt = out / CHECKPOINT
     if checkpoint_exists(ckpt) and not resume:
-        raise ValueError(f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out")
+        raise ValueError(
+            f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out"
+        )
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
@@ -261,8 +184,10 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     if state is not None:
         model_cfg = read_model_config(ckpt, SequenceClassifierConfig)[0]
         if model_cfg.in_features != train.in_features or model_cfg.num_classes != num_classes:
-            raise ValueError(f"--resume: checkpoint expects {model_cfg.in_features} features and {model_cfg.num_classes} classes, "
-                             f"the data has {train.in_features} and {num_classes}")
+            raise ValueError(
+                f"--resume: checkpoint expects {model_cfg.in_features} features and {model_cfg.num_classes} classes, "
+                f"the data has {train.in_features} and {num_classes}"
+            )
     else:
         model_cfg = _model_config(cfg, train.in_features, num_classes)
     model = SequenceClassifier(model_cfg)
@@ -270,7 +195,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
         load_weights(ckpt, model)
     accel.prepare(model)  # before the optimizer, so its state lives on the device
     net = accel.compile_model(model)
-    lr_at(cfg, 0, 1)  # reject an unknown schedule before any work
+    lr_at(cfg.lr, cfg.lr_schedule, 0, 1)  # reject an unknown schedule before any work
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise ValueError(f"label_smoothing: expected a float in [0, 1), got {cfg.label_smoothing!r}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -284,10 +209,26 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
         torch.set_rng_state(state["torch_rng"])
 
     def save(epoch_: int, batch_: int) -> None:
-        trainer = {"optimizer": opt.state_dict(), "epoch": epoch_, "batch_in_epoch": batch_, "step": step, "seen": seen,
-                   "train_time": train_time, "torch_rng": torch.get_rng_state(), "scaler": accel.state_dict()}
-        save_checkpoint(ckpt, model, model_cfg, trainer_state=trainer, train_config=dataclasses.asdict(cfg),
-                        classes=classes, epoch=epoch_, step=step)
+        trainer = {
+            "optimizer": opt.state_dict(),
+            "epoch": epoch_,
+            "batch_in_epoch": batch_,
+            "step": step,
+            "seen": seen,
+            "train_time": train_time,
+            "torch_rng": torch.get_rng_state(),
+            "scaler": accel.state_dict(),
+        }
+        save_checkpoint(
+            ckpt,
+            model,
+            model_cfg,
+            trainer_state=trainer,
+            train_config=dataclasses.asdict(cfg),
+            classes=classes,
+            epoch=epoch_,
+            step=step,
+        )
 
     def budget_left() -> bool:
         return not ((cfg.max_steps and step >= cfg.max_steps) or (cfg.time_limit_s and train_time >= cfg.time_limit_s))
@@ -297,11 +238,22 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
     with GracefulInterrupt() as interrupt:
         while epoch < cfg.epochs and stopped is None:
             n_batches = train.num_batches(cfg.batch_size)
-            bar = tqdm(total=n_batches, initial=batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       disable=not cfg.progress, leave=False)
+            bar = tqdm(
+                total=n_batches,
+                initial=batch_in_epoch,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                disable=not cfg.progress,
+                leave=False,
+            )
             total, count = 0.0, 0
-            for xb, yb, lb in train.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
-                                            block=cfg.block, start=batch_in_epoch, workers=cfg.workers):
+            for xb, yb, lb in train.batches(
+                cfg.batch_size,
+                shuffle=True,
+                seed=cfg.seed * 1000 + epoch,
+                block=cfg.block,
+                start=batch_in_epoch,
+                workers=cfg.workers,
+            ):
                 t0 = time.perf_counter()
                 xb, lb = accel.to_device((xb, lb))
                 with accel.autocast():
@@ -312,7 +264,7 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                 opt.zero_grad(set_to_none=True)
                 accel.backward(loss)
                 for group in opt.param_groups:
-                    group["lr"] = lr_at(cfg, step, cfg.epochs * n_batches)
+                    group["lr"] = lr_at(cfg.lr, cfg.lr_schedule, step, cfg.epochs * n_batches)
                 accel.step(opt, cfg.clip_norm, model.parameters())
                 train_time += time.perf_counter() - t0
                 step, seen = step + 1, seen + len(yb)
@@ -331,53 +283,47 @@ def train_sequence(cfg: SeqTrainConfig, resume: bool = False, explicit: Collecti
                 break
             if stopped is None:
                 epoch, batch_in_epoch = epoch + 1, 0
-            last_eval = None if held is None else evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
+            last_eval = (
+                None
+                if held is None
+                else evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
+            )
             acc = None if last_eval is None else last_eval[0]
-            append_jsonl(out / METRICS, {"epoch": epoch, "step": step, "train_loss": total / max(count, 1),
-                                         "held_out_accuracy": acc, "train_time_s": train_time})
+            append_jsonl(
+                out / METRICS,
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "train_loss": total / max(count, 1),
+                    "held_out_accuracy": acc,
+                    "train_time_s": train_time,
+                },
+            )
             save(epoch, batch_in_epoch)
 
-    summary: dict[str, Any] = {"classes": classes, "epoch": epoch, "step": step, "train_time_s": train_time,
-                               "train_sequences_per_s": seen / max(train_time, 1e-9), "stopped": stopped or "done",
-                               "accelerator": accel.describe()}
+    summary: dict[str, Any] = {
+        "classes": classes,
+        "epoch": epoch,
+        "step": step,
+        "train_time_s": train_time,
+        "train_sequences_per_s": seen / max(train_time, 1e-9),
+        "stopped": stopped or "done",
+        "accelerator": accel.describe(),
+    }
     if stopped == "interrupted" or held is None:  # interrupted (checkpoint saved) or nothing held out
         summary["model_config"] = dataclasses.asdict(model_cfg)
         return summary
     acc, cm = last_eval or evaluate_sequences(model, held, num_classes, cfg.eval_batch_size, accel, cfg.workers)
     save_confusion_png(cm, classes, out / CONFUSION_PNG)
-    summary.update({"held_out_accuracy": acc, "confusion_matrix": cm.tolist(), "num_train": len(train),
-                    "num_held_out": len(held), "skipped_shards": train.skipped,
-                    "model_config": dataclasses.asdict(model_cfg)})
+    summary.update(
+        {
+            "held_out_accuracy": acc,
+            "confusion_matrix": cm.tolist(),
+            "num_train": len(train),
+            "num_held_out": len(held),
+            "skipped_shards": train.skipped,
+            "model_config": dataclasses.asdict(model_cfg),
+        }
+    )
     atomic_write_json(out / SUMMARY, summary)
     return summary
-
-
-@torch.no_grad()
-def predict_sequences(model: nn.Module, x: Any, batch_size: int = 64, lengths: Any = None,
-                      progress: bool = False, device: str | Accelerator = "auto", precision: str = "32",
-                      compile: bool = False, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly).
-
-    The model is moved to `device` (in place); probabilities are a float32 softmax on the CPU.
-    `workers` DataLoader processes read the next batches while the model runs (0: read here).
-    """
-    from ..data.sequences import RowBatches, sequence_loader
-
-    if len(getattr(x, "shape", ())) != 3:
-        raise ValueError(f"x: expected sequences shaped (num_sequences, timesteps, features), got {getattr(x, 'shape', type(x).__name__)}")
-    accel = create_accelerator(device, precision, compile)
-    model = accel.prepare(model)
-    net = accel.compile_model(model)
-    was_training = model.training
-    model.eval()
-    probs = []
-    rows = RowBatches(x, batch_size, lengths)
-    for xb, lb in tqdm(sequence_loader(rows, workers, pin_memory=accel.pin_memory), total=len(rows), desc="predict",
-                       disable=not progress, leave=False):
-        xb, lb = accel.to_device((xb, lb))
-        with accel.autocast():
-            logits = net(xb, lb)
-        probs.append(logits.float().softmax(1).cpu().numpy())
-    model.train(was_training)
-    p = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
-    return p.argmax(1).astype(np.int64), p

@@ -1,9 +1,11 @@
 """Small training helpers shared by models, studies and benchmarks."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ def batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator |
 @dataclass
 class FitResult:
     """What `fit_classifier` did: the loss of each epoch and the final held-out accuracy."""
+
     epoch_losses: list[float]
     test_accuracy: float | None
 
@@ -65,7 +68,7 @@ def fit_classifier(
     seed: int = 0,
     progress: bool = False,
     loss_fn: nn.Module | None = None,
-    accel: "Accelerator | str | None" = None,
+    accel: Accelerator | str | None = None,
 ) -> FitResult:
     """Train a classifier (or any model with a CE-style loss) on in-memory tensors with Adam.
 

@@ -11,18 +11,18 @@ in exactly the batch order the in-memory built-in sets use, so memory does not g
 Works unchanged under `torchrun --nproc_per_node K`: the global batch is split across ranks, the
 codebook statistics are all-reduced inside VectorQuantizer, and only rank 0 writes files.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Collection
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,31 +30,56 @@ from tqdm.auto import tqdm
 
 from ..data.augment import AUGMENTATIONS, augment_batch
 from ..data.images import ImageData, open_image_dataset
-from ..data.loader import DEFAULT_WORKERS, EpochBatchSampler, make_loader
-from ..models.vqvae import VQVAE2, VQVAE2Config, format_layout_table, layout_table, load_vqvae, preset_fields
-from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice, unwrap_model
-from .checkpoint import atomic_write_json, checkpoint_exists, config_from_dict, load_trainer_state, load_weights, read_config, save_checkpoint
+from ..data.loader import DEFAULT_WORKERS, make_loader
+from ..io import (
+    atomic_write_json,
+    checkpoint_exists,
+    config_from_dict,
+    load_trainer_state,
+    load_weights,
+    read_config,
+    save_checkpoint,
+)
+from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from ..models.vqvae_layout import format_layout_table, layout_table
+from ..models.vqvae_presets import preset_fields
+from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
 from .run import GracefulInterrupt, append_jsonl
-from .sequence import LR_SCHEDULES, lr_at
+from .schedule import LR_SCHEDULES, lr_at
+from .vqvae_data import TrainBatches, evaluate_vqvae, psnr, write_recon
 
-MODEL_FIELDS = ("levels", "hidden_channels", "res_blocks", "res_channels", "code_dim", "num_codes", "norm",
-                "beta", "ema_decay", "codebook_init", "restart_after", "code_dropout", "layout",
-                "bottom_stride")
+MODEL_FIELDS = (
+    "levels",
+    "hidden_channels",
+    "res_blocks",
+    "res_channels",
+    "code_dim",
+    "num_codes",
+    "norm",
+    "beta",
+    "ema_decay",
+    "codebook_init",
+    "restart_after",
+    "code_dropout",
+    "layout",
+    "bottom_stride",
+)
 
 
 @dataclass
 class VQVAETrainConfig:
     """One VQ-VAE training run: data, budget, optimizer, and the VQVAE2Config fields (in_channels from data)."""
+
     ADDED_FIELDS: ClassVar[dict] = {"bottom_stride": 4, "augment": "none"}  # added after run folders existed
-    data: str = "digits"            # "digits", "natural" or an image folder
+    data: str = "digits"  # "digits", "natural" or an image folder
     image_size: int = 32
     out: str = "runs/vqvae"
     steps: int = 2000
-    epochs: float | None = None     # when set, replaces steps: epochs * (train images // batch_size)
-    batch_size: int = 32            # global batch, split across DDP processes
+    epochs: float | None = None  # when set, replaces steps: epochs * (train images // batch_size)
+    batch_size: int = 32  # global batch, split across DDP processes
     lr: float = 3e-4
-    lr_schedule: str = "constant"   # or "cosine": decay to 0 over the run's steps
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run's steps
     eval_every: int = 250
     log_every: int = 10
     seed: int = 0
@@ -73,13 +98,13 @@ class VQVAETrainConfig:
     codebook_init: str = "kmeans++"
     restart_after: int = 50
     code_dropout: float = 0.1
-    device: str = "auto"            # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
-    precision: str = "32"           # 32 | bf16 | 16-mixed
-    compile: bool = False           # torch.compile the model
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
+    precision: str = "32"  # 32 | bf16 | 16-mixed
+    compile: bool = False  # torch.compile the model
     layout: str = "archkit"
-    bottom_stride: int = 4          # image side / bottom code map side (4 or 2)
-    augment: str = "none"           # training batches only: "none" | "flip-permute" (archkit.data.augment)
-    preset: str | None = None       # the preset the fields started from (a record; the fields decide)
+    bottom_stride: int = 4  # image side / bottom code map side (4 or 2)
+    augment: str = "none"  # training batches only: "none" | "flip-permute" (archkit.data.augment)
+    preset: str | None = None  # the preset the fields started from (a record; the fields decide)
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENTATIONS:
@@ -90,7 +115,7 @@ class VQVAETrainConfig:
         return VQVAE2Config(in_channels=in_channels, **{k: getattr(self, k) for k in MODEL_FIELDS})
 
     @classmethod
-    def from_preset(cls, preset: str | None, **fields) -> "VQVAETrainConfig":
+    def from_preset(cls, preset: str | None, **fields) -> VQVAETrainConfig:
         """The preset's data, size and model fields (none: the defaults), then `fields` on top of them."""
         base: dict[str, Any] = {}
         if preset is not None:
@@ -99,71 +124,9 @@ class VQVAETrainConfig:
         return cls(**{**base, **fields}, preset=preset)
 
 
-def psnr(mse: float) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
-def image_batches(data: Any, batch_size: int = 128, workers: int = 0, pin_memory: bool = False):
-    """(images, labels or None) batches in order: of a tensor or in-memory ImageData by slicing, of any other
-    dataset through a DataLoader with `workers` processes, or of a DataLoader as it comes."""
-    if isinstance(data, ImageData):
-        for i in range(0, len(data), batch_size):
-            yield data.images[i:i + batch_size], None if data.labels is None else data.labels[i:i + batch_size]
-        return
-    if isinstance(data, torch.Tensor):
-        for i in range(0, len(data), batch_size):
-            yield data[i:i + batch_size], None
-        return
-    loader = data if isinstance(data, torch.utils.data.DataLoader) else make_loader(
-        data, batch_size, shuffle=False, workers=workers, pin_memory=pin_memory)
-    for x, y in loader:
-        yield x, y
-
-
-@torch.no_grad()
-def evaluate_vqvae(model: nn.Module, images: Any, batch_size: int = 128,
-                   accel: Accelerator | None = None) -> dict[str, Any]:
-    """Held-out PSNR, per-level code usage/perplexity over the whole set, and the top-swap effect.
-
-    `images`: a tensor, an ImageData, a dataset or a DataLoader (see `image_batches`): streamed in batches.
-
-    top_swap: every image is decoded with its top-level codes replaced by another image's; the
-    mean squared change of the reconstruction (and its PSNR against the original reconstruction)
-    says how much information the top level carries (0 change = a useless top level).
-    """
-    model = unwrap_model(model)
-    accel = accel or create_accelerator(model_device(model))
-    was = model.training
-    model.eval()
-    sq_err, swap_change, n_pix = 0.0, 0.0, 0
-    counts: list[torch.Tensor] | None = None
-    num_codes = [q.num_codes for q in model.quantizers]
-    for x, _ in image_batches(images, batch_size):
-        x = accel.to_device(x)
-        with accel.autocast():
-            codes = model.encode(x)
-            recon = model.decode_codes(codes).float().clamp(0, 1)
-            swapped = model.decode_codes([codes[0].roll(1, 0), *codes[1:]]).float().clamp(0, 1) if len(x) > 1 else None
-        sq_err += (recon - x).pow(2).sum().item()
-        n_pix += x.numel()
-        if swapped is not None:
-            swap_change += (swapped - recon).pow(2).sum().item()
-        batch_counts = [torch.bincount(c.flatten(), minlength=k).double().cpu() for c, k in zip(codes, num_codes)]
-        counts = batch_counts if counts is None else [a + b for a, b in zip(counts, batch_counts)]
-    model.train(was)
-    levels = []
-    for c, k in zip(counts or [], num_codes):
-        p = c / c.sum().clamp_min(1)
-        levels.append({"codes": k, "codes_used": int((c > 0).sum()), "usage": float((c > 0).double().mean()),
-                       "perplexity": float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum()))})
-    mse = sq_err / max(n_pix, 1)
-    swap = swap_change / max(n_pix, 1)
-    return {"mse": mse, "psnr": psnr(mse), "top_swap_mse": swap, "top_swap_psnr": psnr(swap), "levels": levels}
-
-
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-               accel: Accelerator | None = None) -> dict[str, Any]:
+def train_step(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, accel: Accelerator | None = None
+) -> dict[str, Any]:
     """One optimizer step on MSE + VQ loss; returns loss, batch PSNR and per-level perplexity."""
     accel = accel or create_accelerator(model_device(model))
     model.train()
@@ -176,57 +139,13 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
     opt.zero_grad(set_to_none=True)
     accel.backward(loss)
     accel.step(opt)
-    return {"loss": loss.item(), "recon_mse": rec.item(), "psnr": psnr(rec.item()),
-            "perplexity": [float(s["perplexity"]) for s in out.levels], "usage": [float(s["usage"]) for s in out.levels]}
-
-
-def _write_recon(model: VQVAE2, data: Any, path: Path, accel: Accelerator, n: int = 16) -> None:
-    from ..data.images import save_image_grid
-
-    x = torch.stack([data[i][0] for i in range(min(n, len(data)))])
-    model = unwrap_model(model)
-    was = model.training
-    model.eval()
-    with torch.no_grad(), accel.autocast():
-        recon = model.decode_codes(model.encode(accel.to_device(x))).float().cpu()
-    model.train(was)
-    save_image_grid([x, recon], path)
-
-
-def _load_data(cfg: VQVAETrainConfig, split: str, channels: int | None = None):
-    """A built-in set in memory, an image folder as a per-item (streamed) dataset."""
-    return open_image_dataset(cfg.data, split, cfg.image_size, channels=channels)
-
-
-class TrainBatches:
-    """The images of each training step, in the order of `EpochBatchSampler` (a function of seed and epoch).
-
-    In-memory data is indexed directly; a streamed dataset goes through `make_loader` (workers, pinned
-    memory on CUDA). Both yield the same batches, and `batch(step)` may start anywhere (resume).
-    """
-
-    def __init__(self, data: Any, batch_size: int, seed: int, info: DistInfo, workers: int = 0,
-                 device: Any = None) -> None:
-        self.data, self.in_memory = data, isinstance(data, ImageData)
-        if self.in_memory:
-            self.sampler = EpochBatchSampler(len(data), batch_size, seed, rank=info.rank, world_size=info.world_size)
-            self.loader = None
-        else:
-            self.loader = make_loader(data, batch_size, seed=seed, workers=workers, device=device,
-                                      rank=info.rank, world_size=info.world_size)
-            self.sampler = self.loader.batch_sampler
-        self.steps_per_epoch = self.sampler.batches_per_epoch
-        self._it, self._next_step = None, -1
-
-    def batch(self, step: int) -> torch.Tensor:
-        """This rank's images of global step `step` (0-based)."""
-        epoch, k = divmod(step, self.steps_per_epoch)
-        if self._it is None or step != self._next_step or k == 0:
-            self.sampler.set_epoch(epoch, k)
-            self._it = iter(self.sampler if self.in_memory else self.loader)
-        self._next_step = step + 1
-        item = next(self._it)
-        return self.data.images[item] if self.in_memory else item[0]
+    return {
+        "loss": loss.item(),
+        "recon_mse": rec.item(),
+        "psnr": psnr(rec.item()),
+        "perplexity": [float(s["perplexity"]) for s in out.levels],
+        "usage": [float(s["usage"]) for s in out.levels],
+    }
 
 
 def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collection[str] = ()) -> dict[str, Any]:
@@ -267,8 +186,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     _validate(cfg)
     run = Path(cfg.out)
     ckpt = run / "vqvae"
-    train = _load_data(cfg, "train")
-    test = _load_data(cfg, "test", channels=train.channels)
+    train = open_image_dataset(cfg.data, "train", cfg.image_size)
+    test = open_image_dataset(cfg.data, "test", cfg.image_size, channels=train.channels)
     steps_per_epoch = len(train) // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size: {cfg.batch_size} is larger than the training set ({len(train)} images)")
@@ -285,8 +204,10 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     state = None
     if checkpoint_exists(ckpt):
         if not cfg.resume:
-            raise ValueError(f"out: {str(run)!r} already holds a trained VQ-VAE (step {read_config(ckpt).get('step')}); "
-                             f"pass --resume to continue it or choose another --out")
+            raise ValueError(
+                f"out: {str(run)!r} already holds a trained VQ-VAE (step {read_config(ckpt).get('step')}); "
+                f"pass --resume to continue it or choose another --out"
+            )
         load_weights(ckpt, model)
         state = load_trainer_state(ckpt, required=True)
     accel.prepare(model)  # before the optimizer, so its state lives on the device too
@@ -301,8 +222,11 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     # The codebooks (buffers) need no per-step broadcast: VectorQuantizer all-reduces their statistics.
     # BatchNorm running statistics are the exception: rank 0's are broadcast, as plain DDP does.
     device_ids = [accel.device.index] if accel.device.type == "cuda" else None
-    ddp = (nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=cfg.norm == "batch")
-           if info.enabled else model)
+    ddp = (
+        nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=cfg.norm == "batch")
+        if info.enabled
+        else model
+    )
     ddp = accel.compile_model(ddp)
     writer = _tensorboard(cfg, run) if info.is_main else None
     main_bar = info.is_main and progress
@@ -315,13 +239,23 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
         result: dict[str, Any] = {}
         if info.is_main:
             if test_batches is None:  # held-out batches as large as the training ones: memory follows the batch
-                test_batches = test if isinstance(test, ImageData) else make_loader(
-                    test, cfg.batch_size, shuffle=False, workers=cfg.workers, device=accel.device)
+                test_batches = (
+                    test
+                    if isinstance(test, ImageData)
+                    else make_loader(test, cfg.batch_size, shuffle=False, workers=cfg.workers, device=accel.device)
+                )
             result = evaluate_vqvae(model, test_batches, batch_size=cfg.batch_size, accel=accel)
-            _write_recon(model, test, run / "recon.png", accel)
-            save_checkpoint(ckpt, model, model_cfg, kind="VQVAE2Config",
-                            trainer_state={"optimizer": opt.state_dict(), "step": step, "scaler": accel.state_dict()},
-                            step=step, data=cfg.data, image_size=cfg.image_size)
+            write_recon(model, test, run / "recon.png", accel)
+            save_checkpoint(
+                ckpt,
+                model,
+                model_cfg,
+                kind="VQVAE2Config",
+                trainer_state={"optimizer": opt.state_dict(), "step": step, "scaler": accel.state_dict()},
+                step=step,
+                data=cfg.data,
+                image_size=cfg.image_size,
+            )
             append_jsonl(run / "metrics.jsonl", {"split": "eval", "step": step, **result})
             if writer is not None:
                 writer.add_scalar("eval/psnr", result["psnr"], step)
@@ -335,18 +269,26 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
             t0 = time.perf_counter()  # the batch order depends only on (seed, epoch): resume replays it exactly
             x = batches.batch(step)
             if cfg.augment != "none":  # drawn for the global batch from the step: resume and DDP stay exact
-                x = augment_batch(x, cfg.augment, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
-                                  offset=info.rank * len(x), total=len(x) * info.world_size)
+                x = augment_batch(
+                    x,
+                    cfg.augment,
+                    torch.Generator().manual_seed(cfg.seed * 1_000_003 + step),
+                    offset=info.rank * len(x),
+                    total=len(x) * info.world_size,
+                )
             for group in opt.param_groups:  # a pure function of the step: resume continues the schedule exactly
-                group["lr"] = lr_at(cfg, step, total)
+                group["lr"] = lr_at(cfg.lr, cfg.lr_schedule, step, total)
             last = train_step(ddp, opt, x, accel)
             train_time += time.perf_counter() - t0
             trained_images += len(x) * info.world_size
             step += 1
             bar.update(1)
             if main_bar:
-                bar.set_postfix(loss=f"{last['loss']:.4f}", psnr=f"{last['psnr']:.1f}",
-                                ppl="/".join(f"{p:.0f}" for p in last["perplexity"]))
+                bar.set_postfix(
+                    loss=f"{last['loss']:.4f}",
+                    psnr=f"{last['psnr']:.1f}",
+                    ppl="/".join(f"{p:.0f}" for p in last["perplexity"]),
+                )
             if info.is_main and step % cfg.log_every == 0:
                 append_jsonl(run / "metrics.jsonl", {"split": "train", "step": step, **last})
                 if writer is not None:
@@ -374,12 +316,24 @@ def _final_result(run: Path, step: int, train_time: float, images: int, interrup
     from .run import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("split") == "eval" and r.get("step") == step]
-    metrics = evals[-1] if evals else evaluate_vqvae(load_vqvae(run), _load_data(read_train_config(run), "test"),
-                                                     accel=create_accelerator("cpu"))
+    metrics = (
+        evals[-1]
+        if evals
+        else evaluate_vqvae(
+            load_vqvae(run),
+            open_image_dataset(read_train_config(run).data, "test", read_train_config(run).image_size),
+            accel=create_accelerator("cpu"),
+        )
+    )
     metrics = {k: v for k, v in metrics.items() if k != "split"}
-    return {**metrics, "step": step, "interrupted": interrupted, "run_dir": str(run),
-            "train_images_per_s": images / train_time if train_time > 0 else None,
-            "replica_divergence": divergence}
+    return {
+        **metrics,
+        "step": step,
+        "interrupted": interrupted,
+        "run_dir": str(run),
+        "train_images_per_s": images / train_time if train_time > 0 else None,
+        "replica_divergence": divergence,
+    }
 
 
 def _tensorboard(cfg: VQVAETrainConfig, run: Path):
@@ -404,43 +358,3 @@ def read_train_config(run_dir: str | Path) -> VQVAETrainConfig:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
     return config_from_dict(VQVAETrainConfig, data, repr(str(path)))
-
-
-@torch.no_grad()
-def encode_dataset(run_dir: str | Path, data: str | None = None, out: str | Path | None = None,
-                   batch_size: int = 256, image_size: int | None = None, device: str | Accelerator = "auto",
-                   precision: str = "32", compile: bool = False, workers: int = DEFAULT_WORKERS) -> Path:
-    """Encode the train and test splits of a dataset (default: the run's own) into the folder RUN_DIR/codes.
-
-    Batch by batch into memory-mapped `{split}_codes_{l}.npy` (l = 0 top .. L-1) and `{split}_labels.npy`,
-    plus meta.json (num_codes, num_classes, shapes); the folder appears whole or not at all (codes.py).
-    An image folder is streamed through a DataLoader with `workers` processes: it is never held in memory.
-    """
-    from .codes import CODES_DIR, CodesWriter
-
-    if not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers: expected an int >= 0 (0 = decode in the main process), got {workers!r}")
-    accel = create_accelerator(device, precision, compile)
-    model = accel.prepare(load_vqvae(run_dir))
-    encode = torch.compile(model.encode) if accel.compile else model.encode
-    cfg = read_train_config(run_dir)
-    name = data if data is not None else cfg.data
-    size = image_size or cfg.image_size
-    num_classes = 0
-    target = Path(out) if out is not None else Path(run_dir) / CODES_DIR
-    with CodesWriter(target, model.config.codes_per_level(), data=str(name), image_size=size) as writer:
-        for split in ("train", "test"):
-            ds = open_image_dataset(name, split, size, channels=model.config.in_channels)
-            start = 0
-            for x, _ in tqdm(image_batches(ds, batch_size, workers, pin_memory=accel.pin_memory), total=-(-len(ds) // batch_size),
-                             desc=f"encode {split}", leave=False):
-                labels = None if ds.labels is None else ds.labels[start:start + len(x)]
-                with accel.autocast():
-                    codes = [c.cpu() for c in encode(accel.to_device(x))]
-                writer.write(split, len(ds), start, codes, labels)
-                start += len(x)
-            if ds.labels is not None:
-                num_classes = ds.num_classes
-            if not isinstance(ds, ImageData):
-                ds.warn_load_failures()
-        return writer.commit(num_classes)

@@ -1,0 +1,39 @@
+"""Persistence on the ground floor: atomic writes, safetensors + JSON checkpoints with manifests, configs."""
+
+from .atomic import atomic_write, atomic_write_json, atomic_write_text, to_json
+from .checkpoint import (
+    CHECKPOINT_FILES,
+    CONFIG,
+    MANIFEST,
+    TRAINER,
+    WEIGHTS,
+    checkpoint_exists,
+    checkpoint_path,
+    recover_checkpoint,
+    save_checkpoint,
+    unwrap_model,
+)
+from .config import config_from_dict
+from .load import load_trainer_state, load_weights, read_config, read_model_config
+
+__all__ = [
+    "CHECKPOINT_FILES",
+    "CONFIG",
+    "MANIFEST",
+    "TRAINER",
+    "WEIGHTS",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "checkpoint_exists",
+    "checkpoint_path",
+    "config_from_dict",
+    "load_trainer_state",
+    "load_weights",
+    "read_config",
+    "read_model_config",
+    "recover_checkpoint",
+    "save_checkpoint",
+    "to_json",
+    "unwrap_model",
+]
