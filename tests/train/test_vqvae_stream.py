@@ -12,9 +12,8 @@ from safetensors.torch import load_file
 from archkit.cli.main import cli
 from archkit.data import load_digits, load_image_dataset, open_image_dataset, write_image_folder
 from archkit.models import load_vqvae
-from archkit.train import VQVAETrainConfig, encode_dataset, read_jsonl, train_vqvae
+from archkit.train import VQVAETrainConfig, encode_dataset, read_jsonl, train_vqvae, vqvae_data
 from archkit.train import vqvae as vqvae_module
-from archkit.train import vqvae_data
 from archkit.train.codes import load_codes
 from archkit.train.distributed import DistInfo
 from archkit.train.prior import PriorTrainConfig, train_prior

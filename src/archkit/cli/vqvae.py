@@ -227,11 +227,11 @@ def reconstruct(
     import torch
 
     from ..data.images import load_image_file
-    from ..utils import save_image_grid
     from ..models.vqvae import load_vqvae
     from ..train.accelerate import create_accelerator
     from ..train.vqvae import read_train_config
     from ..train.vqvae_data import psnr
+    from ..utils import save_image_grid
 
     accel = create_accelerator(device, precision, compile)
     model = accel.prepare(load_vqvae(run_dir))
