@@ -56,7 +56,7 @@ def to_json(obj: Any) -> str:
 
 def json_default(obj: Any) -> Any:
     """`json.dumps(default=...)` for dataclasses, paths and tensors/arrays."""
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     if isinstance(obj, Path):
         return str(obj)

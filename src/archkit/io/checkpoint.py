@@ -197,7 +197,11 @@ def save_checkpoint(
         raise NotADirectoryError(f"checkpoint folder {str(folder)!r} exists and is not a folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     recover_checkpoint(folder)
-    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    cfg = (
+        dataclasses.asdict(config)
+        if dataclasses.is_dataclass(config) and not isinstance(config, type)
+        else dict(config)
+    )
     payload = {"kind": kind or type(config).__name__, "config": cfg, **meta}
     config_text = to_json(payload)  # fails on a non-JSON value before anything touches the disk
     state, aliases = _state_for_saving(model)

@@ -33,7 +33,7 @@ def config_from_dict(cls: type[C], data: Any, source: str | None = None) -> C:
     where = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ValueError(f"{where}config for {cls.__name__}: expected a JSON object of fields, got a {json_type(data)}")
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # cls is a dataclass by contract
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ValueError(
@@ -91,4 +91,4 @@ def _matches(value: Any, hint: Any) -> bool:
 
 
 def _hint_text(hint: Any) -> str:
-    return getattr(hint, "__name__", None) if not typing.get_args(hint) else str(hint).replace("typing.", "")
+    return str(getattr(hint, "__name__", hint)) if not typing.get_args(hint) else str(hint).replace("typing.", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from .act import ActSpec, create_act
@@ -60,7 +62,7 @@ class ConvNormAct(nn.Sequential):
         conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
         )
-        layers: list[tuple[str, nn.Module]] = []
+        layers: list[tuple[str, nn.Module | None]] = []
         if order == "norm-act-conv":
             layers += [("norm", norm_layer), ("act", act_layer), ("conv", conv)]
         else:
@@ -75,6 +77,6 @@ class ConvNormAct(nn.Sequential):
         return f"order={self.order!r}"
 
 
-def reduce_channels(in_channels: int, out_channels: int, order: str = "conv-norm-act", **kwargs) -> ConvNormAct:
+def reduce_channels(in_channels: int, out_channels: int, order: str = "conv-norm-act", **kwargs: Any) -> ConvNormAct:
     """A 1x1 ConvNormAct for channel reduction (e.g. 2C -> C) in the given order."""
     return ConvNormAct(in_channels, out_channels, kernel_size=1, order=order, **kwargs)

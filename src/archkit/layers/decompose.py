@@ -11,7 +11,7 @@ from torch import nn
 
 from .act import ActSpec, create_act
 from .conv import same_padding
-from .lowrank import _check_positive, _pair, check_dense_conv, choose_rank, svd_factors
+from .lowrank import _check_positive, _pair, check_dense_conv, choose_rank, conv_geometry, svd_factors
 from .norm import NormSpec, create_norm
 
 
@@ -83,9 +83,7 @@ class DecomposedConv2d(nn.Module):
             o,
             (kh, kw),
             r,
-            layer.stride,
-            layer.padding,
-            layer.dilation,
+            *conv_geometry(layer),
             act=act,
             norm=None,
             bias=layer.bias is not None,
@@ -96,6 +94,6 @@ class DecomposedConv2d(nn.Module):
             new.horizontal.weight.copy_(b[:r].reshape(r, o, kw).permute(1, 0, 2).unsqueeze(2))
             if new.vertical.bias is not None:
                 new.vertical.bias.zero_()
-            if layer.bias is not None:
+            if layer.bias is not None and new.horizontal.bias is not None:
                 new.horizontal.bias.copy_(layer.bias)
         return new

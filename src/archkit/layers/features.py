@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -115,6 +116,10 @@ class RandomFourier(_ColumnMap):
     data), so `scale` is in cycles per standard deviation whatever the units of the data.
     """
 
+    B: torch.Tensor
+    shift: torch.Tensor
+    spread: torch.Tensor
+
     def __init__(
         self, num_features: int, scale: float = 1.0, columns: Columns = None, seed: int = 0, in_dim: int | None = None
     ) -> None:
@@ -153,7 +158,7 @@ class RandomFourier(_ColumnMap):
         self.num_columns(in_dim)
         return 2 * self.num_features
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # B/shift/spread are sized lazily; take the checkpoint's shapes before the default copy.
         for name in ("B", "shift", "spread"):
             if prefix + name in state_dict:
@@ -181,14 +186,21 @@ class FeatureStack(nn.Module):
         return torch.cat(parts, dim=1)
 
     def out_features(self, in_dim: int) -> int:
-        return (in_dim if self.keep_input else 0) + sum(m.out_features(in_dim) for m in self.maps)
+        total = in_dim if self.keep_input else 0
+        for m in self.maps:
+            width = getattr(m, "out_features", None)
+            if not callable(width):
+                raise TypeError(f"maps: {type(m).__name__} has no out_features(in_dim) method")
+            total += int(width(in_dim))
+        return total
 
     @torch.no_grad()
     def adapt(self, x: torch.Tensor) -> None:
         """Let data-dependent maps (RandomFourier) see the training inputs once."""
         for m in self.maps:
-            if hasattr(m, "adapt"):
-                m.adapt(x)
+            adapt = getattr(m, "adapt", None)
+            if callable(adapt):
+                adapt(x)
 
 
 Concat = FeatureStack

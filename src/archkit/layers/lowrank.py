@@ -43,6 +43,13 @@ def check_dense_conv(layer: object, verb: str) -> None:
         )
 
 
+def conv_geometry(layer: nn.Conv2d) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(stride, padding, dilation) of a conv that passed `check_dense_conv`, each as an (h, w) pair."""
+    s, p, d = layer.stride, layer.padding, layer.dilation
+    assert not isinstance(p, str)  # refused by check_dense_conv
+    return (s[0], s[1]), (p[0], p[1]), (d[0], d[1])
+
+
 def choose_rank(singular_values: torch.Tensor, rank: int | None = None, energy: float | None = None) -> int:
     """`rank` (capped at full rank) if given, else the smallest rank whose retained energy >= `energy`;
     full rank when both are None."""
@@ -107,7 +114,7 @@ class LowRankLinear(nn.Module):
         with torch.no_grad():
             new.first.weight.copy_(b[:r])
             new.second.weight.copy_(a[:, :r])
-            if layer.bias is not None:
+            if layer.bias is not None and new.second.bias is not None:
                 new.second.bias.copy_(layer.bias)
         return new
 
@@ -153,11 +160,11 @@ class LowRankConv2d(nn.Module):
         o, c, kh, kw = w.shape
         a, b, s = svd_factors(w.reshape(o, c * kh * kw), min(o, c * kh * kw))
         r = choose_rank(s, rank, energy)
-        new = cls(c, o, r, (kh, kw), layer.stride, layer.padding, layer.dilation, bias=layer.bias is not None)
+        new = cls(c, o, r, (kh, kw), *conv_geometry(layer), bias=layer.bias is not None)
         new.to(device=w.device, dtype=w.dtype)
         with torch.no_grad():
             new.first.weight.copy_(b[:r].reshape(r, c, kh, kw))
             new.second.weight.copy_(a[:, :r].reshape(o, r, 1, 1))
-            if layer.bias is not None:
+            if layer.bias is not None and new.second.bias is not None:
                 new.second.bias.copy_(layer.bias)
         return new

@@ -19,6 +19,11 @@ class FrozenBatchNorm(nn.Module):
     `train()` changes nothing; the state_dict keys match `nn.BatchNorm*d` for easy loading.
     """
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features
@@ -36,7 +41,7 @@ class FrozenBatchNorm(nn.Module):
             if bn.affine:
                 frozen.weight.copy_(bn.weight)
                 frozen.bias.copy_(bn.bias)
-            if bn.track_running_stats and bn.running_mean is not None:
+            if bn.track_running_stats and bn.running_mean is not None and bn.running_var is not None:
                 frozen.running_mean.copy_(bn.running_mean)
                 frozen.running_var.copy_(bn.running_var)
         return frozen.to(bn.weight.device if bn.affine else frozen.weight.device)

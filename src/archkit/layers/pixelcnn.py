@@ -139,7 +139,9 @@ class GatedPixelCNNLayer(nn.Module):
         return v_new, (h_new if self.first else h + h_new)
 
 
-def raster_position_encoding(h: int, w: int, channels: int, device=None, dtype=None) -> torch.Tensor:
+def raster_position_encoding(
+    h: int, w: int, channels: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Fixed 2-D sinusoidal encoding (h*w, channels) in raster order: half the channels for the row, half the column."""
     half = channels // 2
     out = torch.zeros(h * w, channels, device=device, dtype=torch.float32)
@@ -183,7 +185,9 @@ class CausalSelfAttention2d(nn.Module):
         out = t + self.dropout(self.proj(att.transpose(1, 2).reshape(b, h * w, c)))
         return out.transpose(1, 2).reshape(b, c, h, w)
 
-    def new_cache(self, batch: int, positions: int, device=None, dtype=None) -> dict[str, torch.Tensor]:
+    def new_cache(
+        self, batch: int, positions: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> dict[str, torch.Tensor]:
         """Empty key/value cache for `step`: (B, heads, positions, C/heads) each."""
         shape = (batch, self.heads, positions, self.channels // self.heads)
         return {
