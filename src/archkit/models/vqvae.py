@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,7 +53,7 @@ class VQVAE2Config:
     bottom_stride: int = 4  # image side / bottom code map side: 4 (the paper) or 2 (4x the codes per image)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> VQVAE2Config:
+    def preset(cls, name: str, **overrides: Any) -> VQVAE2Config:
         """The model configuration of a named preset (see `PRESETS`); keyword overrides replace its fields."""
         return cls(**{**preset_fields(name)[0], **overrides})
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..models.function import FunctionApproximator
 from .accelerate import model_device
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -70,7 +71,9 @@ def _as_2d(a: Any, name: str, width: int | None) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def fit_function(model, X: Any, y: Any, cfg: FunctionFitConfig | None = None) -> FunctionFitResult:
+def fit_function(
+    model: FunctionApproximator, X: Any, y: Any, cfg: FunctionFitConfig | None = None
+) -> FunctionFitResult:
     """Train `model` (a FunctionApproximator) in place on samples X (N, in_dim), y (N,) or (N, out_dim)."""
     cfg = cfg or FunctionFitConfig()
     if cfg.optimizer not in OPTIMIZERS:

@@ -10,13 +10,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.sequences import SequenceData
 from .accelerate import Accelerator, create_accelerator, model_device
 from .metrics import confusion_matrix
 
 
 @torch.no_grad()
 def evaluate_sequences(
-    model: nn.Module, data, num_classes: int, batch_size: int = 64, accel: Accelerator | None = None, workers: int = 0
+    model: nn.Module,
+    data: SequenceData,
+    num_classes: int,
+    batch_size: int = 64,
+    accel: Accelerator | None = None,
+    workers: int = 0,
 ) -> tuple[float, np.ndarray]:
     """(accuracy, confusion matrix [true, predicted]) over every row of `data`, streamed in batches."""
     accel = accel or create_accelerator(model_device(model))

@@ -115,7 +115,7 @@ class VQVAETrainConfig:
         return VQVAE2Config(in_channels=in_channels, **{k: getattr(self, k) for k in MODEL_FIELDS})
 
     @classmethod
-    def from_preset(cls, preset: str | None, **fields) -> VQVAETrainConfig:
+    def from_preset(cls, preset: str | None, **fields: Any) -> VQVAETrainConfig:
         """The preset's data, size and model fields (none: the defaults), then `fields` on top of them."""
         base: dict[str, Any] = {}
         if preset is not None:
