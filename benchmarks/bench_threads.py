@@ -11,9 +11,9 @@ its neighbour). Configurations run interleaved per round, so machine load hits t
     default       torch's own choice: one thread per usable core, libgomp's default wait (spin, then sleep)
     passive       OMP_WAIT_POLICY=PASSIVE: idle OpenMP workers sleep at once instead of spinning
     1-thread      OMP_NUM_THREADS=1
-    archkit-cli   what the `archkit` command sets before torch starts (archkit.threads)
+    archkit-cli   what the `archkit` command sets before torch starts (archkit.threads, loaded by path)
 
-    python benchmarks/bench_threads.py              # ~8 min on the shared 2-core box
+    python benchmarks/bench_threads.py              # ~40 min on the shared, loaded 2-core box
     python benchmarks/bench_threads.py --quick      # smoke run, numbers not meaningful
 Writes benchmarks/results/bench_threads.json (bench_threads_quick.json with --quick).
 """
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+SRC = Path(__file__).resolve().parents[1] / "src"
 # variables that change how torch's OpenMP runtime waits or how many threads it starts
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -46,14 +47,17 @@ CONFIGS: dict[str, dict[str, str]] = {
     "default": {},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "1-thread": {"OMP_NUM_THREADS": "1"},
-    "archkit-cli": {},  # the child presents itself as the `archkit` command (see CHILD)
+    "archkit-cli": {},  # the child applies archkit.threads' command defaults before torch loads (see CHILD)
 }
 CHILD = r"""
 import json, sys, tempfile, time
 from pathlib import Path
-if sys.argv[2] == "archkit-cli":
-    sys.argv[0] = "archkit"  # present as the `archkit` command: `import archkit` applies its thread defaults
-import archkit
+if sys.argv[2] == "archkit-cli":  # what archkit/__init__.py applies in the `archkit` command, before torch
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("archkit_threads", sys.argv[3])
+    threads = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(threads)
+    threads.apply_cli_thread_defaults()
 import os
 import torch
 from archkit.cli.demo import DemoConfig, run_demo
@@ -78,8 +82,7 @@ def clean_env(config: str) -> dict[str, str]:
     """The environment of a child: the thread variables removed, then the configuration's set."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     env.update(CONFIGS[config])
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
@@ -106,7 +109,10 @@ def run_once(config: str, steps: int, hogs: int, timeout: float, tmp: Path) -> d
         with out_path.open("w") as out, err_path.open("w") as err:
             t0 = time.perf_counter()
             job = subprocess.Popen(
-                [sys.executable, "-c", CHILD, str(steps), config], env=clean_env(config), stdout=out, stderr=err
+                [sys.executable, "-c", CHILD, str(steps), config, str(SRC / "archkit" / "threads.py")],
+                env=clean_env(config),
+                stdout=out,
+                stderr=err,
             )
             timer = threading.Timer(timeout, job.kill)
             timer.start()
@@ -189,12 +195,7 @@ def summarize(rows: list[dict[str, Any]], configs: list[str], hogs: list[int]) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=10,
-        help="training steps per demo stage (default 10)",
-    )
+    parser.add_argument("--steps", type=int, default=3, help="training steps per demo stage (default 3)")
     parser.add_argument(
         "--rounds",
         type=int,
@@ -215,7 +216,7 @@ def main() -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=600.0,
+        default=900.0,
         help="seconds before a job is killed (reported)",
     )
     parser.add_argument(
