@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned here (not in pyproject) so pip takes the local CPU wheel instead of a CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test test-slow lint format bench install clean
+.PHONY: demo test test-slow lint format docs bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,8 +35,17 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# The API reference and docs/ as a site (strict: a broken link, anchor or docstring reference fails the build).
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow --timeout=3600
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache

@@ -240,8 +240,8 @@ def main() -> None:
     if not 0 <= hog_counts[1] <= 4 * cores:
         parser.error(f"--hogs: expected an integer in [0, {4 * cores}]; got {hog_counts[1]}")
 
-    from archkit.surgery import format_table
-    from archkit.train import atomic_write_json
+    from archkit.io import atomic_write_json
+    from archkit.utils import format_table
 
     info = openmp_info()
     print(

@@ -2,7 +2,7 @@
 
 Floors, bottom to top (a floor may import any floor below it, never one beside or above it):
 
-    io -> utils -> layers, data -> surgery, models -> loading -> train -> studies, estimators -> cli -> archkit
+    io, threads -> utils -> layers, data -> surgery, models -> loading -> train -> studies, estimators -> cli -> archkit
 
 Function-local imports and imports under `if TYPE_CHECKING:` count: a local import still couples the files.
 """
@@ -16,7 +16,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FLOORS: list[tuple[str, ...]] = [
-    ("io",),
+    ("io", "threads"),
     ("utils",),
     ("layers", "data"),
     ("surgery", "models"),

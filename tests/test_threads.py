@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 from archkit.threads import apply_cli_thread_defaults, cli_thread_env, is_archkit_command, usable_cpus
 
@@ -35,3 +37,15 @@ def test_nothing_changes_once_torch_is_loaded():
 def test_usable_cpus_within_the_affinity_mask():
     n = usable_cpus()
     assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def test_the_archkit_command_sets_passive_wait_before_torch_loads():
+    # as the console script: argv[0] names it, so `import archkit` applies the defaults before torch loads
+    # (the user's own variables and library use are covered by the tests above)
+    code = (
+        "import sys; sys.argv[0] = 'archkit'; import archkit, os; "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["PASSIVE", "True"]

@@ -1,5 +1,10 @@
 """archkit: working, tested, measured answers to common neural-architecture questions."""
 
+# First, before anything imports torch: the `archkit` command's CPU thread defaults (see archkit.threads).
+from .threads import apply_if_archkit_command as _apply_if_archkit_command
+
+_apply_if_archkit_command()
+
 from . import data, estimators, io, layers, loading, models, studies, surgery, train, utils
 from .estimators import FunctionRegressor, LSTMClassifier
 from .layers import (
