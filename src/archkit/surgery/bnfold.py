@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
 
 from ..layers import FrozenBatchNorm
 from .guard import probe_input, relative_error
@@ -12,9 +16,11 @@ CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 FOLD_AFTER = (*CONV, *CONV_T, nn.Linear)  # may absorb a BN that follows them
 FOLD_BEFORE = (*CONV, nn.Linear)  # may absorb a BN that precedes them
+FoldLayer = _ConvNd | nn.Linear  # a layer whose weight can absorb a BatchNorm
+BatchNormLike = _BatchNorm | FrozenBatchNorm
 
 
-def bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | str:
+def bn_scale_shift(bn: BatchNormLike) -> tuple[torch.Tensor, torch.Tensor] | str:
     """(scale, shift) in float64 with bn(x) == x * scale + shift, or the reason BN is not an affine map."""
     if isinstance(bn, FrozenBatchNorm):
         scale, shift = bn.scale_shift()
@@ -23,7 +29,7 @@ def bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | str:
         return "lazy BatchNorm is not initialized yet (run one forward first)"
     if bn.training:
         return "BN is in train mode: it normalizes with batch statistics (call model.eval() first)"
-    if bn.running_mean is None:
+    if bn.running_mean is None or bn.running_var is None:
         return "BN has no running statistics (track_running_stats=False): it always uses batch statistics"
     inv_std = torch.rsqrt(bn.running_var.detach().double() + bn.eps)
     weight = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(inv_std)
@@ -32,7 +38,8 @@ def bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | str:
     return scale, bias - bn.running_mean.detach().double() * scale
 
 
-def set_weight_bias(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def set_weight_bias(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """Overwrite the weight and bias in place (a bias is created when the layer has none)."""
     with torch.no_grad():
         layer.weight.copy_(weight.to(layer.weight.dtype))
         if layer.bias is None:
@@ -41,15 +48,17 @@ def set_weight_bias(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) 
             layer.bias.copy_(bias.to(layer.bias.dtype))
 
 
-def out_channels(layer: nn.Module) -> int:
+def out_channels(layer: FoldLayer) -> int:
+    """Output features of a linear layer, output channels of a conv."""
     return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
 
 
-def in_channels(layer: nn.Module) -> int:
+def in_channels(layer: FoldLayer) -> int:
+    """Input features of a linear layer, input channels of a conv."""
     return layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
 
 
-def fold_into_producer(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+def fold_into_producer(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer -> bn  ==>  layer' with W' = W * scale (per output channel), b' = b * scale + shift."""
     w = layer.weight.detach().double()
     out = out_channels(layer)
@@ -63,7 +72,7 @@ def fold_into_producer(layer: nn.Module, scale: torch.Tensor, shift: torch.Tenso
     set_weight_bias(layer, w, b * scale + shift)
 
 
-def fold_into_consumer(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+def fold_into_consumer(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """bn -> layer  ==>  layer' with W' = W * scale (per input channel), b' = b + W @ shift."""
     w = layer.weight.detach().double()
     out = out_channels(layer)
@@ -79,7 +88,7 @@ def fold_into_consumer(layer: nn.Module, scale: torch.Tensor, shift: torch.Tenso
     set_weight_bias(layer, w * s, b + (w * t).flatten(1).sum(1))
 
 
-def zero_padding_reason(conv: nn.Module) -> str | None:
+def zero_padding_reason(conv: FoldLayer) -> str | None:
     """Why bn -> conv is not exact for this consumer, or None when it is."""
     if isinstance(conv, nn.Linear):
         return None
@@ -97,7 +106,9 @@ def zero_padding_reason(conv: nn.Module) -> str | None:
 
 
 @torch.no_grad()
-def local_error(layer: nn.Module, role: str, scale: torch.Tensor, shift: torch.Tensor, fold: object) -> float:
+def local_error(
+    layer: nn.Module, role: str, scale: torch.Tensor, shift: torch.Tensor, fold: Callable[[], object]
+) -> float:
     """Apply `fold` and return the relative error of the folded layer vs BN + layer on a random input."""
     x = probe_input(layer, generator=torch.Generator().manual_seed(2))
     view = (1, -1) + (1,) * (x.dim() - 2)

@@ -21,14 +21,20 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
         raise TypeError(f"randomize_bn_stats: argument 'model' must be a torch.nn.Module, got {type(model).__name__}")
     gen = torch.Generator().manual_seed(seed)
     for m in model.modules():
-        if not isinstance(m, (_BatchNorm, FrozenBatchNorm)) or m.running_mean is None:
+        if not isinstance(m, (_BatchNorm, FrozenBatchNorm)):
             continue
-        n = m.num_features
-        rand = lambda lo, hi, n=n: torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo  # noqa: E731
+        mean, var, weight, bias = m.running_mean, m.running_var, m.weight, m.bias
+        if not isinstance(mean, torch.Tensor) or not isinstance(var, torch.Tensor):
+            continue
+        n = int(m.num_features)
+
+        def rand(lo: float, hi: float, n: int = n) -> torch.Tensor:
+            return torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo
+
         std = float(rand(0.1, 1.0)[0])
-        m.running_mean.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * std)
-        m.running_var.copy_(rand(0.5, 2.0))
-        if m.weight is not None:
-            m.weight.copy_(rand(0.5, 1.5))
-            m.bias.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * 0.5)
+        mean.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * std)
+        var.copy_(rand(0.5, 2.0))
+        if isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor):
+            weight.copy_(rand(0.5, 1.5))
+            bias.copy_(torch.randn(n, generator=gen, dtype=torch.float64) * 0.5)
     return model

@@ -17,10 +17,10 @@ from .edit import check_module
 from .report import SurgeryReport
 
 
-class _EvalMode:
+class _EvalMode(nn.Module):
     """Mixin: the module stays in eval mode whatever train() says."""
 
-    def train(self, mode: bool = True):  # type: ignore[override]
+    def train(self, mode: bool = True) -> _EvalMode:
         super().train(False)
         return self
 
