@@ -273,7 +273,8 @@ def main() -> None:
                 "CPU s",
                 "wall / default",
                 "CPU / default",
-                "cores left to hog",
+                "hog's cores",
+                "runs timed out",
             ],
             [
                 [
@@ -285,6 +286,7 @@ def main() -> None:
                     s.get("wall_vs_default"),
                     s.get("cpu_vs_default"),
                     s["median_hog_cores"],
+                    f"{s['timed_out']} of {s['runs']}",
                 ]
                 for s in summary
             ],
@@ -305,7 +307,7 @@ def main() -> None:
     }
     path = RESULTS / ("bench_threads_quick.json" if args.quick else "bench_threads.json")
     atomic_write_json(path, result)
-    print(f"wrote {path}")
+    print(f"wrote {path}  (a timed-out run's wall and CPU are lower bounds)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark: archkit's VQVAE2 vs the plain seed architecture (random-init EMA codebook, no restarts).
+"""Benchmark: archkit's VQVAE2 vs a plain reference architecture (random-init EMA codebook, no restarts).
 
 Both models have the same channels and are trained in the same process on the same batches, in
 interleaved chunks (so machine load hits both equally): a fixed number of steps at a fixed batch
@@ -40,7 +40,7 @@ RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
 DATASETS = {"digits": 32, "natural": 64}
 
 
-# ---- the plain reference: the seed's architecture as the best-known public port builds it ----------
+# ---- the plain reference: the author's architecture as the best-known public port builds it ----------
 class PlainQuantize(nn.Module):
     """EMA vector quantizer with a Gaussian-initialized codebook and no dead-code handling."""
 
@@ -106,7 +106,7 @@ def _plain_decoder(cin: int, cout: int, ch: int, res_blocks: int, res_ch: int, s
 
 
 class PlainVQVAE2(nn.Module):
-    """Two-level VQ-VAE-2 exactly as in the seed answer, nothing added (same channels as VQVAE2Config)."""
+    """Two-level VQ-VAE-2 exactly as in the author's answer, nothing added (same channels as VQVAE2Config)."""
 
     def __init__(self, cfg: VQVAE2Config) -> None:
         super().__init__()

@@ -134,7 +134,7 @@ def test_no_preset_keeps_the_defaults(tmp_path):
         1
     )
     paper = VQVAETrainConfig.from_preset("paper-256", out="x", res_blocks=1)
-    assert (paper.image_size, paper.layout, paper.res_channels, paper.res_blocks) == (256, "seed", 64, 1)
+    assert (paper.image_size, paper.layout, paper.res_channels, paper.res_blocks) == (256, "paper", 64, 1)
 
 
 def test_lr_schedule_flag_and_bad_schedule(tmp_path):

@@ -1,4 +1,4 @@
-"""VQVAE2 presets (digits-32, natural-64, paper-256), the seed layout and the layout table."""
+"""VQVAE2 presets (digits-32, natural-64, paper-256), the paper layout and the layout table."""
 
 import pytest
 import torch
@@ -28,7 +28,7 @@ def test_presets_build_and_run_a_forward_at_their_size(name):
     assert sides[-1] == size // cfg.bottom_stride and sides[0] == sides[-1] // 2
 
 
-def test_paper_256_is_the_seed_layout():
+def test_paper_256_is_the_paper_layout():
     cfg = VQVAE2Config.preset("paper-256")
     assert (cfg.hidden_channels, cfg.res_channels, cfg.res_blocks, cfg.code_dim, cfg.codes_per_level(), cfg.layout) == (
         128,
@@ -36,7 +36,7 @@ def test_paper_256_is_the_seed_layout():
         2,
         64,
         [512, 512],
-        "seed",
+        "paper",
     )
     model = VQVAE2(cfg)
     bottom, top = model.encoders[0], model.encoders[1]
@@ -94,7 +94,7 @@ def test_layout_table_values(name, levels):
     assert f"{count_params(model):,}" in text and "decoder" in text
 
 
-@pytest.mark.parametrize("layout", ["archkit", "seed"])
+@pytest.mark.parametrize("layout", ["archkit", "paper"])
 @pytest.mark.parametrize("levels", [2, 3])
 def test_bottom_stride_2_gives_4x_the_codes_and_decodes_to_the_image_size(layout, levels):
     small = dict(hidden_channels=16, res_channels=8, code_dim=8, levels=levels, layout=layout)
@@ -123,7 +123,32 @@ def test_unknown_preset_and_layout_are_clear_errors():
     with pytest.raises(ValueError, match="preset: expected one of"):
         VQVAE2Config.preset("paper-512")
     with pytest.raises(ValueError, match="layout: expected one of"):
-        VQVAE2Config(layout="paper")
+        VQVAE2Config(layout="paper-256")
     with pytest.raises(ValueError, match="image_size"):
         layout_table(VQVAE2(VQVAE2Config(hidden_channels=8, res_channels=4, code_dim=4)), 30)
     assert all(name in format_presets() for name in PRESETS)
+
+
+def test_a_model_saved_with_the_layouts_earlier_name_still_loads(tmp_path):
+    import json
+
+    from archkit.io import save_checkpoint
+    from archkit.loading import load_model
+    from archkit.train.vqvae import VQVAETrainConfig
+
+    torch.manual_seed(0)
+    model = VQVAE2(VQVAE2Config(hidden_channels=16, res_channels=8, code_dim=8, num_codes=16, layout="paper")).eval()
+    folder = save_checkpoint(tmp_path / "old", model, model.config)
+    # as a checkpoint written before the rename (and before manifests): "layout": "seed"
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["config"]["layout"] == "paper"
+    meta["config"]["layout"] = "seed"
+    (folder / "config.json").write_text(json.dumps(meta))
+    (folder / "manifest.json").unlink()
+    loaded = load_model(folder)
+    assert loaded.config.layout == "paper"
+    x = torch.rand(2, model.config.in_channels, 16, 16)
+    assert torch.equal(loaded(x).recon, model(x).recon)
+    assert VQVAETrainConfig(layout="seed").layout == "paper"  # an old run's train_config.json resumes
+    with pytest.raises(ValueError, match="layout: expected one of \\['archkit', 'paper'\\], got 'seeds'"):
+        VQVAE2Config(layout="seeds")

@@ -100,9 +100,9 @@ def vqvae() -> None:
 )
 @click.option(
     "--layout",
-    type=click.Choice(["archkit", "seed"]),
+    type=click.Choice(["archkit", "paper"]),
     default=None,
-    help="seed: the author's layers verbatim (docs/vqvae.md).  [default: archkit]",
+    help="paper: the paper author's layers verbatim (docs/vqvae.md).  [default: archkit]",
 )
 @click.option(
     "--augment",

@@ -1,6 +1,6 @@
 """Gated PixelCNN prior over discrete code maps, conditioned on a class and on the code map above.
 
-Conditioning follows the VQ-VAE-2 author's advice (seed question 2): the upper code map is embedded,
+Conditioning follows the VQ-VAE-2 author's advice: the upper code map is embedded,
 passed through a small conv stack, aligned with this level by a transposed conv (stride `cond_scale`)
 and *added* inside every gated layer through a 1x1 conv; the class is a per-layer bias.
 With `attention_every=K`, a causal multi-head self-attention block follows every K-th gated layer on

@@ -7,7 +7,7 @@ How the levels connect (the author's recipe, sizes for a 256x256 image and 2 lev
     q64  = Quantize(Conv1x1(concat[h64, hq64]))
     image' = Decoder(concat[ConvTranspose(q32, stride 2), q64])
 The bottom level is 4x smaller than the image (`bottom_stride=2`: 2x); every extra level halves it again.
-`layout="seed"` builds exactly these layers; the default `layout="archkit"` adds a 3x3 conv after
+`layout="paper"` builds exactly these layers; the default `layout="archkit"` adds a 3x3 conv after
 the strided convs (and reads the codes with a 3x3 conv): see docs/vqvae.md for the layer-by-layer map.
 Named configurations (`VQVAE2Config.preset`): digits-32, natural-64, paper-256.
 Quantization runs top-down: each level sees the (decoded) codes of the level above, so the lower
@@ -49,7 +49,7 @@ class VQVAE2Config:
     codebook_init: str = "kmeans++"  # "kmeans++" | "data" | "random" (the collapse-prone classic)
     restart_after: int = 50  # re-seed a code unused for this many training steps; 0 = never
     code_dropout: float = 0.1  # training only: share of images decoded without the lower levels
-    layout: str = "archkit"  # "archkit" | "seed" (the author's recipe verbatim, see the module doc)
+    layout: str = "archkit"  # "archkit" | "paper" (the author's recipe verbatim, see the module doc)
     bottom_stride: int = 4  # image side / bottom code map side: 4 (the paper) or 2 (4x the codes per image)
 
     @classmethod
@@ -70,6 +70,7 @@ class VQVAE2Config:
             raise ValueError(f"hidden_channels: expected >= 2, got {self.hidden_channels}")
         if self.bottom_stride not in BOTTOM_STRIDES:
             raise ValueError(f"bottom_stride: expected one of {list(BOTTOM_STRIDES)}, got {self.bottom_stride!r}")
+        self.layout = LAYOUT_ALIASES.get(self.layout, self.layout)
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout: expected one of {list(LAYOUTS)}, got {self.layout!r}")
         self.codes_per_level()
@@ -94,7 +95,9 @@ class VQVAE2Config:
         return self.bottom_stride * 2 ** (self.levels - 1 - level)
 
 
-LAYOUTS = ("archkit", "seed")
+LAYOUTS = ("archkit", "paper")
+# earlier name of a layout -> its name now: configs saved with the old name still load
+LAYOUT_ALIASES = {"seed": "paper"}
 BOTTOM_STRIDES = (2, 4)
 
 
@@ -156,7 +159,7 @@ def _bottom_down(cfg: VQVAE2Config) -> list[nn.Module]:
 def _encoder(cfg: VQVAE2Config, bottom: bool) -> nn.Sequential:
     """Bottom: image -> features at 1/bottom_stride size. Above: features -> 1/2 size."""
     ch, half, norm = cfg.hidden_channels, cfg.hidden_channels // 2, cfg.norm
-    if cfg.layout == "seed":  # h = ReLU(Conv(x, stride 2)) [x2 at the bottom]; h = ResNet(h)
+    if cfg.layout == "paper":  # h = ReLU(Conv(x, stride 2)) [x2 at the bottom]; h = ResNet(h)
         down = _bottom_down(cfg) if bottom else [_down(ch, ch, norm)]
         return nn.Sequential(*down, *_res_stack(cfg))
     down = _bottom_down(cfg) if bottom else [_down(ch, half, norm)]
@@ -188,7 +191,7 @@ class VQVAE2(nn.Module):
         # encoders[0] is the bottom (image -> 1/4); encoders[k] takes level k-1's features to 1/2 size.
         self.encoders = nn.ModuleList([_encoder(cfg, bottom=(k == 0)) for k in range(L)])
         # Per level (top first): 1x1 conv into code space; below the top it also sees the upsampled
-        # decoding of the level above, concatenated with the encoder features (the seed's recipe).
+        # decoding of the level above, concatenated with the encoder features (the author's recipe).
         self.pre_quant = nn.ModuleList([nn.Conv2d(ch if l == 0 else ch + dim, dim, 1) for l in range(L)])
         self.quantizers = nn.ModuleList(
             [
@@ -197,8 +200,8 @@ class VQVAE2(nn.Module):
             ]
         )
         # Level l's codes -> features at level l+1's resolution, conditioning level l+1's quantizer.
-        # seed: hq = ConvTranspose(ResNet(Conv1x1(q))); archkit reads the codes with a 3x3 conv
-        k = 1 if cfg.layout == "seed" else 3
+        # paper: hq = ConvTranspose(ResNet(Conv1x1(q))); archkit reads the codes with a 3x3 conv
+        k = 1 if cfg.layout == "paper" else 3
         self.cond_decoders = nn.ModuleList([_code_decoder(cfg, dim, dim, 1, k) for _ in range(L - 1)])
         # Every non-bottom level's codes are upsampled to the bottom resolution for the decoder.
         self.upsamplers = nn.ModuleList(

@@ -19,9 +19,9 @@ PRESETS: dict[str, tuple[str, dict, dict]] = {
         {"data": "natural", "image_size": 64, "lr": 1e-3, "lr_schedule": "cosine"},
     ),
     # Razavi et al. 2019, appendix (ImageNet 256): 128 hidden units, 64 residual units, 2 residual
-    # layers, 512 codes of dimension 64 per level; the seed's layers verbatim.
+    # layers, 512 codes of dimension 64 per level; the author's layers verbatim.
     "paper-256": (
-        "the seed's 256x256 layout: 64x64 bottom and 32x32 top code maps",
+        "the paper's 256x256 layout: 64x64 bottom and 32x32 top code maps",
         {
             "in_channels": 3,
             "hidden_channels": 128,
@@ -30,7 +30,7 @@ PRESETS: dict[str, tuple[str, dict, dict]] = {
             "code_dim": 64,
             "num_codes": 512,
             "levels": 2,
-            "layout": "seed",
+            "layout": "paper",
         },
         {"data": "natural", "image_size": 256},
     ),

@@ -244,7 +244,7 @@ def _body(results: dict[str, Any]) -> str:
     delta = lambda k: v[k]["shifted_miou_mean"] - base["shifted_miou_mean"]  # noqa: E731
     deltas = ", ".join(f"{v[k]['label']} {delta(k):+.3f}" for k in ranked)
     return f"""
-Question (seed 5): fine-tuning a fully convolutional net with BatchNorm at batch size 1 —
+Question: fine-tuning a fully convolutional net with BatchNorm at batch size 1 —
 fold BN into the convs, freeze it, replace it with GroupNorm, or drop it and use SELU?
 
 **Setup.** `SegNet` (archkit.models; encoder-decoder of conv-BN-ReLU blocks, widths 16/32/64, additive skips),
@@ -274,7 +274,7 @@ Example predictions (seed 0, first shifted test canvas): ![examples](examples.pn
 
 - **BN as is**: in train mode at batch 1, BN normalizes each image with its own statistics over H×W
   (32×32 = 1024 pixels per channel at full resolution, 256 and 64 at the coarser levels), which is a usable
-  estimate, so training does not break — the "effective batch is B·H·W" point from the seed. Its running
+  estimate, so training does not break — the "effective batch is B·H·W" point from the question. Its running
   averages also drift to the target domain (like AdaBN), which helps on the shifted test set and explains
   why it forgets the source domain the most. The costs: inference uses momentum-averaged single-image
   statistics, so training and inference normalize differently, and each step depends on how much ink the one

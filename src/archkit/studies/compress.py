@@ -223,7 +223,7 @@ def _body(results: dict[str, Any]) -> str:
     bud, ft = results["budget"], results["finetune"]
     cheap = min(results["conversions"].items(), key=lambda kv: kv[1]["macs"])
     return f"""
-Question (seeds 1 and 6): can a trained network be converted to low-rank layers (the "fast R-CNN SVD
+Question: can a trained network be converted to low-rank layers (the "fast R-CNN SVD
 trick") or to DecomposeMe-style 1-D conv pairs, and what does it cost in accuracy and buy in speed?
 
 **Setup.** `archkit.models.ResNet` (default digits config: stem 3x3, three bottleneck stages, widths

@@ -185,7 +185,7 @@ def _body(results: dict[str, Any]) -> str:
         else ""
     )
     return f"""
-Question (seed 6): how do you build DecomposeMe — each KxK conv replaced by a vertical Kx1 conv, a ReLU,
+Question: how do you build DecomposeMe — each KxK conv replaced by a vertical Kx1 conv, a ReLU,
 and a horizontal 1xK conv — and how does it compare with the standard layer?
 
 **Setup.** `archkit.models.PlainCNN`: widths {dense["config"]["widths"]}, 3x3 kernels, conv → BatchNorm → ReLU,

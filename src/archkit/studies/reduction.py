@@ -268,7 +268,7 @@ def _body(results: dict[str, Any]) -> str:
     lo, hi = (100 * f(r["accuracy_mean"] for r in v.values()) for f in (min, max))
     lat = results["latency"]
     return f"""
-Question (seed 1): reduce B×2C×H×W to B×C×H×W with a 1x1 conv as conv→BN→ReLU (ResNet),
+Question: reduce B×2C×H×W to B×C×H×W with a 1x1 conv as conv→BN→ReLU (ResNet),
 BN→ReLU→conv (DenseNet) or a plain conv — which, and why?
 
 **Setup.** `CascadeCNN` (archkit.models): stem, then 3 stages of [1x1 reduction 2C→C, 3x3 conv C→2C],
@@ -310,7 +310,7 @@ Orders 1 and 2 give {"the identical" if same else "different"} op sequences afte
   Such a BN has no adjacent conv, so it cannot be folded exactly: {mixed["bn_after"]} BN layer(s) stay in the
   deployed model (fused/unfused latency {mixed["fused_over_unfused"]:.2f} vs {v["conv-norm-act"]["fused_over_unfused"]:.2f}
   for conv-norm-act). {_compare(v, "conv-norm-act", "norm-act-conv (reductions only)")}
-- **Plain conv reductions** (no BN/ReLU) are a linear low-rank map, as the seed suggests; after folding they
+- **Plain conv reductions** (no BN/ReLU) are a linear low-rank map, as the question suggests; after folding they
   read conv-conv-relu (the linear 1x1 feeds the 3x3 conv directly), hence "no" above. {_compare(v, "conv-norm-act", "conv")}
   After folding, every variant has the same conv MACs (the flop counter counts convs/linears only), so
   latency differences come from the remaining elementwise ops (BN, ReLU).

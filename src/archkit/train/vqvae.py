@@ -40,7 +40,7 @@ from ..io import (
     read_config,
     save_checkpoint,
 )
-from ..models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
+from ..models.vqvae import LAYOUT_ALIASES, VQVAE2, VQVAE2Config, load_vqvae
 from ..models.vqvae_layout import format_layout_table, layout_table
 from ..models.vqvae_presets import preset_fields
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
@@ -107,6 +107,7 @@ class VQVAETrainConfig:
     preset: str | None = None  # the preset the fields started from (a record; the fields decide)
 
     def __post_init__(self) -> None:
+        self.layout = LAYOUT_ALIASES.get(self.layout, self.layout)  # run folders saved with an older name
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment: expected one of {list(AUGMENTATIONS)}, got {self.augment!r}")
 
