@@ -89,3 +89,13 @@ def test_corrupt_and_malformed_checkpoints_print_one_line(tmp_path):
     )
     line = _one_clean_line(CliRunner().invoke(cli, ["surgery", "fuse", "--checkpoint", str(tmp_path / "nowhere")]))
     assert "does not exist" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["sample"], ["evaluate"], ["prior", "train"], ["vqvae", "encode"], ["vqvae", "reconstruct"], ["export"]],
+)
+def test_a_missing_run_folder_is_named_as_missing(tmp_path, command):
+    missing = tmp_path / "nope"
+    line = _one_clean_line(CliRunner().invoke(cli, [*command, "--run", str(missing)]))
+    assert line == f"Error: --run: the folder '{missing}' does not exist", line

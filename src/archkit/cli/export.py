@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 from torch import nn
 
+from .options import EXISTING_RUN
+
 
 def checkpoint_folder(run: Path) -> Path:
     """The checkpoint inside `run` (itself, or run/checkpoint)."""
@@ -43,7 +45,7 @@ def export_inputs(model: nn.Module, batch_size: int, input_shape: list[int] | No
     "--run",
     "run_dir",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=EXISTING_RUN,
     help="Checkpoint folder (config.json + model.safetensors) or a run folder with checkpoint/.",
 )
 @click.option(

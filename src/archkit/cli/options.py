@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from ..train.accelerate import ACCEL_FIELDS, DEVICE_SPECS, PRECISIONS, resolve_device
+
+
+class ExistingFolder(click.Path):
+    """A folder that must exist, e.g. `--run` of a command that reads a run: a missing one is named as missing,
+    in one line, before anything is looked up inside it."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        name = param.opts[0] if param is not None and param.opts else "path"
+        path = Path(value)
+        if not path.exists():
+            raise click.ClickException(f"{name}: the folder '{path}' does not exist")
+        if not path.is_dir():
+            raise click.ClickException(f"{name}: expected a folder, got the file '{path}'")
+        return super().convert(value, param, ctx)
+
+
+EXISTING_RUN = ExistingFolder()
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -60,4 +81,4 @@ def given_accel_flags(ctx: click.Context | None = None) -> set[str]:
     }
 
 
-__all__ = ["accel_options", "given_accel_flags"]
+__all__ = ["EXISTING_RUN", "accel_options", "given_accel_flags"]

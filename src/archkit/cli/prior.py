@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import accel_options, given_accel_flags
-
-RUN = click.Path(file_okay=False, path_type=Path)
+from .options import EXISTING_RUN, accel_options, given_accel_flags
 
 
 @click.group()
@@ -18,7 +16,11 @@ def prior() -> None:
 
 @prior.command()
 @click.option(
-    "--run", "run", type=RUN, required=True, help="Run folder with a trained VQ-VAE and its codes (`vqvae encode`)."
+    "--run",
+    "run",
+    type=EXISTING_RUN,
+    required=True,
+    help="Run folder with a trained VQ-VAE and its codes (`vqvae encode`).",
 )
 @click.option("--level", default="top", show_default=True, help="top | bottom | level index (0 = top).")
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
@@ -60,7 +62,9 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
 
 
 @click.command()
-@click.option("--run", "run", type=RUN, required=True, help="Run folder with a VQ-VAE and a prior for every level.")
+@click.option(
+    "--run", "run", type=EXISTING_RUN, required=True, help="Run folder with a VQ-VAE and a prior for every level."
+)
 @click.option("--class", "classes", type=int, multiple=True, help="Class to sample (repeatable); default: all.")
 @click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Samples per row (class).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
@@ -163,7 +167,7 @@ def sample(
 
 
 @click.command()
-@click.option("--run", "run", type=RUN, required=True, help="Run folder with a VQ-VAE and trained priors.")
+@click.option("--run", "run", type=EXISTING_RUN, required=True, help="Run folder with a VQ-VAE and trained priors.")
 @click.option("--per-class", type=click.IntRange(min=2), default=50, show_default=True, help="Samples per class.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--classifier-epochs", type=click.IntRange(min=1), default=10, show_default=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
-from .options import accel_options, given_accel_flags
+from .options import EXISTING_RUN, accel_options, given_accel_flags
 
 
 @click.group()
@@ -190,7 +190,7 @@ def train(
     "--run",
     "run_dir",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=EXISTING_RUN,
     help="Run folder from `seq train`.",
 )
 @click.option(

@@ -8,7 +8,7 @@ import click
 
 from ..data.loader import DEFAULT_WORKERS
 from ..train.vqvae import VQVAETrainConfig
-from .options import accel_options, given_accel_flags
+from .options import EXISTING_RUN, accel_options, given_accel_flags
 
 
 def _num_codes(value: str) -> int | list[int]:
@@ -158,7 +158,7 @@ def train(preset: str | None, out: Path | None, num_codes: str | None, norm: str
 
 
 @vqvae.command()
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder of `vqvae train`.")
+@click.option("--run", "run_dir", type=EXISTING_RUN, required=True, help="Run folder of `vqvae train`.")
 @click.option("--data", default=None, help="Dataset to encode (default: the run's training data).")
 @click.option(
     "--out",
@@ -203,7 +203,7 @@ def encode(
 
 
 @vqvae.command()
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="Run folder of `vqvae train`.")
+@click.option("--run", "run_dir", type=EXISTING_RUN, required=True, help="Run folder of `vqvae train`.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
