@@ -44,7 +44,7 @@ class Bottleneck(nn.Module):
             if stride != 1 or in_ch != out_ch
             else nn.Identity()
         )
-        self.act = create_act(cfg.act)
+        self.act = create_act(cfg.act) or nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.expand(self.conv(self.reduce(x))) + self.shortcut(x))
@@ -62,7 +62,7 @@ class BasicBlock(nn.Module):
             if stride != 1 or in_ch != out_ch
             else nn.Identity()
         )
-        self.act = create_act(cfg.act)
+        self.act = create_act(cfg.act) or nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))

@@ -64,7 +64,14 @@ def sample_codes(
         model.train(was_training)
 
 
-def _naive(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
+def _naive(
+    model: Any,
+    shape: tuple[int, int, int],
+    labels: torch.Tensor | None,
+    cond_codes: torch.Tensor | None,
+    temperature: float,
+    u: torch.Tensor,
+) -> torch.Tensor:
     _b, h, w = shape
     codes = torch.zeros(shape, dtype=torch.long, device=u.device)
     for i in range(h):
@@ -81,7 +88,14 @@ def _at(bias: torch.Tensor | None, rows: slice, cols: slice) -> torch.Tensor | N
     return bias[..., rows, cols]
 
 
-def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
+def _fast(
+    model: Any,
+    shape: tuple[int, int, int],
+    labels: torch.Tensor | None,
+    cond_codes: torch.Tensor | None,
+    temperature: float,
+    u: torch.Tensor,
+) -> torch.Tensor:
     b, h, w = shape
     c = model.config.channels
     layers = model.layers
@@ -106,15 +120,17 @@ def _fast(model, shape, labels, cond_codes, temperature, u) -> torch.Tensor:
             for l, layer in enumerate(layers):
                 vf = layer.v_conv.window(v_in[l], (i - 1, i), (0, w))
                 v_feat[l][..., r, :] = vf
-                if biases[l] is not None:
-                    vf = vf + _at(biases[l][0], r, slice(None))
+                bias_l = biases[l]
+                if bias_l is not None:
+                    vf = vf + _at(bias_l[0], r, slice(None))
                 v_out[l][..., r, :] = gate(vf)
         v_to_h = [layer.v_to_h.window(v_feat[l], (i, i + 1), (0, w)) for l, layer in enumerate(layers)]
         for j in range(w):
             for l, layer in enumerate(layers):
                 hf = layer.h_conv.window(h_in[l], (i, i + 1), (j, j + 1)) + v_to_h[l][..., j : j + 1]
-                if biases[l] is not None:
-                    hf = hf + _at(biases[l][1], slice(i, i + 1), slice(j, j + 1))
+                bias_l = biases[l]
+                if bias_l is not None:
+                    hf = hf + _at(bias_l[1], slice(i, i + 1), slice(j, j + 1))
                 hn = F.conv2d(gate(hf), layer.h_out.weight, layer.h_out.bias)
                 if not layer.first:
                     hn = h_in[l][..., i : i + 1, j : j + 1] + hn
