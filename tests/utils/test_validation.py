@@ -1,0 +1,55 @@
+"""check_int / check_float / check_range / check_choice: the argument named, what was expected, what was given."""
+
+import math
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from archkit.utils.notices import UnreadableFilesWarning, name_files, warn
+from archkit.utils.validation import check_choice, check_float, check_int, check_range
+
+
+def test_check_int():
+    assert check_int(3, "steps", 1) == 3
+    with pytest.raises(ValueError, match=r"^steps: expected an int >= 1, got 0$"):
+        check_int(0, "steps", 1)
+    with pytest.raises(TypeError, match=r"^steps: expected an int in \[1, 10\], got 2\.5$"):
+        check_int(2.5, "steps", 1, 10)
+    with pytest.raises(TypeError, match="got True"):
+        check_int(True, "steps")
+
+
+def test_check_float_refuses_nan_inf_and_bounds():
+    assert check_float(1, "lr", 0, min_open=True) == 1.0
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="^lr: expected a finite number"):
+            check_float(bad, "lr")
+    with pytest.raises(ValueError, match=r"^keep: expected a number in \(0, 1\], got 0\.0$"):
+        check_float(0.0, "keep", 0, 1, min_open=True)
+    with pytest.raises(TypeError, match="^lr: expected a number"):
+        check_float("1e-3", "lr")
+    with pytest.raises(ValueError, match="^x: expected a number <= 2"):
+        check_range(3, "x", max_val=2)
+
+
+def test_check_choice():
+    assert check_choice("a", "mode", ("a", "b")) == "a"
+    with pytest.raises(ValueError, match=r"^mode: expected one of \['a', 'b'\], got 'c'$"):
+        check_choice("c", "mode", ("a", "b"))
+
+
+def test_archkit_warnings_are_one_line_naming_files_with_a_count():
+    assert name_files(["a", "b", "c", "d", "e"]) == "'a', 'b', 'c' and 2 more"
+    code = (
+        "import warnings; warnings.simplefilter('always')\n"
+        "from archkit.utils.notices import warn, UnreadableFilesWarning\n"
+        "warn('2 unreadable files: a.png, b.png', UnreadableFilesWarning)\n"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert err == "archkit: UnreadableFilesWarning: 2 unreadable files: a.png, b.png\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn("x", UnreadableFilesWarning)
+    assert caught[0].category is UnreadableFilesWarning and issubclass(UnreadableFilesWarning, UserWarning)
