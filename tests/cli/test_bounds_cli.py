@@ -20,10 +20,10 @@ def _one_line(res, *words):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier100000"], ["--features", "fourier100000"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "poly500"], ["--features", "poly500"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "sin@nan:x"], ["--features", "nan"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier8@inf"], ["--features", "inf"]),
+    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier100000"], ["features", "fourier100000"]),
+    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "poly500"], ["features", "poly500"]),
+    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "sin@nan:x"], ["features", "nan"]),
+    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier8@inf"], ["features", "inf"]),
     (["--expr", "sin(x)", "--domain", "x=-1e308:1e308"], ["--domain"]),
     (["--expr", "sin(x)", "--domain", "x=0:nan"], ["--domain"]),
 ])

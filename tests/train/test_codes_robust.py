@@ -24,13 +24,15 @@ PRIOR = dict(steps=1, batch_size=4, eval_every=1, channels=8, layers=1, device="
 
 @pytest.fixture(scope="module")
 def jpeg_run(tmp_path_factory):
-    """A 2-step VQ-VAE on 2 classes of noisy 16x16 JPEGs: 'dark' (0..60) and 'light' (195..255)."""
+    """A 2-step VQ-VAE on 2 classes of noisy 64x64 JPEGs: 'dark' (0..60) and 'light' (195..255).
+
+    (64x64 so a JPEG cut to 70 % still passes Pillow's scan and fails only when decoded.)"""
     root = tmp_path_factory.mktemp("jpegs")
     rng = np.random.default_rng(0)
     for cls, lo in (("dark", 0), ("light", 195)):
         (root / cls).mkdir()
         for i in range(24):
-            Image.fromarray(rng.integers(lo, lo + 61, (16, 16)).astype(np.uint8)).save(root / cls / f"{i:02d}.jpg")
+            Image.fromarray(rng.integers(lo, lo + 61, (64, 64)).astype(np.uint8)).save(root / cls / f"{i:02d}.jpg")
     run = tmp_path_factory.mktemp("run")
     train_vqvae(VQVAETrainConfig(out=str(run), data=str(root), steps=2, eval_every=2, **TINY), progress=False)
     return run, root
