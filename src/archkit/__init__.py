@@ -48,6 +48,7 @@ from .surgery import (
 )
 from .surgery import export_model as export
 from .train import Accelerator, create_accelerator
+from .utils import ArchkitWarning, FolderLayoutWarning, UnreadableFilesWarning
 
 __version__ = "0.1.0"
 
@@ -55,9 +56,11 @@ __all__ = [
     "VQVAE2",
     # train
     "Accelerator",
+    "ArchkitWarning",
     # layers
     "ConvNormAct",
     "DecomposedConv2d",
+    "FolderLayoutWarning",
     "FrozenBatchNorm",
     # models
     "FunctionApproximator",
@@ -74,6 +77,7 @@ __all__ = [
     "SequenceClassifierConfig",
     # surgery
     "SurgeryReport",
+    "UnreadableFilesWarning",
     "VQVAE2Config",
     "VectorQuantizer",
     "build_model",

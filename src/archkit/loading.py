@@ -25,7 +25,7 @@ def build_model(meta: dict[str, Any], source: str = "checkpoint") -> nn.Module:
         raise ValueError(f"{source}: field 'kind' is {kind!r}; loadable kinds are {sorted(MODEL_KINDS)}")
     model_cls, config_cls = MODEL_KINDS[kind]
     model = model_cls(config_from_dict(config_cls, meta.get("config"), f"{source} field 'config'")).eval()
-    return replay_surgery(model, list(meta.get("surgery", [])), source)
+    return replay_surgery(model, meta.get("surgery", []), source)
 
 
 def load_model(folder: str | Path) -> nn.Module:

@@ -19,14 +19,17 @@ def _one_line(res, *words):
     return res.output
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier100000"], ["features", "fourier100000"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "poly500"], ["features", "poly500"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "sin@nan:x"], ["features", "nan"]),
-    (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier8@inf"], ["features", "inf"]),
-    (["--expr", "sin(x)", "--domain", "x=-1e308:1e308"], ["--domain"]),
-    (["--expr", "sin(x)", "--domain", "x=0:nan"], ["--domain"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier100000"], ["features", "fourier100000"]),
+        (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "poly500"], ["features", "poly500"]),
+        (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "sin@nan:x"], ["features", "nan"]),
+        (["--expr", "sin(x)", "--domain", "x=0:1", "--features", "fourier8@inf"], ["features", "inf"]),
+        (["--expr", "sin(x)", "--domain", "x=-1e308:1e308"], ["--domain"]),
+        (["--expr", "sin(x)", "--domain", "x=0:nan"], ["--domain"]),
+    ],
+)
 def test_fit_numbers_are_bounded_with_one_line(tmp_path, args, words):
     out = tmp_path / "out"
     _one_line(CliRunner().invoke(cli, [*FIT, *args, "--out", str(out)]), *words)
@@ -84,4 +87,6 @@ def test_diverged_fit_is_an_error_not_a_nan_model():
 
     X = np.linspace(-1, 1, 60)[:, None]
     with pytest.raises(ValueError, match="diverged"):
-        FunctionRegressor(hidden=8, layers=2, optimizer="adam", lr=1e30, max_steps=40, random_state=0).fit(X, X[:, 0] ** 2)
+        FunctionRegressor(hidden=8, layers=2, optimizer="adam", lr=1e30, max_steps=40, random_state=0).fit(
+            X, X[:, 0] ** 2
+        )

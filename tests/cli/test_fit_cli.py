@@ -78,7 +78,7 @@ def test_fit_cli_errors_are_clean(tmp_path):
     res = runner.invoke(cli, ["fit", "--expr", "sin(x) + y", "--domain", "x=0:1", "--out", str(tmp_path)])
     assert res.exit_code != 0 and "['y']" in res.output
     (tmp_path / "bad.csv").write_text("x,f\n1,2\n2,oops\n")
-    res = runner.invoke(cli, ["fit", "--csv", str(tmp_path / "bad.csv"), "--target", "f", "--out", str(tmp_path)])
+    res = runner.invoke(cli, ["fit", "--csv", str(tmp_path / "bad.csv"), "--target", "f", "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "row 3, column 'f'" in res.output
 
 

@@ -33,8 +33,17 @@ def base(tmp_path_factory):
     x, y = load_digits("train", image_size=16)
     data = write_image_folder(x[:40], tmp_path_factory.mktemp("digits"), labels=y[:40])
     run = tmp_path_factory.mktemp("run") / "run"
-    cfg = dict(image_size=16, hidden_channels=8, res_blocks=0, res_channels=4, code_dim=4, num_codes=8,
-               batch_size=8, restart_after=0, workers=0)
+    cfg = dict(
+        image_size=16,
+        hidden_channels=8,
+        res_blocks=0,
+        res_channels=4,
+        code_dim=4,
+        num_codes=8,
+        batch_size=8,
+        restart_after=0,
+        workers=0,
+    )
     train_vqvae(VQVAETrainConfig(out=str(run), data=str(data), steps=1, eval_every=1, **cfg), progress=False)
     encode_dataset(run, workers=0)
     (run / "notes.txt").write_text("the user's")
@@ -82,8 +91,21 @@ def _fuzz_file(base, tmp_path_factory, data, name, command):
     _check(CliRunner().invoke(cli, command(work)), work / "notes.txt")
 
 
-PRIOR = ["--steps", "1", "--batch-size", "4", "--eval-every", "1", "--channels", "4", "--layers", "1", "--device", "cpu",
-         "--quiet"]
+PRIOR = [
+    "--steps",
+    "1",
+    "--batch-size",
+    "4",
+    "--eval-every",
+    "1",
+    "--channels",
+    "4",
+    "--layers",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 TARGETS = {
     "vqvae/config.json": lambda run: ["vqvae", "encode", "--run", str(run), "--workers", "0", "--device", "cpu"],
     "vqvae/manifest.json": lambda run: ["vqvae", "encode", "--run", str(run), "--workers", "0", "--device", "cpu"],
@@ -107,10 +129,28 @@ NUMBERS = st.sampled_from([-1, 0, 1, 3, 10**12, -1e308, 1e308, math.nan, math.in
 def test_fit_numbers(tmp_path_factory, samples, hidden, layers, margin, noise, steps):
     out = tmp_path_factory.mktemp("fit")
     (out / "notes.txt").write_text("the user's")
-    args = ["fit", "--expr", "sin(x)", "--domain", "x=0:1", "--samples", str(samples), "--hidden", str(hidden),
-            "--layers", str(layers), "--margin", str(margin), "--noise", str(noise), "--max-steps", str(steps),
-            "--out", str(out / "run")]
-    if isinstance(hidden, int) and hidden > 64 or isinstance(samples, int) and samples > 5000:
+    args = [
+        "fit",
+        "--expr",
+        "sin(x)",
+        "--domain",
+        "x=0:1",
+        "--samples",
+        str(samples),
+        "--hidden",
+        str(hidden),
+        "--layers",
+        str(layers),
+        "--margin",
+        str(margin),
+        "--noise",
+        str(noise),
+        "--max-steps",
+        str(steps),
+        "--out",
+        str(out / "run"),
+    ]
+    if (isinstance(hidden, int) and hidden > 64) or (isinstance(samples, int) and samples > 5000):
         args += ["--max-steps", "0"]  # a valid but large request: keep the test fast, the bounds are what is tested
     _check(CliRunner().invoke(cli, args), out / "notes.txt")
 
@@ -118,8 +158,23 @@ def test_fit_numbers(tmp_path_factory, samples, hidden, layers, margin, noise, s
 @settings(max_examples=2 * FEW, **_SETTINGS)
 @given(n=NUMBERS, temperature=NUMBERS, keep=NUMBERS)
 def test_sample_numbers(base, n, temperature, keep):
-    args = ["sample", "--run", str(base), "--reject-with", "classifier", "--n", str(n), "--temperature",
-            str(temperature), "--keep", str(keep), "--out", str(base / "never.png"), "--device", "cpu"]
+    args = [
+        "sample",
+        "--run",
+        str(base),
+        "--reject-with",
+        "classifier",
+        "--n",
+        str(n),
+        "--temperature",
+        str(temperature),
+        "--keep",
+        str(keep),
+        "--out",
+        str(base / "never.png"),
+        "--device",
+        "cpu",
+    ]
     res = CliRunner().invoke(cli, args)
     if res.exit_code == 0:  # a valid request: the run has no priors, so it cannot succeed
         pytest.fail(res.output)
@@ -134,8 +189,9 @@ def test_fuzz_many_examples():
     import sys
 
     env = {**os.environ, "ARCHKIT_FUZZ_EXAMPLES": "60"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not slow", __file__], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "not slow", __file__], env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 

@@ -9,7 +9,9 @@ from archkit.surgery import fuse_bn, is_batchnorm, output_error, randomize_bn_st
 def test_linear_bn1d_folds_on_guessed_2d_inputs():
     blocks = []
     for i in range(5):
-        blocks += [nn.Linear(6, 6), nn.BatchNorm1d(6), nn.Tanh()] if i % 2 == 0 else [nn.BatchNorm1d(6), nn.Linear(6, 6)]
+        blocks += (
+            [nn.Linear(6, 6), nn.BatchNorm1d(6), nn.Tanh()] if i % 2 == 0 else [nn.BatchNorm1d(6), nn.Linear(6, 6)]
+        )
     model = randomize_bn_stats(nn.Sequential(*blocks), seed=1).eval()
     x = torch.randn(8, 6)
     with torch.no_grad():

@@ -413,7 +413,7 @@ def test_fit_cli_refuses_bf16_in_one_line(tmp_path):
             str(tmp_path / "f"),
         ],
     )
-    assert res.exit_code == 1 and "--precision: the function fit trains in float64" in res.output
+    assert res.exit_code == 2 and "--precision: the function fit trains in float64" in res.output
 
 
 def test_fit_classifier_bf16_and_16_mixed_steps_update_parameters():

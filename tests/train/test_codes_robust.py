@@ -17,8 +17,18 @@ from archkit.train.codes import load_codes
 from archkit.train.prior import PriorTrainConfig, train_prior
 from archkit.train.provenance import StaleCodesWarning
 
-TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
-            batch_size=8, log_every=1, restart_after=2, workers=0)
+TINY = dict(
+    image_size=16,
+    hidden_channels=16,
+    res_blocks=1,
+    res_channels=8,
+    code_dim=8,
+    num_codes=16,
+    batch_size=8,
+    log_every=1,
+    restart_after=2,
+    workers=0,
+)
 PRIOR = dict(steps=1, batch_size=4, eval_every=1, channels=8, layers=1, device="cpu")
 
 
@@ -111,14 +121,17 @@ def test_codes_from_other_weights_are_refused_naming_both_steps(jpeg_run, tmp_pa
     assert "step 2" in _one_line_error(res) and "step 3" in res.output
 
 
-@pytest.mark.parametrize("edit, field", [
-    (lambda m: m.update(splits=[1, 2]), "splits"),
-    (lambda m: m["splits"].pop("test"), "splits.test"),
-    (lambda m: m["splits"]["train"].pop("shapes"), "splits.train.shapes"),
-    (lambda m: m["splits"]["train"].update(n=0), "splits.train.n"),
-    (lambda m: m.update(num_codes="16"), "num_codes"),
-    (lambda m: m["splits"]["test"].update(shapes=[[3, 3], [4, 4]]), "test_codes_0"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda m: m.update(splits=[1, 2]), "splits"),
+        (lambda m: m["splits"].pop("test"), "splits.test"),
+        (lambda m: m["splits"]["train"].pop("shapes"), "splits.train.shapes"),
+        (lambda m: m["splits"]["train"].update(n=0), "splits.train.n"),
+        (lambda m: m.update(num_codes="16"), "num_codes"),
+        (lambda m: m["splits"]["test"].update(shapes=[[3, 3], [4, 4]]), "test_codes_0"),
+    ],
+)
 def test_hand_edited_meta_json_is_one_clear_error(jpeg_run, tmp_path, edit, field):
     run, _ = jpeg_run
     out = encode_dataset(run, out=tmp_path / "codes", workers=0)

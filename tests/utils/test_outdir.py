@@ -31,7 +31,7 @@ def test_own_artefact_of_the_same_kind_only(tmp_path):
     run.mkdir()
     (run / "train_config.json").write_text("{}")
     assert "run folder" in artefact_kinds(run)
-    with pytest.raises(ValueError, match="holds archkit's run folder .*not a codes folder"):
+    with pytest.raises(ValueError, match=r"holds archkit's run folder .*not a codes folder"):
         check_out_folder(run, "codes folder")
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file, not a folder"):

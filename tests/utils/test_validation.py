@@ -24,13 +24,13 @@ def test_check_int():
 def test_check_float_refuses_nan_inf_and_bounds():
     assert check_float(1, "lr", 0, min_open=True) == 1.0
     for bad in (math.nan, math.inf, -math.inf):
-        with pytest.raises(ValueError, match="^lr: expected a finite number"):
+        with pytest.raises(ValueError, match=r"^lr: expected a finite number"):
             check_float(bad, "lr")
     with pytest.raises(ValueError, match=r"^keep: expected a number in \(0, 1\], got 0\.0$"):
         check_float(0.0, "keep", 0, 1, min_open=True)
-    with pytest.raises(TypeError, match="^lr: expected a number"):
+    with pytest.raises(TypeError, match=r"^lr: expected a number"):
         check_float("1e-3", "lr")
-    with pytest.raises(ValueError, match="^x: expected a number <= 2"):
+    with pytest.raises(ValueError, match=r"^x: expected a number <= 2"):
         check_range(3, "x", max_val=2)
 
 

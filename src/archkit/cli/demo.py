@@ -76,6 +76,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     from tqdm.auto import tqdm
 
     from ..io import atomic_write_json, read_config
+    from ..io.outdir import check_out_folder
     from ..train.codes import CODES_DIR, META
     from ..train.encode import encode_dataset
     from ..train.evaluate import evaluate_run
@@ -84,6 +85,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     from ..train.vqvae import VQVAETrainConfig, train_vqvae
 
     out = Path(out)
+    check_out_folder(out, "demo folder")
     out.mkdir(parents=True, exist_ok=True)
     accel = dict(device=cfg.device, precision=cfg.precision, compile=cfg.compile)
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -10,17 +11,18 @@ import click
 import numpy as np
 
 from .options import accel_options
+from .types import Real
 
 
 @click.command()
 @click.option("--expr", help='Ground truth to sample, e.g. "sin(x) + y" (whitelisted math only, never eval\'d).')
 @click.option("--domain", "domains", multiple=True, help="Input range NAME=LOW:HIGH (repeat per input), e.g. x=-pi:pi.")
 @click.option(
-    "--samples", type=click.IntRange(min=10), default=2000, show_default=True, help="Samples drawn for --expr."
+    "--samples", type=click.IntRange(10, 1_000_000), default=2000, show_default=True, help="Samples drawn for --expr."
 )
 @click.option(
     "--noise",
-    type=click.FloatRange(min=0),
+    type=Real(min=0),
     default=0.0,
     show_default=True,
     help="Gaussian noise std added to --expr samples.",
@@ -39,10 +41,10 @@ from .options import accel_options
     multiple=True,
     help='Prior feature maps: "sin", "sin@1,2:x", "learnsin4", "poly3", "fourier64@0.5" (repeat or join with +).',
 )
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--hidden", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option(
     "--layers",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 32),
     default=3,
     show_default=True,
     help="Hidden layers (0: linear readout of features).",
@@ -51,10 +53,10 @@ from .options import accel_options
     "--activation", type=click.Choice(["tanh", "relu", "selu", "gelu", "silu"]), default="tanh", show_default=True
 )
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
-@click.option("--max-steps", type=click.IntRange(min=0), default=3000, show_default=True)
+@click.option("--max-steps", type=click.IntRange(0, 1_000_000), default=3000, show_default=True)
 @click.option(
     "--margin",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Real(0, 100, min_open=True),
     default=0.25,
     show_default=True,
     help="Extrapolation band: this fraction of each input's range beyond both ends.",
@@ -85,14 +87,20 @@ def fit(
     precision,
     compile,
 ) -> None:
-    """Fit an MLP (+ prior features) to samples; writes checkpoint/, fit.png and summary.json into --out."""
+    """Fit an MLP (+ prior features) to samples; writes checkpoint/, fit.png and summary.json into --out.
+
+    A fit that diverges saves nothing when no finite model is left, else saves the best weights before
+    the divergence and exits with status 1 after saying so.
+    """
     from ..data import parse_domain, parse_expression, read_csv_table, rmse, sample_band, sample_box
     from ..io import atomic_write_json, save_checkpoint
+    from ..io.outdir import check_out_folder
     from ..models import FunctionApproximator, FunctionApproximatorConfig
     from ..train.function import FunctionFitConfig, fit_function
 
     if (expr is None) == (csv_path is None):
         raise ValueError("give exactly one of --expr (with --domain) or --csv (with --target)")
+    check_out_folder(out_dir, "fit folder")
     truth: Callable[[np.ndarray], np.ndarray] | None = None
     if expr is not None:
         if csv_path or target or inputs:
@@ -105,7 +113,12 @@ def fit(
             raise ValueError(
                 f"--expr uses {missing} but no --domain was given for them; add e.g. --domain {missing[0]}=-1:1"
             )
-        truth = lambda X: np.asarray(parsed({n: X[:, i] for i, n in enumerate(names)}), dtype=np.float64)  # noqa: E731
+
+        def sampled(X: np.ndarray) -> np.ndarray:  # a constant expression ("2") gives one value: one per row
+            values = np.asarray(parsed({n: X[:, i] for i, n in enumerate(names)}), dtype=np.float64)
+            return np.broadcast_to(values, (len(X),)).copy()
+
+        truth = sampled
         X = sample_box(bounds, samples, seed)
         y = truth(X) + noise * np.random.default_rng(seed + 1).standard_normal(len(X))
         target_name = "f"
@@ -177,6 +190,12 @@ def fit(
         summary["rmse_in_domain"], summary["rmse_out_of_domain"] = result.best_val_rmse, None
         click.echo(f"in-domain RMSE      {result.best_val_rmse:.4g}   (held-out {result.n_val} rows of the CSV)")
         click.echo("out-of-domain RMSE  n/a       (a CSV has no ground truth outside its data; see the plot)")
+    diverged = result.stopped.startswith("diverged")
+    if not all(math.isfinite(v) for v in (result.best_val_rmse, summary["rmse_in_domain"])):
+        raise ValueError(
+            f"fit: the fit diverged ({result.stopped}) and no finite model is left; nothing was saved. Try "
+            f"--optimizer adam, fewer or lower-frequency --features, or inputs and targets of a smaller range"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / "checkpoint", model, config, fit=summary)
     _plot(model, truth, bounds, margin, out_dir / "fit.png", X, y)
@@ -185,6 +204,13 @@ def fit(
         f"fit in {result.seconds:.1f}s ({result.steps} steps, {result.stopped}); wrote {out_dir}/checkpoint, "
         f"{out_dir}/fit.png, {out_dir}/summary.json"
     )
+    if diverged:
+        click.echo(
+            f"warning: the fit diverged after step {result.best_step}; the saved model is the best one before it "
+            f"(validation RMSE {result.best_val_rmse:.4g})",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)
 
 
 def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.ndarray) -> None:

@@ -57,6 +57,12 @@ def one_line(error: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+class BadInput(click.ClickException):
+    """The user's input cannot be used: one line ("Error: ..."), exit status 2 like click's usage errors."""
+
+    exit_code = 2
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module on first use."""
 
@@ -73,10 +79,15 @@ class LazyGroup(click.Group):
         # Bad input surfaces as ValueError (bad values, malformed or corrupt files) or OSError
         # (missing, unreadable or unwritable paths) with a message naming the argument or file:
         # show that message on one line, not a stack trace from deep inside torch.
+        # A bad flag value is one line too ("Error: Invalid value for '--keep': ..."), without the usage text.
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as e:
+            raise BadInput(" ".join(e.format_message().split())) from e
         except (ValueError, OSError) as e:
-            raise click.ClickException(one_line(e)) from e
+            raise BadInput(one_line(e)) from e
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]

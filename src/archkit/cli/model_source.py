@@ -112,8 +112,11 @@ def report_and_save(
 ) -> None:
     """Print the surgery report and the compare table; with `out`, save the candidate as a checkpoint."""
     from ..io import save_checkpoint
+    from ..io.outdir import check_out_folder
     from ..surgery import compare
 
+    if out is not None:
+        check_out_folder(out, "checkpoint")
     click.echo(report.to_table())
     click.echo("")
     click.echo(compare(reference, candidate, x, repeats=repeats).to_table())
@@ -144,8 +147,11 @@ def _common(f: Callable) -> Callable:
 
 
 def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_kwargs: Any) -> None:
+    from ..io.outdir import check_out_folder
     from ..surgery import SURGERY_STEPS, record_step
 
+    if out is not None:
+        check_out_folder(out, "checkpoint")  # before the surgery runs: a user's folder is refused
     model, x = load_model_and_input(**source)
     check = {"example_inputs": x} if op == "fuse_bn" else {}  # verify the fold on the input compared below
     new, report = SURGERY_STEPS[op](model, **op_kwargs, **check)

@@ -8,6 +8,12 @@ import click
 
 from .options import EXISTING_RUN, accel_options, given_accel_flags
 
+STALE = click.option(
+    "--accept-stale-codes",
+    is_flag=True,
+    help="Use codes (or priors trained on codes) of other VQ-VAE weights than the run's; refused by default.",
+)
+
 
 @click.group()
 def prior() -> None:
@@ -47,6 +53,7 @@ def prior() -> None:
     help="Codes folder of `vqvae encode` (default RUN/codes; a legacy codes.npz also works).",
 )
 @click.option("--resume", is_flag=True, help="Continue from RUN/prior-<level>/ at its saved step.")
+@STALE
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(run: Path, quiet: bool, **kwargs) -> None:
@@ -66,7 +73,7 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
     "--run", "run", type=EXISTING_RUN, required=True, help="Run folder with a VQ-VAE and a prior for every level."
 )
 @click.option("--class", "classes", type=int, multiple=True, help="Class to sample (repeatable); default: all.")
-@click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Samples per row (class).")
+@click.option("--n", type=click.IntRange(1, 10_000), default=16, show_default=True, help="Samples per row (class).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--method", type=click.Choice(["fast", "naive"]), default="fast", show_default=True)
@@ -92,6 +99,7 @@ def train(run: Path, quiet: bool, **kwargs) -> None:
     show_default=True,
     help="Epochs of the classifier when it is not cached in RUN/classifier/ yet (as `archkit evaluate`).",
 )
+@STALE
 @accel_options
 def sample(
     run: Path,
@@ -104,6 +112,7 @@ def sample(
     reject_with: str | None,
     keep: float,
     classifier_epochs: int,
+    accept_stale_codes: bool,
     device: str,
     precision: str,
     compile: bool,
@@ -111,9 +120,12 @@ def sample(
     """Sample the top level, then each lower level conditioned on the one above; decode; one row per class."""
     import torch
 
-    from ..train.generate import sample_images, save_grid
+    from ..train.generate import check_draws, check_priors, sample_images, save_grid
     from ..train.prior import load_prior
 
+    if reject_with:
+        check_draws([n], keep)  # bounded before any work: one class's draws
+    check_priors(run, accept_stale_codes)
     num_classes = load_prior(run, 0).config.num_classes or 0
     if classes and not num_classes:
         raise ValueError("--class: the priors of this run are unconditional (no labels); drop --class")
@@ -131,6 +143,7 @@ def sample(
             raise ValueError(
                 "--reject-with: needs class-conditional priors (the classifier scores the requested class)"
             )
+        check_draws([n] * len(rows), keep)
         clf = run_classifier(
             run, epochs=classifier_epochs, seed=seed, progress=True, device=device, precision=precision
         )
@@ -145,6 +158,7 @@ def sample(
             device=device,
             precision=precision,
             compile=compile,
+            accept_stale_codes=accept_stale_codes,
         )
         note = (
             f"; kept {info['kept']} of {info['drawn']} draws, mean classifier confidence "
@@ -161,6 +175,7 @@ def sample(
             device=device,
             precision=precision,
             compile=compile,
+            accept_stale_codes=accept_stale_codes,
         )
     save_grid(images, max(len(rows), 1), out, row_labels=[str(k) for k in rows] or None)
     click.echo(f"wrote {out} ({len(images)} samples, {max(len(rows), 1)} rows{note})")
@@ -181,6 +196,7 @@ def sample(
     default=None,
     help="Also evaluate classifier-rejection sampling keeping this share of the draws.",
 )
+@STALE
 @accel_options
 def evaluate(
     run: Path,
@@ -190,6 +206,7 @@ def evaluate(
     seed: int,
     out: Path | None,
     reject_keep: float | None,
+    accept_stale_codes: bool,
     device: str,
     precision: str,
     compile: bool,
@@ -209,6 +226,7 @@ def evaluate(
         device=device,
         precision=precision,
         compile=compile,
+        accept_stale_codes=accept_stale_codes,
     )
     click.echo(format_eval(result))
     click.echo(f"wrote {out or run / 'eval.json'}")

@@ -24,9 +24,11 @@ from .options import accel_options
 @accel_options
 def study(name: str, out_dir: Path | None, seeds: int, quick: bool, device: str, precision: str, compile: bool) -> None:
     """Run study NAME and write report.md + a PNG plot (its training loops run on --device/--precision)."""
+    from ..io.outdir import check_out_folder
     from ..train.accelerate import create_accelerator, use_accelerator
 
     out = out_dir or Path("runs") / f"study-{name}"
+    check_out_folder(out, "study folder")
     # the studies' loops train through fit_classifier, which takes this default; latency is still measured on the CPU
     with use_accelerator(create_accelerator(device, precision, compile)):
         run_study(name, out, seeds=seeds, quick=quick)

@@ -3,6 +3,7 @@
 from ..utils.plots import save_image_grid
 from .aeon_sets import RealDataset, list_real_datasets, load_real_dataset
 from .augment import AUGMENTATIONS, augment_batch, flip_permute
+from .decode import BACKGROUND, decode_image
 from .digits import load_digits
 from .expressions import Expression, parse_expression
 from .images import (
@@ -14,6 +15,7 @@ from .images import (
     open_image_dataset,
     write_image_folder,
 )
+from .layout import FolderLayout, folder_layout
 from .loader import DEFAULT_WORKERS, EpochBatchSampler, epoch_permutation, make_loader
 from .long_task import LONG_TASK, LONG_TASK_CLASSES, make_long_task, write_long_task
 from .regression import expand_bounds, parse_domain, rmse, sample_band, sample_box
@@ -23,6 +25,7 @@ from .tabular import read_csv_table
 
 __all__ = [
     "AUGMENTATIONS",
+    "BACKGROUND",
     "DEFAULT_WORKERS",
     "LONG_TASK",
     "LONG_TASK_CLASSES",
@@ -31,6 +34,7 @@ __all__ = [
     "DigitCanvasConfig",
     "EpochBatchSampler",
     "Expression",
+    "FolderLayout",
     "ImageData",
     "ImageFolder",
     "ImageFolderSplit",
@@ -38,9 +42,11 @@ __all__ = [
     "SequenceData",
     "Shard",
     "augment_batch",
+    "decode_image",
     "epoch_permutation",
     "expand_bounds",
     "flip_permute",
+    "folder_layout",
     "from_arrays",
     "list_real_datasets",
     "load_digits",

@@ -59,7 +59,9 @@ def _wide_array(img: Any) -> np.ndarray:
     return np.clip(arr.astype(np.float32) / 65535.0, 0.0, 1.0)
 
 
-def _box(w: int, h: int, size: int, crop: str, rng: np.random.Generator | None) -> tuple[int, int, tuple[int, ...]]:
+def _box(
+    w: int, h: int, size: int, crop: str, rng: np.random.Generator | None
+) -> tuple[int, int, tuple[int, int, int, int]]:
     """(new width, new height, crop box) for a short-side resize to `size` and a square crop."""
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -77,7 +79,8 @@ def decode_image(
     from PIL import Image, ImageOps
 
     img = ImageOps.exif_transpose(img) or img
-    nw, nh, box = _box(*img.size, image_size, crop, rng)
+    width, height = img.size
+    nw, nh, box = _box(width, height, image_size, crop, rng)
     if img.mode in _WIDE_MODES:
         plane = Image.fromarray(_wide_array(img), mode="F")
         arr = np.asarray(plane.resize((nw, nh), Image.Resampling.BICUBIC).crop(box), dtype=np.float32)

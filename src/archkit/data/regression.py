@@ -9,6 +9,7 @@ import numpy as np
 from .expressions import parse_expression
 
 Bounds = list[tuple[str, float, float]]  # (input name, low, high) per input
+MAX_BOUND = 1e15  # |LOW|, |HIGH| at most this: wider boxes overflow sampling and the model's float32 features
 
 
 def parse_domain(specs: Sequence[str]) -> Bounds:
@@ -24,8 +25,8 @@ def parse_domain(specs: Sequence[str]) -> Bounds:
             lo, hi = (float(_constant(t)) for t in (lo_text, hi_text))
         except ValueError as e:
             raise ValueError(f"--domain {spec!r}: {e}") from None
-        if not np.isfinite([lo, hi]).all() or not lo < hi:
-            raise ValueError(f"--domain {spec!r}: expected finite LOW < HIGH, got {lo} and {hi}")
+        if not np.isfinite([lo, hi]).all() or not lo < hi or max(abs(lo), abs(hi)) > MAX_BOUND:
+            raise ValueError(f"--domain {spec!r}: expected finite LOW < HIGH within +-{MAX_BOUND:g}, got {lo} and {hi}")
         if name in [b[0] for b in bounds]:
             raise ValueError(f"--domain: input {name!r} is given twice")
         bounds.append((name, lo, hi))

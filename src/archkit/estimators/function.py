@@ -3,6 +3,9 @@
 X is tabular (n_samples, n_features); y is (n_samples,) or (n_samples, n_outputs). `features` are
 FunctionApproximator's prior specs (e.g. ["sin"], ["poly3"]). Inputs outside the training domain
 warn (DomainWarning) by default; `out_of_domain="raise"` or `"ignore"` changes that.
+y (and X when no prior features are used) is standardized in float64 before the fit, so the scale of
+the data does not decide success; `fit_result_` reports RMSE in those standardized target units.
+A fit that diverges raises ValueError instead of returning a NaN model.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 from .accel import check_accel, run_config
 
 OUT_OF_DOMAIN = ("warn", "raise", "ignore")
+
+
+def _standardizer(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(column means, column spreads) in float64; a constant column gets spread 1."""
+    shift = a.mean(axis=0)
+    scale = np.abs(a - shift).max(axis=0)  # the max first: squaring values near 1e200 would overflow
+    scale = np.where(scale > 0, scale, 1.0)
+    spread = np.sqrt((((a - shift) / scale) ** 2).mean(axis=0)) * scale
+    return shift, np.where(spread > 0, spread, 1.0)
 
 
 class FunctionRegressor(RegressorMixin, BaseEstimator):
@@ -119,7 +131,18 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
             time_limit=self.time_limit,
             seed=seed,
         )
-        self.fit_result_ = fit_function(model, x, y2, cfg)
+        # Standardized in float64 here, so the scale of X and y never decides success (the network runs in
+        # float32: targets around 1e40 would overflow it). Inputs only without prior features, whose
+        # meaning depends on the raw units (sin(x) is not sin of a standardized x).
+        self.x_shift_, self.x_scale_ = _standardizer(x) if not self.features else (0.0, 1.0)
+        self.y_shift_, self.y_scale_ = _standardizer(y2)
+        result = fit_function(model, (x - self.x_shift_) / self.x_scale_, (y2 - self.y_shift_) / self.y_scale_, cfg)
+        if result.stopped.startswith("diverged") or not np.isfinite(result.best_val_rmse):
+            raise ValueError(
+                f"{type(self).__name__}: the fit diverged ({result.stopped}); lower lr, use optimizer='lbfgs', "
+                f"or fewer or lower-frequency features"
+            )
+        self.fit_result_ = result
         self.model_ = model
         self.n_features_in_ = int(x.shape[1])
         self.n_outputs_ = int(y2.shape[1])
@@ -140,6 +163,6 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         with warnings.catch_warnings():
             if self.out_of_domain == "ignore":
                 warnings.simplefilter("ignore", DomainWarning)
-            out = self.model_.predict(x, strict=self.out_of_domain == "raise")
-        out = out.reshape(len(x), self.n_outputs_)
+            out = self.model_.predict((x - self.x_shift_) / self.x_scale_, strict=self.out_of_domain == "raise")
+        out = out.reshape(len(x), self.n_outputs_) * self.y_scale_ + self.y_shift_
         return out[:, 0] if self._y_1d else out

@@ -15,6 +15,7 @@ from .checkpoint import (
 )
 from .config import config_from_dict
 from .load import load_trainer_state, load_weights, read_config, read_model_config
+from .outdir import artefact_kinds, check_out_folder
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -22,9 +23,11 @@ __all__ = [
     "MANIFEST",
     "TRAINER",
     "WEIGHTS",
+    "artefact_kinds",
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",
+    "check_out_folder",
     "checkpoint_exists",
     "checkpoint_path",
     "config_from_dict",

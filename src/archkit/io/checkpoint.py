@@ -133,6 +133,8 @@ def _manifest_problem(folder: Path, deep: bool = True) -> str | None:
         return f"{MANIFEST} is unreadable ({type(e).__name__}: {e})"
     for name, info in files.items():
         file = folder / name
+        if not isinstance(info, dict):
+            return f"{MANIFEST} field files.{name}: expected an object with size and sha256, got {info!r}"
         if not file.is_file():
             return f"{name} is listed in {MANIFEST} but missing"
         if file.stat().st_size != info.get("size"):

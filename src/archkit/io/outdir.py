@@ -22,10 +22,10 @@ _LEFTOVER = re.compile(r"^\..+\.(tmp|old)-")
 # kind -> files (relative paths) any one of which marks a folder as that kind of archkit artefact
 KINDS: dict[str, tuple[str, ...]] = {
     "codes folder": ("meta.json",),
-    "run folder": ("train_config.json", "vqvae/manifest.json"),
+    "run folder": ("train_config.json", "vqvae/manifest.json", "metrics.jsonl"),
     "checkpoint": ("manifest.json",),
     "fit folder": ("checkpoint/manifest.json", "summary.json"),
-    "sequence run": ("checkpoint/manifest.json", "summary.json"),
+    "sequence run": ("checkpoint/manifest.json", "summary.json", "metrics.jsonl"),
     "study folder": ("results.json", "report.md"),
     "demo folder": ("metrics.json", "train_config.json", "vqvae/manifest.json"),
 }

@@ -215,6 +215,26 @@ FEATURE_CHOICES = (
     "fourier<N>@SCALE",
     "(any of these)+':COLS' e.g. 'sin:x' or 'poly3:0,2'",
 )
+# Largest sizes a spec string may ask for: past them the least-squares readout alone needs gigabytes.
+MAX_FOURIER = 2048  # random Fourier features (each gives a sin and a cos)
+MAX_DEGREE = 16  # polynomial degree
+MAX_HARMONICS = 64  # learnsin<K> harmonics, and frequencies listed in sin@F1,F2,...
+MAX_FREQUENCY = 1e6  # |frequency| and Fourier scale
+
+
+def _check_number(value: float, what: str, positive: bool = False) -> float:
+    if not math.isfinite(value) or abs(value) > MAX_FREQUENCY or (positive and value <= 0):
+        bound = f"in (0, {MAX_FREQUENCY:g}]" if positive else f"finite with |value| <= {MAX_FREQUENCY:g}"
+        raise ValueError(f"{what}: expected a number {bound}, got {value}")
+    return value
+
+
+def _check_count(value: int, what: str, limit: int) -> int:
+    if not 1 <= value <= limit:
+        raise ValueError(f"{what}: expected 1 to {limit}, got {value}")
+    return value
+
+
 _SPEC = re.compile(r"^(?P<name>[a-z]+)(?P<num>\d+)?(?:@(?P<arg>[^:]+))?(?::(?P<cols>.+))?$")
 
 
@@ -248,14 +268,18 @@ def create_feature(
         if name == "identity" and num is None and arg is None:
             return Identity(cols)
         if name == "sin" and num is None:
-            freqs = [float(f) for f in arg.split(",")] if arg else [1.0]
+            freqs = [_check_number(float(f), "frequency") for f in arg.split(",")] if arg else [1.0]
+            _check_count(len(freqs), "frequencies", MAX_HARMONICS)
             return Sinusoidal(freqs, learnable=False, columns=cols)
         if name == "learnsin" and arg is None:
-            return Sinusoidal([float(k) for k in range(1, int(num or 1) + 1)], learnable=True, columns=cols)
+            k = _check_count(int(num or 1), "harmonics", MAX_HARMONICS)
+            return Sinusoidal([float(i) for i in range(1, k + 1)], learnable=True, columns=cols)
         if name == "poly" and num is not None and arg is None:
-            return Polynomial(int(num), columns=cols)
+            return Polynomial(_check_count(int(num), "degree", MAX_DEGREE), columns=cols)
         if name == "fourier" and num is not None:
-            return RandomFourier(int(num), float(arg) if arg else 1.0, columns=cols, seed=seed, in_dim=in_dim)
+            n = _check_count(int(num), "random Fourier features", MAX_FOURIER)
+            scale = _check_number(float(arg), "scale", positive=True) if arg else 1.0
+            return RandomFourier(n, scale, columns=cols, seed=seed, in_dim=in_dim)
     except ValueError as e:
         raise ValueError(f"features: bad spec {spec!r}: {e}") from None
     raise ValueError(f"features: unknown spec {spec!r}; expected one of {list(FEATURE_CHOICES)}")

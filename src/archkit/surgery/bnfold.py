@@ -128,7 +128,8 @@ def linear_bn_reason(layer: nn.Module, ranks: set[int] | None) -> str | None:
         return None
     if not ranks:
         return (
-            "Linear<->BN: the BN's input rank is unknown (pass example_inputs); the fold is exact only "
+            "Linear<->BN: the BN's input rank is unknown (no example input ran through the model: pass "
+            "example_inputs); the fold is exact only "
             "when BN normalizes the Linear's feature dim, i.e. a 2-D (N, features) input"
         )
     if ranks != {2}:

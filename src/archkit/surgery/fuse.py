@@ -342,7 +342,7 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
     of their own weight are touched (see `surgery.guard`). Every fold is checked on a random input of the
     layer, and the whole model on `example_inputs` (built for archkit models when not given, else guessed
     from the first layer); a fold that fails the check is undone and reported as skipped. Linear<->BN pairs
-    need example inputs given or built (to see that BN normalizes the Linear's feature dim).
+    fold when the BN sees a 2-D (N, features) input on those example inputs (given, built or guessed).
     Everything else is left alone with a reason.
     """
     check_module(model, "model", inplace, "fuse_bn")
@@ -357,7 +357,7 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
     if inputs is not None:
         try:
             reference = model_outputs(model, inputs)
-            ranks = bn_input_ranks(model, inputs) if source != "guessed" else None
+            ranks = bn_input_ranks(model, inputs)  # guessed inputs too: the rank each BN sees on them
         except Exception as e:
             if source == "given":
                 raise ValueError(

@@ -72,12 +72,25 @@ def record_step(op: str, report: Any = None, example_inputs: Any = None, **args:
     return step
 
 
-def replay_surgery(model: nn.Module, steps: list[dict[str, Any]], source: str = "checkpoint") -> nn.Module:
-    """Re-apply recorded surgery steps in place, so a freshly built model matches a converted checkpoint."""
-    for step in steps:
+def replay_surgery(model: nn.Module, steps: Any, source: str = "checkpoint") -> nn.Module:
+    """Re-apply recorded surgery steps in place, so a freshly built model matches a converted checkpoint.
+
+    `steps` comes from a file: it must be a list of {"op": NAME, ...arguments}; anything else, an unknown
+    op or arguments the op does not take is a one-line ValueError naming `source` and the step.
+    """
+    if not isinstance(steps, list):
+        raise ValueError(f"{source}: field surgery: expected a list of steps, got {steps!r}")
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            raise ValueError(f'{source}: field surgery[{i}]: expected an object {{"op": ...}}, got {step!r}')
         args = dict(step)
         name = args.pop("op", None)
-        if name not in SURGERY_STEPS:
-            raise ValueError(f"{source} records unknown surgery {name!r}; known: {sorted(SURGERY_STEPS)}")
-        model, _ = SURGERY_STEPS[name](model, inplace=True, **args)
+        if not isinstance(name, str) or name not in SURGERY_STEPS:
+            raise ValueError(
+                f"{source}: field surgery[{i}] records unknown surgery {name!r}; known: {sorted(SURGERY_STEPS)}"
+            )
+        try:
+            model, _ = SURGERY_STEPS[name](model, inplace=True, **args)
+        except TypeError as e:  # an argument the op does not take, or of the wrong type
+            raise ValueError(f"{source}: field surgery[{i}] ({name}): bad arguments {args!r} ({e})") from None
     return model

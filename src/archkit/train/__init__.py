@@ -28,6 +28,7 @@ from .function import FunctionFitConfig, FunctionFitResult, fit_function
 from .generate import sample_images
 from .metrics import confusion_matrix, iou_per_class, mean_iou
 from .prior import PriorTrainConfig, load_prior, train_prior
+from .provenance import StaleCodesWarning, check_provenance, vqvae_provenance
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .sequence import SeqTrainConfig, train_sequence
 from .sequence_eval import evaluate_sequences, predict_sequences
@@ -44,6 +45,7 @@ __all__ = [
     "GracefulInterrupt",
     "PriorTrainConfig",
     "SeqTrainConfig",
+    "StaleCodesWarning",
     "VQVAETrainConfig",
     "accuracy",
     "append_jsonl",
@@ -53,6 +55,7 @@ __all__ = [
     "atomic_write_text",
     "available_devices",
     "batches",
+    "check_provenance",
     "checkpoint_exists",
     "checkpoint_path",
     "config_from_dict",
@@ -84,4 +87,5 @@ __all__ = [
     "train_vqvae",
     "unwrap_model",
     "use_accelerator",
+    "vqvae_provenance",
 ]

@@ -7,6 +7,10 @@ Layout of RUN_DIR/codes/:
     {split}_labels.npy        (N,) int64, when the data is labelled
 Each array is written batch by batch into an np.lib.format.open_memmap file, so encoding never
 holds a split in memory; the folder is built under a temp name and moved in place as a whole.
+meta.json also records the VQ-VAE step and weights hash the codes came from (provenance.py).
+Only an empty folder or an older codes folder is ever replaced (io/outdir.py); the temp folder of a
+killed encode (`.codes.tmp-<pid>` of a process that no longer runs) is removed by the next one.
+Reading checks meta.json field by field and every array's shape against it.
 A legacy single-file codes.npz (archkit < 0.x) is still read.
 """
 
@@ -21,6 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io.outdir import check_out_folder
+from .provenance import validate_codes_meta
+
 CODES_DIR = "codes"
 LEGACY_CODES_FILE = "codes.npz"
 META = "meta.json"
@@ -30,13 +37,16 @@ FORMAT = "archkit-codes"
 class CodesWriter:
     """Writes one codes folder: `write(split, n, start, codes, labels)` per batch, then `commit()`.
 
-    Nothing is visible at `out` until commit(), which replaces any older folder there in one rename
-    (the old one is moved aside first, then deleted). `abort()` (or an exception inside a `with`
-    block) removes the partial folder.
+    `out` must be new, empty or an older codes folder (anything else is refused before any work).
+    Nothing is visible at `out` until commit(), which replaces the older codes folder there in one
+    rename (the old one is moved aside first, then deleted). `abort()` (or an exception inside a
+    `with` block) removes the partial folder.
     """
 
     def __init__(self, out: str | os.PathLike, num_codes: list[int], **meta: Any) -> None:
         self.out = Path(out)
+        check_out_folder(self.out, "codes folder")
+        remove_dead_temp_folders(self.out)
         self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
@@ -76,7 +86,7 @@ class CodesWriter:
         self.meta["num_classes"] = int(num_classes)
         (self.tmp / META).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-        if self.out.exists():
+        if check_out_folder(self.out, "codes folder") or self.out.is_dir():  # checked again: nothing else is moved
             os.replace(self.out, old)  # a non-empty folder cannot be renamed over: move the old one aside
         os.replace(self.tmp, self.out)
         if old.exists():
@@ -94,6 +104,32 @@ class CodesWriter:
     def __exit__(self, exc_type, *exc: Any) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process
+    return True
+
+
+def remove_dead_temp_folders(out: str | os.PathLike) -> list[Path]:
+    """Delete `.OUT.tmp-<pid>` / `.OUT.old-<pid>` folders whose process no longer runs (a killed encode)."""
+    out = Path(out)
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in out.parent.iterdir():
+        for kind in ("tmp", "old"):
+            prefix = f".{out.name}.{kind}-"
+            tail = entry.name[len(prefix) :]
+            if entry.name.startswith(prefix) and tail.isdigit() and entry.is_dir() and not _alive(int(tail)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
 
 
 def default_codes_path(run: str | os.PathLike) -> Path:
@@ -134,15 +170,13 @@ def _load_folder(p: Path, run: Any) -> dict[str, np.ndarray]:
         raise ValueError(
             f"{str(p)!r} is not a complete codes folder (meta.json: {type(e).__name__}: {e}); {redo}"
         ) from None
-    if meta.get("format") != FORMAT or "train" not in meta.get("splits", {}):
-        raise ValueError(
-            f"{str(p)!r} is not an archkit codes folder (meta.json lacks format {FORMAT!r} or a train split)"
-        )
+    meta = validate_codes_meta(meta, p / META, FORMAT)
     data: dict[str, np.ndarray] = {
         "num_codes": np.array(meta["num_codes"], dtype=np.int64),
         "num_classes": np.array(meta.get("num_classes", 0), dtype=np.int64),
     }
-    for split, info in meta["splits"].items():
+    for split in ("train", "test"):
+        info = meta["splits"][split]
         names = [f"{split}_codes_{l}" for l in range(len(info["shapes"]))]
         names += [f"{split}_labels"] if info.get("labelled") else []
         for name in names:
@@ -152,12 +186,27 @@ def _load_folder(p: Path, run: Any) -> dict[str, np.ndarray]:
                 raise ValueError(
                     f"{str(p / (name + '.npy'))!r} is not readable ({type(e).__name__}: {e}); {redo}"
                 ) from None
-            if len(a) != info["n"]:
+            level = int(name.rsplit("_", 1)[1]) if "_codes_" in name else None
+            want = (info["n"], *info["shapes"][level]) if level is not None else (info["n"],)
+            if tuple(a.shape) != want or a.dtype.kind not in "iu":
                 raise ValueError(
-                    f"{str(p / (name + '.npy'))!r} holds {len(a)} rows, meta.json says {info['n']}; {redo}"
+                    f"{str(p / (name + '.npy'))!r} holds {a.dtype} {tuple(a.shape)}, but meta.json "
+                    f"(field splits.{split}) says integers {want}; {redo}"
                 )
             data[name] = a
     return data
+
+
+def read_codes_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked meta.json of a codes folder ({} for a legacy codes.npz, which records nothing)."""
+    p = Path(path)
+    if not p.is_dir():
+        return {}
+    try:
+        meta = json.loads((p / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{str(p / META)!r} is not readable ({type(e).__name__}: {e})") from None
+    return validate_codes_meta(meta, p / META, FORMAT)
 
 
 class CodeArray:
@@ -179,4 +228,13 @@ class CodeArray:
         return torch.from_numpy(np.asarray(self.array[idx], dtype=np.int64))
 
 
-__all__ = ["CODES_DIR", "LEGACY_CODES_FILE", "CodeArray", "CodesWriter", "default_codes_path", "load_codes"]
+__all__ = [
+    "CODES_DIR",
+    "LEGACY_CODES_FILE",
+    "CodeArray",
+    "CodesWriter",
+    "default_codes_path",
+    "load_codes",
+    "read_codes_meta",
+    "remove_dead_temp_folders",
+]

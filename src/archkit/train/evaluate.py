@@ -20,7 +20,7 @@ from ..io import atomic_write_json, checkpoint_exists, read_config, read_model_c
 from ..loading import load_model
 from ..models.resnet import ResNet, ResNetConfig
 from .accelerate import Accelerator, create_accelerator, model_device
-from .generate import rejection_sample, sample_images, uniform_code_images
+from .generate import check_priors, rejection_sample, sample_images, uniform_code_images
 from .run import read_jsonl
 from .utils import accuracy, fit_classifier
 
@@ -183,6 +183,7 @@ def evaluate_run(
     precision: str = "32",
     compile: bool = False,
     reject_keep: float | None = None,
+    accept_stale_codes: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run with class-conditional priors; writes RUN_DIR/eval.json (or `out`) and returns it.
 
@@ -191,13 +192,15 @@ def evaluate_run(
     reject_keep: also evaluate rejection-sampled images ("prior_samples_rejected": keep this fraction
     of the draws, the ones the evaluation classifier finds most like their class). Their class
     agreement is measured by the classifier that selected them, so it is optimistic by design; CAS
-    (a fresh classifier, tested on real images) is the fair comparison.
+    (a fresh classifier, tested on real images) is the fair comparison. Priors trained on codes of other
+    VQ-VAE weights than the run's are refused unless `accept_stale_codes`.
     """
     from ..data.images import load_image_dataset
 
     if not isinstance(per_class, int) or per_class < 2:
         raise ValueError(f"per_class: expected an int >= 2, got {per_class!r}")
     accel = create_accelerator(device, precision, compile)
+    check_priors(run, accept_stale_codes)  # before the classifier trains: refuse stale priors first
     data, size, channels = run_data(run)
     train = load_image_dataset(data, "train", image_size=size, channels=channels)
     test = load_image_dataset(data, "test", image_size=size, channels=channels)
@@ -220,7 +223,14 @@ def evaluate_run(
     labels = torch.arange(k).repeat_interleave(per_class)
     n = len(labels)
     samples, codes = sample_images(
-        run, n, labels, temperature=temperature, seed=seed, device=accel, compile=accel.compile
+        run,
+        n,
+        labels,
+        temperature=temperature,
+        seed=seed,
+        device=accel,
+        compile=accel.compile,
+        accept_stale_codes=accept_stale_codes,
     )
     uniform = uniform_code_images(run, n, seed=seed, device=accel)
     real_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
@@ -234,7 +244,14 @@ def evaluate_run(
     rejection = None
     if reject_keep is not None:
         kept, _, rejection = rejection_sample(
-            run, labels, reject_keep, clf, temperature=temperature, seed=seed, device=accel
+            run,
+            labels,
+            reject_keep,
+            clf,
+            temperature=temperature,
+            seed=seed,
+            device=accel,
+            accept_stale_codes=accept_stale_codes,
         )
         sets["prior_samples_rejected"] = (kept, labels)
     rows = {

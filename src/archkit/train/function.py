@@ -22,6 +22,7 @@ from ..models.function import FunctionApproximator
 from .accelerate import model_device
 
 OPTIMIZERS = ("lbfgs", "adam")
+FLOAT32_SAFE = 1e30  # largest |value| accepted for X and y: float32 overflows at 3.4e38, statistics square them
 
 
 @dataclass
@@ -68,6 +69,11 @@ def _as_2d(a: Any, name: str, width: int | None) -> torch.Tensor:
     if not np.isfinite(arr).all():
         r, c = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"fit: {name} row {r}, column {c} is {arr[r, c]}; expected finite numbers")
+    if arr.size and np.abs(arr).max() > FLOAT32_SAFE:
+        raise ValueError(
+            f"fit: {name} holds values up to {np.abs(arr).max():.3g}, beyond what the network's float32 can hold "
+            f"(~{FLOAT32_SAFE:g}); rescale them (FunctionRegressor standardizes inputs and targets for you)"
+        )
     return torch.from_numpy(arr)
 
 
@@ -201,6 +207,8 @@ def fit_function(
     bar.close()
     model.load_state_dict(best_state)
     model.to(home).eval()  # predict() feeds CPU tensors
+    if not np.isfinite(best_val):  # not even the least-squares start is finite: nothing usable was found
+        result.stopped = "diverged (no finite model)"
     result.best_val_rmse, result.steps = best_val, step
     result.seconds = time.perf_counter() - start
     return result

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import torch
 
+from ..io import read_config
 from ..models.vqvae import load_vqvae
 from .accelerate import Accelerator, create_accelerator
-from .prior import load_prior, prior_shape
+from .prior import load_prior, prior_dir, prior_shape
+from .provenance import check_provenance
+
+MAX_DRAWS = 100_000  # rejection sampling draws at most this many samples (n / keep per class, summed)
 
 
 @torch.no_grad()
@@ -25,8 +29,12 @@ def sample_images(
     device: str | Accelerator = "auto",
     precision: str = "32",
     compile: bool = False,
+    accept_stale_codes: bool = False,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """n images (n, C, H, W) and their code maps (top first), on the CPU; labels (n,) for class-conditional priors.
+
+    Priors trained on codes of other VQ-VAE weights than the run's are refused (both steps named)
+    unless `accept_stale_codes`.
 
     The run may have been trained anywhere: weights load on the CPU and move to `device` (resolved
     here, not taken from the run). The uniforms come from a CPU generator, so codes do not depend on
@@ -40,6 +48,7 @@ def sample_images(
     decode = torch.compile(vqvae.decode_codes) if accel.compile else vqvae.decode_codes
     levels = vqvae.config.levels
     priors = [accel.prepare(load_prior(run, l)) for l in range(levels)]
+    check_priors(run, accept_stale_codes)
     shapes = [prior_shape(run, l) for l in range(levels)]
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels: expected {n} labels, got {len(labels)}")
@@ -111,11 +120,12 @@ def rejection_sample(
     device: str | Accelerator = "auto",
     precision: str = "32",
     compile: bool = False,
+    accept_stale_codes: bool = False,
 ) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
     """Classifier-based rejection sampling (Razavi et al. 2019, section 3.3).
 
     For each class c requested n_c times, draws ceil(n_c / keep) samples of class c and keeps the
-    n_c the classifier scores most confidently as c. Returns the kept images (ordered like `labels`),
+    n_c the classifier scores most confidently as c (at most MAX_DRAWS draws in all). Returns the kept images (ordered like `labels`),
     their code maps (top first) and a summary (drawn, kept, mean confidence of all drawn vs kept).
     """
     if not isinstance(keep, (int, float)) or not 0 < keep <= 1:
@@ -127,6 +137,7 @@ def rejection_sample(
         )
     labels = labels.long()
     classes, counts = labels.unique(return_counts=True)
+    check_draws(counts.tolist(), keep)
     drawn_labels = torch.cat([c.repeat(math.ceil(int(n) / keep)) for c, n in zip(classes, counts)])
     images, codes = sample_images(
         run,
@@ -139,6 +150,7 @@ def rejection_sample(
         device=device,
         precision=precision,
         compile=compile,
+        accept_stale_codes=accept_stale_codes,
     )
     scores = class_confidence(classifier, images, drawn_labels)
     idx = select_most_confident(scores, drawn_labels, labels)
@@ -150,6 +162,28 @@ def rejection_sample(
         "mean_confidence_kept": float(scores[idx].mean()),
     }
     return images[idx], [c[idx] for c in codes], info
+
+
+def check_priors(run: str | Path, accept_stale_codes: bool = False) -> None:
+    """Refuse priors trained on codes of other VQ-VAE weights than the run's, naming both steps."""
+    level = 0
+    while prior_dir(run, level).is_dir():
+        where = str(prior_dir(run, level))
+        check_provenance(read_config(where), run, f"the codes the prior {where!r} was trained on", accept_stale_codes)
+        level += 1
+
+
+def check_draws(per_class: list[int], keep: float) -> int:
+    """The draws rejection sampling needs (ceil(n / keep) per class); ValueError naming --keep above MAX_DRAWS."""
+    if not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep: expected a fraction in (0, 1], got {keep!r}")
+    draws = sum(math.ceil(int(n) / keep) for n in per_class)
+    if draws > MAX_DRAWS:
+        raise ValueError(
+            f"--keep: keeping {keep:g} of the draws means {draws} samples ({sum(per_class)} wanted / keep); "
+            f"at most {MAX_DRAWS} are drawn: raise --keep or ask for fewer samples"
+        )
+    return draws
 
 
 def uniform_code_images(
@@ -192,6 +226,9 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
 
 
 __all__ = [
+    "MAX_DRAWS",
+    "check_draws",
+    "check_priors",
     "class_confidence",
     "rejection_sample",
     "sample_images",

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from ..io import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
-from .codes import CODES_DIR, CodeArray, load_codes
+from .codes import CODES_DIR, CodeArray, default_codes_path, load_codes, read_codes_meta
+from .provenance import SHA, STEP, check_provenance
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .schedule import warmup_cosine_lr
 
@@ -47,6 +48,7 @@ class PriorTrainConfig:
     seed: int = 0
     resume: bool = False
     codes: str | None = None  # codes folder (or legacy codes.npz); default RUN_DIR/codes
+    accept_stale_codes: bool = False  # train on codes of other VQ-VAE weights than the run's (warned)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
     precision: str = "32"  # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
     compile: bool = False  # torch.compile the model
@@ -152,6 +154,9 @@ def train_prior(
     if not cfg.lr > 0:
         raise ValueError(f"lr: expected > 0, got {cfg.lr!r}")
     codes = load_codes(cfg.run, cfg.codes)
+    codes_path = Path(cfg.codes) if cfg.codes else default_codes_path(cfg.run)
+    recorded = read_codes_meta(codes_path)
+    check_provenance(recorded, cfg.run, f"codes {str(codes_path)!r}", cfg.accept_stale_codes)
     level = resolve_level(cfg.level, len(codes["num_codes"]))
     x_tr, y_tr, c_tr = level_data(codes, level, "train")
     x_te, y_te, c_te = level_data(codes, level, "test")
@@ -192,6 +197,7 @@ def train_prior(
         "level": level,
         "shape": list(x_tr.shape[1:]),
         "codes_file": str(cfg.codes or CODES_DIR),
+        **{k: recorded[k] for k in (STEP, SHA) if k in recorded},
         "train_config": dataclasses.asdict(cfg),
     }
 

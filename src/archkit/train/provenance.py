@@ -41,9 +41,7 @@ def vqvae_provenance(run: str | os.PathLike) -> dict[str, Any]:
     return {STEP: step, SHA: sha}
 
 
-def check_provenance(
-    recorded: dict[str, Any], run: str | os.PathLike, what: str, accept_stale: bool = False
-) -> None:
+def check_provenance(recorded: dict[str, Any], run: str | os.PathLike, what: str, accept_stale: bool = False) -> None:
     """Raise ValueError when `recorded` (a codes meta.json or prior config) names other VQ-VAE weights than RUN's.
 
     `what` names the thing checked ("codes 'RUN/codes'"). Records without provenance (written by an
@@ -53,18 +51,25 @@ def check_provenance(
     if not current:
         return
     if recorded.get(SHA) is None:
-        warn(f"{what} records no VQ-VAE step or weights hash (written by an older archkit); "
-             f"cannot check they match the VQ-VAE in {str(run)!r}", StaleCodesWarning)
+        warn(
+            f"{what} records no VQ-VAE step or weights hash (written by an older archkit); "
+            f"cannot check they match the VQ-VAE in {str(run)!r}",
+            StaleCodesWarning,
+        )
         return
     if recorded[SHA] == current[SHA]:
         return
-    message = (f"{what} come from the VQ-VAE at step {recorded.get(STEP)} (weights {recorded[SHA][:12]}), but "
-               f"{str(run)!r} now holds the VQ-VAE at step {current[STEP]} (weights {current[SHA][:12]})")
+    message = (
+        f"{what} come from the VQ-VAE at step {recorded.get(STEP)} (weights {recorded[SHA][:12]}), but "
+        f"{str(run)!r} now holds the VQ-VAE at step {current[STEP]} (weights {current[SHA][:12]})"
+    )
     if accept_stale:
         warn(f"{message}; used anyway (--accept-stale-codes)", StaleCodesWarning)
         return
-    raise ValueError(f"{message}; re-run `archkit vqvae encode --run {run}` (and retrain the priors), "
-                     f"or pass --accept-stale-codes to use them anyway")
+    raise ValueError(
+        f"{message}; re-run `archkit vqvae encode --run {run}` (and retrain the priors), "
+        f"or pass --accept-stale-codes to use them anyway"
+    )
 
 
 def _field(path: Path, name: str, value: Any, expected: str) -> ValueError:
@@ -97,9 +102,14 @@ def validate_codes_meta(meta: Any, path: Path, format_name: str) -> dict[str, An
         if not _pos_int(info.get("n")):
             raise _field(path, f"splits.{split}.n", info.get("n"), "a positive int (rows)")
         shapes = info.get("shapes")
-        if (not isinstance(shapes, list) or len(shapes) != len(num_codes)
-                or not all(isinstance(s, list) and len(s) == 2 and all(_pos_int(v) for v in s) for s in shapes)):
-            raise _field(path, f"splits.{split}.shapes", shapes, f"{len(num_codes)} [height, width] pairs of positive ints")
+        if (
+            not isinstance(shapes, list)
+            or len(shapes) != len(num_codes)
+            or not all(isinstance(s, list) and len(s) == 2 and all(_pos_int(v) for v in s) for s in shapes)
+        ):
+            raise _field(
+                path, f"splits.{split}.shapes", shapes, f"{len(num_codes)} [height, width] pairs of positive ints"
+            )
         if not isinstance(info.get("labelled", False), bool):
             raise _field(path, f"splits.{split}.labelled", info.get("labelled"), "true or false")
     for key in (STEP,):

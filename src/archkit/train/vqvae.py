@@ -40,6 +40,7 @@ from ..io import (
     read_config,
     save_checkpoint,
 )
+from ..io.outdir import check_out_folder
 from ..models.vqvae import LAYOUT_ALIASES, VQVAE2, VQVAE2Config, load_vqvae
 from ..models.vqvae_layout import format_layout_table, layout_table
 from ..models.vqvae_presets import preset_fields
@@ -187,6 +188,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     _validate(cfg)
     run = Path(cfg.out)
     ckpt = run / "vqvae"
+    if not checkpoint_exists(ckpt):
+        check_out_folder(run, "run folder")  # a new run goes into a new, empty or archkit run folder
     train = open_image_dataset(cfg.data, "train", cfg.image_size)
     test = open_image_dataset(cfg.data, "test", cfg.image_size, channels=train.channels)
     steps_per_epoch = len(train) // cfg.batch_size
@@ -200,6 +203,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     batches = TrainBatches(train, cfg.batch_size, cfg.seed, info, workers=cfg.workers, device=accel.device)
     test_batches = None  # rank 0's held-out DataLoader, made on first use (its workers then persist)
     if info.is_main:
+        if not isinstance(train, ImageData):
+            tqdm.write(train.summary)
         tqdm.write(format_layout_table(layout_table(model, cfg.image_size)))
     step = 0
     state = None

@@ -38,7 +38,7 @@ def _format(message: Any, category: type[Warning], filename: str, lineno: int, l
     return _default_format(message, category, filename, lineno, line)
 
 
-warnings.formatwarning = _format  # type: ignore[assignment]
+warnings.formatwarning = _format
 
 
 def name_files(paths: Sequence[Any], shown: int = SHOWN) -> str:
