@@ -38,3 +38,22 @@ def test_export_cli_replays_surgery_and_checks_the_onnx_file(tmp_path):
 def test_export_cli_errors_name_the_argument(tmp_path):
     res = CliRunner().invoke(cli, ["export", "--run", str(tmp_path), "--out", str(tmp_path / "x.onnx")])
     assert res.exit_code != 0 and "--run" in res.output and "no checkpoint" in res.output
+
+
+def test_export_output_is_archkits_own_lines_only(tmp_path):
+    # a fresh process: torch's ONNX registry logs its "torchvision is not installed. Skipping ..." lines once per process
+    import subprocess
+    import sys
+
+    cfg = ResNetConfig(widths=(8,), blocks=(1,))
+    model = ResNet(cfg).eval()
+    save_checkpoint(tmp_path / "run", model, cfg, input_shape=[1, 8, 8])
+    out = subprocess.run(
+        [sys.executable, "-m", "archkit", "export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
+    assert [ln.split()[0] for ln in lines] == ["exported", "checked"], lines

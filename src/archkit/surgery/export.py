@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging
 import os
 import tempfile
 import warnings
@@ -104,9 +105,17 @@ def _format_of(path: Path, format: str | None) -> str:
 def _quiet():
     """The ONNX exporter prints progress and warns about every decomposition; keep that out of the user's output."""
     buf = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        warnings.simplefilter("ignore")
-        yield
+    # torch's own loggers hold the real stderr, so redirecting sys.stderr does not reach them: the exporter's
+    # registry warns once per torchvision op it cannot register ("torchvision is not installed. Skipping ...")
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _write(module: nn.Module, args: tuple, path: Path, fmt: str, opset: int | None) -> None:

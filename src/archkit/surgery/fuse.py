@@ -370,10 +370,14 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
     fuser = _Fuser(model, report, ranks)
     fuser.visit(model, "")  # also when there is no BN module: functional batch_norm calls get reported
     fuser.finish()
-    for scope, error in fuser.opaque.items():
-        report.notes.append(
-            f"could not trace '{scope or type(model).__name__}' ({error}); analysed its children separately"
-        )
+    if report.skipped:  # explains the skips; when every BN folded, how the model was walked is no news
+        for scope, error in fuser.opaque.items():
+            if isinstance(model.get_submodule(scope), nn.ModuleList | nn.ModuleDict):
+                continue  # containers have no forward of their own: their children are always analysed one by one
+            report.notes.append(
+                f"'{scope or type(model).__name__}' was analysed child by child: torch.fx cannot trace its "
+                f"forward as a whole ({error})"
+            )
     if fuser.bns or reference is not None:
         if inputs is not None and reference is not None:
             dtype = next((p.dtype for p in model.parameters() if p.dtype.is_floating_point), torch.float32)
