@@ -96,12 +96,13 @@ def test_sample_with_rejection_end_to_end(demo_run, tmp_path):
             "--keep",
             "0.5",
             "--classifier-epochs",
-            "1",
+            "2",  # not the demo's cached 1-epoch classifier: it trains one, and says so first
             "--out",
             str(png),
         ],
     )
     assert result.exit_code == 0, result.output
+    assert result.output.index("training the evaluation classifier") < result.output.index("wrote")
     assert png.is_file() and "6 samples, 2 rows" in result.output and "kept 6 of 12 draws" in result.output
     ev = tmp_path / "ev.json"
     result = CliRunner().invoke(
@@ -152,3 +153,15 @@ def test_full_demo_meets_quality_targets(tmp_path):
     assert rows["prior_samples"]["class_agreement"] >= 0.80
     assert rows["prior_samples"]["cas"] >= 0.70
     assert rows["uniform_codes"]["class_agreement"] < 0.3 and rows["uniform_codes"]["cas"] < 0.3
+
+
+def test_plan_names_every_stage_and_the_eta_follows_the_measured_speed(demo_run):
+    from archkit.cli.demo import DemoConfig, demo_plan, eta_seconds
+
+    assert demo_run[1].startswith(demo_plan(DemoConfig.quick()))  # printed before anything runs
+    cfg = DemoConfig()
+    plan = demo_plan(cfg)
+    assert all(f"  {k}. " in plan for k in range(1, 7)) and f"({cfg.vqvae_steps} steps" in plan
+    assert eta_seconds(cfg, 0.2) == pytest.approx(2 * eta_seconds(cfg, 0.1))
+    # the reference run the stage costs come from: 373 s for 1,000 VQ-VAE steps, then 2,305 s for the rest
+    assert eta_seconds(cfg, 0.373) == pytest.approx(2305, rel=0.01)

@@ -71,6 +71,39 @@ class DemoConfig:
         )
 
 
+# What each later stage costs, in units of one VQ-VAE training step at the demo's default sizes (per training
+# step for the priors, per stage for the rest), from a full `archkit demo` run on a 2-core CPU machine:
+# VQ-VAE 373 s for 1,000 steps, encode 12 s, top prior 476 s and bottom prior 1,662 s for 1,000 steps each,
+# sample 31 s, evaluate 124 s. The ETA printed after the first stage scales these by the speed measured there.
+STAGE_COST_IN_VQVAE_STEPS = {"encode": 31.0, "prior-top": 1.28, "prior-bottom": 4.45, "sample": 83.0, "evaluate": 333.0}
+ETA_MIN_STEPS = 100  # fewer VQ-VAE steps in this call (a smoke run, or a resumed one) say too little for an ETA
+
+
+def demo_plan(cfg: DemoConfig) -> str:
+    """The stages and their budgets, printed before the demo starts."""
+    return "\n".join(
+        [
+            "plan (each stage keeps its checkpoint; run the same command again to resume):",
+            f"  1. train the VQ-VAE-2 on digits ({cfg.vqvae_steps} steps of {cfg.vqvae_batch_size} images)",
+            "  2. encode the digits into top and bottom code maps",
+            f"  3. train the top prior ({cfg.prior_steps[0]} steps)",
+            f"  4. train the bottom prior, conditioned on the top codes ({cfg.prior_steps[1]} steps)",
+            f"  5. sample {10 * cfg.grid_per_class} digits, {cfg.grid_per_class} per class",
+            f"  6. evaluate: train a digit classifier ({cfg.classifier_epochs} epochs; cached in the run folder) "
+            f"and score {cfg.eval_per_class} samples per class",
+            f"an ETA follows stage 1 (when it runs at least {ETA_MIN_STEPS} steps)",
+        ]
+    )
+
+
+def eta_seconds(cfg: DemoConfig, seconds_per_vqvae_step: float) -> float:
+    """Estimated seconds for stages 2-6, from the speed of stage 1 and STAGE_COST_IN_VQVAE_STEPS."""
+    cost = STAGE_COST_IN_VQVAE_STEPS
+    units = cost["encode"] + cost["sample"] + cost["evaluate"]
+    units += cost["prior-top"] * cfg.prior_steps[0] + cost["prior-bottom"] * cfg.prior_steps[1]
+    return seconds_per_vqvae_step * units
+
+
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every stage into `out`; returns the metrics written to out/metrics.json."""
     from tqdm.auto import tqdm
@@ -100,6 +133,8 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
         times[name] = round(time.perf_counter() - t0, 1)
         bar.update(1)
 
+    vq_config = out / "vqvae" / "config.json"
+    steps_before = int(read_config(out / "vqvae").get("step") or 0) if vq_config.is_file() else 0
     t = stage("vqvae")
     vq = train_vqvae(
         VQVAETrainConfig(
@@ -122,6 +157,10 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     if vq.get("interrupted"):
         raise Interrupted("vqvae")
     done("vqvae", t)
+    steps_run = cfg.vqvae_steps - steps_before
+    if steps_run >= ETA_MIN_STEPS:
+        eta = eta_seconds(cfg, times["vqvae"] / steps_run)
+        tqdm.write(f"stage 1 took {times['vqvae'] / 60:.1f} min; the other stages: about {eta / 60:.0f} min more")
 
     t = stage("encode")
     codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
@@ -283,6 +322,7 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     """Train VQ-VAE-2 + priors on digits, sample a 10-class grid, evaluate; writes OUT/report.md (resumable)."""
     cfg = DemoConfig.quick() if quick else DemoConfig()
     cfg.device, cfg.precision, cfg.compile = device, precision, compile
+    click.echo(demo_plan(cfg))
     try:
         m = run_demo(out, cfg, progress=not quiet)
     except Interrupted as e:
@@ -298,4 +338,4 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     click.echo(f"wrote {out / 'report.md'}, {out / 'samples.png'}, {out / 'recon.png'}, {out / 'metrics.json'}")
 
 
-__all__ = ["DemoConfig", "demo", "run_demo", "write_report"]
+__all__ = ["STAGE_COST_IN_VQVAE_STEPS", "DemoConfig", "demo", "demo_plan", "eta_seconds", "run_demo", "write_report"]

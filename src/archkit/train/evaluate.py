@@ -90,6 +90,11 @@ def load_or_train_classifier(
         meta = read_config(folder)
         if meta.get("epochs") == epochs and meta.get("train_size") == len(x) and meta["config"].get("stem_stride") == 2:
             return load_model(folder)
+    if progress:  # minutes on a CPU: say so before it starts
+        tqdm.write(
+            f"training the evaluation classifier on the run's {len(x)} real training images ({epochs} epochs); "
+            f"it is cached in {folder} for the next call"
+        )
     model = _new_classifier(x.shape[1], num_classes, seed)
     result = fit_classifier(
         model, x, y, epochs=epochs, x_test=x_test, y_test=y_test, seed=seed, progress=progress, accel=accel
