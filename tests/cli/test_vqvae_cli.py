@@ -59,9 +59,9 @@ def test_train_resume_encode_reconstruct(tmp_path):
 def test_clean_errors(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["vqvae", "encode", "--run", str(tmp_path / "missing")])
-    assert res.exit_code != 0 and "Error: no trained VQ-VAE" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "Error: --run: the folder" in res.output and "Traceback" not in res.output
     res = runner.invoke(cli, ["vqvae", "reconstruct", "--run", str(tmp_path / "missing"), "x.png"])
-    assert res.exit_code != 0 and "no trained VQ-VAE" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(
         cli,
         ["vqvae", "train", "--out", str(tmp_path / "r"), "--steps", "1", *TINY[:-1], "--image-size", "20", "--quiet"],

@@ -23,9 +23,9 @@ class ExistingFolder(click.Path):
         name = param.opts[0] if param is not None and param.opts else "path"
         path = Path(value)
         if not path.exists():
-            raise click.ClickException(f"{name}: the folder '{path}' does not exist")
+            raise click.UsageError(f"{name}: the folder '{path}' does not exist")  # bad input: exit 2, one line
         if not path.is_dir():
-            raise click.ClickException(f"{name}: expected a folder, got the file '{path}'")
+            raise click.UsageError(f"{name}: expected a folder, got the file '{path}'")
         return super().convert(value, param, ctx)
 
 
