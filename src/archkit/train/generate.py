@@ -218,8 +218,8 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
         for side in ax.spines.values():
             side.set_visible(False)
         if k < n:
-            img = images[k].detach().cpu()
-            ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+            img = images[k].detach().float().cpu().numpy()  # matplotlib wants arrays (a tensor warns in numpy 2)
+            ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
         if row_labels and k % cols == 0:
             ax.set_ylabel(row_labels[k // cols], rotation=0, ha="right", va="center", fontsize=8)
     return save_figure(fig, path)
