@@ -73,8 +73,9 @@ def ppv(
 
 def _count_eager(out: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
     """(N, K, nf) float32 counts of out (N, K, L) > biases (K, nf): one comparison pass per bias column."""
-    cols = [(out > biases[:, f, None]).sum(-1, dtype=torch.float32) for f in range(biases.shape[1])]
-    return torch.stack(cols, -1)
+    # int32 accumulation reads the comparison's bytes as they are; a float32 sum would first copy them to floats
+    cols = [(out > biases[:, f, None]).sum(-1, dtype=torch.int32) for f in range(biases.shape[1])]
+    return torch.stack(cols, -1).to(torch.float32)
 
 
 def _count_fused(out: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,27 @@
+"""benchmarks/bench_rocket.py runs end to end at tiny sizes and reports what it measured."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rocket.py"
+
+
+@pytest.mark.slow  # aeon's numba kernels compile on first use (~20 s)
+def test_tiny_run_writes_both_transforms_and_the_memory_check(tmp_path, capsys):
+    pytest.importorskip("aeon")
+    spec = importlib.util.spec_from_file_location("bench_rocket", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_rocket"] = module
+    spec.loader.exec_module(module)
+    out = tmp_path / "r.json"
+    assert module.main(["--tiny", "--threads", "1", "--rss", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    speeds = result["throughput"]["cases_per_s"]
+    assert set(speeds) == {"aeon", "archkit"} and all(v > 0 for v in speeds.values())
+    assert result["throughput"]["features_differing_fraction"] < 1e-3
+    assert result["rss"]["cases"] == [8, 32] and len(result["rss"]["rss_growth_mib"]) == 2
+    assert "vs aeon" in capsys.readouterr().out
