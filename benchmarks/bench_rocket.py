@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# aeon's numba kernels run on an OpenMP pool whose idle threads spin; in the same process they starved
+# torch (archkit's transform ran 50x slower right after an aeon call, 2 cores). Idle threads that sleep
+# make the interleaved timing fair to both; set before torch and numba load their OpenMP runtimes.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
@@ -171,21 +177,31 @@ def main(argv: list[str] | None = None) -> int:
     if a.tiny:
         a.n, a.length, a.num_features, a.repeats, a.rss_n = 4, 256, 168, 2, 8
     out = a.out or RESULTS / ("bench_rocket_tiny.json" if a.tiny else "bench_rocket.json")
-    from archkit.surgery import format_table
-    from archkit.train.checkpoint import atomic_write_json
+    from archkit.io import atomic_write_json
+    from archkit.utils import format_table
 
-    result: dict[str, Any] = {"command": " ".join(sys.argv), "torch": torch.__version__}
+    result: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "torch": torch.__version__,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
     t = throughput(a.n, a.length, a.channels, a.num_features, a.threads, a.repeats, a.compile)
     result["throughput"] = t
     rows = [[k, f"{v:.2f}", f"{v / t['cases_per_s']['aeon']:.2f}x"] for k, v in t["cases_per_s"].items()]
     print(f"MiniRocket transform on {tuple(t['shape'])}, {t['num_features']} features, {a.threads} threads")
     print(format_table(["transform", "cases/s", "vs aeon"], rows))
-    print(f"features vs aeon: {t['features_differing_fraction']:.2e} differ, max |diff| {t['features_max_abs_diff']:.3g}")
+    print(
+        f"features vs aeon: {t['features_differing_fraction']:.2e} differ, max |diff| {t['features_max_abs_diff']:.3g}"
+    )
     if a.rss:
         r = rss_check(a.rss_n, a.length, a.channels, a.num_features, shard_cases=max(a.rss_n // 4, 1))
         result["rss"] = r
-        print(format_table(["cases", "series MiB", "peak RSS growth MiB"],
-                           [[c, f"{s:.0f}", f"{g:.0f}"] for c, s, g in zip(r["cases"], r["series_mib"], r["rss_growth_mib"])]))
+        print(
+            format_table(
+                ["cases", "series MiB", "peak RSS growth MiB"],
+                [[c, f"{s:.0f}", f"{g:.0f}"] for c, s, g in zip(r["cases"], r["series_mib"], r["rss_growth_mib"])],
+            )
+        )
         print(f"peak RSS growth at 4N / at N: {r['ratio_4n_over_n']}")
     atomic_write_json(out, result)
     print(f"wrote {out}")

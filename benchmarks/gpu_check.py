@@ -1,4 +1,4 @@
-"""GPU check: VQ-VAE-2 images/s (fp32, bf16, bf16 + compile), prior steps/s, cached vs naive sampling, DDP smoke.
+"""GPU check: VQ-VAE-2 images/s (fp32, bf16, bf16 + compile), prior steps/s, sampling, DDP, MiniRocket vs aeon.
 
 Finishes in under 6 minutes on one GPU: every section runs in its own process with a hard time
 limit (a section that hangs or compiles too long is killed and reported as such, the rest still
@@ -35,11 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGETS = {
     "vqvae_fp32": 30,
     "vqvae_bf16": 30,
-    "vqvae_bf16_compile": 95,
+    "vqvae_bf16_compile": 75,
     "prior": 35,
     "sampling": 40,
-    "ddp": 60,
+    "ddp": 55,
     "cpu_baseline": 40,
+    "rocket": 25,
 }
 MEASURE_SHARE = 0.5
 TARGETS = {"bf16_over_fp32": 1.5, "gpu_over_cpu": 20.0}
@@ -61,6 +62,7 @@ def sizes(tiny: bool) -> dict[str, Any]:
             max_steps=4,
             ddp_image=16,
             ddp_steps=4,
+            rocket=dict(n=4, aeon_n=2, length=256, features=168),
         )
     return dict(
         image=128,
@@ -75,6 +77,7 @@ def sizes(tiny: bool) -> dict[str, Any]:
         max_steps=200,
         ddp_image=64,
         ddp_steps=30,
+        rocket=dict(n=64, aeon_n=4, length=8192, features=10_000),  # aeon times 4 cases on the CPU, per case
     )
 
 
@@ -310,6 +313,21 @@ def section_ddp(device: str, budget_s: float, sz: dict, nproc: int) -> dict[str,
     }
 
 
+def section_rocket(device: str, sz: dict, tiny: bool) -> dict[str, Any]:
+    """MiniRocket transform cases/s on (N, 8, T): archkit's torch module on `device` vs aeon (numba) on the CPU.
+
+    Both from the same fitted parameters, timed round-robin (benchmarks/bench_rocket.py); aeon and torch's
+    CPU side use 2 threads (1 in tiny mode).
+    """
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_rocket
+
+    r = sz["rocket"]
+    threads = 1 if tiny else 2
+    result = bench_rocket.throughput(r["n"], r["length"], 8, r["features"], threads, 2, False, device, r["aeon_n"])
+    return {"device": device, **result}
+
+
 def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Dispatch one section (in this process)."""
     sz = sizes(args.tiny)
@@ -336,6 +354,8 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
             batch=sz["cpu_batch"],
             warmup=1,
         )
+    if name == "rocket":
+        return section_rocket(dev, sz, args.tiny)
     if name == "ddp":
         return section_ddp(dev, BUDGETS[name] * args.budget_scale - 5, sz, args.nproc)
     raise ValueError(f"--section: unknown section {name!r}; expected one of {sorted(BUDGETS)}")
@@ -358,7 +378,9 @@ def _child(name: str, args: argparse.Namespace, limit_s: float) -> dict[str, Any
     cmd += ["--force-cpu"] * args.force_cpu + ["--tiny"] * args.tiny
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit_s, cwd=REPO)
+        # rocket: aeon's idle OpenMP threads spin and starve torch in the same process (bench_rocket.py)
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if name == "rocket" else None
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit_s, cwd=REPO, env=env)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"killed after its {limit_s:.0f} s limit", "wall_s": time.perf_counter() - t0}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -391,6 +413,10 @@ def summarize(sections: dict[str, dict[str, Any]], cpu_baseline: float | None) -
         out["gpu_best_over_cpu"] = best / cpu_baseline
         out["gpu_fp32_over_cpu"] = fp32 / cpu_baseline if fp32 else None
         out["gpu_over_cpu_target_met"] = best / cpu_baseline >= TARGETS["gpu_over_cpu"]
+    rocket = sections.get("rocket", {})
+    if rocket.get("ok"):
+        out["rocket_cases_per_s"] = rocket["cases_per_s"]
+        out["rocket_device_over_aeon_cpu"] = rocket["ratio_archkit_over_aeon"]
     return out
 
 
@@ -438,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "section_limits_s": {k: v * args.budget_scale for k, v in BUDGETS.items()},
         "sections": {},
     }
-    order = ["vqvae_fp32", "vqvae_bf16", "vqvae_bf16_compile", "prior", "sampling", "ddp"]
+    order = ["vqvae_fp32", "vqvae_bf16", "vqvae_bf16_compile", "prior", "sampling", "rocket", "ddp"]
     baseline = None
     if args.cpu_baseline_json is not None:
         data = json.loads(args.cpu_baseline_json.read_text())

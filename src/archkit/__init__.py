@@ -6,13 +6,14 @@ from .threads import apply_if_archkit_command as _apply_if_archkit_command
 _apply_if_archkit_command()
 
 from . import data, estimators, io, layers, loading, models, studies, surgery, train, utils
-from .estimators import FunctionRegressor, LSTMClassifier
+from .estimators import FunctionRegressor, LSTMClassifier, RocketClassifier
 from .layers import (
     ConvNormAct,
     DecomposedConv2d,
     FrozenBatchNorm,
     LowRankConv2d,
     LowRankLinear,
+    MiniRocket,
     VectorQuantizer,
     create_act,
     create_norm,
@@ -71,8 +72,10 @@ __all__ = [
     "LSTMClassifier",
     "LowRankConv2d",
     "LowRankLinear",
+    "MiniRocket",
     "ResNet",
     "ResNetConfig",
+    "RocketClassifier",
     "SequenceClassifier",
     "SequenceClassifierConfig",
     # surgery

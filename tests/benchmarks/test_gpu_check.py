@@ -32,7 +32,7 @@ def test_section_limits_fit_in_six_minutes(gpu_check):
     assert sum(gpu_check.BUDGETS.values()) <= 330
 
 
-@pytest.mark.parametrize("name", ["vqvae_fp32", "vqvae_bf16", "prior", "sampling", "cpu_baseline"])
+@pytest.mark.parametrize("name", ["vqvae_fp32", "vqvae_bf16", "prior", "sampling", "cpu_baseline", "rocket"])
 def test_tiny_sections_measure_on_the_cpu(gpu_check, name):
     args = gpu_check.argparse.Namespace(tiny=True, force_cpu=True, budget_scale=0.1, nproc=2)
     r = gpu_check.run_section(name, args)
@@ -42,6 +42,10 @@ def test_tiny_sections_measure_on_the_cpu(gpu_check, name):
         assert r["precision"] == ("bf16" if name == "vqvae_bf16" else "32")
     elif name == "prior":
         assert r["steps_per_s_32"] > 0 and r["steps_per_s_bf16"] > 0
+    elif name == "rocket":
+        assert set(r["cases_per_s"]) == {"aeon", "archkit"} and min(r["cases_per_s"].values()) > 0
+        assert r["ratio_archkit_over_aeon"] == r["cases_per_s"]["archkit"] / r["cases_per_s"]["aeon"]
+        assert r["features_differing_fraction"] < 1e-3  # same parameters, same features up to float near-ties
     else:
         assert r["fast_s"] > 0 and r["naive_s_extrapolated"] > 0 and r["naive_timed_positions"] >= 1
         assert r["naive_matches_fast_on_timed_positions"]  # both samplers draw the same codes

@@ -94,7 +94,7 @@ def test_onnx_export_matches_the_estimator(tmp_path, masked):
 
 
 def test_accuracy_on_a_bundled_multivariate_set():
-    from archkit.data.sequences import load_real_dataset
+    from archkit.data import load_real_dataset
 
     data = load_real_dataset("BasicMotions")
     clf = RocketClassifier(num_features=2_000, random_state=0).fit(data.x_train, data.y_train)

@@ -1,7 +1,8 @@
 """scikit-learn estimators over archkit models: fit/predict/score, GridSearchCV- and Pipeline-ready."""
 
 from .function import FunctionRegressor
+from .rocket import RocketClassifier, RocketModule
 from .sequence import LSTMClassifier
 from .series import as_padded_series
 
-__all__ = ["FunctionRegressor", "LSTMClassifier", "as_padded_series"]
+__all__ = ["FunctionRegressor", "LSTMClassifier", "RocketClassifier", "RocketModule", "as_padded_series"]

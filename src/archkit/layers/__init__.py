@@ -1,4 +1,4 @@
-"""Building blocks: conv/norm/act triplets, norm and activation factories."""
+"""Building blocks: conv/norm/act triplets, norm and activation factories, the MiniRocket transform."""
 
 from .act import ACT_CHOICES, create_act
 from .conv import ORDERS, ConvNormAct, reduce_channels, same_padding
@@ -19,6 +19,7 @@ from .lowrank import LowRankConv2d, LowRankLinear
 from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
 from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
 from .quantize import QuantizerOutput, VectorQuantizer
+from .rocket import MiniRocket
 
 __all__ = [
     "ACT_CHOICES",
@@ -37,6 +38,7 @@ __all__ = [
     "IdentityFeatures",
     "LowRankConv2d",
     "LowRankLinear",
+    "MiniRocket",
     "Polynomial",
     "QuantizerOutput",
     "RandomFourier",

@@ -29,6 +29,7 @@ from .generate import sample_images
 from .metrics import confusion_matrix, iou_per_class, mean_iou
 from .prior import PriorTrainConfig, load_prior, train_prior
 from .provenance import StaleCodesWarning, check_provenance, vqvae_provenance
+from .rocket import rocket_features, transform_shards
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .sequence import SeqTrainConfig, train_sequence
 from .sequence_eval import evaluate_sequences, predict_sequences
@@ -78,6 +79,7 @@ __all__ = [
     "read_model_config",
     "recover_checkpoint",
     "resolve_device",
+    "rocket_features",
     "sample_images",
     "save_checkpoint",
     "seed_everything",
@@ -85,6 +87,7 @@ __all__ = [
     "train_prior",
     "train_sequence",
     "train_vqvae",
+    "transform_shards",
     "unwrap_model",
     "use_accelerator",
     "vqvae_provenance",
