@@ -159,6 +159,7 @@ def test_plan_names_every_stage_and_the_eta_follows_the_measured_speed(demo_run)
     from archkit.cli.demo import DemoConfig, demo_plan, eta_seconds
 
     assert demo_run[1].startswith(demo_plan(DemoConfig.quick()))  # printed before anything runs
+    assert "encode train" not in demo_run[1]  # --quiet: no progress bars from any stage
     cfg = DemoConfig()
     plan = demo_plan(cfg)
     assert all(f"  {k}. " in plan for k in range(1, 7)) and f"({cfg.vqvae_steps} steps" in plan

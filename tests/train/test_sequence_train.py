@@ -25,7 +25,7 @@ def test_one_hot_and_integer_targets_give_the_same_loss():
 def test_target_shaped_like_the_input_is_refused_with_the_explanation():
     x = np.zeros((5, 64, 8), dtype=np.float32)
     padded_y = np.zeros_like(x)
-    padded_y[:, 0, :4] = np.eye(4)[[0, 1, 2, 3, 0]]  # the seed question's zero-padding of one-hot Y
+    padded_y[:, 0, :4] = np.eye(4)[[0, 1, 2, 3, 0]]  # the question's zero-padding of one-hot Y
     with pytest.raises(ValueError, match="same shape as the input") as err:
         as_class_targets(padded_y, 4, x)
     assert "ONE target per sequence" in str(err.value) and "zero-pad" in str(err.value)

@@ -166,7 +166,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
     ckpt = out / "vqvae" / "model.safetensors"
     if not codes.is_file() or codes.stat().st_mtime < ckpt.stat().st_mtime:
-        encode_dataset(out, **accel)
+        encode_dataset(out, progress=progress, **accel)
     done("encode", t)
 
     priors = []

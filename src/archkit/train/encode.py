@@ -29,6 +29,7 @@ def encode_dataset(
     precision: str = "32",
     compile: bool = False,
     workers: int = DEFAULT_WORKERS,
+    progress: bool = True,
 ) -> Path:
     """Encode the train and test splits of a dataset (default: the run's own) into the folder RUN_DIR/codes.
 
@@ -64,6 +65,7 @@ def encode_dataset(
                 total=-(-len(ds) // batch_size),
                 desc=f"encode {split}",
                 leave=False,
+                disable=not progress,
             ):
                 labels = None if ds.labels is None else y  # each image's own label, also for a replaced file
                 with accel.autocast():
