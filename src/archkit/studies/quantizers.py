@@ -1,0 +1,327 @@
+"""Study `quantizers`: which quantizer to put in a VQ-VAE-2 -- the EMA codebook, the rotation trick or FSQ.
+
+The natural-64 preset (64x64 crops of the bundled photographs) is trained once per quantizer and seed,
+in interleaved chunks so the load of a shared machine hits every model alike, under two budgets:
+  * equal steps: every quantizer takes `steps` optimizer steps (cosine lr over the steps);
+  * equal CPU time: every quantizer trains for the CPU seconds the EMA codebook needed for those steps
+    (cosine lr over the seconds), so a cheaper quantizer gets more steps. EMA's equal-time run is its
+    equal-steps run, by definition of the budget.
+Per quantizer (mean +- std over seeds): held-out PSNR, code usage and perplexity per level, the held-out
+NLL (bits per code) of a gated PixelCNN trained on the top codes, the Frechet distance of images decoded
+from that prior's samples, and training images per CPU second.
+
+The Frechet distance is measured in the features of a small ResNet trained to tell which photograph a
+training crop comes from (the natural crops have no other labels; held-out crops come from other
+photographs). Samples are decoded from the top level alone (the lower levels hidden, as code dropout
+trains the decoder to), and compared with held-out crops decoded the same way from their own top codes,
+so the distance measures the prior in each quantizer's code space rather than the decoder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.images import load_image_dataset
+from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
+from ..models.resnet import ResNet, ResNetConfig
+from ..models.vqvae import QUANTIZERS, VQVAE2, VQVAE2Config, preset_fields
+from ..train.accelerate import Accelerator, default_accelerator
+from ..train.evaluate import classifier_features, frechet_distance
+from ..train.prior import code_metrics
+from ..train.utils import fit_classifier
+from ..train.vqvae import evaluate_vqvae, train_step
+from .report import markdown_table, mean_std, new_figure, save_figure, write_report
+
+PRESET = "natural-64"
+NATURAL_TRAIN_PHOTOS = 6  # the bundled training photographs; crop i comes from photograph i % 6
+
+
+@dataclass
+class QuantizerStudySize:
+    """How much the study trains: the defaults are the full study; `quick` is a smoke run."""
+
+    steps: int = 2000  # VQ-VAE optimizer steps per quantizer (equal-steps budget)
+    seconds: float | None = None  # equal-CPU-time budget per quantizer; None: what EMA took for `steps`
+    batch_size: int = 32
+    chunk: int = 10  # steps per model before switching to the next (interleaving)
+    prior_steps: int = 1000  # top-prior optimizer steps (batch 32)
+    samples: int = 256  # prior samples for the Frechet distance
+    classifier_epochs: int = 4
+    equal_time: bool = True  # also run the equal-CPU-time budget
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "chunk", "prior_steps", "samples", "classifier_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if self.samples < 2:
+            raise ValueError(f"samples: expected >= 2 (a Frechet distance needs a covariance), got {self.samples}")
+        if self.seconds is not None and not (0 < self.seconds <= 7 * 24 * 3600):
+            raise ValueError(f"seconds: expected a positive number of CPU seconds (at most a week), got {self.seconds!r}")
+
+
+QUICK = QuantizerStudySize(steps=4, batch_size=8, chunk=2, prior_steps=3, samples=8, classifier_epochs=1)
+
+
+def _cosine(lr: float, t: float) -> float:
+    return lr * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
+
+
+class _Run:
+    """One quantizer's VQ-VAE, optimizer, batch order and clocks."""
+
+    def __init__(self, quantizer: str, seed: int, n_train: int, size: QuantizerStudySize, lr: float) -> None:
+        torch.manual_seed(seed)  # every quantizer starts from the same encoder/decoder weights
+        self.model = VQVAE2(VQVAE2Config.preset(PRESET, quantizer=quantizer))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.quantizer, self.seed, self.n, self.size, self.lr = quantizer, seed, n_train, size, lr
+        self.steps, self.cpu_s, self.wall_s, self.curve = 0, 0.0, 0.0, []
+
+    def batch(self, images: torch.Tensor) -> torch.Tensor:
+        per_epoch = self.n // self.size.batch_size
+        epoch, k = divmod(self.steps, per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+        return images[perm[k * self.size.batch_size : (k + 1) * self.size.batch_size]]
+
+    def step(self, images: torch.Tensor, progress: float, accel: Accelerator) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = _cosine(self.lr, progress)
+        x = self.batch(images)
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = train_step(self.model, self.opt, x, accel)
+        self.cpu_s += time.process_time() - c0
+        self.wall_s += time.perf_counter() - w0
+        self.steps += 1
+        self.curve.append((self.steps, self.cpu_s, out["psnr"]))
+
+
+def _train(runs: list[_Run], images: torch.Tensor, budget: str, limit: float, accel: Accelerator, bar: Any) -> None:
+    """Train every run in interleaved chunks until it reaches `limit` steps (budget "steps") or CPU seconds."""
+
+    def left(r: _Run) -> bool:
+        return r.steps < limit if budget == "steps" else r.cpu_s < limit
+
+    while any(left(r) for r in runs):
+        for r in runs:
+            for _ in range(r.size.chunk):
+                if not left(r):
+                    break
+                r.step(images, r.steps / limit if budget == "steps" else r.cpu_s / limit, accel)
+                bar.update(1)
+
+
+def _photo_classifier(train: torch.Tensor, size: QuantizerStudySize, accel: Accelerator) -> ResNet:
+    """A small ResNet telling which training photograph a crop comes from: the feature space of the distance."""
+    torch.manual_seed(0)
+    clf = ResNet(ResNetConfig(in_channels=3, num_classes=NATURAL_TRAIN_PHOTOS, stem_stride=2))
+    labels = torch.arange(len(train)) % NATURAL_TRAIN_PHOTOS
+    fit_classifier(clf, train, labels, epochs=size.classifier_epochs, seed=0, accel=accel)
+    return clf.eval()
+
+
+@torch.no_grad()
+def _top_codes(model: VQVAE2, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model.encode(images[i : i + 256])[0] for i in range(0, len(images), 256)])
+
+
+@torch.no_grad()
+def _decode_top(model: VQVAE2, top: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model.decode_top(top[i : i + 256]).clamp(0, 1) for i in range(0, len(top), 256)])
+
+
+def _prior_row(model: VQVAE2, train: torch.Tensor, test: torch.Tensor, clf: ResNet, size: QuantizerStudySize,
+               seed: int) -> dict[str, float]:
+    """Top prior's held-out bits/code and the Frechet distance of its decoded samples."""
+    tr, te = _top_codes(model, train), _top_codes(model, test)
+    torch.manual_seed(seed)
+    prior = GatedPixelCNN(GatedPixelCNNConfig(num_codes=model.config.codes_per_level()[0]))
+    opt = torch.optim.Adam(prior.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    prior.train()
+    for step in range(size.prior_steps):
+        for group in opt.param_groups:
+            group["lr"] = _cosine(1e-3, step / size.prior_steps)
+        xb = tr[torch.randint(0, len(tr), (32,), generator=gen)]
+        loss = F.cross_entropy(prior(xb), xb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    held = code_metrics(prior, te, None, None)
+    prior.eval()
+    with torch.no_grad():
+        sampled = prior.sample((size.samples, *te.shape[1:]), generator=torch.Generator().manual_seed(seed))
+    fd = frechet_distance(classifier_features(clf, _decode_top(model, sampled)),
+                          classifier_features(clf, _decode_top(model, te)))
+    return {"prior_bits_per_code": held["bits_per_code"], "frechet_distance": fd,
+            "distinct_sampled_codes": int(sampled.unique().numel())}
+
+
+def _row(r: _Run, test: torch.Tensor, accel: Accelerator) -> dict[str, Any]:
+    ev = evaluate_vqvae(r.model, test, accel=accel)
+    return {"quantizer": r.quantizer, "seed": r.seed, "steps": r.steps, "cpu_s": r.cpu_s, "wall_s": r.wall_s,
+            "images_per_cpu_s": r.steps * r.size.batch_size / max(r.cpu_s, 1e-9),
+            "images_per_s": r.steps * r.size.batch_size / max(r.wall_s, 1e-9), "psnr": ev["psnr"],
+            "usage": [lv["usage"] for lv in ev["levels"]], "perplexity": [lv["perplexity"] for lv in ev["levels"]],
+            "codes": [lv["codes"] for lv in ev["levels"]], "curve": r.curve}
+
+
+def run(out_dir: Path, seeds: int = 3, quick: bool = False, steps: int | None = None, seconds: float | None = None,
+        quantizers: tuple[str, ...] = QUANTIZERS, size: QuantizerStudySize | None = None) -> dict[str, Any]:
+    """Train every quantizer per seed under equal steps and equal CPU time; write report.md, a PNG, results.json."""
+    size = size or (QUICK if quick else QuantizerStudySize())
+    size = QuantizerStudySize(**{**asdict(size), **({"steps": steps} if steps else {}),
+                                 **({"seconds": seconds} if seconds else {})})
+    bad = [q for q in quantizers if q not in QUANTIZERS]
+    if bad or "ema" not in quantizers:
+        raise ValueError(f"quantizers: expected a subset of {list(QUANTIZERS)} holding 'ema' (the baseline), "
+                         f"got {list(quantizers)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accel = default_accelerator()
+    _, train_fields = preset_fields(PRESET)
+    lr, image_size = float(train_fields["lr"]), int(train_fields["image_size"])
+    train = load_image_dataset("natural", "train", image_size=image_size).images
+    test = load_image_dataset("natural", "test", image_size=image_size).images
+    if quick:
+        train, test = train[:64], test[:16]
+    clf = _photo_classifier(train, size, accel)
+    rows: list[dict[str, Any]] = []
+    record: dict[str, Any] = {}
+    bar = tqdm(desc="quantizer study", unit="step")
+    for seed in range(seeds):
+        runs = [_Run(q, seed, len(train), size, lr) for q in quantizers]
+        _train(runs, train, "steps", size.steps, accel, bar)
+        ema_s = next(r.cpu_s for r in runs if r.quantizer == "ema")
+        for r in runs:
+            rows.append({**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed)})
+            bar.write(f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
+                      f"usage {[round(u, 3) for u in rows[-1]['usage']]}, {rows[-1]['prior_bits_per_code']:.3f} bits/code")
+        if size.equal_time:
+            limit = size.seconds or ema_s
+            timed = [_Run(q, seed, len(train), size, lr) for q in quantizers if q != "ema" or size.seconds]
+            _train(timed, train, "seconds", limit, accel, bar)
+            for r in timed:
+                rows.append({**_row(r, test, accel), "budget": "cpu_time", "cpu_budget_s": limit})
+            if not size.seconds:  # EMA's time budget is its own equal-steps run
+                ema = next(x for x in rows if x["quantizer"] == "ema" and x["seed"] == seed and x["budget"] == "steps")
+                rows.append({**ema, "budget": "cpu_time", "cpu_budget_s": limit})
+        record = _write(out_dir, rows, quantizers, size, seed + 1, accel)  # a finished seed is never lost
+    bar.close()
+    return record
+
+
+def _write(out_dir: Path, rows: list[dict[str, Any]], quantizers: tuple[str, ...], size: QuantizerStudySize,
+           seeds: int, accel: Accelerator) -> dict[str, Any]:
+    summary = summarize(rows, quantizers)
+    record = {"preset": PRESET, "size": asdict(size), "seeds": seeds, "threads": torch.get_num_threads(),
+              "accelerator": accel.describe(), "rows": rows, "summary": summary, "verdict": verdict(summary)}
+    plot(rows, quantizers, out_dir / "quantizers.png")
+    write_report(out_dir, "Which quantizer for VQ-VAE-2 (natural-64)", report_body(record), record)
+    return record
+
+
+def summarize(rows: list[dict[str, Any]], quantizers: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Mean and std over seeds per quantizer, for both budgets."""
+    out: dict[str, dict[str, Any]] = {}
+    for q in quantizers:
+        s = [r for r in rows if r["quantizer"] == q and r["budget"] == "steps"]
+        t = [r for r in rows if r["quantizer"] == q and r["budget"] == "cpu_time"]
+        levels = len(s[0]["usage"])
+        out[q] = {"psnr": mean_std([r["psnr"] for r in s]),
+                  "psnr_equal_time": mean_std([r["psnr"] for r in t]) if t else None,
+                  "steps_equal_time": mean_std([r["steps"] for r in t]) if t else None,
+                  "usage": [mean_std([r["usage"][l] for r in s]) for l in range(levels)],
+                  "perplexity": [mean_std([r["perplexity"][l] for r in s]) for l in range(levels)],
+                  "codes": s[0]["codes"],
+                  "prior_bits_per_code": mean_std([r["prior_bits_per_code"] for r in s]),
+                  "frechet_distance": mean_std([r["frechet_distance"] for r in s]),
+                  "images_per_cpu_s": mean_std([r["images_per_cpu_s"] for r in s]),
+                  "images_per_s": mean_std([r["images_per_s"] for r in s])}
+    return out
+
+
+def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whether a quantizer beats EMA: higher PSNR at equal CPU time (by more than the seeds' spread), or PSNR
+    within that spread with >= 99 % usage on every level and a lower top-prior NLL."""
+    ema = summary["ema"]
+    out: dict[str, Any] = {}
+    for q, s in summary.items():
+        if q == "ema":
+            continue
+        key = "psnr_equal_time" if s["psnr_equal_time"] and ema["psnr_equal_time"] else "psnr"
+        diff = s[key][0] - ema[key][0]
+        spread = max(s[key][1], ema[key][1], 0.05)
+        full = all(u[0] >= 0.99 for u in s["usage"])
+        lower_nll = s["prior_bits_per_code"][0] < ema["prior_bits_per_code"][0]
+        wins = diff > spread or (abs(diff) <= spread and full and lower_nll)
+        out[q] = {"psnr_gain_db": diff, "compared_on": key, "spread_db": spread, "all_levels_99pct": full,
+                  "lower_prior_nll": lower_nll, "wins": wins}
+    return out
+
+
+def _pm(ms: tuple[float, float] | None, fmt: str = ".2f") -> str:
+    return "-" if ms is None else f"{ms[0]:{fmt}} ± {ms[1]:{fmt}}"
+
+
+def report_body(record: dict[str, Any]) -> str:
+    """The markdown of report.md: what ran, the table, the verdict."""
+    size, summary = record["size"], record["summary"]
+    rows = []
+    for q, s in summary.items():
+        rows.append([q, _pm(s["psnr"]), _pm(s["psnr_equal_time"]), _pm(s["steps_equal_time"], ".0f"),
+                     " / ".join(f"{u[0]:.1%}" for u in s["usage"]),
+                     " / ".join(f"{p[0]:.0f}" for p in s["perplexity"]), _pm(s["prior_bits_per_code"], ".3f"),
+                     _pm(s["frechet_distance"], ".1f"), f"{s['images_per_cpu_s'][0]:.1f}"])
+    table = markdown_table(["quantizer", "PSNR dB, equal steps", "PSNR dB, equal CPU time", "steps in that time",
+                            "codes used (top / bottom)", "perplexity (top / bottom)", "top prior bits/code",
+                            "Frechet distance", "images / CPU s"], rows)
+    lines = [f"What ran: preset {record['preset']}, {record['seeds']} seed(s), {size['steps']} steps at batch "
+             f"{size['batch_size']} per quantizer (cosine lr), interleaved every {size['chunk']} steps; equal CPU time "
+             f"= {'the EMA run' if size['seconds'] is None else str(size['seconds']) + ' s'}; top prior "
+             f"{size['prior_steps']} steps at batch 32; {size['samples']} prior samples per distance; "
+             f"{record['threads']} thread(s) on {record['accelerator']['device']} ({record['accelerator']['precision']}).",
+             "", table, "",
+             "Mean ± std over seeds. Codes used and perplexity: held-out set, equal steps. Frechet distance: "
+             "prior samples vs held-out crops, both decoded from the top level alone, in the features of a "
+             "photograph classifier (lower is better).", ""]
+    for q, v in record["verdict"].items():
+        word = "beats" if v["wins"] else "does not beat"
+        lines.append(f"- {q} {word} ema: {v['psnr_gain_db']:+.2f} dB ({v['compared_on']}, seed spread "
+                     f"{v['spread_db']:.2f} dB), every level >= 99 % used: {v['all_levels_99pct']}, lower prior NLL: "
+                     f"{v['lower_prior_nll']}.")
+    lines += ["", "![held-out PSNR and training curves](quantizers.png)"]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], quantizers: tuple[str, ...], path: Path) -> None:
+    """Training PSNR against CPU seconds (seed 0, equal steps) and held-out PSNR per quantizer and budget."""
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
+    for q in quantizers:
+        r = next(x for x in rows if x["quantizer"] == q and x["budget"] == "steps")
+        k = max(1, len(r["curve"]) // 50)
+        pts = [r["curve"][i : i + k] for i in range(0, len(r["curve"]), k)]
+        ax1.plot([p[-1][1] for p in pts], [sum(c[2] for c in p) / len(p) for p in pts], label=q)
+    ax1.set(xlabel="training CPU seconds", ylabel="batch PSNR (dB)", title="training (seed 0)")
+    ax1.legend()
+    for i, budget in enumerate(("steps", "cpu_time")):
+        vals = [mean_std([x["psnr"] for x in rows if x["quantizer"] == q and x["budget"] == budget] or [float("nan")])
+                for q in quantizers]
+        ax2.bar([j + 0.4 * i for j in range(len(quantizers))], [v[0] for v in vals], 0.4, yerr=[v[1] for v in vals],
+                label="equal steps" if budget == "steps" else "equal CPU time")
+    ax2.set_xticks([j + 0.2 for j in range(len(quantizers))], list(quantizers))
+    lo = min(x["psnr"] for x in rows)
+    ax2.set(ylabel="held-out PSNR (dB)", ylim=(lo - 1, None), title="held-out")
+    ax2.legend()
+    save_figure(fig, path)
+
+
+__all__ = ["QuantizerStudySize", "run"]

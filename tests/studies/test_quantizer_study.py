@@ -1,0 +1,56 @@
+"""Study `quantizers`: the verdict rule, the report, and (slow) a smoke run end to end."""
+
+import pytest
+
+from archkit.studies.quantizers import QuantizerStudySize, report_body, summarize, verdict
+
+
+def _row(q, seed, psnr, usage, bits, budget="steps"):
+    return {"quantizer": q, "seed": seed, "budget": budget, "psnr": psnr, "usage": usage, "perplexity": [10.0, 20.0],
+            "codes": [512, 512], "prior_bits_per_code": bits, "frechet_distance": 5.0, "images_per_cpu_s": 10.0,
+            "images_per_s": 8.0, "steps": 100, "curve": []}
+
+
+def test_a_quantizer_wins_on_psnr_or_on_full_usage_with_a_lower_prior_nll():
+    rows = []
+    for seed in range(2):
+        rows += [_row("ema", seed, 25.0 + seed * 0.02, [0.9, 0.95], 6.0),
+                 _row("fsq", seed, 25.01 + seed * 0.02, [1.0, 0.995], 5.5),  # same PSNR, full usage, lower NLL
+                 _row("rotation", seed, 24.0, [1.0, 1.0], 5.0)]  # 1 dB worse: no win whatever the usage
+    for r in list(rows):
+        rows.append({**r, "budget": "cpu_time"})
+    v = verdict(summarize(rows, ("ema", "fsq", "rotation")))
+    assert v["fsq"]["wins"] and v["fsq"]["all_levels_99pct"] and v["fsq"]["lower_prior_nll"]
+    assert not v["rotation"]["wins"]
+    rows = [{**r, "psnr": 26.0} if r["quantizer"] == "rotation" else r for r in rows]
+    assert verdict(summarize(rows, ("ema", "fsq", "rotation")))["rotation"]["wins"]  # +1 dB at equal time
+
+
+def test_report_states_what_ran():
+    rows = [_row("ema", 0, 25.0, [0.9, 0.9], 6.0), _row("fsq", 0, 25.5, [1.0, 1.0], 5.0)]
+    summary = summarize(rows, ("ema", "fsq"))
+    record = {"size": {"steps": 300, "batch_size": 32, "chunk": 10, "seconds": None, "prior_steps": 100, "samples": 64},
+              "summary": summary, "verdict": verdict(summary), "preset": "natural-64", "seeds": 1, "threads": 1,
+              "accelerator": {"device": "cpu", "precision": "32"}}
+    text = report_body(record)
+    assert "1 seed(s), 300 steps at batch 32" in text and "| fsq | 25.50 ± 0.00 | - |" in text
+    assert "fsq beats ema: +0.50 dB" in text
+
+
+def test_sizes_are_bounded():
+    with pytest.raises(ValueError, match="steps"):
+        QuantizerStudySize(steps=0)
+    with pytest.raises(ValueError, match="seconds"):
+        QuantizerStudySize(seconds=-1.0)
+    with pytest.raises(ValueError, match="samples"):
+        QuantizerStudySize(samples=1)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_report_and_plot(tmp_path):
+    from archkit.studies.quantizers import run
+
+    record = run(tmp_path, seeds=1, quick=True)
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "quantizers.png").is_file()
+    assert {r["quantizer"] for r in record["rows"]} == {"ema", "fsq", "rotation"}
+    assert {r["budget"] for r in record["rows"]} == {"steps", "cpu_time"}
