@@ -205,6 +205,7 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False, steps: int | None = 
             rows.append({**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed)})
             bar.write(f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
                       f"usage {[round(u, 3) for u in rows[-1]['usage']]}, {rows[-1]['prior_bits_per_code']:.3f} bits/code")
+        record = _write(out_dir, rows, quantizers, size, seed + 1, accel)  # equal steps done: written already
         if size.equal_time:
             limit = size.seconds or ema_s
             timed = [_Run(q, seed, len(train), size, lr) for q in quantizers if q != "ema" or size.seconds]
