@@ -26,11 +26,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from archkit.data import load_image_dataset
+from archkit.io import atomic_write_json
 from archkit.models import VQVAE2, VQVAE2Config
-from archkit.surgery import format_table
-from archkit.train import atomic_write_json, evaluate_vqvae
+from archkit.train import evaluate_vqvae
 from archkit.train.accelerate import create_accelerator, native_bf16
 from archkit.train.vqvae import train_step
+from archkit.utils import format_table
 
 HEAVY = ("convolution", "mm", "addmm", "bmm", "matmul", "linear")
 CONVERSIONS = ("aten::to", "aten::_to_copy", "aten::copy_")
@@ -39,8 +40,12 @@ LAYOUT = ("aten::contiguous", "aten::clone")
 
 def variants(compile: bool) -> dict[str, dict[str, Any]]:
     """name -> (precision, channels_last, compile)."""
-    out = {"fp32": dict(precision="32", cl=False, compile=False), "fp32 channels_last": dict(precision="32", cl=True, compile=False),
-           "bf16": dict(precision="bf16", cl=False, compile=False), "bf16 channels_last": dict(precision="bf16", cl=True, compile=False)}
+    out = {
+        "fp32": dict(precision="32", cl=False, compile=False),
+        "fp32 channels_last": dict(precision="32", cl=True, compile=False),
+        "bf16": dict(precision="bf16", cl=False, compile=False),
+        "bf16 channels_last": dict(precision="bf16", cl=True, compile=False),
+    }
     if compile:
         out["fp32 compiled"] = dict(precision="32", cl=False, compile=True)
         out["bf16 compiled"] = dict(precision="bf16", cl=False, compile=True)
@@ -104,13 +109,23 @@ def diagnose_bf16(model: nn.Module, x: torch.Tensor, channels_last: bool) -> dic
     census = _DtypeCensus()
     with census:
         train_step(m, opt, x, accel)
-    return {"dtype_conversion_share": share(CONVERSIONS), "layout_conversion_share": share(LAYOUT),
-            "quantizer_share": quant, "top_ops": [(e.key, e.self_cpu_time_total / total) for e in top],
-            "heavy_ops_by_dtype": dict(census.counts)}
+    return {
+        "dtype_conversion_share": share(CONVERSIONS),
+        "layout_conversion_share": share(LAYOUT),
+        "quantizer_share": quant,
+        "top_ops": [(e.key, e.self_cpu_time_total / total) for e in top],
+        "heavy_ops_by_dtype": dict(census.counts),
+    }
 
 
-def run(batch: int = 32, rounds: int = 3, chunk: int = 2, compile: bool = False, out: Path | None = None,
-        threads: int | None = None) -> dict[str, Any]:
+def run(
+    batch: int = 32,
+    rounds: int = 3,
+    chunk: int = 2,
+    compile: bool = False,
+    out: Path | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Interleave every variant for `rounds` x `chunk` steps; print the table and write JSON."""
     if threads:
         torch.set_num_threads(threads)
@@ -125,8 +140,15 @@ def run(batch: int = 32, rounds: int = 3, chunk: int = 2, compile: bool = False,
         if v["cl"]:
             m = m.to(memory_format=torch.channels_last)
         accel = create_accelerator("cpu", v["precision"], v["compile"])
-        runs[name] = {**v, "model": m, "fwd": accel.compile_model(m), "opt": torch.optim.Adam(m.parameters(), lr=1e-3),
-                      "accel": accel, "time": 0.0, "steps": 0}
+        runs[name] = {
+            **v,
+            "model": m,
+            "fwd": accel.compile_model(m),
+            "opt": torch.optim.Adam(m.parameters(), lr=1e-3),
+            "accel": accel,
+            "time": 0.0,
+            "steps": 0,
+        }
     rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
     step = 0
     for r in range(rounds + 1):  # round 0 warms up (and compiles); it is not timed
@@ -134,9 +156,9 @@ def run(batch: int = 32, rounds: int = 3, chunk: int = 2, compile: bool = False,
             rate = matmul_rate(dtype)
             if r:
                 rates[key].append(rate)
-        for name, v in runs.items():
+        for v in runs.values():
             for k in range(chunk):
-                x = train[((step + k) * batch) % (len(train) - batch):][:batch]
+                x = train[((step + k) * batch) % (len(train) - batch) :][:batch]
                 if v["cl"]:
                     x = x.contiguous(memory_format=torch.channels_last)
                 t0 = time.perf_counter()
@@ -152,21 +174,61 @@ def run(batch: int = 32, rounds: int = 3, chunk: int = 2, compile: bool = False,
         achieved = flops * v["steps"] / v["time"]
         rate = max(rates["bf16" if v["precision"] == "bf16" else "fp32"])
         psnr = evaluate_vqvae(v["model"], test, accel=v["accel"])["psnr"]
-        record_rows.append({"variant": name, "images_per_s": ips, "vs_fp32": ips / fp32_ips, "gflop_per_s": achieved / 1e9,
-                            "matmul_gflop_per_s": rate / 1e9, "matmul_share": achieved / rate, "psnr": psnr,
-                            "timed_steps": v["steps"]})
-        rows.append([name, f"{ips:.1f}", f"{ips / fp32_ips:.2f}x", f"{achieved / 1e9:.1f}", f"{rate / 1e9:.1f}",
-                     f"{achieved / rate:.2f}", f"{psnr:.2f}"])
-    print(format_table(["variant", "images/s", "vs fp32", "GFLOP/s", "matmul GFLOP/s (same dtype)", "share of matmul",
-                        f"held-out PSNR after {rounds * chunk + chunk} steps"], rows))
+        record_rows.append(
+            {
+                "variant": name,
+                "images_per_s": ips,
+                "vs_fp32": ips / fp32_ips,
+                "gflop_per_s": achieved / 1e9,
+                "matmul_gflop_per_s": rate / 1e9,
+                "matmul_share": achieved / rate,
+                "psnr": psnr,
+                "timed_steps": v["steps"],
+            }
+        )
+        rows.append(
+            [
+                name,
+                f"{ips:.1f}",
+                f"{ips / fp32_ips:.2f}x",
+                f"{achieved / 1e9:.1f}",
+                f"{rate / 1e9:.1f}",
+                f"{achieved / rate:.2f}",
+                f"{psnr:.2f}",
+            ]
+        )
+    print(
+        format_table(
+            [
+                "variant",
+                "images/s",
+                "vs fp32",
+                "GFLOP/s",
+                "matmul GFLOP/s (same dtype)",
+                "share of matmul",
+                f"held-out PSNR after {rounds * chunk + chunk} steps",
+            ],
+            rows,
+        )
+    )
     diag = diagnose_bf16(base, train[:batch], channels_last=True)
-    print(f"bf16 channels_last step: {diag['dtype_conversion_share']:.1%} of op time in dtype conversions, "
-          f"{diag['layout_conversion_share']:.1%} in layout conversions, {diag['quantizer_share']:.1%} in the quantizer; "
-          f"heavy ops by dtype: {diag['heavy_ops_by_dtype']}")
-    record = {"batch": batch, "rounds": rounds, "chunk": chunk, "threads": torch.get_num_threads(),
-              "native_bf16_cpu": native_bf16(torch.device("cpu")), "step_gflop": flops / 1e9,
-              "matmul_rates_gflop_per_s": {k: [x / 1e9 for x in v] for k, v in rates.items()},
-              "rows": record_rows, "bf16_diagnosis": diag, "target_bf16_over_fp32": 2.0}
+    print(
+        f"bf16 channels_last step: {diag['dtype_conversion_share']:.1%} of op time in dtype conversions, "
+        f"{diag['layout_conversion_share']:.1%} in layout conversions, {diag['quantizer_share']:.1%} in the quantizer; "
+        f"heavy ops by dtype: {diag['heavy_ops_by_dtype']}"
+    )
+    record = {
+        "batch": batch,
+        "rounds": rounds,
+        "chunk": chunk,
+        "threads": torch.get_num_threads(),
+        "native_bf16_cpu": native_bf16(torch.device("cpu")),
+        "step_gflop": flops / 1e9,
+        "matmul_rates_gflop_per_s": {k: [x / 1e9 for x in v] for k, v in rates.items()},
+        "rows": record_rows,
+        "bf16_diagnosis": diag,
+        "target_bf16_over_fp32": 2.0,
+    }
     if out is not None:
         atomic_write_json(out, record)
         print(f"wrote {out}")

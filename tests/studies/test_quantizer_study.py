@@ -2,21 +2,36 @@
 
 import pytest
 
-from archkit.studies.quantizers import QuantizerStudySize, report_body, summarize, verdict
+from archkit.studies.quantizers import QuantizerStudySize
+from archkit.studies.quantizers_report import report_body, summarize, verdict
 
 
 def _row(q, seed, psnr, usage, bits, budget="steps"):
-    return {"quantizer": q, "seed": seed, "budget": budget, "psnr": psnr, "usage": usage, "perplexity": [10.0, 20.0],
-            "codes": [512, 512], "prior_bits_per_code": bits, "frechet_distance": 5.0, "images_per_cpu_s": 10.0,
-            "images_per_s": 8.0, "steps": 100, "curve": []}
+    return {
+        "quantizer": q,
+        "seed": seed,
+        "budget": budget,
+        "psnr": psnr,
+        "usage": usage,
+        "perplexity": [10.0, 20.0],
+        "codes": [512, 512],
+        "prior_bits_per_code": bits,
+        "frechet_distance": 5.0,
+        "images_per_cpu_s": 10.0,
+        "images_per_s": 8.0,
+        "steps": 100,
+        "curve": [],
+    }
 
 
 def test_a_quantizer_wins_on_psnr_or_on_full_usage_with_a_lower_prior_nll():
     rows = []
     for seed in range(2):
-        rows += [_row("ema", seed, 25.0 + seed * 0.02, [0.9, 0.95], 6.0),
-                 _row("fsq", seed, 25.01 + seed * 0.02, [1.0, 0.995], 5.5),  # same PSNR, full usage, lower NLL
-                 _row("rotation", seed, 24.0, [1.0, 1.0], 5.0)]  # 1 dB worse: no win whatever the usage
+        rows += [
+            _row("ema", seed, 25.0 + seed * 0.02, [0.9, 0.95], 6.0),
+            _row("fsq", seed, 25.01 + seed * 0.02, [1.0, 0.995], 5.5),  # same PSNR, full usage, lower NLL
+            _row("rotation", seed, 24.0, [1.0, 1.0], 5.0),
+        ]  # 1 dB worse: no win whatever the usage
     for r in list(rows):
         rows.append({**r, "budget": "cpu_time"})
     v = verdict(summarize(rows, ("ema", "fsq", "rotation")))
@@ -29,9 +44,15 @@ def test_a_quantizer_wins_on_psnr_or_on_full_usage_with_a_lower_prior_nll():
 def test_report_states_what_ran():
     rows = [_row("ema", 0, 25.0, [0.9, 0.9], 6.0), _row("fsq", 0, 25.5, [1.0, 1.0], 5.0)]
     summary = summarize(rows, ("ema", "fsq"))
-    record = {"size": {"steps": 300, "batch_size": 32, "chunk": 10, "seconds": None, "prior_steps": 100, "samples": 64},
-              "summary": summary, "verdict": verdict(summary), "preset": "natural-64", "seeds": 1, "threads": 1,
-              "accelerator": {"device": "cpu", "precision": "32"}}
+    record = {
+        "size": {"steps": 300, "batch_size": 32, "chunk": 10, "seconds": None, "prior_steps": 100, "samples": 64},
+        "summary": summary,
+        "verdict": verdict(summary),
+        "preset": "natural-64",
+        "seeds": 1,
+        "threads": 1,
+        "accelerator": {"device": "cpu", "precision": "32"},
+    }
     text = report_body(record)
     assert "1 seed(s), 300 steps at batch 32" in text and "| fsq | 25.50 ± 0.00 | - |" in text
     assert "fsq beats ema: +0.50 dB" in text

@@ -99,7 +99,7 @@ def test_precision_names_and_errors():
     assert create_accelerator("cpu", "bf16-mixed").precision == "bf16"  # Lightning's spelling
     assert create_accelerator("cpu", "32").scaler is None
     assert create_accelerator("cpu", "bf16").scaler is None  # bf16 needs no loss scaling
-    with pytest.raises(ValueError, match=r"--precision: expected one of 32, bf16, 16-mixed, got 'fp8'"):
+    with pytest.raises(ValueError, match=r"--precision: expected one of auto, 32, bf16, 16-mixed, got 'fp8'"):
         create_accelerator("cpu", "fp8")
 
 
@@ -380,7 +380,7 @@ def test_cli_flags_reach_the_config_and_resume_keeps_the_saved_ones(tmp_path):
     [
         (["--device", "cuda:7"], "'cuda:7' was requested but this machine has no CUDA device; available: cpu"),
         (["--device", "gpu"], "expected one of auto, cpu, cuda, cuda:N, mps"),
-        (["--precision", "fp8"], "'fp8' is not one of '32', 'bf16', '16-mixed'"),
+        (["--precision", "fp8"], "'fp8' is not one of 'auto', '32', 'bf16', '16-mixed'"),
     ],
 )
 def test_bad_cli_values_are_one_clear_line(tmp_path, no_cuda, args, message):

@@ -15,7 +15,7 @@ def test_usage_perplexity_and_dead_codes_per_level():
     levels = h.summary()
     assert levels[0]["usage"] == 1.0 and levels[0]["perplexity"] == pytest.approx(4.0) and levels[0]["dead"] == 0
     assert levels[1]["usage"] == 1 / 8 and levels[1]["perplexity"] == pytest.approx(1.0) and levels[1]["dead"] == 7
-    assert "use 100%/12% ppl 4/1 dead 0/7" == format_health(levels)
+    assert format_health(levels) == "use 100%/12% ppl 4/1 dead 0/7"
     h.update([torch.tensor([0]), bottom])  # a new window: only this step counts
     assert h.summary()[0]["usage"] == 0.25
 

@@ -9,14 +9,23 @@ import torch
 from archkit.layers.fsq import FSQ
 from archkit.layers.quantize import VectorQuantizer
 from archkit.models.vqvae import VQVAE2, VQVAE2Config
-from archkit.train import read_jsonl
+from archkit.train import encode_dataset, read_jsonl
 from archkit.train.generate import sample_images
 from archkit.train.prior import PriorTrainConfig, train_prior
-from archkit.train import encode_dataset
 from archkit.train.vqvae import VQVAETrainConfig, train_vqvae
 
-TINY = dict(image_size=16, hidden_channels=16, res_blocks=1, res_channels=8, code_dim=8, num_codes=16,
-            batch_size=8, eval_every=3, log_every=1, fsq_levels=[4, 4])
+TINY = dict(
+    image_size=16,
+    hidden_channels=16,
+    res_blocks=1,
+    res_channels=8,
+    code_dim=8,
+    num_codes=16,
+    batch_size=8,
+    eval_every=3,
+    log_every=1,
+    fsq_levels=[4, 4],
+)
 
 
 @pytest.mark.parametrize("quantizer", ["ema", "rotation", "fsq", ["fsq", "rotation"]])
@@ -31,8 +40,21 @@ def test_train_encode_priors_and_sample(tmp_path, quantizer):
     meta = json.loads((codes_dir / "meta.json").read_text())
     assert meta["num_codes"] == [16, 16]  # FSQ [4, 4] is 16 codes, as the EMA codebooks here
     for level in ("top", "bottom"):
-        train_prior(PriorTrainConfig(run=str(run), level=level, steps=2, batch_size=8, channels=8, layers=1,
-                                     kernel_size=3, dropout=0.0, eval_every=2, device="cpu"), progress=False)
+        train_prior(
+            PriorTrainConfig(
+                run=str(run),
+                level=level,
+                steps=2,
+                batch_size=8,
+                channels=8,
+                layers=1,
+                kernel_size=3,
+                dropout=0.0,
+                eval_every=2,
+                device="cpu",
+            ),
+            progress=False,
+        )
     images, codes = sample_images(run, 2, torch.tensor([1, 2]), device="cpu")
     assert images.shape == (2, 1, 16, 16) and torch.isfinite(images).all()
     assert all(c.dtype == torch.int64 and int(c.min()) >= 0 and int(c.max()) < 16 for c in codes)
@@ -41,8 +63,14 @@ def test_train_encode_priors_and_sample(tmp_path, quantizer):
 def test_quantizer_per_level_and_old_configs_load_as_ema():
     from archkit.io import config_from_dict
 
-    cfg = VQVAE2Config(in_channels=1, hidden_channels=8, res_channels=4, code_dim=4, quantizer=["fsq", "rotation"],
-                       fsq_levels=[8, 5, 5, 5])
+    cfg = VQVAE2Config(
+        in_channels=1,
+        hidden_channels=8,
+        res_channels=4,
+        code_dim=4,
+        quantizer=["fsq", "rotation"],
+        fsq_levels=[8, 5, 5, 5],
+    )
     model = VQVAE2(cfg)
     assert isinstance(model.quantizers[0], FSQ) and model.quantizers[0].num_codes == 1000
     assert isinstance(model.quantizers[1], VectorQuantizer) and model.quantizers[1].grad == "rotation"

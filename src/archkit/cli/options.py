@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..train.accelerate import ACCEL_FIELDS, DEVICE_SPECS, PRECISIONS, resolve_device
+from ..train.accelerate import ACCEL_FIELDS, DEVICE_SPECS, PRECISION_CHOICES, resolve_device
 
 
 class ExistingFolder(click.Path):
@@ -52,10 +52,12 @@ def accel_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option(
         "--precision",
-        type=click.Choice(PRECISIONS),
+        type=click.Choice(PRECISION_CHOICES),
         default="32",
         show_default=True,
-        help="32: fp32. bf16: bfloat16 autocast. 16-mixed: float16 autocast + gradient scaling.",
+        help="32: fp32. bf16: bfloat16 autocast. 16-mixed: float16 autocast + gradient scaling. "
+        "auto: bf16 where the device computes it natively (CUDA compute capability >= 8.0, a CPU with "
+        "AVX512-BF16/AMX), else 32.",
     )(f)
     f = click.option(
         "--device",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..data.loader import DEFAULT_WORKERS
+from ..models.vqvae import QUANTIZERS
 from ..train.vqvae import VQVAETrainConfig
 from .options import EXISTING_RUN, accel_options, given_accel_flags
 
@@ -19,6 +20,26 @@ def _num_codes(value: str) -> int | list[int]:
             f"expected an int or a comma-separated list of ints (top level first), got {value!r}"
         ) from None
     return parts[0] if len(parts) == 1 else parts
+
+
+def _quantizer(value: str) -> str | list[str]:
+    parts = [v.strip() for v in value.split(",")]
+    bad = [p for p in parts if p not in QUANTIZERS]
+    if bad:
+        raise click.BadParameter(
+            f"expected {' | '.join(QUANTIZERS)} or a comma-separated list (top first), got {value!r}"
+        )
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _fsq_levels(value: str) -> list[int] | list[list[int]]:
+    try:
+        grids = [[int(v) for v in g.split(",")] for g in value.split("/")]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated ints (e.g. 8,5,5,5), or one grid per level joined by '/', got {value!r}"
+        ) from None
+    return grids[0] if len(grids) == 1 else grids
 
 
 @click.group()
@@ -124,9 +145,30 @@ def vqvae() -> None:
     show_default=True,
     help="DataLoader processes decoding an image folder --data (0: the main process; built-in sets are in memory).",
 )
+@click.option(
+    "--quantizer",
+    default=None,
+    help="ema: EMA codebook (straight-through). rotation: EMA codebook with the rotation-trick gradient. "
+    "fsq: finite scalar quantization (no codebook). One for all levels or one per level, top first, e.g. "
+    "fsq,ema.  [default: ema]",
+)
+@click.option(
+    "--fsq-levels",
+    default=None,
+    help="FSQ grid: values per channel, e.g. 8,5,5,5 (1000 codes); one grid per level joined by '/'.  [default: 8,8,8]",
+)
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(preset: str | None, out: Path | None, num_codes: str | None, norm: str | None, quiet: bool, **kwargs) -> None:
+def train(
+    preset: str | None,
+    out: Path | None,
+    num_codes: str | None,
+    norm: str | None,
+    quantizer: str | None,
+    fsq_levels: str | None,
+    quiet: bool,
+    **kwargs,
+) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..models.vqvae_layout import format_presets
     from ..train.vqvae import train_vqvae
@@ -141,6 +183,10 @@ def train(preset: str | None, out: Path | None, num_codes: str | None, norm: str
         given["num_codes"] = _num_codes(num_codes)
     if norm is not None:
         given["norm"] = None if norm == "none" else norm
+    if quantizer is not None:
+        given["quantizer"] = _quantizer(quantizer)
+    if fsq_levels is not None:
+        given["fsq_levels"] = _fsq_levels(fsq_levels)
     try:
         cfg = VQVAETrainConfig.from_preset(preset, out=str(out), **given)
     except ValueError as e:

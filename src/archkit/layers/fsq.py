@@ -61,6 +61,10 @@ def _round_ste(z: torch.Tensor) -> torch.Tensor:
 class FSQ(nn.Module):
     """Finite scalar quantizer with the VectorQuantizer interface: (B, dim, ...) -> QuantizerOutput."""
 
+    _levels: torch.Tensor
+    _basis: torch.Tensor
+    steps: torch.Tensor
+
     def __init__(self, levels: Sequence[int] = (8, 5, 5, 5), dim: int | None = None, eps: float = 1e-3) -> None:
         super().__init__()
         self.levels = check_levels(levels)
@@ -88,7 +92,7 @@ class FSQ(nn.Module):
     def bound(self, z: torch.Tensor) -> torch.Tensor:
         """tanh-bound each channel to (-L/2, L/2) (shifted by 1/2 for even L so rounding gives L values)."""
         half_l = (self._levels - 1) * (1 + self.eps) / 2
-        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
+        offset = (self._levels % 2 == 0).float() * 0.5
         shift = torch.atanh(offset / half_l)
         return torch.tanh(z + shift) * half_l - offset
 

@@ -24,7 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .rotation import rotate_to
+
 INITS = ("kmeans++", "data", "random")
+GRADS = ("ste", "rotation")  # straight-through, or the rotation trick (Fifty et al. 2024, layers/rotation.py)
 
 
 class QuantizerOutput(NamedTuple):
@@ -89,7 +92,8 @@ class VectorQuantizer(nn.Module):
 
     Input is channels-first with any spatial rank: (B, dim, ...). The codebook only changes in
     training mode (EMA update, first-batch initialization, dead-code restart); eval mode is a
-    pure lookup. `init` is "kmeans++" (default), "data" (random encoder outputs) or "random"
+    pure lookup. `grad` is how the decoder's gradient reaches the encoder: "ste" (straight-through, the
+    paper's) or "rotation" (the rotation trick, layers/rotation.py). `init` is "kmeans++" (default), "data" (random encoder outputs) or "random"
     (Gaussian, the classic setup that tends to collapse); `restart_after=0` disables restarts.
     A training batch with non-finite values is skipped for the codebook update (warning, counted in
     `skipped_updates`), or raises ValueError when `strict=True`.
@@ -105,6 +109,7 @@ class VectorQuantizer(nn.Module):
         restart_after: int = 50,
         seed: int = 0,
         strict: bool = False,
+        grad: str = "ste",
     ) -> None:
         super().__init__()
         for name, value in (("num_codes", num_codes), ("dim", dim)):
@@ -114,10 +119,13 @@ class VectorQuantizer(nn.Module):
             raise ValueError(f"ema_decay: expected a value in [0, 1), got {ema_decay!r}")
         if init not in INITS:
             raise ValueError(f"init: unknown value {init!r}; expected one of {list(INITS)}")
+        if grad not in GRADS:
+            raise ValueError(f"grad: unknown value {grad!r}; expected one of {list(GRADS)}")
         if restart_after < 0:
             raise ValueError(f"restart_after: expected >= 0 (0 disables restarts), got {restart_after!r}")
         self.num_codes, self.dim, self.beta, self.ema_decay = num_codes, dim, beta, ema_decay
         self.init, self.restart_after, self.seed, self.strict = init, restart_after, seed, strict
+        self.grad = grad
         codebook = torch.randn(num_codes, dim, generator=torch.Generator().manual_seed(seed))
         self.register_buffer("codebook", codebook)
         # EMA of per-code counts and sums; codebook = ema_sum / ema_count. Starting at count 1 keeps
@@ -143,7 +151,7 @@ class VectorQuantizer(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, ema_decay={self.ema_decay}, "
-            f"init={self.init!r}, restart_after={self.restart_after}"
+            f"init={self.init!r}, restart_after={self.restart_after}, grad={self.grad!r}"
         )
 
     def _flatten(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +193,10 @@ class VectorQuantizer(nn.Module):
         quant_flat = F.embedding(indices, self.codebook).to(x.dtype)
         quantized = quant_flat.view(*x.movedim(1, -1).shape).movedim(-1, 1)
         loss = self.beta * F.mse_loss(x, quantized.detach())
-        quantized = x + (quantized - x).detach()  # straight-through: identity gradient to the encoder
+        if self.grad == "rotation":  # the decoder's gradient at q, rotated and rescaled onto x
+            quantized = rotate_to(x.movedim(1, -1), quantized.movedim(1, -1)).movedim(-1, 1)
+        else:
+            quantized = x + (quantized - x).detach()  # straight-through: identity gradient to the encoder
         probs = counts / counts.sum().clamp_min(1)
         perplexity = torch.exp(-(probs * torch.log(probs.clamp_min(1e-10))).sum())
         usage = (counts > 0).float().mean()

@@ -16,6 +16,7 @@ levels only have to encode what the coarser ones missed. Images are expected in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import nn
 
 from ..io import checkpoint_exists, load_weights, read_model_config
 from ..layers import ConvNormAct
+from ..layers.fsq import FSQ, check_levels
 from ..layers.quantize import VectorQuantizer
 from ..utils import param_dtype_device
 from .vqvae_presets import preset_fields
@@ -35,7 +37,13 @@ from .vqvae_presets import preset_fields
 class VQVAE2Config:
     """Hyper-parameters of VQVAE2 (defaults: the paper's 2-level setup, sized for small images)."""
 
-    ADDED_FIELDS: ClassVar[dict] = {"layout": "archkit", "bottom_stride": 4}  # added after checkpoints existed
+    # added after checkpoints existed, with the values that reproduce the models trained before them
+    ADDED_FIELDS: ClassVar[dict] = {
+        "layout": "archkit",
+        "bottom_stride": 4,
+        "quantizer": "ema",
+        "fsq_levels": [8, 8, 8],
+    }
     in_channels: int = 3
     hidden_channels: int = 128
     res_blocks: int = 2
@@ -51,6 +59,8 @@ class VQVAE2Config:
     code_dropout: float = 0.1  # training only: share of images decoded without the lower levels
     layout: str = "archkit"  # "archkit" | "paper" (the author's recipe verbatim, see the module doc)
     bottom_stride: int = 4  # image side / bottom code map side: 4 (the paper) or 2 (4x the codes per image)
+    quantizer: str | list[str] = "ema"  # "ema" | "fsq" | "rotation" (QUANTIZERS), or one per level, top first
+    fsq_levels: list[int] | list[list[int]] = field(default_factory=lambda: [8, 8, 8])  # FSQ grid, or one per level
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> VQVAE2Config:
@@ -75,8 +85,31 @@ class VQVAE2Config:
             raise ValueError(f"layout: expected one of {list(LAYOUTS)}, got {self.layout!r}")
         self.codes_per_level()
 
+    def quantizer_per_level(self) -> list[str]:
+        """The quantizer of each level ("ema", "fsq" or "rotation"), top level first."""
+        q = self.quantizer
+        names = [q] * self.levels if isinstance(q, str) else list(q)
+        if len(names) != self.levels or not all(n in QUANTIZERS for n in names):
+            raise ValueError(
+                f"quantizer: expected one of {list(QUANTIZERS)} or a list of {self.levels} of them "
+                f"(one per level, top first), got {q!r}"
+            )
+        return names
+
+    def fsq_levels_per_level(self) -> list[tuple[int, ...]]:
+        """The FSQ grid of each level (used where the level's quantizer is "fsq"), top level first."""
+        lv = self.fsq_levels
+        nested = isinstance(lv, (list, tuple)) and len(lv) > 0 and all(isinstance(v, (list, tuple)) for v in lv)
+        per = [tuple(v) for v in lv] if nested else [tuple(lv)] * self.levels  # type: ignore[arg-type]
+        if len(per) != self.levels:
+            raise ValueError(
+                f"fsq_levels: expected one grid (e.g. [8, 8, 8]) or a list of {self.levels} grids "
+                f"(one per level, top first), got {lv!r}"
+            )
+        return [check_levels(p, "fsq_levels") for p in per]
+
     def codes_per_level(self) -> list[int]:
-        """Codebook size of each level, top level first."""
+        """Codebook size of each level, top level first (an FSQ level: the product of its grid)."""
         codes = self.num_codes
         if isinstance(codes, int):
             codes = [codes] * self.levels
@@ -86,7 +119,8 @@ class VQVAE2Config:
                 f"num_codes: expected a positive int or a list of {self.levels} positive ints "
                 f"(one per level, top first), got {self.num_codes!r}"
             )
-        return codes
+        kinds, grids = self.quantizer_per_level(), self.fsq_levels_per_level()
+        return [math.prod(grids[l]) if kinds[l] == "fsq" else c for l, c in enumerate(codes)]
 
     def downsample_factor(self, level: int) -> int:
         """How much smaller than the image the code map of `level` is (0 = top, levels-1 = bottom)."""
@@ -98,6 +132,7 @@ class VQVAE2Config:
 LAYOUTS = ("archkit", "paper")
 # earlier name of a layout -> its name now: configs saved with the old name still load
 LAYOUT_ALIASES = {"seed": "paper"}
+QUANTIZERS = ("ema", "fsq", "rotation")  # EMA codebook + straight-through, FSQ, EMA codebook + rotation trick
 BOTTOM_STRIDES = (2, 4)
 
 
@@ -128,6 +163,23 @@ class ResBlock(nn.Module):
 def _res_stack(cfg: VQVAE2Config) -> list[nn.Module]:
     # The trailing ReLU closes the pre-activation stack so the next conv sees a rectified input.
     return [*(ResBlock(cfg.hidden_channels, cfg.res_channels, cfg.norm) for _ in range(cfg.res_blocks)), nn.ReLU()]
+
+
+def _quantizer(cfg: VQVAE2Config, level: int) -> nn.Module:
+    """The quantizer of a level: FSQ, or the EMA codebook with a straight-through or rotation-trick gradient."""
+    kind = cfg.quantizer_per_level()[level]
+    if kind == "fsq":
+        return FSQ(cfg.fsq_levels_per_level()[level], cfg.code_dim)
+    return VectorQuantizer(
+        cfg.codes_per_level()[level],
+        cfg.code_dim,
+        cfg.beta,
+        cfg.ema_decay,
+        cfg.codebook_init,
+        cfg.restart_after,
+        seed=level,
+        grad="rotation" if kind == "rotation" else "ste",
+    )
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -187,18 +239,12 @@ class VQVAE2(nn.Module):
         cfg = config or VQVAE2Config()
         self.config = cfg
         L, ch, dim = cfg.levels, cfg.hidden_channels, cfg.code_dim
-        codes = cfg.codes_per_level()
         # encoders[0] is the bottom (image -> 1/4); encoders[k] takes level k-1's features to 1/2 size.
         self.encoders = nn.ModuleList([_encoder(cfg, bottom=(k == 0)) for k in range(L)])
         # Per level (top first): 1x1 conv into code space; below the top it also sees the upsampled
         # decoding of the level above, concatenated with the encoder features (the author's recipe).
         self.pre_quant = nn.ModuleList([nn.Conv2d(ch if l == 0 else ch + dim, dim, 1) for l in range(L)])
-        self.quantizers = nn.ModuleList(
-            [
-                VectorQuantizer(codes[l], dim, cfg.beta, cfg.ema_decay, cfg.codebook_init, cfg.restart_after, seed=l)
-                for l in range(L)
-            ]
-        )
+        self.quantizers = nn.ModuleList([_quantizer(cfg, l) for l in range(L)])
         # Level l's codes -> features at level l+1's resolution, conditioning level l+1's quantizer.
         # paper: hq = ConvTranspose(ResNet(Conv1x1(q))); archkit reads the codes with a 3x3 conv
         k = 1 if cfg.layout == "paper" else 3
@@ -307,6 +353,15 @@ class VQVAE2(nn.Module):
                     f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}"
                 )
         return self._decode([q.lookup(c) for q, c in zip(self.quantizers, codes)])
+
+    def decode_top(self, top: torch.Tensor) -> torch.Tensor:
+        """Images from the top code map alone, the levels below hidden as `code_dropout` trains the decoder to."""
+        if top.dim() != 3:
+            raise ValueError(f"top: expected a code map (B, H, W), got shape {tuple(top.shape)}")
+        q = self.quantizers[0].lookup(top)
+        b, h, w = top.shape
+        hidden = [q.new_zeros(b, self.config.code_dim, h * 2**l, w * 2**l) for l in range(1, self.config.levels)]
+        return self._decode([q, *hidden])
 
 
 def load_vqvae(run_dir: str | Path) -> VQVAE2:

@@ -34,8 +34,11 @@ def format_presets() -> str:
     )
 
 
-def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]:
+def layout_table(model: VQVAE2, image_size: int | tuple[int, int], health: list[dict] | None = None) -> list[dict]:
     """One row per level (top first) and one for the decoder: feature map, code map, codebook, parameters.
+
+    `health` (one dict per level with usage, perplexity, dead: `archkit.train.health`) adds the codebook
+    health of a trained model to the level rows.
 
     A level's parameters are the modules only it uses: its encoder, its 1x1 pre-quantizer conv, the
     decoder of the codes above that conditions its quantizer, and (above the bottom) the transposed
@@ -61,8 +64,10 @@ def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]
                 "level": f"{l} ({name})",
                 "feature_map": f"{cfg.hidden_channels}x{h // f}x{w // f}",
                 "code_map": f"{h // f}x{w // f}",
-                "codebook": f"{model.quantizers[l].num_codes}x{cfg.code_dim}",
+                "codebook": _codebook(model, l),
+                "quantizer": cfg.quantizer_per_level()[l],
                 "parameters": sum(count_params(m) for m in mods),
+                **({k: health[l][k] for k in ("usage", "perplexity", "dead")} if health else {}),
             }
         )
     rows.append(
@@ -71,6 +76,7 @@ def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]
             "feature_map": f"{cfg.in_channels}x{h}x{w}",
             "code_map": "-",
             "codebook": "-",
+            "quantizer": "-",
             "parameters": count_params(model.decoder),
         }
     )
@@ -80,6 +86,19 @@ def layout_table(model: VQVAE2, image_size: int | tuple[int, int]) -> list[dict]
 def format_layout_table(rows: list[dict]) -> str:
     """`layout_table` rows as plain text, with the total parameter count."""
 
-    body = [[r["level"], r["feature_map"], r["code_map"], r["codebook"], f"{r['parameters']:,}"] for r in rows]
-    body.append(["total", "", "", "", f"{sum(r['parameters'] for r in rows):,}"])
-    return format_table(["level", "feature map (CxHxW)", "code map", "codebook (codes x dim)", "parameters"], body)
+    health = "usage" in rows[0]
+    body = []
+    for r in rows:
+        row = [r["level"], r["feature_map"], r["code_map"], r["quantizer"], r["codebook"], f"{r['parameters']:,}"]
+        if health:
+            row += [f"{r['usage']:.1%}", f"{r['perplexity']:.0f}", r["dead"]] if "usage" in r else ["", "", ""]
+        body.append(row)
+    body.append(["total", "", "", "", "", f"{sum(r['parameters'] for r in rows):,}", *([""] * 3 * health)])
+    header = ["level", "feature map (CxHxW)", "code map", "quantizer", "codebook (codes x dim)", "parameters"]
+    return format_table(header + (["codes used", "perplexity", "dead codes"] if health else []), body)
+
+
+def _codebook(model: VQVAE2, level: int) -> str:
+    q, dim = model.quantizers[level], model.config.code_dim
+    grid = getattr(q, "levels", None)
+    return f"{q.num_codes} (FSQ {'x'.join(map(str, grid))}) -> {dim}" if grid else f"{q.num_codes}x{dim}"

@@ -15,7 +15,10 @@ STUDIES: dict[str, str] = {
     "bn-batch1": "archkit.studies.bn_batch1:run",
     "decomposeme": "archkit.studies.decomposeme:run",
     "compress": "archkit.studies.compress:run",
+    "quantizers": "archkit.studies.quantizers:run",
 }
+# Studies whose budget can be sized from the command line (`--steps`, `--seconds`).
+SIZED = {"quantizers"}
 
 
 def list_studies() -> list[str]:
@@ -23,16 +26,25 @@ def list_studies() -> list[str]:
     return sorted(STUDIES)
 
 
-def run_study(name: str, out_dir: str | Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
-    """Run a registered study, writing report.md and its plot(s) into out_dir; returns its results."""
+def run_study(name: str, out_dir: str | Path, seeds: int = 3, quick: bool = False, **budget: Any) -> dict[str, Any]:
+    """Run a registered study, writing report.md and its plot(s) into out_dir; returns its results.
+
+    `budget` (steps=, seconds=) sizes the studies in SIZED; other studies take none.
+    """
     if name not in STUDIES:
         raise ValueError(f"study: unknown name {name!r}; expected one of {list_studies()}")
     if seeds < 1:
         raise ValueError(f"seeds: expected >= 1, got {seeds}")
+    budget = {k: v for k, v in budget.items() if v is not None}
+    if budget and name not in SIZED:
+        raise ValueError(
+            f"{'/'.join('--' + k for k in budget)}: study {name!r} has a fixed budget; "
+            f"only {sorted(SIZED)} take --steps/--seconds"
+        )
     module, attr = STUDIES[name].split(":")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return getattr(importlib.import_module(module), attr)(out, seeds=seeds, quick=quick)
+    return getattr(importlib.import_module(module), attr)(out, seeds=seeds, quick=quick, **budget)
 
 
-__all__ = ["STUDIES", "list_studies", "run_study"]
+__all__ = ["SIZED", "STUDIES", "list_studies", "run_study"]

@@ -38,7 +38,8 @@ from ..train.evaluate import classifier_features, frechet_distance
 from ..train.prior import code_metrics
 from ..train.utils import fit_classifier
 from ..train.vqvae import evaluate_vqvae, train_step
-from .report import markdown_table, mean_std, new_figure, save_figure, write_report
+from .quantizers_report import plot, report_body, summarize, verdict
+from .report import write_report
 
 PRESET = "natural-64"
 NATURAL_TRAIN_PHOTOS = 6  # the bundled training photographs; crop i comes from photograph i % 6
@@ -65,7 +66,9 @@ class QuantizerStudySize:
         if self.samples < 2:
             raise ValueError(f"samples: expected >= 2 (a Frechet distance needs a covariance), got {self.samples}")
         if self.seconds is not None and not (0 < self.seconds <= 7 * 24 * 3600):
-            raise ValueError(f"seconds: expected a positive number of CPU seconds (at most a week), got {self.seconds!r}")
+            raise ValueError(
+                f"seconds: expected a positive number of CPU seconds (at most a week), got {self.seconds!r}"
+            )
 
 
 QUICK = QuantizerStudySize(steps=4, batch_size=8, chunk=2, prior_steps=3, samples=8, classifier_epochs=1)
@@ -83,7 +86,8 @@ class _Run:
         self.model = VQVAE2(VQVAE2Config.preset(PRESET, quantizer=quantizer))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.quantizer, self.seed, self.n, self.size, self.lr = quantizer, seed, n_train, size, lr
-        self.steps, self.cpu_s, self.wall_s, self.curve = 0, 0.0, 0.0, []
+        self.steps, self.cpu_s, self.wall_s = 0, 0.0, 0.0
+        self.curve: list[tuple[int, float, float]] = []  # (step, CPU seconds, batch PSNR)
 
     def batch(self, images: torch.Tensor) -> torch.Tensor:
         per_epoch = self.n // self.size.batch_size
@@ -138,8 +142,9 @@ def _decode_top(model: VQVAE2, top: torch.Tensor) -> torch.Tensor:
     return torch.cat([model.decode_top(top[i : i + 256]).clamp(0, 1) for i in range(0, len(top), 256)])
 
 
-def _prior_row(model: VQVAE2, train: torch.Tensor, test: torch.Tensor, clf: ResNet, size: QuantizerStudySize,
-               seed: int) -> dict[str, float]:
+def _prior_row(
+    model: VQVAE2, train: torch.Tensor, test: torch.Tensor, clf: ResNet, size: QuantizerStudySize, seed: int
+) -> dict[str, float]:
     """Top prior's held-out bits/code and the Frechet distance of its decoded samples."""
     tr, te = _top_codes(model, train), _top_codes(model, test)
     torch.manual_seed(seed)
@@ -159,31 +164,53 @@ def _prior_row(model: VQVAE2, train: torch.Tensor, test: torch.Tensor, clf: ResN
     prior.eval()
     with torch.no_grad():
         sampled = prior.sample((size.samples, *te.shape[1:]), generator=torch.Generator().manual_seed(seed))
-    fd = frechet_distance(classifier_features(clf, _decode_top(model, sampled)),
-                          classifier_features(clf, _decode_top(model, te)))
-    return {"prior_bits_per_code": held["bits_per_code"], "frechet_distance": fd,
-            "distinct_sampled_codes": int(sampled.unique().numel())}
+    fd = frechet_distance(
+        classifier_features(clf, _decode_top(model, sampled)), classifier_features(clf, _decode_top(model, te))
+    )
+    return {
+        "prior_bits_per_code": held["bits_per_code"],
+        "frechet_distance": fd,
+        "distinct_sampled_codes": int(sampled.unique().numel()),
+    }
 
 
 def _row(r: _Run, test: torch.Tensor, accel: Accelerator) -> dict[str, Any]:
     ev = evaluate_vqvae(r.model, test, accel=accel)
-    return {"quantizer": r.quantizer, "seed": r.seed, "steps": r.steps, "cpu_s": r.cpu_s, "wall_s": r.wall_s,
-            "images_per_cpu_s": r.steps * r.size.batch_size / max(r.cpu_s, 1e-9),
-            "images_per_s": r.steps * r.size.batch_size / max(r.wall_s, 1e-9), "psnr": ev["psnr"],
-            "usage": [lv["usage"] for lv in ev["levels"]], "perplexity": [lv["perplexity"] for lv in ev["levels"]],
-            "codes": [lv["codes"] for lv in ev["levels"]], "curve": r.curve}
+    return {
+        "quantizer": r.quantizer,
+        "seed": r.seed,
+        "steps": r.steps,
+        "cpu_s": r.cpu_s,
+        "wall_s": r.wall_s,
+        "images_per_cpu_s": r.steps * r.size.batch_size / max(r.cpu_s, 1e-9),
+        "images_per_s": r.steps * r.size.batch_size / max(r.wall_s, 1e-9),
+        "psnr": ev["psnr"],
+        "usage": [lv["usage"] for lv in ev["levels"]],
+        "perplexity": [lv["perplexity"] for lv in ev["levels"]],
+        "codes": [lv["codes"] for lv in ev["levels"]],
+        "curve": r.curve,
+    }
 
 
-def run(out_dir: Path, seeds: int = 3, quick: bool = False, steps: int | None = None, seconds: float | None = None,
-        quantizers: tuple[str, ...] = QUANTIZERS, size: QuantizerStudySize | None = None) -> dict[str, Any]:
+def run(
+    out_dir: Path,
+    seeds: int = 3,
+    quick: bool = False,
+    steps: int | None = None,
+    seconds: float | None = None,
+    quantizers: tuple[str, ...] = QUANTIZERS,
+    size: QuantizerStudySize | None = None,
+) -> dict[str, Any]:
     """Train every quantizer per seed under equal steps and equal CPU time; write report.md, a PNG, results.json."""
     size = size or (QUICK if quick else QuantizerStudySize())
-    size = QuantizerStudySize(**{**asdict(size), **({"steps": steps} if steps else {}),
-                                 **({"seconds": seconds} if seconds else {})})
+    size = QuantizerStudySize(
+        **{**asdict(size), **({"steps": steps} if steps else {}), **({"seconds": seconds} if seconds else {})}
+    )
     bad = [q for q in quantizers if q not in QUANTIZERS]
     if bad or "ema" not in quantizers:
-        raise ValueError(f"quantizers: expected a subset of {list(QUANTIZERS)} holding 'ema' (the baseline), "
-                         f"got {list(quantizers)}")
+        raise ValueError(
+            f"quantizers: expected a subset of {list(QUANTIZERS)} holding 'ema' (the baseline), got {list(quantizers)}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     accel = default_accelerator()
@@ -202,9 +229,13 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False, steps: int | None = 
         _train(runs, train, "steps", size.steps, accel, bar)
         ema_s = next(r.cpu_s for r in runs if r.quantizer == "ema")
         for r in runs:
-            rows.append({**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed)})
-            bar.write(f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
-                      f"usage {[round(u, 3) for u in rows[-1]['usage']]}, {rows[-1]['prior_bits_per_code']:.3f} bits/code")
+            rows.append(
+                {**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed)}
+            )
+            bar.write(
+                f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
+                f"usage {[round(u, 3) for u in rows[-1]['usage']]}, {rows[-1]['prior_bits_per_code']:.3f} bits/code"
+            )
         record = _write(out_dir, rows, quantizers, size, seed + 1, accel)  # equal steps done: written already
         if size.equal_time:
             limit = size.seconds or ema_s
@@ -220,109 +251,28 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False, steps: int | None = 
     return record
 
 
-def _write(out_dir: Path, rows: list[dict[str, Any]], quantizers: tuple[str, ...], size: QuantizerStudySize,
-           seeds: int, accel: Accelerator) -> dict[str, Any]:
+def _write(
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    quantizers: tuple[str, ...],
+    size: QuantizerStudySize,
+    seeds: int,
+    accel: Accelerator,
+) -> dict[str, Any]:
     summary = summarize(rows, quantizers)
-    record = {"preset": PRESET, "size": asdict(size), "seeds": seeds, "threads": torch.get_num_threads(),
-              "accelerator": accel.describe(), "rows": rows, "summary": summary, "verdict": verdict(summary)}
+    record = {
+        "preset": PRESET,
+        "size": asdict(size),
+        "seeds": seeds,
+        "threads": torch.get_num_threads(),
+        "accelerator": accel.describe(),
+        "rows": rows,
+        "summary": summary,
+        "verdict": verdict(summary),
+    }
     plot(rows, quantizers, out_dir / "quantizers.png")
     write_report(out_dir, "Which quantizer for VQ-VAE-2 (natural-64)", report_body(record), record)
     return record
-
-
-def summarize(rows: list[dict[str, Any]], quantizers: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Mean and std over seeds per quantizer, for both budgets."""
-    out: dict[str, dict[str, Any]] = {}
-    for q in quantizers:
-        s = [r for r in rows if r["quantizer"] == q and r["budget"] == "steps"]
-        t = [r for r in rows if r["quantizer"] == q and r["budget"] == "cpu_time"]
-        levels = len(s[0]["usage"])
-        out[q] = {"psnr": mean_std([r["psnr"] for r in s]),
-                  "psnr_equal_time": mean_std([r["psnr"] for r in t]) if t else None,
-                  "steps_equal_time": mean_std([r["steps"] for r in t]) if t else None,
-                  "usage": [mean_std([r["usage"][l] for r in s]) for l in range(levels)],
-                  "perplexity": [mean_std([r["perplexity"][l] for r in s]) for l in range(levels)],
-                  "codes": s[0]["codes"],
-                  "prior_bits_per_code": mean_std([r["prior_bits_per_code"] for r in s]),
-                  "frechet_distance": mean_std([r["frechet_distance"] for r in s]),
-                  "images_per_cpu_s": mean_std([r["images_per_cpu_s"] for r in s]),
-                  "images_per_s": mean_std([r["images_per_s"] for r in s])}
-    return out
-
-
-def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Whether a quantizer beats EMA: higher PSNR at equal CPU time (by more than the seeds' spread), or PSNR
-    within that spread with >= 99 % usage on every level and a lower top-prior NLL."""
-    ema = summary["ema"]
-    out: dict[str, Any] = {}
-    for q, s in summary.items():
-        if q == "ema":
-            continue
-        key = "psnr_equal_time" if s["psnr_equal_time"] and ema["psnr_equal_time"] else "psnr"
-        diff = s[key][0] - ema[key][0]
-        spread = max(s[key][1], ema[key][1], 0.05)
-        full = all(u[0] >= 0.99 for u in s["usage"])
-        lower_nll = s["prior_bits_per_code"][0] < ema["prior_bits_per_code"][0]
-        wins = diff > spread or (abs(diff) <= spread and full and lower_nll)
-        out[q] = {"psnr_gain_db": diff, "compared_on": key, "spread_db": spread, "all_levels_99pct": full,
-                  "lower_prior_nll": lower_nll, "wins": wins}
-    return out
-
-
-def _pm(ms: tuple[float, float] | None, fmt: str = ".2f") -> str:
-    return "-" if ms is None else f"{ms[0]:{fmt}} ± {ms[1]:{fmt}}"
-
-
-def report_body(record: dict[str, Any]) -> str:
-    """The markdown of report.md: what ran, the table, the verdict."""
-    size, summary = record["size"], record["summary"]
-    rows = []
-    for q, s in summary.items():
-        rows.append([q, _pm(s["psnr"]), _pm(s["psnr_equal_time"]), _pm(s["steps_equal_time"], ".0f"),
-                     " / ".join(f"{u[0]:.1%}" for u in s["usage"]),
-                     " / ".join(f"{p[0]:.0f}" for p in s["perplexity"]), _pm(s["prior_bits_per_code"], ".3f"),
-                     _pm(s["frechet_distance"], ".1f"), f"{s['images_per_cpu_s'][0]:.1f}"])
-    table = markdown_table(["quantizer", "PSNR dB, equal steps", "PSNR dB, equal CPU time", "steps in that time",
-                            "codes used (top / bottom)", "perplexity (top / bottom)", "top prior bits/code",
-                            "Frechet distance", "images / CPU s"], rows)
-    lines = [f"What ran: preset {record['preset']}, {record['seeds']} seed(s), {size['steps']} steps at batch "
-             f"{size['batch_size']} per quantizer (cosine lr), interleaved every {size['chunk']} steps; equal CPU time "
-             f"= {'the EMA run' if size['seconds'] is None else str(size['seconds']) + ' s'}; top prior "
-             f"{size['prior_steps']} steps at batch 32; {size['samples']} prior samples per distance; "
-             f"{record['threads']} thread(s) on {record['accelerator']['device']} ({record['accelerator']['precision']}).",
-             "", table, "",
-             "Mean ± std over seeds. Codes used and perplexity: held-out set, equal steps. Frechet distance: "
-             "prior samples vs held-out crops, both decoded from the top level alone, in the features of a "
-             "photograph classifier (lower is better).", ""]
-    for q, v in record["verdict"].items():
-        word = "beats" if v["wins"] else "does not beat"
-        lines.append(f"- {q} {word} ema: {v['psnr_gain_db']:+.2f} dB ({v['compared_on']}, seed spread "
-                     f"{v['spread_db']:.2f} dB), every level >= 99 % used: {v['all_levels_99pct']}, lower prior NLL: "
-                     f"{v['lower_prior_nll']}.")
-    lines += ["", "![held-out PSNR and training curves](quantizers.png)"]
-    return "\n".join(lines)
-
-
-def plot(rows: list[dict[str, Any]], quantizers: tuple[str, ...], path: Path) -> None:
-    """Training PSNR against CPU seconds (seed 0, equal steps) and held-out PSNR per quantizer and budget."""
-    fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
-    for q in quantizers:
-        r = next(x for x in rows if x["quantizer"] == q and x["budget"] == "steps")
-        k = max(1, len(r["curve"]) // 50)
-        pts = [r["curve"][i : i + k] for i in range(0, len(r["curve"]), k)]
-        ax1.plot([p[-1][1] for p in pts], [sum(c[2] for c in p) / len(p) for p in pts], label=q)
-    ax1.set(xlabel="training CPU seconds", ylabel="batch PSNR (dB)", title="training (seed 0)")
-    ax1.legend()
-    for i, budget in enumerate(("steps", "cpu_time")):
-        vals = [mean_std([x["psnr"] for x in rows if x["quantizer"] == q and x["budget"] == budget] or [float("nan")])
-                for q in quantizers]
-        ax2.bar([j + 0.4 * i for j in range(len(quantizers))], [v[0] for v in vals], 0.4, yerr=[v[1] for v in vals],
-                label="equal steps" if budget == "steps" else "equal CPU time")
-    ax2.set_xticks([j + 0.2 for j in range(len(quantizers))], list(quantizers))
-    lo = min(x["psnr"] for x in rows)
-    ax2.set(ylabel="held-out PSNR (dB)", ylim=(lo - 1, None), title="held-out")
-    ax2.legend()
-    save_figure(fig, path)
 
 
 __all__ = ["QuantizerStudySize", "run"]

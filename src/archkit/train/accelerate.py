@@ -6,7 +6,9 @@ contains `.cuda()` or a dtype decision of its own.
 
     device     auto | cpu | cuda | cuda:N | mps. auto = cuda when available, else cpu. Under torchrun
                with CUDA each rank takes cuda:LOCAL_RANK (for both "auto" and a bare "cuda").
-    precision  32 | bf16 | 16-mixed. bf16: autocast to bfloat16 (no scaler: bf16 has fp32's range).
+    precision  auto | 32 | bf16 | 16-mixed. bf16: autocast to bfloat16 (no scaler: bf16 has fp32's range).
+               auto: bf16 where the device computes it natively (a CUDA GPU of compute capability >= 8.0,
+               a CPU with AVX512-BF16 or AMX-BF16), else 32; training prints which and why at the start.
                16-mixed: autocast to float16 + a GradScaler (fp16 underflows without loss scaling).
                Parameters, optimizer state and the losses stay float32 in every mode.
     compile    torch.compile the model (off by default; the first steps are slow while it compiles).
@@ -33,6 +35,7 @@ from ..io import unwrap_model
 
 DEVICE_SPECS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISIONS = ("32", "bf16", "16-mixed")
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # what --precision accepts
 # Lightning's spellings, so a Lightning user's habit works too.
 _PRECISION_ALIASES = {"32": "32", "32-true": "32", "bf16": "bf16", "bf16-mixed": "bf16", "16-mixed": "16-mixed"}
 ACCEL_FIELDS = ("device", "precision", "compile")
@@ -93,11 +96,43 @@ def resolve_device(spec: str | torch.device | None = "auto", flag: str = "--devi
     raise ValueError(f"{flag}: expected one of {', '.join(DEVICE_SPECS)} (N = a GPU index), got {spec!r}")
 
 
+def _cpu_flags() -> set[str]:
+    """The CPU feature flags in /proc/cpuinfo (Linux); empty where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: CUDA capability >= 8.0, or a CPU with AVX512-BF16 / AMX-BF16.
+
+    Elsewhere bf16 is emulated: on an AVX2-only CPU a bf16 matmul runs at a few per cent of the fp32 rate.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    return device.type == "cpu" and bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' where `device` has native bf16, else '32'; any other value unchanged."""
+    if str(precision).strip().lower() != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "32"
+
+
+def describe_precision(precision: str, device: torch.device) -> str:
+    """One line: what `--precision auto` picks on `device` and why (training prints it at the start)."""
+    why = "it computes bf16 natively" if native_bf16(device) else "no native bf16 here (emulated bf16 is slower)"
+    return f"--precision {precision} -> {resolve_precision(precision, device)} on {device}: {why}"
+
+
 def check_precision(precision: str, device: torch.device, flag: str = "--precision") -> str:
-    """The canonical precision name ('32', 'bf16', '16-mixed'), checked against what `device` can do."""
-    name = _PRECISION_ALIASES.get(str(precision).strip().lower())
+    """The canonical precision name ('32', 'bf16', '16-mixed'; 'auto' resolved), checked against `device`."""
+    name = _PRECISION_ALIASES.get(str(resolve_precision(precision, device)).strip().lower())
     if name is None:
-        raise ValueError(f"{flag}: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise ValueError(f"{flag}: expected one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError(
             f"{flag}: bf16 was requested but {torch.cuda.get_device_name(device)} does not support "
@@ -315,6 +350,7 @@ __all__ = [
     "ACCEL_FIELDS",
     "DEVICE_SPECS",
     "PRECISIONS",
+    "PRECISION_CHOICES",
     "Accelerator",
     "accelerator_for",
     "available_devices",
@@ -322,8 +358,11 @@ __all__ = [
     "check_precision",
     "create_accelerator",
     "default_accelerator",
+    "describe_precision",
     "model_device",
+    "native_bf16",
     "resolve_device",
+    "resolve_precision",
     "restore_choice",
     "unwrap_model",
     "use_accelerator",

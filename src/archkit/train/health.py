@@ -17,6 +17,12 @@ from typing import Any
 import torch
 
 LOW_USAGE = 0.5  # below this share of codes in use, a level gets a one-line warning
+# What to try when a level's warning fires, by the level's quantizer (VQVAE2Config.quantizer).
+HEALTH_HINTS = {
+    "ema": "--quantizer fsq (no codebook to collapse), a smaller --num-codes or a lower --restart-after",
+    "rotation": "--quantizer fsq (no codebook to collapse), a smaller --num-codes or a lower --restart-after",
+    "fsq": "fewer values per channel in --fsq-levels (e.g. 5,5,5 instead of 8,8,8)",
+}
 
 
 def _all_reduce(t: torch.Tensor) -> torch.Tensor:
@@ -44,6 +50,7 @@ class CodebookHealth:
         self.counts = [torch.zeros(k, dtype=torch.float64) for k in self.num_codes]
         self.unused = [torch.zeros(k, dtype=torch.long) for k in self.num_codes]
         self.steps = 0
+        self.window_steps = 0  # steps since the last summary(reset=True)
         self._warned: set[int] = set()
 
     def update(self, codes: Sequence[torch.Tensor]) -> None:
@@ -55,22 +62,32 @@ class CodebookHealth:
             self.counts[l] += step_counts
             self.unused[l].add_(1).masked_fill_(step_counts > 0, 0)
         self.steps += 1
+        self.window_steps += 1
 
     def summary(self, reset: bool = True) -> list[dict[str, Any]]:
         """One dict per level (top first): codes, usage, perplexity, dead; `reset` starts a new window."""
         out = []
         for c, u, k in zip(self.counts, self.unused, self.num_codes):
             p = c / c.sum().clamp_min(1)
-            out.append({"codes": k, "usage": float((c > 0).double().mean()),
-                        "perplexity": float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum())),
-                        "dead": int((u >= self.dead_after).sum())})
+            out.append(
+                {
+                    "codes": k,
+                    "usage": float((c > 0).double().mean()),
+                    "perplexity": float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum())),
+                    "dead": int((u >= self.dead_after).sum()),
+                }
+            )
         if reset:
             for c in self.counts:
                 c.zero_()
+            self.window_steps = 0
         return out
 
-    def warnings_for(self, levels: list[dict[str, Any]], hint: str = "") -> list[str]:
-        """One line per level whose usage just fell below LOW_USAGE (once until it recovers), after warm-up."""
+    def warnings_for(self, levels: list[dict[str, Any]], hint: str | Sequence[str] = "") -> list[str]:
+        """One line per level whose usage just fell below LOW_USAGE (once until it recovers), after warm-up.
+
+        `hint`: what to try, one for every level or one per level.
+        """
         lines = []
         for l, lv in enumerate(levels):
             if lv["usage"] >= LOW_USAGE:
@@ -79,12 +96,14 @@ class CodebookHealth:
             if self.steps < self.warmup or l in self._warned:
                 continue
             self._warned.add(l)
-            lines.append(f"codebook health: level {l} ({level_name(l, len(levels))}) uses {lv['usage']:.0%} of its "
-                         f"{lv['codes']} codes ({lv['dead']} dead) at step {self.steps}"
-                         + (f"; try {hint}" if hint else ""))
+            lines.append(
+                f"codebook health: level {l} ({level_name(l, len(levels))}) uses {lv['usage']:.0%} of its "
+                f"{lv['codes']} codes ({lv['dead']} dead) at step {self.steps}"
+                + (f"; try {h}" if (h := hint if isinstance(hint, str) else hint[l]) else "")
+            )
         return lines
 
-    def warn(self, levels: list[dict[str, Any]], hint: str = "") -> list[str]:
+    def warn(self, levels: list[dict[str, Any]], hint: str | Sequence[str] = "") -> list[str]:
         """Issue `warnings_for` as RuntimeWarnings; returns the lines."""
         lines = self.warnings_for(levels, hint)
         for line in lines:
@@ -93,11 +112,13 @@ class CodebookHealth:
 
 
 def format_health(levels: list[dict[str, Any]]) -> str:
-    """Compact progress-bar text, top level first: 'use 97%/88% ppl 410/380 dead 0/3'."""
+    """Compact progress-bar text, top level first: 'use 97%/88% ppl 410/380 dead 0/3' ('' before any window)."""
+    if not levels:
+        return ""
     use = "/".join(f"{lv['usage']:.0%}" for lv in levels)
     ppl = "/".join(f"{lv['perplexity']:.0f}" for lv in levels)
     dead = "/".join(str(lv["dead"]) for lv in levels)
     return f"use {use} ppl {ppl} dead {dead}"
 
 
-__all__ = ["LOW_USAGE", "CodebookHealth", "format_health", "level_name"]
+__all__ = ["HEALTH_HINTS", "LOW_USAGE", "CodebookHealth", "format_health", "level_name"]

@@ -19,7 +19,7 @@ import json
 import time
 import warnings
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,8 +44,16 @@ from ..io.outdir import check_out_folder
 from ..models.vqvae import LAYOUT_ALIASES, VQVAE2, VQVAE2Config, load_vqvae
 from ..models.vqvae_layout import format_layout_table, layout_table
 from ..models.vqvae_presets import preset_fields
-from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
+from .accelerate import (
+    Accelerator,
+    accelerator_for,
+    create_accelerator,
+    describe_precision,
+    model_device,
+    restore_choice,
+)
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
+from .health import HEALTH_HINTS, CodebookHealth, format_health
 from .run import GracefulInterrupt, append_jsonl
 from .schedule import LR_SCHEDULES, lr_at
 from .vqvae_data import TrainBatches, evaluate_vqvae, psnr, write_recon
@@ -65,6 +73,8 @@ MODEL_FIELDS = (
     "code_dropout",
     "layout",
     "bottom_stride",
+    "quantizer",
+    "fsq_levels",
 )
 
 
@@ -72,7 +82,8 @@ MODEL_FIELDS = (
 class VQVAETrainConfig:
     """One VQ-VAE training run: data, budget, optimizer, and the VQVAE2Config fields (in_channels from data)."""
 
-    ADDED_FIELDS: ClassVar[dict] = {"bottom_stride": 4, "augment": "none"}  # added after run folders existed
+    # added after run folders existed, with the values those runs trained with
+    ADDED_FIELDS: ClassVar[dict] = {"bottom_stride": 4, "augment": "none", "quantizer": "ema", "fsq_levels": [8, 8, 8]}
     data: str = "digits"  # "digits", "natural" or an image folder
     image_size: int = 32
     out: str = "runs/vqvae"
@@ -100,11 +111,13 @@ class VQVAETrainConfig:
     restart_after: int = 50
     code_dropout: float = 0.1
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
-    precision: str = "32"  # 32 | bf16 | 16-mixed
+    precision: str = "32"  # auto | 32 | bf16 | 16-mixed (auto: bf16 where the device has it natively)
     compile: bool = False  # torch.compile the model
     layout: str = "archkit"
     bottom_stride: int = 4  # image side / bottom code map side (4 or 2)
     augment: str = "none"  # training batches only: "none" | "flip-permute" (archkit.data.augment)
+    quantizer: str | list[str] = "ema"  # "ema" | "fsq" | "rotation", or one per level (top first)
+    fsq_levels: list[int] | list[list[int]] = field(default_factory=lambda: [8, 8, 8])  # FSQ grid (or one per level)
     preset: str | None = None  # the preset the fields started from (a record; the fields decide)
 
     def __post_init__(self) -> None:
@@ -127,9 +140,13 @@ class VQVAETrainConfig:
 
 
 def train_step(
-    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, accel: Accelerator | None = None
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    accel: Accelerator | None = None,
+    health: CodebookHealth | None = None,
 ) -> dict[str, Any]:
-    """One optimizer step on MSE + VQ loss; returns loss, batch PSNR and per-level perplexity."""
+    """One optimizer step on MSE + VQ loss; returns loss, batch PSNR and per-level perplexity (+ `health` update)."""
     accel = accel or create_accelerator(model_device(model))
     model.train()
     x = accel.to_device(x)
@@ -141,6 +158,8 @@ def train_step(
     opt.zero_grad(set_to_none=True)
     accel.backward(loss)
     accel.step(opt)
+    if health is not None:
+        health.update(out.codes)
     return {
         "loss": loss.item(),
         "recon_mse": rec.item(),
@@ -202,10 +221,14 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     model.check_input(train[0][0][None])
     batches = TrainBatches(train, cfg.batch_size, cfg.seed, info, workers=cfg.workers, device=accel.device)
     test_batches = None  # rank 0's held-out DataLoader, made on first use (its workers then persist)
+    health = CodebookHealth(model_cfg.codes_per_level())
+    hints = [HEALTH_HINTS[q] for q in model_cfg.quantizer_per_level()]
     if info.is_main:
         if not isinstance(train, ImageData):
             tqdm.write(train.summary)
         tqdm.write(format_layout_table(layout_table(model, cfg.image_size)))
+        if str(cfg.precision).strip().lower() == "auto":
+            tqdm.write(describe_precision(cfg.precision, accel.device))
     step = 0
     state = None
     if checkpoint_exists(ckpt):
@@ -239,6 +262,7 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     bar = tqdm(total=total, initial=step, desc="vqvae", disable=not main_bar, dynamic_ncols=True)
     train_time, trained_images, interrupted = 0.0, 0, False
     last: dict[str, Any] = {}
+    codebook: list[dict[str, Any]] = []  # the latest codebook health window, per level
 
     def checkpoint_and_eval() -> dict[str, Any]:
         nonlocal test_batches
@@ -284,17 +308,17 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
                 )
             for group in opt.param_groups:  # a pure function of the step: resume continues the schedule exactly
                 group["lr"] = lr_at(cfg.lr, cfg.lr_schedule, step, total)
-            last = train_step(ddp, opt, x, accel)
+            last = train_step(ddp, opt, x, accel, health)
             train_time += time.perf_counter() - t0
             trained_images += len(x) * info.world_size
             step += 1
             bar.update(1)
+            if step % cfg.log_every == 0:  # codebook health over the log window (every rank: counts are all-reduced)
+                codebook = last["codebook"] = health.summary()
+                for line in health.warnings_for(codebook, hints) if info.is_main else []:
+                    tqdm.write(line)
             if main_bar:
-                bar.set_postfix(
-                    loss=f"{last['loss']:.4f}",
-                    psnr=f"{last['psnr']:.1f}",
-                    ppl="/".join(f"{p:.0f}" for p in last["perplexity"]),
-                )
+                bar.set_postfix_str(f"loss {last['loss']:.4f} psnr {last['psnr']:.1f} " + format_health(codebook))
             if info.is_main and step % cfg.log_every == 0:
                 append_jsonl(run / "metrics.jsonl", {"split": "train", "step": step, **last})
                 if writer is not None:
@@ -310,6 +334,12 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     result = _final_result(run, step, train_time, trained_images, interrupted, divergence) if info.is_main else {}
     if info.is_main:
         result["accelerator"] = accel.describe()
+        result["codebook_health"] = health.summary() if health.window_steps else codebook
+        tqdm.write(
+            f"codebook health while training: codes used and perplexity over the last {cfg.log_every} steps, "
+            f"dead = unused for {health.dead_after} steps"
+        )
+        tqdm.write(format_layout_table(layout_table(model, cfg.image_size, health=result["codebook_health"])))
         if not isinstance(train, ImageData):  # files that passed the folder scan but failed to decode later
             result["unreadable_at_load"] = train.warn_load_failures() + test.warn_load_failures()
         atomic_write_json(run / "result.json", result)
