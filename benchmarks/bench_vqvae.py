@@ -463,7 +463,26 @@ def main() -> None:
         help="write held-out natural crops above their reconstructions by a saved --screen model",
     )
     ap.add_argument("--memprobe", nargs=2, metavar=("DATASET", "KIND"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--precision",
+        action="store_true",
+        help="fp32 vs bf16 (eager, channels_last; --compile adds compiled variants) on natural-64, interleaved: "
+        "images/s and share of the same-dtype matmul rate (benchmarks/vqvae_precision.py); --steps = timed rounds",
+    )
+    ap.add_argument("--compile", action="store_true", help="--precision: also time torch.compile'd variants")
+    ap.add_argument("--threads", type=int, default=2, help="--precision: torch threads")
     args = ap.parse_args()
+    if args.precision:
+        from vqvae_precision import run as run_precision
+
+        for name in ("steps", "batch_size", "threads"):
+            if not 1 <= getattr(args, name) <= 100_000:
+                raise SystemExit(f"--{name.replace('_', '-')}: expected 1..100000, got {getattr(args, name)}")
+        out = args.out if args.out != RESULTS else RESULTS.with_name("bench_vqvae_precision.json")
+        run_precision(
+            batch=args.batch_size, rounds=args.steps, chunk=1, compile=args.compile, out=out, threads=args.threads
+        )
+        return
     if args.memprobe:
         print(memprobe(*args.memprobe, batch=args.batch_size))
         return

@@ -1,4 +1,5 @@
-"""GPU check: VQ-VAE-2 images/s (fp32, bf16, bf16 + compile), prior steps/s, sampling, DDP, MiniRocket vs aeon.
+"""GPU check: VQ-VAE-2 images/s (fp32, bf16, bf16 + compile; FSQ and rotation-trick quantizers in fp32), what
+`--precision auto` picks, prior steps/s, sampling, DDP, MiniRocket vs aeon.
 
 Finishes in under 6 minutes on one GPU: every section runs in its own process with a hard time
 limit (a section that hangs or compiles too long is killed and reported as such, the rest still
@@ -35,11 +36,13 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGETS = {
     "vqvae_fp32": 30,
     "vqvae_bf16": 30,
-    "vqvae_bf16_compile": 75,
-    "prior": 35,
-    "sampling": 40,
-    "ddp": 55,
-    "cpu_baseline": 40,
+    "vqvae_bf16_compile": 65,
+    "vqvae_fsq": 18,
+    "vqvae_rotation": 17,
+    "prior": 30,
+    "sampling": 30,
+    "ddp": 50,
+    "cpu_baseline": 35,
     "rocket": 25,
 }
 MEASURE_SHARE = 0.5
@@ -117,6 +120,7 @@ def section_vqvae(
     threads: int | None = None,
     batch: int | None = None,
     warmup: int = 2,
+    quantizer: str = "ema",
 ) -> dict[str, Any]:
     """VQ-VAE-2 training images/s through archkit's own train_step (random images, pinned host batches)."""
     import torch
@@ -129,7 +133,7 @@ def section_vqvae(
         torch.set_num_threads(threads)
     accel = create_accelerator(device, precision, compile)
     torch.manual_seed(0)
-    model = accel.prepare(VQVAE2(VQVAE2Config(in_channels=3, levels=2, **sz["vq"])))
+    model = accel.prepare(VQVAE2(VQVAE2Config(in_channels=3, levels=2, quantizer=quantizer, **sz["vq"])))
     net = accel.compile_model(model)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     b = batch or sz["batch"]
@@ -145,6 +149,7 @@ def section_vqvae(
     )
     return {
         **accel.describe(),
+        "quantizer": quantizer,
         "image_size": sz["image"],
         "batch": b,
         "threads": torch.get_num_threads(),
@@ -339,6 +344,8 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return section_vqvae(dev, "bf16", False, budget, sz)
     if name == "vqvae_bf16_compile":
         return section_vqvae(dev, "bf16", True, budget, sz)
+    if name in ("vqvae_fsq", "vqvae_rotation"):  # the other quantizers, in fp32 like vqvae_fp32
+        return section_vqvae(dev, "32", False, budget, sz, quantizer=name.removeprefix("vqvae_"))
     if name == "prior":
         return section_prior(dev, budget, sz)
     if name == "sampling":
@@ -409,6 +416,9 @@ def summarize(sections: dict[str, dict[str, Any]], cpu_baseline: float | None) -
         out["bf16_over_fp32_target_met"] = bf16 / fp32 >= TARGETS["bf16_over_fp32"]
     if fp32 and comp:
         out["bf16_compile_over_fp32"] = comp / fp32
+    for q in ("fsq", "rotation"):
+        if fp32 and ips(f"vqvae_{q}"):
+            out[f"{q}_over_ema_fp32"] = ips(f"vqvae_{q}") / fp32
     if best and cpu_baseline:
         out["gpu_best_over_cpu"] = best / cpu_baseline
         out["gpu_fp32_over_cpu"] = fp32 / cpu_baseline if fp32 else None
@@ -464,7 +474,21 @@ def main(argv: list[str] | None = None) -> int:
         "section_limits_s": {k: v * args.budget_scale for k, v in BUDGETS.items()},
         "sections": {},
     }
-    order = ["vqvae_fp32", "vqvae_bf16", "vqvae_bf16_compile", "prior", "sampling", "rocket", "ddp"]
+    order = [
+        "vqvae_fp32",
+        "vqvae_bf16",
+        "vqvae_bf16_compile",
+        "vqvae_fsq",
+        "vqvae_rotation",
+        "prior",
+        "sampling",
+        "rocket",
+        "ddp",
+    ]
+    from archkit.train.accelerate import describe_precision
+
+    # what `--precision auto` picks on this machine's GPU (or CPU with --force-cpu), and why
+    report["precision_auto"] = describe_precision("auto", torch.device("cpu" if args.force_cpu else "cuda"))
     baseline = None
     if args.cpu_baseline_json is not None:
         data = json.loads(args.cpu_baseline_json.read_text())

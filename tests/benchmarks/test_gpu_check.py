@@ -32,7 +32,9 @@ def test_section_limits_fit_in_six_minutes(gpu_check):
     assert sum(gpu_check.BUDGETS.values()) <= 330
 
 
-@pytest.mark.parametrize("name", ["vqvae_fp32", "vqvae_bf16", "prior", "sampling", "cpu_baseline", "rocket"])
+@pytest.mark.parametrize(
+    "name", ["vqvae_fp32", "vqvae_bf16", "vqvae_fsq", "vqvae_rotation", "prior", "sampling", "cpu_baseline", "rocket"]
+)
 def test_tiny_sections_measure_on_the_cpu(gpu_check, name):
     args = gpu_check.argparse.Namespace(tiny=True, force_cpu=True, budget_scale=0.1, nproc=2)
     r = gpu_check.run_section(name, args)

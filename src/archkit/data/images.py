@@ -41,6 +41,7 @@ _NATURAL_TRAIN = (
     "sklearn:china.jpg",
 )
 _NATURAL_TEST = ("skimage:coffee.png", "sklearn:flower.jpg")
+NATURAL_TRAIN_PHOTOS = len(_NATURAL_TRAIN)  # "natural" training crop i comes from photograph i % this
 _NATURAL_CROPS = {"train": 4096, "test": 512}
 
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.images import load_image_dataset
+from ..data.images import NATURAL_TRAIN_PHOTOS, load_image_dataset
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from ..models.resnet import ResNet, ResNetConfig
 from ..models.vqvae import QUANTIZERS, VQVAE2, VQVAE2Config, preset_fields
@@ -42,7 +42,6 @@ from .quantizers_report import plot, report_body, summarize, verdict
 from .report import write_report
 
 PRESET = "natural-64"
-NATURAL_TRAIN_PHOTOS = 6  # the bundled training photographs; crop i comes from photograph i % 6
 
 
 @dataclass
