@@ -8,6 +8,7 @@ _apply_if_archkit_command()
 from . import data, estimators, io, layers, loading, models, studies, surgery, train, utils
 from .estimators import FunctionRegressor, LSTMClassifier, RocketClassifier
 from .layers import (
+    FSQ,
     ConvNormAct,
     DecomposedConv2d,
     FrozenBatchNorm,
@@ -54,6 +55,7 @@ from .utils import ArchkitWarning, FolderLayoutWarning, UnreadableFilesWarning
 __version__ = "0.1.0"
 
 __all__ = [
+    "FSQ",
     "VQVAE2",
     # train
     "Accelerator",

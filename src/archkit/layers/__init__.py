@@ -15,15 +15,18 @@ from .features import (
     create_feature,
     create_features,
 )
+from .fsq import FSQ
 from .lowrank import LowRankConv2d, LowRankLinear
 from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
 from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
 from .quantize import QuantizerOutput, VectorQuantizer
 from .rocket import MiniRocket
+from .rotation import rotate_to
 
 __all__ = [
     "ACT_CHOICES",
     "FEATURE_CHOICES",
+    "FSQ",
     "NORM_CHOICES",
     "ORDERS",
     "CausalSelfAttention2d",
@@ -51,5 +54,6 @@ __all__ = [
     "create_norm",
     "largest_group_count",
     "reduce_channels",
+    "rotate_to",
     "same_padding",
 ]
