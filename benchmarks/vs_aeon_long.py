@@ -1,0 +1,245 @@
+"""`bench_sequences.py --vs aeon --long`: archkit's sequence models next to aeon's ROCKET family, 3 seeds.
+
+Data: the two long tasks of archkit.data.longtasks (T=8192, 8 channels, 4 classes, built from series
+bundled with aeon; train and test from disjoint source series; the seed changes both the source split
+and the cases) and the six bundled UCR/UEA sets on their official splits.
+Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier),
+archkit auto (AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket,
+aeon MultiRocket and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the
+train split and one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
+Results are written after every fit and a rerun skips what is already there, so runs can be split
+across invocations (--methods, --data) and merged (--summarize).
+LSTM budgets are bounded (LSTM_EPOCHS) so a run fits on a shared 2-core CPU; the cost is stated with the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LONG = ["needle", "order"]
+SETS = ["BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead", "JapaneseVowels", "OSULeaf"]
+METHODS = ["archkit-lstm", "archkit-lstm-conv", "archkit-rocket", "archkit-auto", "aeon-minirocket",
+           "aeon-multirocket", "aeon-hydra"]
+LONG_SIZES = {"n_train": 128, "n_test": 64, "length": 8192}
+# Epochs of the LSTM rows and of auto's LSTM candidates (bounded for a shared 2-core CPU: see the docs).
+LSTM_EPOCHS = {"long-raw": 3, "long-conv": 20, "sets": 10}
+QUICK = {"n_train": 24, "n_test": 16, "length": 512, "epochs": 1}
+LONG_RAW = dict(frontend="none", fcn_channels=0, hidden=64, layers=1, bidirectional=False, pool="last", batch_size=16)
+
+
+def load(data: str, seed: int, quick: bool) -> tuple[Any, np.ndarray, Any, np.ndarray, int]:
+    """(x_train, y_train, x_test, y_test, steps): (n, T, C) arrays, or lists of (T_i, C) series for unequal lengths."""
+    if data in LONG:
+        from archkit.data.longtasks import make_task
+
+        s = QUICK if quick else LONG_SIZES
+        xtr, ytr = make_task(data, s["n_train"], seed=seed, split="train", length=s["length"])
+        xte, yte = make_task(data, s["n_test"], seed=seed, split="test", length=s["length"])
+        return xtr, ytr, xte, yte, s["length"]
+    from archkit.data import load_real_dataset
+
+    d = load_real_dataset(data)
+    if len(set(d.lengths_train.tolist()) | set(d.lengths_test.tolist())) > 1:
+        series = lambda x, n: [x[i, : n[i]] for i in range(len(x))]  # noqa: E731
+        return (series(d.x_train, d.lengths_train), d.y_train, series(d.x_test, d.lengths_test), d.y_test,
+                int(max(d.lengths_train.max(), d.lengths_test.max())))
+    return d.x_train, d.y_train, d.x_test, d.y_test, int(d.x_train.shape[1])
+
+
+def _aeon_array(x: Any, steps: int) -> np.ndarray:
+    """aeon's (n, channels, T), zero-padded to `steps` when the series have unequal lengths."""
+    if isinstance(x, list):
+        x = np.stack([np.pad(s, ((0, steps - len(s)), (0, 0))) for s in x])
+    return np.ascontiguousarray(x.transpose(0, 2, 1))
+
+
+def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
+    """The estimator of one row (unfitted)."""
+    from archkit.estimators import LSTMClassifier
+
+    long = data in LONG
+    epochs = {k: QUICK["epochs"] if quick else v for k, v in LSTM_EPOCHS.items()}
+    if method == "archkit-lstm":
+        if long:
+            return LSTMClassifier(epochs=epochs["long-raw"], random_state=seed, **LONG_RAW)
+        return LSTMClassifier(epochs=epochs["sets"], frontend="none", fcn_channels=0, random_state=seed)
+    if method == "archkit-lstm-conv":
+        from archkit.estimators.auto import make_candidate
+
+        return make_candidate("lstm-conv", steps, epochs["long-conv" if long else "sets"], 10_000, "auto", "32", seed)
+    if method == "archkit-rocket":
+        from archkit.estimators import RocketClassifier
+
+        return RocketClassifier(random_state=seed)
+    if method == "archkit-auto":
+        from archkit.estimators import AutoSequenceClassifier
+
+        return AutoSequenceClassifier(lstm_epochs=epochs["long-conv" if long else "sets"], cv=3, random_state=seed)
+    from aeon.classification import convolution_based as cb
+
+    if method == "aeon-minirocket":
+        return cb.MiniRocketClassifier(random_state=seed, n_jobs=1)
+    if method == "aeon-multirocket":
+        return cb.MultiRocketClassifier(random_state=seed, n_jobs=1)
+    if method == "aeon-hydra":
+        return cb.MultiRocketHydraClassifier(random_state=seed, n_jobs=1)
+    raise ValueError(f"method: unknown {method!r}; expected one of {METHODS}")
+
+
+def hydra_available() -> bool:
+    try:
+        from aeon.classification.convolution_based import MultiRocketHydraClassifier  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
+    xtr, ytr, xte, yte, steps = load(data, seed, quick)
+    clf = make(method, data, seed, steps, quick)
+    if method.startswith("aeon-"):
+        xtr, xte = _aeon_array(xtr, steps), _aeon_array(xte, steps)
+    wall, cpu = time.perf_counter(), time.process_time()
+    clf.fit(xtr, ytr)
+    fit_s, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    t0 = time.perf_counter()
+    pred = clf.predict(xte)
+    predict_s = time.perf_counter() - t0
+    out = {"accuracy": 100 * float(np.mean(pred == yte)), "fit_s": fit_s, "fit_cpu_s": fit_cpu,
+           "predict_ms_per_case": 1000 * predict_s / len(yte), "n_train": len(ytr), "n_test": len(yte), "steps": steps}
+    if method == "archkit-auto":
+        out.update(chosen=clf.best_name_, tied_with=clf.tied_with_, cv=clf.cv_results_, folds=clf.n_splits_)
+    return out
+
+
+def run(out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool) -> dict[str, Any]:
+    from archkit.train import atomic_write_json
+
+    res: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    res.update({"quick": quick, "seeds": seeds, "long_sizes": QUICK if quick else LONG_SIZES, "lstm_epochs": LSTM_EPOCHS,
+                "threads": os.environ.get("OMP_NUM_THREADS"), "note": __doc__.split("\n\n")[1]})
+    res.setdefault("runs", {})
+    if "aeon-hydra" in methods and not hydra_available():
+        print("aeon-hydra left out: MultiRocketHydraClassifier is not in the installed aeon", flush=True)
+        methods = [m for m in methods if m != "aeon-hydra"]
+    for seed in range(seeds):
+        for data in datas:
+            for method in methods:
+                key = f"{method}/{data}/{seed}"
+                if key in res["runs"]:
+                    continue
+                r = fit_one(method, data, seed, quick)
+                res["runs"][key] = r
+                extra = f" chose {r['chosen']}" if "chosen" in r else ""
+                print(f"  {key}: {r['accuracy']:.1f}% fit {r['fit_s']:.0f}s predict {r['predict_ms_per_case']:.1f} ms/case{extra}",
+                      flush=True)
+                atomic_write_json(out, res)
+    return res
+
+
+def summarize(files: list[Path]) -> dict[str, Any]:
+    """Merge run files into per-(method, data) means over seeds, and check the targets."""
+    merged: dict[str, Any] = {"runs": {}, "sources": [str(f) for f in files]}
+    for f in files:
+        r = json.loads(f.read_text())
+        merged["runs"].update(r.get("runs", {}))
+        for k in ("quick", "seeds", "long_sizes", "lstm_epochs", "threads", "note"):
+            merged.setdefault(k, r.get(k))
+    table: dict[str, dict[str, Any]] = {}
+    for key, r in merged["runs"].items():
+        method, data, _ = key.split("/")
+        cell = table.setdefault(data, {}).setdefault(method, {"runs": [], "fit_s": [], "predict_ms": [], "chosen": []})
+        cell["runs"].append(r["accuracy"])
+        cell["fit_s"].append(r["fit_s"])
+        cell["predict_ms"].append(r["predict_ms_per_case"])
+        if "chosen" in r:
+            cell["chosen"].append(r["chosen"])
+    for cells in table.values():
+        for cell in cells.values():
+            cell.update(accuracy_mean=float(np.mean(cell["runs"])), accuracy_std=float(np.std(cell["runs"])),
+                        fit_s_mean=float(np.mean(cell["fit_s"])), predict_ms_mean=float(np.mean(cell["predict_ms"])))
+    merged["per_data"] = table
+    targets: dict[str, Any] = {}
+    sets = [s for s in SETS if {"archkit-auto", "aeon-minirocket"} <= set(table.get(s, {}))]
+    if sets:
+        a = float(np.mean([table[s]["archkit-auto"]["accuracy_mean"] for s in sets]))
+        m = float(np.mean([table[s]["aeon-minirocket"]["accuracy_mean"] for s in sets]))
+        targets["sets_auto_vs_minirocket"] = {"sets": sets, "auto": a, "minirocket": m, "met": a >= m}
+    for t in LONG:
+        if {"archkit-auto", "aeon-multirocket"} <= set(table.get(t, {})):
+            a, m = table[t]["archkit-auto"]["accuracy_mean"], table[t]["aeon-multirocket"]["accuracy_mean"]
+            targets[f"{t}_auto_vs_multirocket"] = {"auto": a, "multirocket": m, "met": a >= m}
+    merged["targets"] = targets
+    return merged
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    from archkit.surgery import format_table
+
+    rows = []
+    for data in [d for d in LONG + SETS if d in s["per_data"]]:
+        for method in [m for m in METHODS if m in s["per_data"][data]]:
+            c = s["per_data"][data][method]
+            chosen = ",".join(sorted(set(c["chosen"]))) if c["chosen"] else ""
+            rows.append([data, method, f"{c['accuracy_mean']:.1f} +- {c['accuracy_std']:.1f} (n={len(c['runs'])})",
+                         c["fit_s_mean"], c["predict_ms_mean"], chosen])
+    print(format_table(["data", "method", "accuracy %", "fit s", "predict ms/case", "auto chose"], rows))
+    for name, t in s["targets"].items():
+        print(f"target {name}: {json.dumps(t)}")
+
+
+def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -> Path:
+    """A PNG of `per_class` test cases per class for each long task (channels stacked, one panel per case)."""
+    from archkit.data.longtasks import INFO, make_task
+    from archkit.studies.report import new_figure, save_figure
+
+    fig, axes = new_figure(len(LONG) * 4, per_class, figsize=(6 * per_class, 1.6 * 4 * len(LONG)), squeeze=False)
+    for ti, task in enumerate(LONG):
+        x, y = make_task(task, 64, seed=seed, split="test", length=length)
+        for c in range(4):
+            for j, i in enumerate(np.flatnonzero(y == c)[:per_class]):
+                ax = axes[ti * 4 + c, j]
+                for ch in range(x.shape[2]):
+                    ax.plot(x[i, :, ch] + 3 * ch, lw=0.3)
+                ax.set_yticks([])
+                ax.set_title(f"{task}: class {c} ({INFO[task].classes[c]})", fontsize=8)
+    return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from archkit.train import atomic_write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, numbers not meaningful")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--data", default=",".join(LONG + SETS), help="comma list of long tasks and bundled sets")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)")
+    ap.add_argument("--summarize", nargs="+", type=Path, default=None, help="merge these run files, print, write --out")
+    ap.add_argument("--picture", type=Path, default=None, help="only draw a few cases per class of each long task here")
+    args = ap.parse_args(argv)
+    if args.picture:
+        print(f"wrote {picture(args.picture)}")
+        return
+    out = args.out or Path(__file__).parent / "results" / ("bench_sequences_vs_aeon_long" + ("_quick" if args.quick else "") + ".json")
+    if args.summarize:
+        summary = summarize(args.summarize)
+    else:
+        runs = out.with_name(out.stem + ".runs.json")
+        run(runs, args.methods.split(","), args.data.split(","), args.seeds, args.quick)
+        summary = summarize([runs])
+    atomic_write_json(out, summary)
+    print_summary(summary)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
