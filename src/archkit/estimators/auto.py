@@ -96,7 +96,11 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(spec, dict):
             if not spec:
                 raise ValueError("candidates: expected at least one candidate, got an empty dict")
-            return {str(k): clone(v) for k, v in spec.items()}
+            out = {str(k): clone(v) for k, v in spec.items()}
+            for est in out.values():  # an unseeded candidate gets the fit's seed, so a fit is repeatable
+                if est.get_params().get("random_state", 0) is None:
+                    est.set_params(random_state=seed)
+            return out
         if isinstance(spec, str) and spec == "auto":
             names = [c for c in CANDIDATES if c != "lstm" or steps <= self.raw_lstm_max_steps]
         elif isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) for c in spec):

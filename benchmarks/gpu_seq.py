@@ -1,0 +1,58 @@
+"""Sequence sections of gpu_check.py: LSTM training throughput at (B, T=8192, 8), raw steps and conv front end.
+
+Each section runs in gpu_check's child process with its time limit; `timed` is gpu_check's timing loop.
+The CPU row is the same training step on the CPU in fp32 with torch limited to 2 threads (the 2-core machine).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+# LSTM as in bench_sequences.py (hidden 128, 2 layers, max-pooled); the conv front end shortens T by 64.
+LSTM = dict(hidden=128, layers=2, pool="max")
+CONV = dict(frontend="conv", conv_channels=64, conv_kernel=7, conv_stride=4, conv_blocks=3)
+
+
+def lstm_sizes(tiny: bool) -> dict[str, int]:
+    """Batch and length of the LSTM section (tiny: only exercises the code path)."""
+    return dict(batch=2, steps=256, max_steps=3) if tiny else dict(batch=32, steps=8192, max_steps=50)
+
+
+def section_lstm_train(device: str, budget_s: float, tiny: bool, timed: Callable[..., dict[str, float]],
+                       precisions: tuple[str, ...] = ("32", "bf16"), threads: int | None = None) -> dict[str, Any]:
+    """Training sequences/s of SequenceClassifier on random (B, T, 8) data: raw LSTM and conv front end, per precision."""
+    import torch
+
+    from archkit.models import SequenceClassifier, SequenceClassifierConfig
+    from archkit.train import sequence_loss
+    from archkit.train.accelerate import create_accelerator
+
+    if threads:
+        torch.set_num_threads(threads)
+    sz = lstm_sizes(tiny)
+    out: dict[str, Any] = {"batch": sz["batch"], "steps": sz["steps"], "features": 8, "lstm": LSTM, "conv": CONV}
+    # the raw LSTM gets a fifth of the budget per precision: one step at 8192 steps is seconds even on a GPU
+    shares = {"none": 0.1, "conv": 0.4}
+    for frontend, share in shares.items():
+        for precision in precisions:
+            accel = create_accelerator(device, precision)
+            torch.manual_seed(0)
+            cfg = SequenceClassifierConfig(in_features=8, num_classes=4, **LSTM,
+                                           **(CONV if frontend == "conv" else {"frontend": "none"}))
+            model = accel.prepare(SequenceClassifier(cfg)).train()
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            x, y = accel.to_device((torch.randn(sz["batch"], sz["steps"], 8), torch.randint(0, 4, (sz["batch"],))))
+
+            def step() -> None:
+                with accel.autocast():
+                    logits = model(x)
+                loss = sequence_loss(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                accel.backward(loss)
+                accel.step(opt, 1.0, model.parameters())
+
+            r = timed(step, accel.device, budget_s * share / len(precisions), sz["max_steps"], warmup=1)
+            out[f"{frontend}_{precision}_sequences_per_s"] = r["steps"] * sz["batch"] / r["seconds"]
+            out[f"{frontend}_{precision}_timed_steps"] = r["steps"]
+            out["device"] = accel.describe()["device"]
+    return out

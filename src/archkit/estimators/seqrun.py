@@ -1,0 +1,143 @@
+"""`archkit seq train` beyond the LSTM: `--model rocket|auto` runs, and the ROCKET baseline every run is compared with.
+
+A run of `--model rocket` or `--model auto` reads the same data sources and the same train / held-out
+split as an LSTM run (`load_training_data`), fits the estimator on the train split only, scores the
+held-out split and writes to the run folder:
+- `estimator.pkl`: the fitted estimator (a pickle, as scikit-learn models are saved: load only runs you
+  trust); its SHA-256 is kept in summary.json and checked before `seq predict` unpickles it;
+- `summary.json`: held-out accuracy, the CV table of `--model auto`, the ROCKET baseline.
+Every run (LSTM runs too) also fits `RocketClassifier` on the same train split and scores the same
+held-out rows (`rocket_baseline`); the CLI warns when the chosen model scores below it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ESTIMATOR = "estimator.pkl"
+SUMMARY = "summary.json"
+BASELINE = "baseline.json"
+MODELS = ("lstm", "rocket", "auto")
+
+
+def materialize(data: Any) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
+    """(X, y) of a SequenceData view read in order: an (n, T, C) array, or a list of (T_i, C) series when lengths vary."""
+    xs, ys, series = [], [], []
+    for xb, yb, lb in data.batches(256, shuffle=False):
+        ys.append(np.asarray(yb))
+        if lb is None:
+            xs.append(xb.numpy())
+        else:
+            series += [xb[i, : int(n)].numpy() for i, n in enumerate(lb)]
+    y = np.concatenate(ys)
+    if series:
+        if xs:  # mixed shards (some with lengths, some without): every case as its own series
+            series = [a for b in xs for a in b] + series
+        return series, y
+    return np.concatenate(xs), y
+
+
+def _targets(loaded: tuple[Any, Any, list[str] | None]) -> tuple[Any, Any, int]:
+    """(train, held_out, number of classes) with every shard's labels checked and turned into class ids."""
+    from ..train.sequence import _validated_targets
+
+    return _validated_targets(*loaded)
+
+
+def rocket_baseline(train: Any, held: Any, seed: int = 0, device: str = "auto", precision: str = "32",
+                    x_train: Any = None, y_train: Any = None) -> dict[str, Any]:
+    """Fit RocketClassifier on the train split, score the held-out split: {held_out_accuracy, fit_s, num_train}."""
+    from .rocket import RocketClassifier
+
+    if x_train is None:
+        x_train, y_train = materialize(train)
+    x_held, y_held = materialize(held)
+    clf = RocketClassifier(random_state=seed, device=device, precision=precision)
+    t0 = time.perf_counter()
+    clf.fit(x_train, y_train)
+    fit_s = time.perf_counter() - t0
+    acc = float(np.mean(clf.predict(x_held) == y_held))
+    return {"model": "RocketClassifier", "held_out_accuracy": acc, "fit_s": fit_s, "num_train": len(y_train),
+            "num_held_out": len(y_held)}
+
+
+def baseline_for_run(cfg: Any) -> dict[str, Any]:
+    """The ROCKET baseline of an LSTM run (same data, same split as `train_sequence(cfg)`), written to BASELINE."""
+    from ..train.checkpoint import atomic_write_json
+    from ..train.sequence import load_training_data
+
+    train, held, _ = _targets(load_training_data(cfg))
+    base = rocket_baseline(train, held, seed=cfg.seed, device=cfg.device, precision=cfg.precision)
+    atomic_write_json(Path(cfg.out) / BASELINE, base)
+    return base
+
+
+def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None = None) -> dict[str, Any]:
+    """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder."""
+    from ..train.checkpoint import atomic_write, atomic_write_json
+    from ..train.sequence import load_training_data
+    from .auto import AutoSequenceClassifier
+    from .rocket import RocketClassifier
+
+    if model not in MODELS[1:]:
+        raise ValueError(f"--model: expected one of {list(MODELS)}, got {model!r}")
+    out = Path(cfg.out)
+    if (out / ESTIMATOR).exists():
+        raise ValueError(f"--out: {str(out)!r} already holds a fitted {ESTIMATOR}; choose a new --out")
+    train, held, num_classes = _targets(load_training_data(cfg))
+    x, y = materialize(train)
+    common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
+    est = (RocketClassifier(**common) if model == "rocket" else
+           AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common))
+    t0 = time.perf_counter()
+    est.fit(x, y)
+    fit_s = time.perf_counter() - t0
+    x_held, y_held = materialize(held)
+    acc = float(np.mean(est.predict(x_held) == y_held))
+    summary: dict[str, Any] = {"model": model, "estimator": type(est).__name__, "held_out_accuracy": acc, "fit_s": fit_s,
+                               "num_train": len(y), "num_held_out": len(y_held), "num_classes": num_classes,
+                               "skipped_shards": train.skipped}
+    if model == "auto":
+        summary.update(chosen=est.best_name_, tied_with=est.tied_with_, cv_folds=est.n_splits_, cv=est.cv_results_)
+    if model == "auto" and est.best_name_ == "rocket":
+        summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
+    elif model == "rocket":
+        summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
+    else:
+        summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, x, y)
+    out.mkdir(parents=True, exist_ok=True)
+    blob = pickle.dumps(est)
+    atomic_write(out / ESTIMATOR, lambda tmp: Path(tmp).write_bytes(blob))
+    summary["estimator_sha256"] = hashlib.sha256(blob).hexdigest()
+    atomic_write_json(out / SUMMARY, summary)
+    return summary
+
+
+def load_run_estimator(run: str | Path) -> Any:
+    """The fitted estimator of a `--model rocket|auto` run, after checking its SHA-256 against summary.json."""
+    import json
+
+    run = Path(run)
+    path, summary = run / ESTIMATOR, run / SUMMARY
+    if not path.is_file() or not summary.is_file():
+        raise FileNotFoundError(f"--run: {str(run)!r} holds no {ESTIMATOR} + {SUMMARY} (a `seq train --model rocket|auto` run)")
+    blob = path.read_bytes()
+    expected = json.loads(summary.read_text()).get("estimator_sha256")
+    if hashlib.sha256(blob).hexdigest() != expected:
+        raise ValueError(f"--run: {str(path)!r} does not match the SHA-256 in {SUMMARY} (changed or corrupt); refusing to load it")
+    return pickle.loads(blob)  # noqa: S301 - archkit's own file, verified above
+
+
+def below_baseline(accuracy: float, baseline: dict[str, Any]) -> str | None:
+    """A warning line when `accuracy` is below the ROCKET baseline's held-out accuracy, else None."""
+    ref = baseline.get("held_out_accuracy")
+    if ref is None or baseline.get("same_model") or accuracy >= ref:
+        return None
+    return (f"warning: the chosen model's held-out accuracy {accuracy:.4f} is below the ROCKET baseline's {ref:.4f} "
+            f"on the same split; consider --model rocket or --model auto")
