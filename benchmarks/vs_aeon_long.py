@@ -26,7 +26,7 @@ LONG = ["needle", "order"]
 SETS = ["BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead", "JapaneseVowels", "OSULeaf"]
 METHODS = ["archkit-lstm", "archkit-lstm-conv", "archkit-rocket", "archkit-auto", "aeon-minirocket",
            "aeon-multirocket", "aeon-hydra"]
-LONG_SIZES = {"n_train": 128, "n_test": 64, "length": 8192}
+LONG_SIZES = {"n_train": 96, "n_test": 48, "length": 8192}
 # Epochs of the LSTM rows and of auto's LSTM candidates (bounded for a shared 2-core CPU: see the docs).
 LSTM_EPOCHS = {"long-raw": 3, "long-conv": 20, "sets": 10}
 QUICK = {"n_train": 24, "n_test": 16, "length": 512, "epochs": 1}
@@ -212,6 +212,66 @@ def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -
     return save_figure(fig, path)
 
 
+RSS_SIZES = (512, 2048)  # training cases at T=8192: 128 MiB and 512 MiB of .npy shards
+RSS_FEATURES = 840  # MiniRocket features for the memory check (time; memory per batch does not depend on N)
+
+
+def _rss_probe(folder: str, features_out: str) -> None:
+    """(subprocess) transform every training shard of `folder` to a features file; print peak RSS growth as JSON."""
+    import threading
+
+    from archkit.data import open_shards
+    from archkit.layers.rocket import MiniRocket
+    from archkit.surgery import peak_rss_growth_mib
+    from archkit.train.rocket import transform_shards
+
+    data = open_shards(Path(folder) / "train")
+    x0 = np.ascontiguousarray(data.shards[0].x[:64].transpose(0, 2, 1), dtype=np.float32)
+    module = MiniRocket.fit(x0, None, RSS_FEATURES, 32, seed=0)
+    anon = {"peak_kib": 0}
+    stop = threading.Event()
+
+    def sample() -> None:  # anonymous (heap) memory, apart from the file pages the memory maps bring in
+        while not stop.is_set():
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    anon["peak_kib"] = max(anon["peak_kib"], int(line.split()[1]))
+            stop.wait(0.05)
+
+    start_anon = int(next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssAnon:")))
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    t0 = time.perf_counter()
+    growth = peak_rss_growth_mib(lambda: transform_shards(module, data, "cpu", batch_size=32, out=features_out))
+    wall = time.perf_counter() - t0
+    stop.set()
+    t.join()
+    print(json.dumps({"n": len(data), "peak_rss_growth_mib": growth, "anon_growth_mib": (anon["peak_kib"] - start_anon) / 1024,
+                      "seconds": wall}))
+
+
+def rss_check(cache: Path) -> dict[str, Any]:
+    """Peak RSS of the streamed ROCKET transform over needle-task shards at N and 4N training cases (fresh processes)."""
+    import subprocess
+    import sys
+
+    from archkit.data.longtasks import write_task
+
+    out: dict[str, Any] = {"sizes": list(RSS_SIZES), "num_features": RSS_FEATURES, "length": 8192, "batch_size": 32}
+    for n in RSS_SIZES:
+        folder = cache / f"needle-{n}"
+        if not (folder / "task.json").is_file():
+            write_task(folder, "needle", n_train=n, n_test=16, seed=0, length=8192, shard_size=256)
+        res = subprocess.run([sys.executable, __file__, "--rss-probe", str(folder), str(cache / f"features-{n}.npy")],
+                             capture_output=True, text=True, check=True)
+        out[str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"  rss n={n}: {out[str(n)]}", flush=True)
+    a, b = out[str(RSS_SIZES[0])], out[str(RSS_SIZES[1])]
+    out["ratio_peak_rss"] = b["peak_rss_growth_mib"] / max(a["peak_rss_growth_mib"], 1e-9)
+    out["ratio_anon"] = b["anon_growth_mib"] / max(a["anon_growth_mib"], 1e-9)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -225,7 +285,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)")
     ap.add_argument("--summarize", nargs="+", type=Path, default=None, help="merge these run files, print, write --out")
     ap.add_argument("--picture", type=Path, default=None, help="only draw a few cases per class of each long task here")
+    ap.add_argument("--rss", type=Path, default=None, metavar="CACHE",
+                    help="only the memory check: write needle shards (512 and 2048 cases) under CACHE and stream them")
+    ap.add_argument("--rss-probe", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.rss_probe:
+        _rss_probe(*args.rss_probe)
+        return
+    if args.rss:
+        res = rss_check(args.rss)
+        dest = Path(__file__).parent / "results" / "bench_sequences_long_rss.json"
+        atomic_write_json(dest, res)
+        print(f"peak RSS growth 4N / N: {res['ratio_peak_rss']:.2f} (anonymous memory: {res['ratio_anon']:.2f}); wrote {dest}")
+        return
     if args.picture:
         print(f"wrote {picture(args.picture)}")
         return
