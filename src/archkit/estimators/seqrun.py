@@ -78,8 +78,11 @@ def baseline_for_run(cfg: Any) -> dict[str, Any]:
     return base
 
 
-def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None = None) -> dict[str, Any]:
-    """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder."""
+def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None = None) -> tuple[dict[str, Any], Any]:
+    """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder.
+
+    Returns (summary, fitted estimator).
+    """
     from ..train.checkpoint import atomic_write, atomic_write_json
     from ..train.sequence import load_training_data
     from .auto import AutoSequenceClassifier
@@ -116,7 +119,7 @@ def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None =
     atomic_write(out / ESTIMATOR, lambda tmp: Path(tmp).write_bytes(blob))
     summary["estimator_sha256"] = hashlib.sha256(blob).hexdigest()
     atomic_write_json(out / SUMMARY, summary)
-    return summary
+    return summary, est
 
 
 def load_run_estimator(run: str | Path) -> Any:
