@@ -6,7 +6,8 @@ The CPU row is the same training step on the CPU in fp32 with torch limited to 2
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # LSTM as in bench_sequences.py (hidden 128, 2 layers, max-pooled); the conv front end shortens T by 64.
 LSTM = dict(hidden=128, layers=2, pool="max")
@@ -18,8 +19,14 @@ def lstm_sizes(tiny: bool) -> dict[str, int]:
     return dict(batch=2, steps=256, max_steps=3) if tiny else dict(batch=32, steps=8192, max_steps=50)
 
 
-def section_lstm_train(device: str, budget_s: float, tiny: bool, timed: Callable[..., dict[str, float]],
-                       precisions: tuple[str, ...] = ("32", "bf16"), threads: int | None = None) -> dict[str, Any]:
+def section_lstm_train(
+    device: str,
+    budget_s: float,
+    tiny: bool,
+    timed: Callable[..., dict[str, float]],
+    precisions: tuple[str, ...] = ("32", "bf16"),
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Training sequences/s of SequenceClassifier on random (B, T, 8) data: raw LSTM and conv front end, per precision."""
     import torch
 
@@ -37,8 +44,9 @@ def section_lstm_train(device: str, budget_s: float, tiny: bool, timed: Callable
         for precision in precisions:
             accel = create_accelerator(device, precision)
             torch.manual_seed(0)
-            cfg = SequenceClassifierConfig(in_features=8, num_classes=4, **LSTM,
-                                           **(CONV if frontend == "conv" else {"frontend": "none"}))
+            cfg = SequenceClassifierConfig(
+                in_features=8, num_classes=4, **LSTM, **(CONV if frontend == "conv" else {"frontend": "none"})
+            )
             model = accel.prepare(SequenceClassifier(cfg)).train()
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
             x, y = accel.to_device((torch.randn(sz["batch"], sz["steps"], 8), torch.randint(0, 4, (sz["batch"],))))

@@ -24,8 +24,15 @@ import numpy as np
 
 LONG = ["needle", "order"]
 SETS = ["BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead", "JapaneseVowels", "OSULeaf"]
-METHODS = ["archkit-lstm", "archkit-lstm-conv", "archkit-rocket", "archkit-auto", "aeon-minirocket",
-           "aeon-multirocket", "aeon-hydra"]
+METHODS = [
+    "archkit-lstm",
+    "archkit-lstm-conv",
+    "archkit-rocket",
+    "archkit-auto",
+    "aeon-minirocket",
+    "aeon-multirocket",
+    "aeon-hydra",
+]
 LONG_SIZES = {"n_train": 96, "n_test": 48, "length": 8192}
 # Epochs of the LSTM rows and of auto's LSTM candidates (bounded for a shared 2-core CPU: see the docs).
 LSTM_EPOCHS = {"long-raw": 3, "long-conv": 20, "sets": 10}
@@ -36,19 +43,24 @@ LONG_RAW = dict(frontend="none", fcn_channels=0, hidden=64, layers=1, bidirectio
 def load(data: str, seed: int, quick: bool) -> tuple[Any, np.ndarray, Any, np.ndarray, int]:
     """(x_train, y_train, x_test, y_test, steps): (n, T, C) arrays, or lists of (T_i, C) series for unequal lengths."""
     if data in LONG:
-        from archkit.data.longtasks import make_task
+        from archkit.data.longtasks import make_real_task
 
         s = QUICK if quick else LONG_SIZES
-        xtr, ytr = make_task(data, s["n_train"], seed=seed, split="train", length=s["length"])
-        xte, yte = make_task(data, s["n_test"], seed=seed, split="test", length=s["length"])
+        xtr, ytr = make_real_task(data, s["n_train"], seed=seed, split="train", length=s["length"])
+        xte, yte = make_real_task(data, s["n_test"], seed=seed, split="test", length=s["length"])
         return xtr, ytr, xte, yte, s["length"]
     from archkit.data import load_real_dataset
 
     d = load_real_dataset(data)
     if len(set(d.lengths_train.tolist()) | set(d.lengths_test.tolist())) > 1:
         series = lambda x, n: [x[i, : n[i]] for i in range(len(x))]  # noqa: E731
-        return (series(d.x_train, d.lengths_train), d.y_train, series(d.x_test, d.lengths_test), d.y_test,
-                int(max(d.lengths_train.max(), d.lengths_test.max())))
+        return (
+            series(d.x_train, d.lengths_train),
+            d.y_train,
+            series(d.x_test, d.lengths_test),
+            d.y_test,
+            int(max(d.lengths_train.max(), d.lengths_test.max())),
+        )
     return d.x_train, d.y_train, d.x_test, d.y_test, int(d.x_train.shape[1])
 
 
@@ -111,19 +123,34 @@ def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     pred = clf.predict(xte)
     predict_s = time.perf_counter() - t0
-    out = {"accuracy": 100 * float(np.mean(pred == yte)), "fit_s": fit_s, "fit_cpu_s": fit_cpu,
-           "predict_ms_per_case": 1000 * predict_s / len(yte), "n_train": len(ytr), "n_test": len(yte), "steps": steps}
+    out = {
+        "accuracy": 100 * float(np.mean(pred == yte)),
+        "fit_s": fit_s,
+        "fit_cpu_s": fit_cpu,
+        "predict_ms_per_case": 1000 * predict_s / len(yte),
+        "n_train": len(ytr),
+        "n_test": len(yte),
+        "steps": steps,
+    }
     if method == "archkit-auto":
         out.update(chosen=clf.best_name_, tied_with=clf.tied_with_, cv=clf.cv_results_, folds=clf.n_splits_)
     return out
 
 
 def run(out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool) -> dict[str, Any]:
-    from archkit.train import atomic_write_json
+    from archkit.io import atomic_write_json
 
     res: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    res.update({"quick": quick, "seeds": seeds, "long_sizes": QUICK if quick else LONG_SIZES, "lstm_epochs": LSTM_EPOCHS,
-                "threads": os.environ.get("OMP_NUM_THREADS"), "note": __doc__.split("\n\n")[1]})
+    res.update(
+        {
+            "quick": quick,
+            "seeds": seeds,
+            "long_sizes": QUICK if quick else LONG_SIZES,
+            "lstm_epochs": LSTM_EPOCHS,
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+            "note": __doc__.split("\n\n")[1],
+        }
+    )
     res.setdefault("runs", {})
     if "aeon-hydra" in methods and not hydra_available():
         print("aeon-hydra left out: MultiRocketHydraClassifier is not in the installed aeon", flush=True)
@@ -137,8 +164,10 @@ def run(out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool
                 r = fit_one(method, data, seed, quick)
                 res["runs"][key] = r
                 extra = f" chose {r['chosen']}" if "chosen" in r else ""
-                print(f"  {key}: {r['accuracy']:.1f}% fit {r['fit_s']:.0f}s predict {r['predict_ms_per_case']:.1f} ms/case{extra}",
-                      flush=True)
+                print(
+                    f"  {key}: {r['accuracy']:.1f}% fit {r['fit_s']:.0f}s predict {r['predict_ms_per_case']:.1f} ms/case{extra}",
+                    flush=True,
+                )
                 atomic_write_json(out, res)
     return res
 
@@ -162,8 +191,12 @@ def summarize(files: list[Path]) -> dict[str, Any]:
             cell["chosen"].append(r["chosen"])
     for cells in table.values():
         for cell in cells.values():
-            cell.update(accuracy_mean=float(np.mean(cell["runs"])), accuracy_std=float(np.std(cell["runs"])),
-                        fit_s_mean=float(np.mean(cell["fit_s"])), predict_ms_mean=float(np.mean(cell["predict_ms"])))
+            cell.update(
+                accuracy_mean=float(np.mean(cell["runs"])),
+                accuracy_std=float(np.std(cell["runs"])),
+                fit_s_mean=float(np.mean(cell["fit_s"])),
+                predict_ms_mean=float(np.mean(cell["predict_ms"])),
+            )
     merged["per_data"] = table
     targets: dict[str, Any] = {}
     sets = [s for s in SETS if {"archkit-auto", "aeon-minirocket"} <= set(table.get(s, {}))]
@@ -180,15 +213,23 @@ def summarize(files: list[Path]) -> dict[str, Any]:
 
 
 def print_summary(s: dict[str, Any]) -> None:
-    from archkit.surgery import format_table
+    from archkit.utils import format_table
 
     rows = []
     for data in [d for d in LONG + SETS if d in s["per_data"]]:
         for method in [m for m in METHODS if m in s["per_data"][data]]:
             c = s["per_data"][data][method]
             chosen = ",".join(sorted(set(c["chosen"]))) if c["chosen"] else ""
-            rows.append([data, method, f"{c['accuracy_mean']:.1f} +- {c['accuracy_std']:.1f} (n={len(c['runs'])})",
-                         c["fit_s_mean"], c["predict_ms_mean"], chosen])
+            rows.append(
+                [
+                    data,
+                    method,
+                    f"{c['accuracy_mean']:.1f} +- {c['accuracy_std']:.1f} (n={len(c['runs'])})",
+                    c["fit_s_mean"],
+                    c["predict_ms_mean"],
+                    chosen,
+                ]
+            )
     print(format_table(["data", "method", "accuracy %", "fit s", "predict ms/case", "auto chose"], rows))
     for name, t in s["targets"].items():
         print(f"target {name}: {json.dumps(t)}")
@@ -196,12 +237,12 @@ def print_summary(s: dict[str, Any]) -> None:
 
 def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -> Path:
     """A PNG of `per_class` test cases per class for each long task (channels stacked, one panel per case)."""
-    from archkit.data.longtasks import INFO, make_task
-    from archkit.studies.report import new_figure, save_figure
+    from archkit.data.longtasks import INFO, make_real_task
+    from archkit.utils import new_figure, save_figure
 
     fig, axes = new_figure(len(LONG) * 4, per_class, figsize=(6 * per_class, 1.6 * 4 * len(LONG)), squeeze=False)
     for ti, task in enumerate(LONG):
-        x, y = make_task(task, 64, seed=seed, split="test", length=length)
+        x, y = make_real_task(task, 64, seed=seed, split="test", length=length)
         for c in range(4):
             for j, i in enumerate(np.flatnonzero(y == c)[:per_class]):
                 ax = axes[ti * 4 + c, j]
@@ -238,7 +279,9 @@ def _rss_probe(folder: str, features_out: str) -> None:
                     anon["peak_kib"] = max(anon["peak_kib"], int(line.split()[1]))
             stop.wait(0.05)
 
-    start_anon = int(next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssAnon:")))
+    start_anon = int(
+        next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssAnon:"))
+    )
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     t0 = time.perf_counter()
@@ -246,8 +289,16 @@ def _rss_probe(folder: str, features_out: str) -> None:
     wall = time.perf_counter() - t0
     stop.set()
     t.join()
-    print(json.dumps({"n": len(data), "peak_rss_growth_mib": growth, "anon_growth_mib": (anon["peak_kib"] - start_anon) / 1024,
-                      "seconds": wall}))
+    print(
+        json.dumps(
+            {
+                "n": len(data),
+                "peak_rss_growth_mib": growth,
+                "anon_growth_mib": (anon["peak_kib"] - start_anon) / 1024,
+                "seconds": wall,
+            }
+        )
+    )
 
 
 def rss_check(cache: Path) -> dict[str, Any]:
@@ -255,15 +306,19 @@ def rss_check(cache: Path) -> dict[str, Any]:
     import subprocess
     import sys
 
-    from archkit.data.longtasks import write_task
+    from archkit.data.longtasks import write_real_task
 
     out: dict[str, Any] = {"sizes": list(RSS_SIZES), "num_features": RSS_FEATURES, "length": 8192, "batch_size": 32}
     for n in RSS_SIZES:
         folder = cache / f"needle-{n}"
         if not (folder / "task.json").is_file():
-            write_task(folder, "needle", n_train=n, n_test=16, seed=0, length=8192, shard_size=256)
-        res = subprocess.run([sys.executable, __file__, "--rss-probe", str(folder), str(cache / f"features-{n}.npy")],
-                             capture_output=True, text=True, check=True)
+            write_real_task(folder, "needle", n_train=n, n_test=16, seed=0, length=8192, shard_size=256)
+        res = subprocess.run(
+            [sys.executable, __file__, "--rss-probe", str(folder), str(cache / f"features-{n}.npy")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out[str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"  rss n={n}: {out[str(n)]}", flush=True)
     a, b = out[str(RSS_SIZES[0])], out[str(RSS_SIZES[1])]
@@ -275,18 +330,25 @@ def rss_check(cache: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from archkit.train import atomic_write_json
+    from archkit.io import atomic_write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, numbers not meaningful")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--data", default=",".join(LONG + SETS), help="comma list of long tasks and bundled sets")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)"
+    )
     ap.add_argument("--summarize", nargs="+", type=Path, default=None, help="merge these run files, print, write --out")
     ap.add_argument("--picture", type=Path, default=None, help="only draw a few cases per class of each long task here")
-    ap.add_argument("--rss", type=Path, default=None, metavar="CACHE",
-                    help="only the memory check: write needle shards (512 and 2048 cases) under CACHE and stream them")
+    ap.add_argument(
+        "--rss",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="only the memory check: write needle shards (512 and 2048 cases) under CACHE and stream them",
+    )
     ap.add_argument("--rss-probe", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rss_probe:
@@ -296,12 +358,16 @@ def main(argv: list[str] | None = None) -> None:
         res = rss_check(args.rss)
         dest = Path(__file__).parent / "results" / "bench_sequences_long_rss.json"
         atomic_write_json(dest, res)
-        print(f"peak RSS growth 4N / N: {res['ratio_peak_rss']:.2f} (anonymous memory: {res['ratio_anon']:.2f}); wrote {dest}")
+        print(
+            f"peak RSS growth 4N / N: {res['ratio_peak_rss']:.2f} (anonymous memory: {res['ratio_anon']:.2f}); wrote {dest}"
+        )
         return
     if args.picture:
         print(f"wrote {picture(args.picture)}")
         return
-    out = args.out or Path(__file__).parent / "results" / ("bench_sequences_vs_aeon_long" + ("_quick" if args.quick else "") + ".json")
+    out = args.out or Path(__file__).parent / "results" / (
+        "bench_sequences_vs_aeon_long" + ("_quick" if args.quick else "") + ".json"
+    )
     if args.summarize:
         summary = summarize(args.summarize)
     else:

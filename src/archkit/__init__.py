@@ -6,7 +6,7 @@ from .threads import apply_if_archkit_command as _apply_if_archkit_command
 _apply_if_archkit_command()
 
 from . import data, estimators, io, layers, loading, models, studies, surgery, train, utils
-from .estimators import FunctionRegressor, LSTMClassifier, RocketClassifier
+from .estimators import AutoSequenceClassifier, FunctionRegressor, LSTMClassifier, RocketClassifier
 from .layers import (
     FSQ,
     ConvNormAct,
@@ -60,6 +60,7 @@ __all__ = [
     # train
     "Accelerator",
     "ArchkitWarning",
+    "AutoSequenceClassifier",
     # layers
     "ConvNormAct",
     "DecomposedConv2d",

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
-from archkit.data.longtasks import make_task
+from archkit.data.longtasks import make_real_task
 from archkit.estimators.seqrun import below_baseline, load_run_estimator, train_estimator
 from archkit.train import SeqTrainConfig
 
@@ -20,10 +20,16 @@ def _run(args):
 
 def test_make_task_writes_shards_and_refuses_foreign_folders(tmp_path):
     out = tmp_path / "needle"
-    r = _run(["seq", "make-task", "needle", "--out", out, "--n-train", 12, "--n-test", 8, "--length", 256, "--shard-size", 8])
+    r = _run(
+        ["seq", "make-task", "needle", "--out", out, "--n-train", 12, "--n-test", 8, "--length", 256, "--shard-size", 8]
+    )
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in (out / "train").iterdir()) == ["part-00000_x.npy", "part-00000_y.npy",
-                                                                 "part-00001_x.npy", "part-00001_y.npy"]
+    assert sorted(p.name for p in (out / "train").iterdir()) == [
+        "part-00000_x.npy",
+        "part-00000_y.npy",
+        "part-00001_x.npy",
+        "part-00001_y.npy",
+    ]
     assert json.loads((out / "task.json").read_text())["n_test"] == 8
     r = _run(["seq", "make-task", "order", "--out", out, "--n-train", 4, "--n-test", 4, "--length", 256])
     assert r.exit_code == 0, r.output  # archkit's own task folder: replaced
@@ -38,29 +44,35 @@ def test_make_task_writes_shards_and_refuses_foreign_folders(tmp_path):
 
 def test_auto_run_reports_cv_and_baseline_and_reloads_identically(tmp_path):
     task = tmp_path / "order"
-    assert _run(["seq", "make-task", "order", "--out", task, "--n-train", 24, "--n-test", 8, "--length", 256]).exit_code == 0
+    assert (
+        _run(["seq", "make-task", "order", "--out", task, "--n-train", 24, "--n-test", 8, "--length", 256]).exit_code
+        == 0
+    )
     run = tmp_path / "run"
     r = _run(["seq", "train", "--shards", task / "train", "--model", "auto", "--cv", 2, "--epochs", 1, "--out", run])
     assert r.exit_code == 0, r.output
     assert "auto chose" in r.output and "ROCKET baseline" in r.output
     summary = json.loads((run / "summary.json").read_text())
     assert summary["chosen"] in summary["cv"] and summary["cv_folds"] == 2
-    x, _ = make_task("order", 8, seed=0, split="test", length=256)
+    x, _ = make_real_task("order", 8, seed=0, split="test", length=256)
     np.save(tmp_path / "X.npy", x)
     r = _run(["seq", "predict", "--run", run, "--x", tmp_path / "X.npy", "--out", tmp_path / "pred.npy"])
     assert r.exit_code == 0, r.output
     np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), load_run_estimator(run).predict(x))
     r = _run(["seq", "train", "--shards", task / "train", "--model", "auto", "--out", run])
-    assert r.exit_code != 0 and "already holds" in r.output  # nothing overwritten
+    assert r.exit_code != 0 and "already holds a run" in r.output  # nothing overwritten
 
 
 def test_rocket_run_in_process_equals_reloaded_run_and_a_changed_file_is_refused(tmp_path):
     task = tmp_path / "needle"
-    assert _run(["seq", "make-task", "needle", "--out", task, "--n-train", 16, "--n-test", 8, "--length", 256]).exit_code == 0
+    assert (
+        _run(["seq", "make-task", "needle", "--out", task, "--n-train", 16, "--n-test", 8, "--length", 256]).exit_code
+        == 0
+    )
     cfg = SeqTrainConfig(out=str(tmp_path / "run"), shards=str(task / "train"), device="cpu", progress=False)
     summary, est = train_estimator(cfg, "rocket")
     assert summary["rocket_baseline"]["same_model"] and 0.0 <= summary["held_out_accuracy"] <= 1.0
-    x, _ = make_task("needle", 8, seed=0, split="test", length=256)
+    x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
     np.testing.assert_array_equal(load_run_estimator(tmp_path / "run").predict_proba(x), est.predict_proba(x))
     with open(tmp_path / "run" / "estimator.pkl", "ab") as f:
         f.write(b"x")
@@ -70,9 +82,14 @@ def test_rocket_run_in_process_equals_reloaded_run_and_a_changed_file_is_refused
 
 def test_lstm_run_fits_the_rocket_baseline_on_the_same_split(tmp_path):
     task = tmp_path / "needle"
-    assert _run(["seq", "make-task", "needle", "--out", task, "--n-train", 16, "--n-test", 4, "--length", 256]).exit_code == 0
+    assert (
+        _run(["seq", "make-task", "needle", "--out", task, "--n-train", 16, "--n-test", 4, "--length", 256]).exit_code
+        == 0
+    )
     run = tmp_path / "run"
-    r = _run(["seq", "train", "--shards", task / "train", "--frontend", "conv", "--hidden", 8, "--epochs", 1, "--out", run])
+    r = _run(
+        ["seq", "train", "--shards", task / "train", "--frontend", "conv", "--hidden", 8, "--epochs", 1, "--out", run]
+    )
     assert r.exit_code == 0, r.output
     base = json.loads((run / "baseline.json").read_text())
     assert base["num_held_out"] == json.loads((run / "summary.json").read_text())["num_held_out"] == 3

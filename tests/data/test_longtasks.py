@@ -6,21 +6,21 @@ import numpy as np
 import pytest
 
 from archkit.data import open_shards
-from archkit.data.longtasks import TASK_FILE, _pooled, make_task, source_split, write_task
+from archkit.data.longtasks import TASK_FILE, _pooled, make_real_task, source_split, write_real_task
 
 pytest.importorskip("aeon")  # the source series ship inside aeon (the `seq` extra)
 
 
 @pytest.mark.parametrize("task", ["needle", "order"])
 def test_make_task_shape_balance_determinism(task):
-    x, y = make_task(task, 16, seed=3, length=512)
+    x, y = make_real_task(task, 16, seed=3, length=512)
     assert x.shape == (16, 512, 8) and x.dtype == np.float32 and y.dtype == np.int64
     assert np.bincount(y, minlength=4).tolist() == [4, 4, 4, 4]
-    x2, y2 = make_task(task, 16, seed=3, length=512)
+    x2, y2 = make_real_task(task, 16, seed=3, length=512)
     assert np.array_equal(x, x2) and np.array_equal(y, y2)
-    x3, _ = make_task(task, 16, seed=4, length=512)
+    x3, _ = make_real_task(task, 16, seed=4, length=512)
     assert not np.array_equal(x, x3)
-    assert not np.array_equal(x, make_task(task, 16, seed=3, length=512, draw=1)[0])
+    assert not np.array_equal(x, make_real_task(task, 16, seed=3, length=512, draw=1)[0])
 
 
 @pytest.mark.parametrize("name", ["BasicMotions", "JapaneseVowels", "ACSF1"])
@@ -35,27 +35,27 @@ def test_train_and_test_use_disjoint_source_series(name):
 
 
 def test_write_task_shards_stream_back(tmp_path):
-    out = write_task(tmp_path / "t", "needle", n_train=10, n_test=6, seed=1, length=256, shard_size=4)
+    out = write_real_task(tmp_path / "t", "needle", n_train=10, n_test=6, seed=1, length=256, shard_size=4)
     train, test = open_shards(out / "train"), open_shards(out / "test")
     assert len(train) == 10 and len(test) == 6 and len(train.shards) == 3
     assert train.in_features == 8 and train.timesteps == 256
     xb, yb, _ = next(train.batches(4, shuffle=False))
-    x0, y0 = make_task("needle", 4, seed=1, split="train", length=256, draw=0)
+    x0, y0 = make_real_task("needle", 4, seed=1, split="train", length=256, draw=0)
     assert np.allclose(xb.numpy(), x0) and np.array_equal(yb, y0)
     info = json.loads((out / TASK_FILE).read_text())
     assert info["task"] == "needle" and info["n_train"] == 10
-    write_task(out, "order", n_train=4, n_test=4, seed=0, length=256)  # archkit's own folder: replaced
+    write_real_task(out, "order", n_train=4, n_test=4, seed=0, length=256)  # archkit's own folder: replaced
     assert len(open_shards(out / "train")) == 4
 
 
 def test_write_task_refuses_foreign_folder_and_bad_numbers(tmp_path):
     (tmp_path / "mine.txt").write_text("user data")
     with pytest.raises(ValueError, match="refusing to overwrite"):
-        write_task(tmp_path, "needle", 4, 4, length=256)
+        write_real_task(tmp_path, "needle", 4, 4, length=256)
     assert (tmp_path / "mine.txt").read_text() == "user data"
     with pytest.raises(ValueError, match="n_train: expected an int"):
-        write_task(tmp_path / "new", "needle", 0, 4)
+        write_real_task(tmp_path / "new", "needle", 0, 4)
     with pytest.raises(ValueError, match="length: expected an int"):
-        make_task("order", 4, length=100)
+        make_real_task("order", 4, length=100)
     with pytest.raises(ValueError, match="task: expected one of"):
-        make_task("haystack", 4)
+        make_real_task("haystack", 4)

@@ -11,8 +11,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedKFold
 
 from archkit.estimators import LSTMClassifier
-from archkit.estimators.auto import AutoSequenceClassifier
-from archkit.estimators.auto import _conv_for, choose
+from archkit.estimators.auto import AutoSequenceClassifier, _conv_for, choose
 
 LSTM = dict(hidden=8, frontend="none", fcn_channels=0, dropout=0.0, batch_size=16, lr=2e-2)
 
@@ -32,11 +31,11 @@ class SlopeSign(ClassifierMixin, BaseEstimator):
     def __init__(self, flip: bool = False) -> None:
         self.flip = flip
 
-    def fit(self, X, y):  # noqa: ANN001, ANN201
+    def fit(self, X, y):
         self.classes_ = np.unique(y)
         return self
 
-    def predict(self, X):  # noqa: ANN001, ANN201
+    def predict(self, X):
         up = np.asarray(X)[:, -1, 0] > np.asarray(X)[:, 0, 0]
         return self.classes_[np.zeros(len(up), int) if self.flip else up.astype(int)]
 
@@ -67,16 +66,18 @@ def test_tie_rule_mean_then_std_then_fit_time_and_ties_within_one_standard_error
 
 def test_pickled_auto_predicts_identically():
     x, y = toy()
-    auto = AutoSequenceClassifier(candidates={"a": LSTMClassifier(epochs=2, **LSTM), "b": LSTMClassifier(epochs=3, **LSTM)},
-                                  cv=2, random_state=1).fit(x, y)
+    auto = AutoSequenceClassifier(
+        candidates={"a": LSTMClassifier(epochs=2, **LSTM), "b": LSTMClassifier(epochs=3, **LSTM)}, cv=2, random_state=1
+    ).fit(x, y)
     back = pickle.loads(pickle.dumps(auto))
     np.testing.assert_array_equal(back.predict_proba(x), auto.predict_proba(x))
 
 
 def test_named_candidates_include_rocket_and_leave_the_raw_lstm_out_beyond_its_step_limit():
     x, y = toy(n=24)
-    auto = AutoSequenceClassifier(candidates="auto", cv=2, lstm_epochs=1, num_features=84 * 4, raw_lstm_max_steps=16,
-                                  random_state=0).fit(x, y)
+    auto = AutoSequenceClassifier(
+        candidates="auto", cv=2, lstm_epochs=1, num_features=84 * 4, raw_lstm_max_steps=16, random_state=0
+    ).fit(x, y)
     assert set(auto.cv_results_) == {"rocket", "lstm-conv"}  # 24 steps > 16: no raw LSTM
     back = pickle.loads(pickle.dumps(auto))
     np.testing.assert_array_equal(back.predict(x), auto.predict(x))

@@ -1,4 +1,4 @@
-"""`archkit seq train|predict`: long-sequence classification with stacked LSTMs."""
+"""`archkit seq train|predict|make-task`: long-sequence classification (LSTMs, ROCKET, or a cross-validated choice)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import click
 
 from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
 from .options import EXISTING_RUN, accel_options, given_accel_flags
+from .seq_task import make_task
 
 
 @click.group()
 def seq() -> None:
-    """Classify (N, T, F) sequences (one label per sequence) with stacked LSTMs."""
+    """Classify (N, T, F) sequences (one label per sequence): LSTMs, ROCKET, or the one k-fold CV picks."""
+
+
+seq.add_command(make_task)
 
 
 @seq.command()
@@ -31,6 +35,15 @@ def seq() -> None:
     "--dataset", help="'long-task' (generated, T=8192) or a UCR/UEA set bundled with aeon, e.g. BasicMotions."
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option(
+    "--model",
+    type=click.Choice(["lstm", "rocket", "auto"]),
+    default="lstm",
+    show_default=True,
+    help="lstm: the SequenceClassifier below. rocket: MiniRocket + ridge head. auto: stratified k-fold CV on the "
+    "train split picks among ROCKET and LSTMs (their epochs: --epochs). Every run also scores a ROCKET baseline.",
+)
+@click.option("--cv", type=click.IntRange(2, 20), default=3, show_default=True, help="Folds of --model auto.")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
 @click.option(
     "--frontend",
@@ -111,6 +124,8 @@ def train(
     shards,
     dataset,
     out_dir,
+    model,
+    cv,
     resume,
     frontend,
     pool,
@@ -138,7 +153,12 @@ def train(
     precision,
     compile,
 ) -> None:
-    """Train a SequenceClassifier; writes checkpoint/, metrics.jsonl, confusion.png, summary.json."""
+    """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
+
+    --model lstm writes checkpoint/, metrics.jsonl, confusion.png, summary.json and baseline.json;
+    --model rocket|auto write estimator.pkl and summary.json.
+    """
+    from ..estimators.seqrun import baseline_for_run, below_baseline, train_estimator
     from ..train.sequence import SeqTrainConfig, train_sequence
 
     cfg = SeqTrainConfig(
@@ -173,16 +193,34 @@ def train(
         compile=compile,
         workers=workers,
     )
-    summary = train_sequence(cfg, resume=resume, explicit=given_accel_flags())
-    if summary["stopped"] == "interrupted":
+    if model != "lstm":
+        if resume:
+            raise ValueError(f"--resume: only --model lstm runs resume; --model {model} fits in one go")
+        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs)
+        if model == "auto":
+            table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
+            tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""
+            click.echo(f"{summary['cv_folds']}-fold CV accuracy on the train split: {table}")
+            click.echo(f"auto chose {summary['chosen']}{tie}")
+        click.echo(f"held-out accuracy {summary['held_out_accuracy']:.4f}; wrote {out_dir}")
+    else:
+        summary = train_sequence(cfg, resume=resume, explicit=given_accel_flags())
+        if summary["stopped"] == "interrupted":
+            click.echo(
+                f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume"
+            )
+            return
         click.echo(
-            f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume"
+            f"held-out accuracy {summary['held_out_accuracy']:.4f} after {summary['step']} steps "
+            f"({summary['train_sequences_per_s']:.1f} sequences/s); wrote {out_dir}"
         )
-        return
-    click.echo(
-        f"held-out accuracy {summary['held_out_accuracy']:.4f} after {summary['step']} steps "
-        f"({summary['train_sequences_per_s']:.1f} sequences/s); wrote {out_dir}"
-    )
+        summary["rocket_baseline"] = baseline_for_run(cfg)
+    base = summary["rocket_baseline"]
+    same = " (the chosen model itself)" if base.get("same_model") else ""
+    click.echo(f"ROCKET baseline on the same split: held-out accuracy {base['held_out_accuracy']:.4f}{same}")
+    warning = below_baseline(summary["held_out_accuracy"], base)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @seq.command()
@@ -231,12 +269,20 @@ def predict(
 ) -> None:
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
+    from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
 
-    model = load_model(run_dir / CHECKPOINT)
     x = open_x(x_path)
+    if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
+        pred, proba = predict_run_estimator(run_dir, x, batch_size)
+        _save_npy(out_path, pred)
+        if proba_path is not None:
+            _save_npy(proba_path, proba)
+        click.echo(f"wrote {len(pred)} predictions to {out_path}")
+        return
+    model = load_model(run_dir / CHECKPOINT)
     if x.shape[-1] != model.config.in_features:
         raise ValueError(
             f"--x: the model expects {model.config.in_features} features per step, {str(x_path)!r} has {x.shape[-1]}"

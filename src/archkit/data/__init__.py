@@ -18,6 +18,7 @@ from .images import (
 from .layout import FolderLayout, folder_layout
 from .loader import DEFAULT_WORKERS, EpochBatchSampler, epoch_permutation, make_loader
 from .long_task import LONG_TASK, LONG_TASK_CLASSES, make_long_task, write_long_task
+from .longtasks import REAL_TASKS, make_real_task, write_real_task
 from .regression import expand_bounds, parse_domain, rmse, sample_band, sample_box
 from .segmentation import NUM_SEG_CLASSES, DigitCanvas, DigitCanvasConfig, make_digit_canvas
 from .sequences import SequenceData, Shard, from_arrays, open_npy, open_shards
@@ -30,6 +31,7 @@ __all__ = [
     "LONG_TASK",
     "LONG_TASK_CLASSES",
     "NUM_SEG_CLASSES",
+    "REAL_TASKS",
     "DigitCanvas",
     "DigitCanvasConfig",
     "EpochBatchSampler",
@@ -56,6 +58,7 @@ __all__ = [
     "make_digit_canvas",
     "make_loader",
     "make_long_task",
+    "make_real_task",
     "open_image_dataset",
     "open_npy",
     "open_shards",
@@ -68,4 +71,5 @@ __all__ = [
     "save_image_grid",
     "write_image_folder",
     "write_long_task",
+    "write_real_task",
 ]

@@ -23,11 +23,15 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-TASKS = ("needle", "order")
+from ..io import atomic_write, atomic_write_json
+
+REAL_TASKS = ("needle", "order")
+TASKS = REAL_TASKS
 TASK_FILE = "task.json"  # marks a folder as archkit's own (only such folders are ever replaced)
 TASK_KIND = "archkit-long-task"
 SPLITS = ("train", "test")
@@ -47,11 +51,18 @@ class TaskInfo:
 
 
 INFO = {
-    "needle": TaskInfo("needle", ("badminton", "running", "standing", "walking"), "BasicMotions (aeon, bundled)",
-                       "ACSF1 appliance power series (aeon, bundled) + slow drift + white noise"),
-    "order": TaskInfo("order", ("A then B", "B then A", "C then D", "D then C"),
-                      "JapaneseVowels speakers 1-4 as A-D, speakers 5-9 as distractors (aeon, bundled)",
-                      "slow drift + white noise"),
+    "needle": TaskInfo(
+        "needle",
+        ("badminton", "running", "standing", "walking"),
+        "BasicMotions (aeon, bundled)",
+        "ACSF1 appliance power series (aeon, bundled) + slow drift + white noise",
+    ),
+    "order": TaskInfo(
+        "order",
+        ("A then B", "B then A", "C then D", "D then C"),
+        "JapaneseVowels speakers 1-4 as A-D, speakers 5-9 as distractors (aeon, bundled)",
+        "slow drift + white noise",
+    ),
 }
 
 
@@ -69,7 +80,7 @@ def _check_task(task: str) -> str:
 
 def _pooled(name: str) -> tuple[list[np.ndarray], np.ndarray]:
     """Every case of a bundled set (train and test files pooled) as (T_i, C) float32 arrays, and its labels."""
-    from .sequences import load_real_dataset
+    from .aeon_sets import load_real_dataset
 
     d = load_real_dataset(name)
     series = [d.x_train[i, : d.lengths_train[i]] for i in range(len(d.x_train))]
@@ -115,8 +126,9 @@ def _balanced_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarr
     return rng.permutation(np.arange(n) % classes).astype(np.int64)
 
 
-def make_needle(n: int, seed: int = 0, split: str = "train", length: int = 8192,
-               draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_needle(
+    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(x (n, length, 8) float32, y (n,) int64) of the needle task (see the module docstring)."""
     series, labels = _pooled("BasicMotions")
     bg_series, bg_labels = _pooled("ACSF1")
@@ -135,15 +147,16 @@ def make_needle(n: int, seed: int = 0, split: str = "train", length: int = 8192,
         x[i] += 0.25 * rows.T
         pool = src[labels[src] == y[i]]
         needle = series[pool[rng.integers(0, len(pool))]]
-        width = max(int(round(len(needle) * max(stretch[i], 1.0))), 2)
+        width = max(round(float(len(needle) * max(stretch[i], 1.0))), 2)
         seg = _resample(needle, width) * rng.uniform(0.8, 1.25)
         pos = int(rng.integers(0, length - width + 1))
         x[i, pos : pos + width, : seg.shape[1]] += seg
     return x, y
 
 
-def make_order(n: int, seed: int = 0, split: str = "train", length: int = 8192,
-               draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_order(
+    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(x (n, length, 8) float32, y (n,) int64) of the order task (see the module docstring)."""
     series, labels = _pooled("JapaneseVowels")
     src = source_split(labels, seed, split)
@@ -165,8 +178,9 @@ def make_order(n: int, seed: int = 0, split: str = "train", length: int = 8192,
     return x, y
 
 
-def make_task(task: str, n: int, seed: int = 0, split: str = "train", length: int = 8192,
-              draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_real_task(
+    task: str, n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One split of a long task in memory: (x (n, length, 8) float32, y (n,) int64).
 
     `seed` fixes which source series each split may use (and the cases); `draw` gives further cases
@@ -191,20 +205,27 @@ def _check_out(folder: Path) -> None:
         except (OSError, ValueError, AttributeError):
             kind = None
         if kind != TASK_KIND:
-            raise ValueError(f"--out: {str(folder)!r} is not empty and was not written by `archkit seq make-task` "
-                             f"(no {TASK_FILE}); refusing to overwrite it: choose an empty or new folder")
+            raise ValueError(
+                f"--out: {str(folder)!r} is not empty and was not written by `archkit seq make-task` "
+                f"(no {TASK_FILE}); refusing to overwrite it: choose an empty or new folder"
+            )
 
 
-def write_task(folder: str | os.PathLike, task: str, n_train: int, n_test: int, seed: int = 0, length: int = 8192,
-               shard_size: int = 256) -> Path:
+def write_real_task(
+    folder: str | os.PathLike,
+    task: str,
+    n_train: int,
+    n_test: int,
+    seed: int = 0,
+    length: int = 8192,
+    shard_size: int = 256,
+) -> Path:
     """Write a long task as .npy shards: folder/train/part-NNNNN_x.npy + _y.npy, folder/test/..., folder/task.json.
 
     Shards are made and written one at a time (memory stays at one shard), each atomically. A folder
     written earlier by this function is replaced; any other non-empty folder is refused.
     Read the splits back with `open_shards(folder / "train")` (streamed, memory-mapped).
     """
-    from ..train.checkpoint import atomic_write, atomic_write_json  # local: archkit.train imports archkit.data
-
     _check_task(task)
     n_train = _check_int(n_train, "n_train", 1, MAX_CASES)
     n_test = _check_int(n_test, "n_test", 1, MAX_CASES)
@@ -220,14 +241,26 @@ def write_task(folder: str | os.PathLike, task: str, n_train: int, n_test: int, 
         (folder / split).mkdir(parents=True, exist_ok=True)
         for k, start in enumerate(range(0, n, shard_size)):
             # one draw per shard, all from the split's own source series
-            x, y = make_task(task, min(shard_size, n - start), seed=seed, split=split, length=length, draw=k)
+            x, y = make_real_task(task, min(shard_size, n - start), seed=seed, split=split, length=length, draw=k)
             for suffix, arr in (("x", x), ("y", y)):
-                atomic_write(folder / split / f"part-{k:05d}_{suffix}.npy", lambda tmp, a=arr: _save(tmp, a))
+                atomic_write(folder / split / f"part-{k:05d}_{suffix}.npy", partial(_save, array=arr))
     info = INFO[task]
-    atomic_write_json(folder / TASK_FILE, {"kind": TASK_KIND, "task": task, "seed": seed, "n_train": n_train,
-                                           "n_test": n_test, "length": length, "channels": CHANNELS,
-                                           "shard_size": shard_size, "classes": list(info.classes),
-                                           "source": info.source, "background": info.background})
+    atomic_write_json(
+        folder / TASK_FILE,
+        {
+            "kind": TASK_KIND,
+            "task": task,
+            "seed": seed,
+            "n_train": n_train,
+            "n_test": n_test,
+            "length": length,
+            "channels": CHANNELS,
+            "shard_size": shard_size,
+            "classes": list(info.classes),
+            "source": info.source,
+            "background": info.background,
+        },
+    )
     return folder
 
 

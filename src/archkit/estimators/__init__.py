@@ -1,8 +1,16 @@
 """scikit-learn estimators over archkit models: fit/predict/score, GridSearchCV- and Pipeline-ready."""
 
+from .auto import AutoSequenceClassifier
 from .function import FunctionRegressor
 from .rocket import RocketClassifier, RocketModule
 from .sequence import LSTMClassifier
 from .series import as_padded_series
 
-__all__ = ["FunctionRegressor", "LSTMClassifier", "RocketClassifier", "RocketModule", "as_padded_series"]
+__all__ = [
+    "AutoSequenceClassifier",
+    "FunctionRegressor",
+    "LSTMClassifier",
+    "RocketClassifier",
+    "RocketModule",
+    "as_padded_series",
+]

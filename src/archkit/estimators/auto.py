@@ -47,8 +47,9 @@ def _conv_for(steps: int) -> dict[str, Any]:
     return {"frontend": "conv", "conv_stride": 4, "conv_blocks": blocks, "fcn_channels": 0, "pool": "max"}
 
 
-def make_candidate(name: str, steps: int, lstm_epochs: int, num_features: int, device: str, precision: str,
-                   random_state: int | None) -> BaseEstimator:
+def make_candidate(
+    name: str, steps: int, lstm_epochs: int, num_features: int, device: str, precision: str, random_state: int | None
+) -> BaseEstimator:
     """A fresh candidate estimator by name, for series of `steps` time steps (archkit's "ntc" layout)."""
     from .sequence import LSTMClassifier
 
@@ -72,9 +73,19 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
     `lstm_epochs` and `num_features` configure the named candidates. `layout` as in LSTMClassifier.
     """
 
-    def __init__(self, candidates: Any = "auto", cv: int = 3, lstm_epochs: int = 100, num_features: int = 10_000,
-                 raw_lstm_max_steps: int = 1024, layout: str = "ntc", device: str = "auto", precision: str = "32",
-                 random_state: int | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        candidates: Any = "auto",
+        cv: int = 3,
+        lstm_epochs: int = 100,
+        num_features: int = 10_000,
+        raw_lstm_max_steps: int = 1024,
+        layout: str = "ntc",
+        device: str = "auto",
+        precision: str = "32",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.candidates = candidates
         self.cv = cv
         self.lstm_epochs = lstm_epochs
@@ -86,7 +97,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags type
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
@@ -106,14 +117,18 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         elif isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) for c in spec):
             names = list(dict.fromkeys(spec))
         else:
-            raise ValueError(f"candidates: expected 'auto', a list of names from {list(CANDIDATES)} or a dict "
-                             f"name -> estimator, got {spec!r}")
+            raise ValueError(
+                f"candidates: expected 'auto', a list of names from {list(CANDIDATES)} or a dict "
+                f"name -> estimator, got {spec!r}"
+            )
         for name in ("lstm_epochs", "num_features", "raw_lstm_max_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        return {n: make_candidate(n, steps, self.lstm_epochs, self.num_features, self.device, self.precision, seed)
-                for n in names}
+        return {
+            n: make_candidate(n, steps, self.lstm_epochs, self.num_features, self.device, self.precision, seed)
+            for n in names
+        }
 
     def fit(self, X: Any, y: Any) -> AutoSequenceClassifier:
         """Cross-validate every candidate on (X, y), pick by the rule in the module docstring, refit it on all of X."""
@@ -129,8 +144,10 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
         folds = min(self.cv, int(counts.min()))
         if folds < 2:
-            raise ValueError(f"y: class {classes[counts.argmin()]!r} has 1 case; stratified cross-validation needs "
-                             f"at least 2 per class")
+            raise ValueError(
+                f"y: class {classes[counts.argmin()]!r} has 1 case; stratified cross-validation needs "
+                f"at least 2 per class"
+            )
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         data = _as_input(x, lengths)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -145,9 +162,16 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
                 times.append(time.perf_counter() - t0)
                 scores.append(float(np.mean(model.predict(_take(data, va)) == y[va])))
                 if self.verbose:
-                    print(f"[auto] {name} fold {k + 1}/{folds}: accuracy {scores[-1]:.4f} ({times[-1]:.1f}s)", flush=True)
-            results[name] = {"fold_accuracy": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
-                             "fit_s": float(np.mean(times)), "estimator": est}
+                    print(
+                        f"[auto] {name} fold {k + 1}/{folds}: accuracy {scores[-1]:.4f} ({times[-1]:.1f}s)", flush=True
+                    )
+            results[name] = {
+                "fold_accuracy": scores,
+                "mean": float(np.mean(scores)),
+                "std": float(np.std(scores)),
+                "fit_s": float(np.mean(times)),
+                "estimator": est,
+            }
         self.best_name_, self.tied_with_ = choose(results)
         self.cv_results_ = {n: {k: v for k, v in r.items() if k != "estimator"} for n, r in results.items()}
         self.n_splits_ = folds
@@ -169,8 +193,10 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
     def _input(self, X: Any) -> Any:
         x, lengths, _ = as_padded_series(X, self.layout)
         if x.shape[2] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[2]} channels, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} channels as input (layout {self.layout!r})")
+            raise ValueError(
+                f"X has {x.shape[2]} channels, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} channels as input (layout {self.layout!r})"
+            )
         return _as_input(x, lengths)
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io import atomic_write, atomic_write_json
+
 ESTIMATOR = "estimator.pkl"
 SUMMARY = "summary.json"
 BASELINE = "baseline.json"
@@ -50,8 +52,15 @@ def _targets(loaded: tuple[Any, Any, list[str] | None]) -> tuple[Any, Any, int]:
     return _validated_targets(*loaded)
 
 
-def rocket_baseline(train: Any, held: Any, seed: int = 0, device: str = "auto", precision: str = "32",
-                    x_train: Any = None, y_train: Any = None) -> dict[str, Any]:
+def rocket_baseline(
+    train: Any,
+    held: Any,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "32",
+    x_train: Any = None,
+    y_train: Any = None,
+) -> dict[str, Any]:
     """Fit RocketClassifier on the train split, score the held-out split: {held_out_accuracy, fit_s, num_train}."""
     from .rocket import RocketClassifier
 
@@ -63,13 +72,17 @@ def rocket_baseline(train: Any, held: Any, seed: int = 0, device: str = "auto", 
     clf.fit(x_train, y_train)
     fit_s = time.perf_counter() - t0
     acc = float(np.mean(clf.predict(x_held) == y_held))
-    return {"model": "RocketClassifier", "held_out_accuracy": acc, "fit_s": fit_s, "num_train": len(y_train),
-            "num_held_out": len(y_held)}
+    return {
+        "model": "RocketClassifier",
+        "held_out_accuracy": acc,
+        "fit_s": fit_s,
+        "num_train": len(y_train),
+        "num_held_out": len(y_held),
+    }
 
 
 def baseline_for_run(cfg: Any) -> dict[str, Any]:
     """The ROCKET baseline of an LSTM run (same data, same split as `train_sequence(cfg)`), written to BASELINE."""
-    from ..train.checkpoint import atomic_write_json
     from ..train.sequence import load_training_data
 
     train, held, _ = _targets(load_training_data(cfg))
@@ -83,7 +96,6 @@ def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None =
 
     Returns (summary, fitted estimator).
     """
-    from ..train.checkpoint import atomic_write, atomic_write_json
     from ..train.sequence import load_training_data
     from .auto import AutoSequenceClassifier
     from .rocket import RocketClassifier
@@ -91,26 +103,35 @@ def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None =
     if model not in MODELS[1:]:
         raise ValueError(f"--model: expected one of {list(MODELS)}, got {model!r}")
     out = Path(cfg.out)
-    if (out / ESTIMATOR).exists():
-        raise ValueError(f"--out: {str(out)!r} already holds a fitted {ESTIMATOR}; choose a new --out")
+    for held_there in (ESTIMATOR, "checkpoint"):
+        if (out / held_there).exists():
+            raise ValueError(f"--out: {str(out)!r} already holds a run ({held_there}); choose a new --out")
     train, held, num_classes = _targets(load_training_data(cfg))
     x, y = materialize(train)
     common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
-    est = (RocketClassifier(**common) if model == "rocket" else
-           AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common))
+    est = (
+        RocketClassifier(**common)
+        if model == "rocket"
+        else AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common)
+    )
     t0 = time.perf_counter()
     est.fit(x, y)
     fit_s = time.perf_counter() - t0
     x_held, y_held = materialize(held)
     acc = float(np.mean(est.predict(x_held) == y_held))
-    summary: dict[str, Any] = {"model": model, "estimator": type(est).__name__, "held_out_accuracy": acc, "fit_s": fit_s,
-                               "num_train": len(y), "num_held_out": len(y_held), "num_classes": num_classes,
-                               "skipped_shards": train.skipped}
+    summary: dict[str, Any] = {
+        "model": model,
+        "estimator": type(est).__name__,
+        "held_out_accuracy": acc,
+        "fit_s": fit_s,
+        "num_train": len(y),
+        "num_held_out": len(y_held),
+        "num_classes": num_classes,
+        "skipped_shards": train.skipped,
+    }
     if model == "auto":
         summary.update(chosen=est.best_name_, tied_with=est.tied_with_, cv_folds=est.n_splits_, cv=est.cv_results_)
-    if model == "auto" and est.best_name_ == "rocket":
-        summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
-    elif model == "rocket":
+    if (model == "auto" and est.best_name_ == "rocket") or model == "rocket":
         summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
     else:
         summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, x, y)
@@ -129,12 +150,28 @@ def load_run_estimator(run: str | Path) -> Any:
     run = Path(run)
     path, summary = run / ESTIMATOR, run / SUMMARY
     if not path.is_file() or not summary.is_file():
-        raise FileNotFoundError(f"--run: {str(run)!r} holds no {ESTIMATOR} + {SUMMARY} (a `seq train --model rocket|auto` run)")
+        raise FileNotFoundError(
+            f"--run: {str(run)!r} holds no {ESTIMATOR} + {SUMMARY} (a `seq train --model rocket|auto` run)"
+        )
     blob = path.read_bytes()
     expected = json.loads(summary.read_text()).get("estimator_sha256")
     if hashlib.sha256(blob).hexdigest() != expected:
-        raise ValueError(f"--run: {str(path)!r} does not match the SHA-256 in {SUMMARY} (changed or corrupt); refusing to load it")
-    return pickle.loads(blob)  # noqa: S301 - archkit's own file, verified above
+        raise ValueError(
+            f"--run: {str(path)!r} does not match the SHA-256 in {SUMMARY} (changed or corrupt); refusing to load it"
+        )
+    return pickle.loads(blob)
+
+
+def predict_run_estimator(run: str | Path, x: Any, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids (N,), probabilities (N, C)) of a `--model rocket|auto` run for X (N, T, F), `batch_size` rows at a time."""
+    est = load_run_estimator(run)
+    if x.shape[-1] != est.n_features_in_:
+        raise ValueError(f"--x: the model expects {est.n_features_in_} features per step, X has {x.shape[-1]}")
+    probs = [
+        est.predict_proba(np.asarray(x[i : i + batch_size], dtype=np.float32)) for i in range(0, len(x), batch_size)
+    ]
+    p = np.concatenate(probs) if probs else np.zeros((0, len(est.classes_)), np.float32)
+    return est.classes_[p.argmax(1)].astype(np.int64), p.astype(np.float32)
 
 
 def below_baseline(accuracy: float, baseline: dict[str, Any]) -> str | None:
@@ -142,5 +179,7 @@ def below_baseline(accuracy: float, baseline: dict[str, Any]) -> str | None:
     ref = baseline.get("held_out_accuracy")
     if ref is None or baseline.get("same_model") or accuracy >= ref:
         return None
-    return (f"warning: the chosen model's held-out accuracy {accuracy:.4f} is below the ROCKET baseline's {ref:.4f} "
-            f"on the same split; consider --model rocket or --model auto")
+    return (
+        f"warning: the chosen model's held-out accuracy {accuracy:.4f} is below the ROCKET baseline's {ref:.4f} "
+        f"on the same split; consider --model rocket or --model auto"
+    )
