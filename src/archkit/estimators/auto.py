@@ -53,7 +53,7 @@ def make_candidate(
     """A fresh candidate estimator by name, for series of `steps` time steps (archkit's "ntc" layout)."""
     from .sequence import LSTMClassifier
 
-    common = {"device": device, "precision": precision, "random_state": random_state}
+    common: dict[str, Any] = {"device": device, "precision": precision, "random_state": random_state}
     if name == "rocket":
         from .rocket import RocketClassifier
 
@@ -97,7 +97,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
