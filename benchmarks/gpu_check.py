@@ -1,7 +1,8 @@
 """GPU check: VQ-VAE-2 images/s (fp32, bf16, bf16 + compile; FSQ and rotation-trick quantizers in fp32), what
-`--precision auto` picks, prior steps/s, sampling, DDP, MiniRocket vs aeon.
+`--precision auto` picks, prior steps/s, sampling, DDP, MiniRocket vs aeon, LSTM training
+sequences/s at (32, 8192, 8) (raw steps and conv front end; benchmarks/gpu_seq.py).
 
-Finishes in under 6 minutes on one GPU: every section runs in its own process with a hard time
+Finishes in under 7 minutes on one GPU: every section runs in its own process with a hard time
 limit (a section that hangs or compiles too long is killed and reported as such, the rest still
 run), and inside a section the timed loop stops at its share of that limit. Writes
 benchmarks/results/gpu_check.json after every section, so a cut-short run keeps what it measured.
@@ -28,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))  # gpu_seq.py, next to this file
 OUT = RESULTS / "gpu_check.json"
 REPO = Path(__file__).resolve().parents[1]
 
-# Hard limit per section in seconds (sum 330 s: under 6 minutes with start-up). The timed loop of a
+# Hard limit per section in seconds (sum 370 s: under 7 minutes with start-up). The timed loop of a
 # section uses at most MEASURE_SHARE of it; the rest covers imports, model building and warm-up.
 BUDGETS = {
     "vqvae_fp32": 30,
@@ -44,6 +46,7 @@ BUDGETS = {
     "ddp": 50,
     "cpu_baseline": 35,
     "rocket": 25,
+    "lstm_train": 40,
 }
 MEASURE_SHARE = 0.5
 TARGETS = {"bf16_over_fp32": 1.5, "gpu_over_cpu": 20.0}
@@ -365,6 +368,12 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return section_rocket(dev, sz, args.tiny)
     if name == "ddp":
         return section_ddp(dev, BUDGETS[name] * args.budget_scale - 5, sz, args.nproc)
+    if name == "lstm_train":
+        import gpu_seq
+
+        return gpu_seq.section_lstm_train(
+            dev, budget, args.tiny, _timed, cpu_reference=RESULTS / "bench_sequences.json"
+        )
     raise ValueError(f"--section: unknown section {name!r}; expected one of {sorted(BUDGETS)}")
 
 
@@ -484,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         "sampling",
         "rocket",
         "ddp",
+        "lstm_train",
     ]
     from archkit.train.accelerate import describe_precision
 

@@ -6,7 +6,9 @@ The CPU row is the same training step on the CPU in fp32 with torch limited to 2
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # LSTM as in bench_sequences.py (hidden 128, 2 layers, max-pooled); the conv front end shortens T by 64.
@@ -26,6 +28,7 @@ def section_lstm_train(
     timed: Callable[..., dict[str, float]],
     precisions: tuple[str, ...] = ("32", "bf16"),
     threads: int | None = None,
+    cpu_reference: Path | None = None,
 ) -> dict[str, Any]:
     """Training sequences/s of SequenceClassifier on random (B, T, 8) data: raw LSTM and conv front end, per precision."""
     import torch
@@ -37,6 +40,8 @@ def section_lstm_train(
     if threads:
         torch.set_num_threads(threads)
     sz = lstm_sizes(tiny)
+    if device == "cpu":  # oneDNN has no bf16 LSTM kernel: autocast fails on the CPU backend
+        precisions = tuple(p for p in precisions if p == "32")
     out: dict[str, Any] = {"batch": sz["batch"], "steps": sz["steps"], "features": 8, "lstm": LSTM, "conv": CONV}
     # the raw LSTM gets a fifth of the budget per precision: one step at 8192 steps is seconds even on a GPU
     shares = {"none": 0.1, "conv": 0.4}
@@ -63,4 +68,12 @@ def section_lstm_train(
             out[f"{frontend}_{precision}_sequences_per_s"] = r["steps"] * sz["batch"] / r["seconds"]
             out[f"{frontend}_{precision}_timed_steps"] = r["steps"]
             out["device"] = accel.describe()["device"]
+    if cpu_reference is not None and cpu_reference.is_file() and not tiny:  # the same step on the 2-core CPU, measured
+        t = json.loads(cpu_reference.read_text()).get("throughput", {})
+        for frontend in shares:
+            cpu = t.get(f"train_{frontend}", {}).get("sequences_per_s")
+            if cpu:
+                out[f"{frontend}_cpu_sequences_per_s"] = cpu
+                out[f"{frontend}_fp32_over_cpu"] = out[f"{frontend}_32_sequences_per_s"] / cpu
+        out["cpu_reference"] = f"{cpu_reference.name} throughput (bench_sequences.py, 2-core CPU, fp32)"
     return out
