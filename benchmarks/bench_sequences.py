@@ -14,6 +14,7 @@ Measures, in one run:
     python benchmarks/bench_sequences.py            # the real run (~30-40 min on 2 busy cores)
     python benchmarks/bench_sequences.py --quick    # smoke run, numbers not meaningful
     python benchmarks/bench_sequences.py --vs aeon  # LSTMClassifier vs aeon's MiniRocket and FCN (see vs_aeon.py)
+    python benchmarks/bench_sequences.py --vs aeon --long  # long tasks from real series, ROCKET family, auto (vs_aeon_long.py)
 Writes benchmarks/results/bench_sequences.json (--vs aeon: bench_sequences_vs_aeon.json).
 """
 
@@ -274,6 +275,10 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma list of sections to skip: throughput,memory,long,real")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
+    if "--long" in sys.argv:  # --vs aeon --long: long tasks + ROCKET family (benchmarks/vs_aeon_long.py, its own flags)
+        import vs_aeon_long
+
+        return vs_aeon_long.main([a for a in sys.argv[1:] if a not in ("--vs", "aeon", "--long")])
     args = ap.parse_args()
     if args.memory_probe:
         f, mode, b, t = args.memory_probe

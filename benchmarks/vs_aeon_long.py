@@ -254,7 +254,9 @@ def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -
 
 
 RSS_SIZES = (512, 2048)  # training cases at T=8192: 128 MiB and 512 MiB of .npy shards
-RSS_FEATURES = 84  # MiniRocket features for the memory check (time on a loaded box; memory per batch does not grow with N)
+RSS_FEATURES = (
+    84  # MiniRocket features for the memory check (time on a loaded box; memory per batch does not grow with N)
+)
 
 
 def _rss_probe(folder: str, features_out: str) -> None:
