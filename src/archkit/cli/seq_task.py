@@ -41,9 +41,7 @@ from ..data.longtasks import MAX_CASES, MAX_LENGTH, MIN_LENGTH, TASKS
     show_default=True,
     help="Cases per .npy shard (memory while writing is one shard).",
 )
-def make_task(
-    task: str, out_dir: Path, seed: int, n_train: int, n_test: int, length: int, shard_size: int
-) -> None:
+def make_task(task: str, out_dir: Path, seed: int, n_train: int, n_test: int, length: int, shard_size: int) -> None:
     """Write TASK (needle or order: 8 channels, 4 classes, from series bundled with aeon) as .npy shards.
 
     Train with `archkit seq train --shards OUT/train` (a held-out share of it) and score on OUT/test.
