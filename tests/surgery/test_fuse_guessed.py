@@ -22,6 +22,15 @@ def test_linear_bn1d_folds_on_guessed_2d_inputs():
         _, rel = output_error(ref, fused(x))
     assert rel <= 1e-5
     assert "guessed" in report.verification
+    note = next(n for n in report.notes if "guessed 2-D" in n)  # the fold rests on the guess: the report says so
+    assert "pass example_inputs" in note
+
+
+def test_given_inputs_fold_without_the_guess_note():
+    model = randomize_bn_stats(nn.Sequential(nn.Linear(6, 6), nn.BatchNorm1d(6)), seed=3).eval()
+    _, report = fuse_bn(model, example_inputs=torch.randn(4, 6))
+    assert len(report.by_action("folded")) == 1
+    assert not any("guessed" in n for n in report.notes)
 
 
 def test_linear_bn1d_on_3d_input_still_refused():

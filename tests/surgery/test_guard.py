@@ -88,6 +88,8 @@ def _parametrized():
         (lambda: torch.nn.utils.spectral_norm(nn.Conv2d(3, 4, 3)), "not a plain initialized parameter"),
     ],
 )
+# Checkpoints still carry the deprecated torch.nn.utils.weight_norm hooks, so surgery must recognise them.
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
 def test_reparametrized_conv_is_not_folded(make_conv, words):
     _fuse_is_exact_or_skipped(nn.Sequential(make_conv(), nn.BatchNorm2d(4)), torch.randn(2, 3, 6, 6), words)
 

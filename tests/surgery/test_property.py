@@ -304,6 +304,11 @@ def _check(model: nn.Module, x: torch.Tensor) -> None:
         assert all(c.action == "folded" or c.reason for c in report.changes), report.to_table()
         for probe, expected in ((x, ref), (fresh, ref_fresh)):
             err = relative_error(expected, _out(fused, probe))
+            if err > 1e-5 and inputs is None and x.dim() == 3:
+                # Linear(L, L) after BatchNorm1d(L) also runs on (N, L): without example inputs that guess decides,
+                # and the report must say the fold rests on it
+                assert any("guessed 2-D" in n for n in report.notes), (report.notes, report.to_table(), model)
+                continue
             assert err <= 1e-5, (f"fuse_bn silently wrong: rel error {err:.3g}", report.to_table(), model)
 
     for op in (lowrank, decompose):

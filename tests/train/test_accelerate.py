@@ -13,7 +13,7 @@ from torch import nn
 
 from archkit.cli.main import cli
 from archkit.models.vqvae import VQVAE2, VQVAE2Config, load_vqvae
-from archkit.train import FunctionFitConfig, fit_function, read_config, save_checkpoint
+from archkit.train import FunctionFitConfig, StaleCodesWarning, fit_function, read_config, save_checkpoint
 from archkit.train import accelerate as acc
 from archkit.train.accelerate import create_accelerator, resolve_device, restore_choice, unwrap_model, use_accelerator
 from archkit.train.encode import encode_dataset
@@ -288,9 +288,11 @@ def test_resume_restores_the_saved_precision_unless_given(bf16_run, tmp_path):
         VQVAETrainConfig(out=str(run), steps=4, resume=True, **TINY), progress=False, explicit={"precision"}
     )  # `--precision 32` given on the command line
     assert result["accelerator"]["precision"] == "32" and result["step"] == 4
-    rec = train_prior(
-        PriorTrainConfig(run=str(run), level=0, steps=4, batch_size=16, eval_every=4, resume=True), progress=False
-    )
+    prior = dict(run=str(run), level=0, steps=4, batch_size=16, eval_every=4, resume=True)
+    with pytest.raises(ValueError, match=r"step 2 .* step 4"):  # the codes predate the VQ-VAE trained on above
+        train_prior(PriorTrainConfig(**prior), progress=False)
+    with pytest.warns(StaleCodesWarning, match="accept-stale-codes"):
+        rec = train_prior(PriorTrainConfig(**prior, accept_stale_codes=True), progress=False)
     assert rec["step"] == 4
     assert read_config(run / "prior-0")["train_config"]["precision"] == "bf16"
 

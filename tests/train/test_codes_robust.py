@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from archkit import UnreadableFilesWarning
 from archkit.cli.main import cli
 from archkit.data import open_image_dataset
 from archkit.train import VQVAETrainConfig, encode_dataset, train_vqvae
@@ -82,8 +83,10 @@ def test_encode_writes_each_images_own_label(jpeg_run, tmp_path, workers):
     last_dark = max(k for k in range(len(ds)) if int(ds.labels[k]) == 0)
     victim = ds.folder.files[ds.indices[last_dark]]
     victim.write_bytes(victim.read_bytes()[: int(victim.stat().st_size * 0.7)])  # passes the scan, fails to decode
-    with pytest.warns(Warning, match="replaced by the next readable image and its label"):
+    with pytest.warns(UnreadableFilesWarning) as caught:  # in-process reads also warn at the first failure
         out = encode_dataset(run, data=str(data), out=tmp_path / "codes", workers=workers)
+    assert {w.category for w in caught} == {UnreadableFilesWarning}
+    assert any("1 image file(s)" in str(w.message) and victim.name in str(w.message) for w in caught)
     z = load_codes(run, out)
     r = last_dark
     assert np.array_equal(z["train_codes_1"][r], z["train_codes_1"][r + 1])  # replaced by the next image...

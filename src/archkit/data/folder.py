@@ -145,12 +145,15 @@ class ImageFolderSplit(torch.utils.data.Dataset):
                 x, label = self.folder[self.indices[pos]]
             except Exception as e:  # PIL raises many types for damaged files; any of them means "substitute"
                 if not bool(self._failed[pos]):
+                    first = not bool(self._failed.any())  # later ones are counted and named in one line at the end
                     self._failed[pos] = True
-                    warn(
-                        f"ImageFolder: {str(self.folder.files[self.indices[pos]])!r} could not be decoded "
-                        f"({type(e).__name__}); using the next readable image and its label",
-                        UnreadableFilesWarning,
-                    )
+                    if first:
+                        warn(
+                            f"ImageFolder: {str(self.folder.files[self.indices[pos]])!r} could not be decoded "
+                            f"({type(e).__name__}); using the next readable image and its label (any further "
+                            "unreadable files are counted and named when the pass ends)",
+                            UnreadableFilesWarning,
+                        )
                 continue
             return x, label
         raise ValueError(f"data: no image of the {self.split!r} split of {self.name!r} can be decoded")

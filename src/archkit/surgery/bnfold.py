@@ -122,6 +122,14 @@ def local_error(
     return relative_error(ref, layer(x))
 
 
+def guessed_rank_note(names: list[str]) -> str:
+    """The note for Linear<->BN folds decided on a guessed 2-D input (a model fed (N, C, L) needs example_inputs)."""
+    return (
+        f"Linear<->BatchNorm1d folded at {', '.join(repr(n) for n in names)} on a guessed 2-D (N, features) "
+        "input; if the model is fed (N, C, L) inputs, pass example_inputs so these are left alone"
+    )
+
+
 def linear_bn_reason(layer: nn.Module, ranks: set[int] | None) -> str | None:
     """Linear<->BN folds only when BN normalizes the Linear's feature dim, i.e. BN sees a 2-D (N, F) input."""
     if not isinstance(layer, nn.Linear):

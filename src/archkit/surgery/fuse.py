@@ -20,14 +20,13 @@ from . import bnfold
 from .bngraph import BNTracer, Edit, Site, data_users, describe, join_name
 from .edit import check_module, is_batchnorm, set_child
 from .guard import (
-    bn_input_ranks,
     bn_reason,
     choose_example_inputs,
     exact_tolerance,
     identity_for,
     model_error,
-    model_outputs,
     parameter_owners,
+    reference_run,
     weight_reason,
 )
 from .report import SurgeryReport
@@ -49,6 +48,7 @@ class _Fuser:
         self.bns = [(n, m) for n, m in model.named_modules() if is_batchnorm(m)]
         self.seen: set[int] = set()
         self.opaque: dict[str, str] = {}  # untraceable non-Sequential scopes -> trace error
+        self.rank_decided: set[str] = set()  # BNs whose Linear<->BN fold rests on the example input's rank
 
     # -- walking ---------------------------------------------------------------------------------
     def visit(self, module: nn.Module, prefix: str) -> None:
@@ -265,7 +265,10 @@ class _Fuser:
         return self.layer_reasons[key]
 
     def linear_reason(self, name: str, layer: nn.Module) -> str | None:
-        return bnfold.linear_bn_reason(layer, None if self.bn_ranks is None else self.bn_ranks.get(name))
+        reason = bnfold.linear_bn_reason(layer, None if self.bn_ranks is None else self.bn_ranks.get(name))
+        if reason is None and isinstance(layer, nn.Linear):
+            self.rank_decided.add(name)
+        return reason
 
     def producer_reason(self, name: str, bn: nn.Module, p: Site) -> str | None:
         if not isinstance(p.module, bnfold.FOLD_AFTER):
@@ -353,20 +356,7 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
         report.add("", "skipped", reason="the model is a lone BatchNorm: there is no adjacent layer to fold into")
         return model, report
     source, inputs = choose_example_inputs(model, example_inputs)
-    reference = ranks = None
-    if inputs is not None:
-        try:
-            reference = model_outputs(model, inputs)
-            ranks = bn_input_ranks(model, inputs)  # guessed inputs too: the rank each BN sees on them
-        except Exception as e:
-            if source == "given":
-                raise ValueError(
-                    f"fuse_bn: the model's forward fails on example_inputs ({type(e).__name__}: {e})"
-                ) from e
-            inputs = None
-    if reference is not None and not torch.isfinite(reference).all():
-        report.notes.append("the model's output on the example inputs is not finite: it cannot verify a fold")
-        inputs = reference = None
+    inputs, reference, ranks = reference_run(model, source, inputs, report.notes)
     fuser = _Fuser(model, report, ranks)
     fuser.visit(model, "")  # also when there is no BN module: functional batch_norm calls get reported
     fuser.finish()
@@ -391,6 +381,9 @@ def fuse_bn(model: nn.Module, inplace: bool = False, example_inputs: object = No
                 "(no example input could be built: pass example_inputs)"
             )
         report.notes.append(report.verification)
+    guessed = sorted(fuser.rank_decided & {c.name for c in report.by_action("folded")}) if source == "guessed" else []
+    if guessed:  # the same module fed (N, C, L) would need the opposite choice: say which input decided it
+        report.notes.append(bnfold.guessed_rank_note(guessed))
     if fuser.bns:
         report.notes.append(f"{len(report.by_action('folded'))} of {len(fuser.bns)} BatchNorm layers folded")
     else:

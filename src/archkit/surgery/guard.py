@@ -292,6 +292,28 @@ def bn_input_ranks(model: nn.Module, inputs: tuple) -> dict[str, set[int]]:
     return dict(ranks)
 
 
+def reference_run(
+    model: nn.Module, source: str, inputs: tuple | None, notes: list[str]
+) -> tuple[tuple | None, torch.Tensor | None, dict[str, set[int]] | None]:
+    """(inputs, reference output, BN input ranks) on the example inputs; Nones where they cannot verify a fold.
+
+    Given inputs that fail the forward raise ValueError; built or guessed ones are just dropped.
+    """
+    if inputs is None:
+        return None, None, None
+    try:
+        reference = model_outputs(model, inputs)
+        ranks = bn_input_ranks(model, inputs)  # guessed inputs too: the rank each BN sees on them
+    except Exception as e:
+        if source == "given":
+            raise ValueError(f"fuse_bn: the model's forward fails on example_inputs ({type(e).__name__}: {e})") from e
+        return None, None, None
+    if not torch.isfinite(reference).all():
+        notes.append("the model's output on the example inputs is not finite: it cannot verify a fold")
+        return None, None, ranks  # the ranks each BN saw still hold
+    return inputs, reference, ranks
+
+
 def choose_example_inputs(model: nn.Module, example_inputs: object) -> tuple[str, tuple | None]:
     """("given" | "built" | "guessed", inputs) or ("none", None)."""
     if example_inputs is not None:
