@@ -166,3 +166,16 @@ def test_plan_names_every_stage_and_the_eta_follows_the_measured_speed(demo_run)
     assert eta_seconds(cfg, 0.2) == pytest.approx(2 * eta_seconds(cfg, 0.1))
     # the reference run the stage costs come from: 373 s for 1,000 VQ-VAE steps, then 2,305 s for the rest
     assert eta_seconds(cfg, 0.373) == pytest.approx(2305, rel=0.01)
+
+
+def test_whole_demo_eta_is_printed_once_after_the_first_steps():
+    from archkit.cli.demo import ETA_MIN_STEPS, DemoConfig, eta_printer, eta_seconds
+
+    cfg, lines = DemoConfig(), []
+    on_step = eta_printer(cfg, steps_before=10, write=lines.append)  # a resumed run: counts this call's steps
+    for step in range(11, 11 + 3 * ETA_MIN_STEPS):
+        on_step(step, 0.373 * (step - 10))
+    assert len(lines) == 1 and f"after {ETA_MIN_STEPS} steps" in lines[0]
+    expected = eta_seconds(cfg, 0.373, cfg.vqvae_steps - 10 - ETA_MIN_STEPS) / 60
+    assert f"about {expected:.0f} min more" in lines[0]
+    assert 40 < expected < 50  # 950 more VQ-VAE steps at the reference speed, then the 38 min of stages 2-6

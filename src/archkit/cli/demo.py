@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class DemoConfig:
 # VQ-VAE 373 s for 1,000 steps, encode 12 s, top prior 476 s and bottom prior 1,662 s for 1,000 steps each,
 # sample 31 s, evaluate 124 s. The ETA printed after the first stage scales these by the speed measured there.
 STAGE_COST_IN_VQVAE_STEPS = {"encode": 31.0, "prior-top": 1.28, "prior-bottom": 4.45, "sample": 83.0, "evaluate": 333.0}
-ETA_MIN_STEPS = 100  # fewer VQ-VAE steps in this call (a smoke run, or a resumed one) say too little for an ETA
+ETA_MIN_STEPS = 50  # the whole-demo ETA is printed after this many VQ-VAE steps (a smoke run has fewer)
 
 
 def demo_plan(cfg: DemoConfig) -> str:
@@ -91,17 +92,28 @@ def demo_plan(cfg: DemoConfig) -> str:
             f"  5. sample {10 * cfg.grid_per_class} digits, {cfg.grid_per_class} per class",
             f"  6. evaluate: train a digit classifier ({cfg.classifier_epochs} epochs; cached in the run folder) "
             f"and score {cfg.eval_per_class} samples per class",
-            f"an ETA follows stage 1 (when it runs at least {ETA_MIN_STEPS} steps)",
+            f"an ETA for the whole demo follows the first {ETA_MIN_STEPS} steps of stage 1, and again after it",
         ]
     )
 
 
-def eta_seconds(cfg: DemoConfig, seconds_per_vqvae_step: float) -> float:
-    """Estimated seconds for stages 2-6, from the speed of stage 1 and STAGE_COST_IN_VQVAE_STEPS."""
+def eta_seconds(cfg: DemoConfig, seconds_per_vqvae_step: float, vqvae_steps_left: int = 0) -> float:
+    """Estimated seconds for the rest of stage 1 and stages 2-6, from the speed of stage 1 so far."""
     cost = STAGE_COST_IN_VQVAE_STEPS
-    units = cost["encode"] + cost["sample"] + cost["evaluate"]
+    units = vqvae_steps_left + cost["encode"] + cost["sample"] + cost["evaluate"]
     units += cost["prior-top"] * cfg.prior_steps[0] + cost["prior-bottom"] * cfg.prior_steps[1]
     return seconds_per_vqvae_step * units
+
+
+def eta_printer(cfg: DemoConfig, steps_before: int, write: Callable[[str], None]) -> Callable[[int, float], None]:
+    """The VQ-VAE step hook that prints the whole demo's ETA once, after its first ETA_MIN_STEPS steps."""
+
+    def on_step(step: int, seconds: float) -> None:
+        if step - steps_before == ETA_MIN_STEPS:
+            eta = eta_seconds(cfg, seconds / ETA_MIN_STEPS, cfg.vqvae_steps - step)
+            write(f"after {ETA_MIN_STEPS} steps: the whole demo needs about {eta / 60:.0f} min more on this machine")
+
+    return on_step
 
 
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
@@ -153,6 +165,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
             **accel,
         ),
         progress=progress,
+        on_step=eta_printer(cfg, steps_before, tqdm.write),
     )
     if vq.get("interrupted"):
         raise Interrupted("vqvae")
@@ -160,7 +173,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     steps_run = cfg.vqvae_steps - steps_before
     if steps_run >= ETA_MIN_STEPS:
         eta = eta_seconds(cfg, times["vqvae"] / steps_run)
-        tqdm.write(f"stage 1 took {times['vqvae'] / 60:.1f} min; the other stages: about {eta / 60:.0f} min more")
+        tqdm.write(f"stage 1 took {times['vqvae'] / 60:.1f} min; the other stages need about {eta / 60:.0f} min more")
 
     t = stage("encode")
     codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
@@ -338,4 +351,13 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     click.echo(f"wrote {out / 'report.md'}, {out / 'samples.png'}, {out / 'recon.png'}, {out / 'metrics.json'}")
 
 
-__all__ = ["STAGE_COST_IN_VQVAE_STEPS", "DemoConfig", "demo", "demo_plan", "eta_seconds", "run_demo", "write_report"]
+__all__ = [
+    "STAGE_COST_IN_VQVAE_STEPS",
+    "DemoConfig",
+    "demo",
+    "demo_plan",
+    "eta_printer",
+    "eta_seconds",
+    "run_demo",
+    "write_report",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         f.write(json.dumps(record, default=json_default) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def tensorboard_writer(enabled: bool, folder: Path) -> Any:
+    """A TensorBoard SummaryWriter logging into `folder`, or None when not enabled or not installed (warned)."""
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        warnings.warn("tensorboard is not installed; training without TensorBoard logging", stacklevel=3)
+        return None
+    return SummaryWriter(str(folder))
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,7 +53,7 @@ from .accelerate import (
 )
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
 from .health import HEALTH_HINTS, CodebookHealth, format_health
-from .run import GracefulInterrupt, append_jsonl
+from .run import GracefulInterrupt, append_jsonl, tensorboard_writer
 from .schedule import LR_SCHEDULES, lr_at
 from .vqvae_data import TrainBatches, evaluate_vqvae, psnr, write_recon
 
@@ -169,11 +168,17 @@ def train_step(
     }
 
 
-def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collection[str] = ()) -> dict[str, Any]:
+def train_vqvae(
+    cfg: VQVAETrainConfig,
+    progress: bool = True,
+    explicit: Collection[str] = (),
+    on_step: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
     """Train (or resume) a VQVAE2 run in cfg.out; returns the final held-out metrics (rank 0's view).
 
     On resume the run's saved device/precision/compile are kept unless named in `explicit` (the
-    CLI passes the flags given) or set to a non-default value.
+    CLI passes the flags given) or set to a non-default value. `on_step(step, seconds)` is called on
+    rank 0 after every step with the training seconds of this call so far (e.g. to print an ETA).
     """
     saved, restored = Path(cfg.out) / "train_config.json", []
     if cfg.resume and saved.is_file():
@@ -181,7 +186,7 @@ def train_vqvae(cfg: VQVAETrainConfig, progress: bool = True, explicit: Collecti
     accel = accelerator_for(cfg, restored)
     info = init_distributed(accel.device)
     try:
-        return _train(cfg, info, progress, accel)
+        return _train(cfg, info, progress, accel, on_step)
     finally:
         cleanup_distributed(info)
 
@@ -203,7 +208,9 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"lr_schedule: expected one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
 
 
-def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Accelerator) -> dict[str, Any]:
+def _train(
+    cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Accelerator, on_step: Callable | None
+) -> dict[str, Any]:
     _validate(cfg)
     run = Path(cfg.out)
     ckpt = run / "vqvae"
@@ -257,7 +264,7 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
         else model
     )
     ddp = accel.compile_model(ddp)
-    writer = _tensorboard(cfg, run) if info.is_main else None
+    writer = tensorboard_writer(cfg.tensorboard, run / "tensorboard") if info.is_main else None
     main_bar = info.is_main and progress
     bar = tqdm(total=total, initial=step, desc="vqvae", disable=not main_bar, dynamic_ncols=True)
     train_time, trained_images, interrupted = 0.0, 0, False
@@ -313,6 +320,8 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
             trained_images += len(x) * info.world_size
             step += 1
             bar.update(1)
+            if on_step is not None and info.is_main:
+                on_step(step, train_time)
             if step % cfg.log_every == 0:  # codebook health over the log window (every rank: counts are all-reduced)
                 codebook = last["codebook"] = health.summary()
                 for line in health.warnings_for(codebook, hints) if info.is_main else []:
@@ -370,17 +379,6 @@ def _final_result(run: Path, step: int, train_time: float, images: int, interrup
         "train_images_per_s": images / train_time if train_time > 0 else None,
         "replica_divergence": divergence,
     }
-
-
-def _tensorboard(cfg: VQVAETrainConfig, run: Path):
-    if not cfg.tensorboard:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        warnings.warn("tensorboard is not installed; training without TensorBoard logging", stacklevel=3)
-        return None
-    return SummaryWriter(str(run / "tensorboard"))
 
 
 def read_train_config(run_dir: str | Path) -> VQVAETrainConfig:
