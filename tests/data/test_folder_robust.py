@@ -75,3 +75,16 @@ def test_summary_lists_classes_and_counts(two_classes):
     ds = ImageFolder(two_classes, 8)
     assert ds.summary.endswith("61 images in 2 classes: black 30, white 31")
     assert torch.equal(torch.bincount(ds.labels), torch.tensor([30, 31]))
+
+
+def test_hidden_files_and_folders_never_become_classes(two_classes):
+    _png(two_classes / ".ipynb_checkpoints" / "00-checkpoint.png", 128)  # a notebook's copies beside the classes
+    _png(two_classes / "white" / ".thumbnails" / "00.png", 0)  # a black thumbnail inside the white class
+    _png(two_classes / "black" / ".hidden.png", 255)
+    with pytest.warns(FolderLayoutWarning, match=r"skipped 3 image file\(s\) in hidden files or folders") as rec:
+        ds = ImageFolder(two_classes, 8)
+    assert ".ipynb_checkpoints" in str(rec[0].message)
+    assert ds.class_names == ["black", "white"]
+    assert ds.summary.endswith("60 images in 2 classes: black 30, white 30")
+    for x, y in (ds[i] for i in range(len(ds))):
+        assert y == int(x.mean() > 0.5)  # no hidden copy lends its pixels to a class

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils.notices import UnreadableFilesWarning, name_files, warn
+from ..utils.notices import FolderLayoutWarning, UnreadableFilesWarning, name_files, warn
 from ..utils.validation import check_choice, check_int
 from .decode import channels_for_modes, decode_image
-from .layout import folder_layout
+from .layout import folder_layout, is_hidden
 
 __all__ = ["EXTENSIONS", "TEST_FRACTION", "ImageFolder", "ImageFolderSplit", "folder_split"]
 
@@ -61,7 +61,15 @@ class ImageFolder(torch.utils.data.Dataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {str(self.root)!r} does not exist or is not a folder")
-        files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        found = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        files = [p for p in found if not is_hidden(p.relative_to(self.root))]
+        if len(files) < len(found):  # .ipynb_checkpoints/, .thumbnails/, ._x.jpg: copies and metadata, not classes
+            hidden = [p.relative_to(self.root) for p in found if is_hidden(p.relative_to(self.root))]
+            warn(
+                f"ImageFolder: skipped {len(hidden)} image file(s) in hidden files or folders (names starting "
+                f"with '.') under {str(self.root)!r}: {name_files(hidden)}",
+                FolderLayoutWarning,
+            )
         good, bad, modes = _scan(files)
         self.unreadable = bad
         if bad:

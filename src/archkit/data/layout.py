@@ -7,6 +7,8 @@
 * A sub-folder holding no readable image: not a class; left out with a warning naming it.
 * A single class folder: labelled with one class (label 0), with a warning: a class-conditional
   model has nothing to choose between.
+* Hidden files and folders (names starting with '.', e.g. `.ipynb_checkpoints/`): skipped with a warning
+  naming them, so they never become a class or lend their copies to one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from pathlib import Path
 
 from ..utils.notices import FolderLayoutWarning, name_files, warn
 
-__all__ = ["FolderLayout", "folder_layout"]
+__all__ = ["FolderLayout", "folder_layout", "is_hidden"]
+
+
+def is_hidden(relative: Path) -> bool:
+    """True when any part of a path relative to the data folder starts with '.' (hidden on Unix and macOS)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 @dataclass(frozen=True)
