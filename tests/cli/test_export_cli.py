@@ -33,6 +33,13 @@ def test_export_cli_replays_surgery_and_checks_the_onnx_file(tmp_path):
     with torch.no_grad():
         want = load_model(run / "checkpoint")(x)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
+    again = CliRunner().invoke(cli, ["export", "--run", str(run), "--out", str(out)])
+    assert again.exit_code == 0, again.output  # archkit's own export is written over
+    theirs = tmp_path / "theirs.onnx"
+    theirs.write_bytes(b"a model someone else made")
+    refused = CliRunner().invoke(cli, ["export", "--run", str(run), "--out", str(theirs)])
+    assert refused.exit_code == 2 and "archkit did not write it" in refused.output
+    assert theirs.read_bytes() == b"a model someone else made"
 
 
 def test_export_cli_errors_name_the_argument(tmp_path):

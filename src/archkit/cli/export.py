@@ -74,10 +74,11 @@ def export(
     run_dir: Path, fmt: str | None, out: Path, batch_size: int, input_shape: str | None, rtol: float, no_check: bool
 ) -> None:
     """Export a checkpoint (surgery replayed) to ONNX or .pt2 and check it against PyTorch."""
-    from ..io import read_config
+    from ..io import check_out_file, read_config
     from ..loading import load_model
     from ..surgery import export_model
 
+    check_out_file(out, "exported model")
     folder = checkpoint_folder(run_dir)
     meta = read_config(folder)
     try:

@@ -120,9 +120,11 @@ def sample(
     """Sample the top level, then each lower level conditioned on the one above; decode; one row per class."""
     import torch
 
+    from ..io import check_out_file
     from ..train.generate import check_draws, check_priors, sample_images, save_grid
     from ..train.prior import load_prior
 
+    check_out_file(out, "sample grid")  # a user's own samples.png is never written over
     if reject_with:
         check_draws([n], keep)  # bounded before any work: one class's draws
     check_priors(run, accept_stale_codes)
@@ -212,8 +214,11 @@ def evaluate(
     compile: bool,
 ) -> None:
     """Class agreement, CAS and Frechet distance (classifier features) for samples, real images, uniform codes."""
+    from ..io import check_out_file
     from ..train.evaluate import evaluate_run
 
+    if out is not None:  # the default, RUN/eval.json, is the run's own
+        check_out_file(out, "evaluation JSON")
     result = evaluate_run(
         run,
         per_class=per_class,

@@ -270,10 +270,14 @@ def predict(
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
     from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
+    from ..io import check_out_file
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
 
+    for path, what in ((out_path, "predictions"), (proba_path, "probabilities")):
+        if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
+            check_out_file(path, what)
     x = open_x(x_path)
     if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
         pred, proba = predict_run_estimator(run_dir, x, batch_size)

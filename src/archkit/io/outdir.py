@@ -5,6 +5,11 @@ folder by `meta.json` with format "archkit-codes", a run folder by `train_config
 by `manifest.json`, and so on (`KINDS`). Anything else in the way (a user's thesis, a run folder
 given as a codes destination) is refused with one line naming the folder and what is in it, before
 any work starts. Only the hidden temp folders archkit itself leaves (".NAME.tmp-...") do not count.
+
+Single output files (`sample --out grid.png`, `export --out model.onnx`, `evaluate --out eval.json`) are
+written over only when archkit wrote them: its PNGs carry the text chunk Software=archkit, its JSON files a
+"written_by" key, its ONNX models a "written_by" metadata entry and its .pt2 archives an extra file
+`archkit.json` (`is_own_file`). Formats that cannot carry a mark (.npy) are never written over.
 """
 
 from __future__ import annotations
@@ -12,11 +17,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
-__all__ = ["KINDS", "artefact_kinds", "check_out_folder", "is_codes_folder"]
+__all__ = [
+    "KINDS",
+    "OWN_MARK",
+    "artefact_kinds",
+    "check_out_file",
+    "check_out_folder",
+    "is_codes_folder",
+    "is_own_file",
+]
 
 CODES_FORMAT = "archkit-codes"
+OWN_MARK = "archkit"  # the value of the mark each written file carries (see is_own_file)
 _LEFTOVER = re.compile(r"^\..+\.(tmp|old)-")
 
 # kind -> files (relative paths) any one of which marks a folder as that kind of archkit artefact
@@ -80,3 +95,41 @@ def check_out_folder(path: str | os.PathLike, kind: str, option: str = "--out") 
     raise ValueError(
         f"{option}: {str(p)!r} holds {what} ({shown}), not a {kind}; nothing was written: choose a new or empty folder"
     )
+
+
+def is_own_file(path: str | os.PathLike) -> bool:
+    """True when the file at `path` carries archkit's mark for its format (PNG, JSON, ONNX, .pt2)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".png":
+            from PIL import Image
+
+            with Image.open(p) as img:
+                return str(img.info.get("Software", "")).startswith(OWN_MARK)
+        if suffix == ".json":
+            data = json.loads(p.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and str(data.get("written_by", "")).startswith(OWN_MARK)
+        if suffix == ".onnx":
+            import onnx
+
+            props = onnx.load(str(p), load_external_data=False).metadata_props
+            return any(e.key == "written_by" and e.value.startswith(OWN_MARK) for e in props)
+        if suffix == ".pt2":
+            with zipfile.ZipFile(p) as z:
+                return any(name.endswith("extra/archkit.json") for name in z.namelist())
+    except Exception:  # unreadable or another format under that suffix: not ours
+        return False
+    return False
+
+
+def check_out_file(path: str | os.PathLike, what: str, option: str = "--out") -> None:
+    """Raise ValueError when `path` is a folder, or a file archkit did not write; a new path passes."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{option}: {str(p)!r} is a folder; expected the path of the {what} file to write")
+    if p.exists() and not is_own_file(p):
+        raise ValueError(
+            f"{option}: {str(p)!r} already exists and archkit did not write it; nothing was written: "
+            f"choose another file name for the {what}"
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import logging
 import os
 import tempfile
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..io.outdir import OWN_MARK
 from .measure import output_error
 
 FORMATS = ("onnx", "pt2")
@@ -120,12 +122,19 @@ def _quiet():
 
 def _write(module: nn.Module, args: tuple, path: Path, fmt: str, opset: int | None) -> None:
     with _quiet(), torch.no_grad():
+        mark = {"written_by": OWN_MARK}  # lets `archkit export` recognise the file as its own to write over
         if fmt == "pt2":
-            torch.export.save(torch.export.export(module, args), str(path))
+            program = torch.export.export(module, args)
+            torch.export.save(program, str(path), extra_files={"archkit.json": json.dumps(mark)})
         else:
+            import onnx
+
             names = [f"input{i}" for i in range(len(args))]
             kwargs = {"opset_version": opset} if opset else {}
             torch.onnx.export(module, args, str(path), dynamo=True, input_names=names, external_data=False, **kwargs)
+            graph = onnx.load(str(path))
+            onnx.helper.set_model_props(graph, mark)
+            onnx.save(graph, str(path))
 
 
 def _reason(e: BaseException) -> str:

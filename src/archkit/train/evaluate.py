@@ -275,6 +275,7 @@ def evaluate_run(
         "priors": prior_overfit(run, len(codes)),
         "rejection": rejection,
         "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes],
+        "written_by": "archkit evaluate",  # lets a later evaluate recognise the file as its own to write over
     }
     atomic_write_json(Path(out) if out else Path(run) / "eval.json", result)
     return result

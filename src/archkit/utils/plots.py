@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_write
+from ..io.outdir import OWN_MARK
 
 
 def new_figure(*args: Any, **kwargs: Any) -> Any:
@@ -29,14 +30,15 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
+        marked = {"metadata": {"Software": OWN_MARK}} if str(path).lower().endswith(".png") else {}
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, **marked))
     finally:
         plt.close(fig)
 
 
 def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2) -> Path:
     """Write rows of images (each (N, C, H, W) in [0, 1]) as one PNG grid, row after row."""
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     if not rows:
         raise ValueError("rows: expected at least one row of images")
@@ -51,7 +53,9 @@ def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: 
             top, left = pad + i * (h + pad), pad + j * (w + pad)
             grid[:, top : top + h, left : left + w] = row[j]
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", OWN_MARK)  # lets a later run recognise the file as its own to write over
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, pnginfo=info))
 
 
 __all__ = ["new_figure", "save_figure", "save_image_grid"]
