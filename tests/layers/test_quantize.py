@@ -200,3 +200,15 @@ def test_bf16_autocast_keeps_distances_and_ema_in_fp32():
     assert vq.codebook.dtype == torch.float32 and vq.ema_sum.dtype == torch.float32
     torch.testing.assert_close(vq.codebook, ref.codebook, rtol=0, atol=0)
     assert torch.equal(out.indices, ref.eval()(z.float()).indices)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_nearest_is_the_closest_code(dtype):
+    g = torch.Generator().manual_seed(0)
+    vq = VectorQuantizer(num_codes=64, dim=8)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.randn(64, 8, generator=g) * 3)
+    flat = (torch.randn(500, 8, generator=g) * 3).to(dtype)
+    chosen = vq.nearest(flat)
+    d = torch.cdist(flat.double(), vq.codebook.double())  # exact distances of the inputs as given
+    assert torch.all(d.gather(1, chosen[:, None]).squeeze(1) <= d.min(1).values + 1e-4)
