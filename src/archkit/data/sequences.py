@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .loader import ignore_sigint
+from .memmap import read_rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ class PlannedBatches(torch.utils.data.Dataset):
         if self._current is not None and self._current is not shard:
             self._current.release()
         self._current = shard
-        x = torch.from_numpy(np.ascontiguousarray(shard.x[idx], dtype=np.float32))
+        x = torch.from_numpy(read_rows(shard.x, idx))
         lengths = None if shard.lengths is None else torch.from_numpy(shard.lengths[idx].astype(np.int64))
         return x, shard.y[idx], lengths
 
@@ -207,7 +208,7 @@ class RowBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         rows = slice(k * self.batch_size, (k + 1) * self.batch_size)
-        xb = torch.from_numpy(np.array(self.x[rows], dtype=np.float32))  # a copy: memmaps are read-only
+        xb = torch.from_numpy(read_rows(self.x, rows))  # a copy: memmaps are read-only
         lb = None if self.lengths is None else torch.as_tensor(np.asarray(self.lengths[rows]), dtype=torch.long)
         return xb, lb
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.memmap import read_rows
 from ..data.sequences import PlannedBatches, SequenceData, from_arrays, open_shards, sequence_loader
 from .accelerate import Accelerator, create_accelerator
 
@@ -167,4 +168,4 @@ class _ChannelsLast:
         self.shape = (x.shape[0], x.shape[2], x.shape[1])
 
     def __getitem__(self, idx: Any) -> np.ndarray:
-        return np.asarray(self.x[idx], dtype=np.float32).transpose(0, 2, 1)
+        return read_rows(self.x, idx).transpose(0, 2, 1)
