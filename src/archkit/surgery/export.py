@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def _format_of(path: Path, format: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The ONNX exporter prints progress and warns about every decomposition; keep that out of the user's output."""
     buf = io.StringIO()
     # torch's own loggers hold the real stderr, so redirecting sys.stderr does not reach them: the exporter's
@@ -124,8 +125,15 @@ def _write(module: nn.Module, args: tuple, path: Path, fmt: str, opset: int | No
             torch.export.save(torch.export.export(module, args), str(path))
         else:
             names = [f"input{i}" for i in range(len(args))]
-            kwargs = {"opset_version": opset} if opset else {}
-            torch.onnx.export(module, args, str(path), dynamo=True, input_names=names, external_data=False, **kwargs)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=True,
+                input_names=names,
+                external_data=False,
+                opset_version=opset or None,  # None (or 0): the exporter's default
+            )
 
 
 def _reason(e: BaseException) -> str:
@@ -148,8 +156,8 @@ def _failing_layer(model: nn.Module, args: tuple, fmt: str, opset: int | None) -
     calls: dict[str, tuple] = {}
     depth = {name: name.count(".") + 1 for name, _ in model.named_modules() if name}
 
-    def hook(name):
-        def record(_m, inputs):
+    def hook(name: str) -> Callable[[nn.Module, tuple], None]:
+        def record(_m: nn.Module, inputs: tuple) -> None:
             calls.setdefault(name, inputs)
 
         return record
