@@ -272,7 +272,8 @@ class VQVAE2(nn.Module):
                 f"a {cfg.levels}-level VQVAE2; use a multiple of {factor} (e.g. {max(factor, h // factor * factor)})"
             )
 
-    def _level_quantizer(self, level: int) -> VectorQuantizer | FSQ:
+    def level_quantizer(self, level: int) -> VectorQuantizer | FSQ:
+        """The quantizer of `level` (0 = top): an EMA codebook or FSQ."""
         return cast("VectorQuantizer | FSQ", self.quantizers[level])  # built by _quantizer
 
     def _quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
@@ -300,7 +301,7 @@ class VQVAE2(nn.Module):
         # rank: identical under DDP and after a resume, equal to a single-process run.
         b, device = quantized[0].shape[0], quantized[0].device
         rank, world = _rank_and_world()
-        gen = torch.Generator().manual_seed(7919 + int(self._level_quantizer(0).steps))
+        gen = torch.Generator().manual_seed(7919 + int(self.level_quantizer(0).steps))
         dropped = (torch.rand(b * world, generator=gen) < p)[rank * b : (rank + 1) * b].to(device)
         first_hidden = torch.randint(1, L, (b * world,), generator=gen)[rank * b : (rank + 1) * b].to(device)
         out = []
@@ -355,13 +356,13 @@ class VQVAE2(nn.Module):
                     f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
                     f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}"
                 )
-        return self._decode([self._level_quantizer(l).lookup(c) for l, c in enumerate(codes)])
+        return self._decode([self.level_quantizer(l).lookup(c) for l, c in enumerate(codes)])
 
     def decode_top(self, top: torch.Tensor) -> torch.Tensor:
         """Images from the top code map alone, the levels below hidden as `code_dropout` trains the decoder to."""
         if top.dim() != 3:
             raise ValueError(f"top: expected a code map (B, H, W), got shape {tuple(top.shape)}")
-        q = self._level_quantizer(0).lookup(top)
+        q = self.level_quantizer(0).lookup(top)
         b, h, w = top.shape
         hidden = [q.new_zeros(b, self.config.code_dim, h * 2**l, w * 2**l) for l in range(1, self.config.levels)]
         return self._decode([q, *hidden])

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +57,9 @@ from .health import HEALTH_HINTS, CodebookHealth, format_health
 from .run import GracefulInterrupt, append_jsonl
 from .schedule import LR_SCHEDULES, lr_at
 from .vqvae_data import TrainBatches, evaluate_vqvae, psnr, write_recon
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 MODEL_FIELDS = (
     "levels",
@@ -251,7 +254,7 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
     # The codebooks (buffers) need no per-step broadcast: VectorQuantizer all-reduces their statistics.
     # BatchNorm running statistics are the exception: rank 0's are broadcast, as plain DDP does.
     device_ids = [accel.device.index] if accel.device.type == "cuda" else None
-    ddp = (
+    ddp: nn.Module = (
         nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=cfg.norm == "batch")
         if info.enabled
         else model
@@ -340,7 +343,7 @@ def _train(cfg: VQVAETrainConfig, info: DistInfo, progress: bool, accel: Acceler
             f"dead = unused for {health.dead_after} steps"
         )
         tqdm.write(format_layout_table(layout_table(model, cfg.image_size, health=result["codebook_health"])))
-        if not isinstance(train, ImageData):  # files that passed the folder scan but failed to decode later
+        if not isinstance(train, ImageData) and not isinstance(test, ImageData):  # failed to decode later
             result["unreadable_at_load"] = train.warn_load_failures() + test.warn_load_failures()
         atomic_write_json(run / "result.json", result)
         if writer is not None:
@@ -372,7 +375,7 @@ def _final_result(run: Path, step: int, train_time: float, images: int, interrup
     }
 
 
-def _tensorboard(cfg: VQVAETrainConfig, run: Path):
+def _tensorboard(cfg: VQVAETrainConfig, run: Path) -> SummaryWriter | None:
     if not cfg.tensorboard:
         return None
     try:
