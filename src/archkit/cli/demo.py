@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -79,6 +79,14 @@ STAGE_COST_IN_VQVAE_STEPS = {"encode": 31.0, "prior-top": 1.28, "prior-bottom": 
 ETA_MIN_STEPS = 100  # fewer VQ-VAE steps in this call (a smoke run, or a resumed one) say too little for an ETA
 
 
+class _AccelChoice(TypedDict):
+    """The --device/--precision/--compile choice every stage gets."""
+
+    device: str
+    precision: str
+    compile: bool
+
+
 def demo_plan(cfg: DemoConfig) -> str:
     """The stages and their budgets, printed before the demo starts."""
     return "\n".join(
@@ -120,7 +128,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     out = Path(out)
     check_out_folder(out, "demo folder")
     out.mkdir(parents=True, exist_ok=True)
-    accel = dict(device=cfg.device, precision=cfg.precision, compile=cfg.compile)
+    accel: _AccelChoice = {"device": cfg.device, "precision": cfg.precision, "compile": cfg.compile}
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]
     bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not progress, position=0, dynamic_ncols=True)
     times: dict[str, float] = {}

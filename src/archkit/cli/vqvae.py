@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -167,7 +168,7 @@ def train(
     quantizer: str | None,
     fsq_levels: str | None,
     quiet: bool,
-    **kwargs,
+    **kwargs: Any,
 ) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..models.vqvae_layout import format_presets
