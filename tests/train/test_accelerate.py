@@ -498,3 +498,24 @@ def test_sequence_training_in_reduced_precision_then_predict(tmp_path, precision
     # resume without a precision keeps the saved one
     summary = train_sequence(SeqTrainConfig(**{**cfg.__dict__, "precision": "32", "epochs": 3}), resume=True)
     assert summary["accelerator"]["precision"] == precision and summary["epoch"] == 3
+
+
+def test_channels_last_step_computes_what_the_plain_layout_does(tmp_path):
+    import copy
+
+    torch.manual_seed(0)
+    plain = VQVAE2(VQVAE2Config(**{k: TINY[k] for k in ("hidden_channels", "res_channels", "code_dim", "num_codes")}))
+    nhwc = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+    x = torch.rand(8, 3, 16, 16)
+    accel = acc.create_accelerator("cpu")
+    losses = {}
+    for name, model, batch in (("plain", plain, x), ("nhwc", nhwc, x.contiguous(memory_format=torch.channels_last))):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses[name] = train_step(model, opt, batch, accel)["loss"]
+    assert losses["nhwc"] == pytest.approx(losses["plain"], rel=1e-4)
+    for (name, a), b in zip(plain.state_dict().items(), nhwc.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5, msg=name)  # one step: no code choice has diverged yet
+    out = tmp_path / "run"
+    train_vqvae(VQVAETrainConfig(out=str(out), steps=2, device="cpu", **TINY), progress=False)
+    assert json.loads((out / "train_config.json").read_text())["channels_last"] is True  # the default
+    assert all(torch.isfinite(w).all() for w in load_vqvae(out).state_dict().values() if w.is_floating_point())

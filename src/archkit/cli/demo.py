@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -80,6 +80,14 @@ STAGE_COST_IN_VQVAE_STEPS = {"encode": 31.0, "prior-top": 1.28, "prior-bottom": 
 ETA_MIN_STEPS = 50  # the whole-demo ETA is printed after this many VQ-VAE steps (a smoke run has fewer)
 
 
+class _AccelChoice(TypedDict):
+    """The --device/--precision/--compile choice every stage gets."""
+
+    device: str
+    precision: str
+    compile: bool
+
+
 def demo_plan(cfg: DemoConfig) -> str:
     """The stages and their budgets, printed before the demo starts."""
     return "\n".join(
@@ -132,7 +140,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     out = Path(out)
     check_out_folder(out, "demo folder")
     out.mkdir(parents=True, exist_ok=True)
-    accel = dict(device=cfg.device, precision=cfg.precision, compile=cfg.compile)
+    accel: _AccelChoice = {"device": cfg.device, "precision": cfg.precision, "compile": cfg.compile}
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]
     bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not progress, position=0, dynamic_ncols=True)
     times: dict[str, float] = {}

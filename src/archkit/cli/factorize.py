@@ -7,6 +7,7 @@ MAC check), so `--checkpoint OUT` rebuilds the same structure before loading the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: i
     before = accuracy(model, x_te, y_te)
     fit = fit_classifier(model, x_tr, y_tr, epochs=epochs, lr=lr, x_test=x_te, y_test=y_te, seed=seed, progress=True)
     model.eval()
+    after = fit.test_accuracy if fit.test_accuracy is not None else float("nan")  # set: x_test was given
     click.echo(
         f"fine-tune: {epochs} epoch(s) on digits {size}x{size}, test accuracy {100 * before:.2f}% -> "
-        f"{100 * fit.test_accuracy:.2f}%\n"
+        f"{100 * after:.2f}%\n"
     )
 
 
@@ -62,7 +64,7 @@ def _convert(
     report_and_save(model, new, report, x, out, [step], repeats)
 
 
-def _factorize_options(f):
+def _factorize_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)(f)
     f = click.option(
         "--finetune-epochs",

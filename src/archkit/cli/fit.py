@@ -6,12 +6,17 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from .options import accel_options
 from .types import Real
+
+if TYPE_CHECKING:
+    from ..data.regression import Bounds
+    from ..models.function import FunctionApproximator
 
 
 @click.command()
@@ -67,25 +72,25 @@ from .types import Real
 )
 @accel_options
 def fit(
-    expr,
-    domains,
-    samples,
-    noise,
-    csv_path,
-    target,
-    inputs,
-    features,
-    hidden,
-    layers,
-    activation,
-    optimizer,
-    max_steps,
-    margin,
-    seed,
-    out_dir,
-    device,
-    precision,
-    compile,
+    expr: str | None,
+    domains: tuple[str, ...],
+    samples: int,
+    noise: float,
+    csv_path: Path | None,
+    target: str | None,
+    inputs: str | None,
+    features: tuple[str, ...],
+    hidden: int,
+    layers: int,
+    activation: str,
+    optimizer: str,
+    max_steps: int,
+    margin: float,
+    seed: int,
+    out_dir: Path,
+    device: str,
+    precision: str,
+    compile: bool,
 ) -> None:
     """Fit an MLP (+ prior features) to samples; writes checkpoint/, fit.png and summary.json into --out.
 
@@ -123,6 +128,7 @@ def fit(
         y = truth(X) + noise * np.random.default_rng(seed + 1).standard_normal(len(X))
         target_name = "f"
     else:
+        assert csv_path is not None  # exactly one of --expr / --csv, checked above
         if not target:
             raise ValueError("--csv needs --target COLUMN (the column to predict)")
         if domains:
@@ -213,7 +219,15 @@ def fit(
         raise click.exceptions.Exit(1)
 
 
-def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.ndarray) -> None:
+def _plot(
+    model: FunctionApproximator,
+    truth: Callable[[np.ndarray], np.ndarray] | None,
+    bounds: Bounds,
+    margin: float,
+    path: Path,
+    X: np.ndarray,
+    y: np.ndarray,
+) -> None:
     """Truth | fit | error over the domain widened by `margin`; the training domain is outlined."""
     from ..data import expand_bounds
     from ..utils import new_figure, save_figure
@@ -266,8 +280,8 @@ def _plot(model, truth, bounds, margin: float, path: Path, X: np.ndarray, y: np.
             (fit_z, "fit", "viridis", vmin, vmax),
             (np.abs(fit_z - true_z), "|fit - truth|", "magma", None, None),
         ]
-        for ax, (z, title, cmap, lo, hi) in zip(axes, panels):
-            im = ax.imshow(z, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=lo, vmax=hi)
+        for ax, (z, title, cmap, zmin, zmax) in zip(axes, panels):
+            im = ax.imshow(z, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=zmin, vmax=zmax)
             fig.colorbar(im, ax=ax)
             ax.set_title(title)
     else:

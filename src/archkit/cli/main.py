@@ -7,6 +7,7 @@ Lazy loading keeps `archkit --help` fast and keeps one broken optional extra fro
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -75,7 +76,7 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attr)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         # Bad input surfaces as ValueError (bad values, malformed or corrupt files) or OSError
         # (missing, unreadable or unwritable paths) with a message naming the argument or file:
         # show that message on one line, not a stack trace from deep inside torch.

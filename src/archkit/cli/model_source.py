@@ -77,13 +77,16 @@ def load_model_and_input(
 
     if (model_name is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --model NAME or --checkpoint DIR")
+    x: Any  # one tensor, or a tuple when the model takes several arguments
     if model_name is not None:
         torch.manual_seed(seed)
         model, x = create_model(model_name), example_input(model_name, batch_size, seed=seed)
     else:
+        assert checkpoint is not None  # exactly one of the two, checked above
         meta = read_config(checkpoint)
         model = load_weights(checkpoint, build_model(meta, repr(str(checkpoint / "config.json"))))
-        model._archkit_surgery = list(meta.get("surgery", []))  # carried into the next --out
+        # carried into the next --out; Module.__setattr__ is typed for tensors and modules but stores any value
+        model._archkit_surgery = list(meta.get("surgery", []))  # type: ignore[assignment]
         shape = meta.get("input_shape")
         if image_size is not None:
             shape = [image_size, image_size]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,7 +57,7 @@ def prior() -> None:
 @STALE
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(run: Path, quiet: bool, **kwargs) -> None:
+def train(run: Path, quiet: bool, **kwargs: Any) -> None:
     """Train (or --resume) the prior of one level; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..train.prior import PriorTrainConfig, train_prior
 

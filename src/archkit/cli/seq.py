@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
 from .options import EXISTING_RUN, accel_options, given_accel_flags
 from .seq_task import make_task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..models.sequence import SequenceClassifier
 
 
 @click.group()
@@ -119,39 +125,39 @@ seq.add_command(make_task)
 )
 @accel_options
 def train(
-    x_path,
-    y_path,
-    shards,
-    dataset,
-    out_dir,
-    model,
-    cv,
-    resume,
-    frontend,
-    pool,
-    hidden,
-    layers,
-    bidirectional,
-    dropout,
-    conv_channels,
-    conv_kernel,
-    conv_stride,
-    conv_blocks,
-    conv_norm,
-    fcn_channels,
-    epochs,
-    batch_size,
-    lr,
-    lr_schedule,
-    weight_decay,
-    label_smoothing,
-    max_steps,
-    val_fraction,
-    seed,
-    workers,
-    device,
-    precision,
-    compile,
+    x_path: Path | None,
+    y_path: Path | None,
+    shards: Path | None,
+    dataset: str | None,
+    out_dir: Path,
+    model: str,
+    cv: int,
+    resume: bool,
+    frontend: str,
+    pool: str,
+    hidden: int,
+    layers: int,
+    bidirectional: bool,
+    dropout: float,
+    conv_channels: int,
+    conv_kernel: int,
+    conv_stride: int,
+    conv_blocks: int,
+    conv_norm: str,
+    fcn_channels: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lr_schedule: str,
+    weight_decay: float,
+    label_smoothing: float,
+    max_steps: int,
+    val_fraction: float,
+    seed: int,
+    workers: int,
+    device: str,
+    precision: str,
+    compile: bool,
 ) -> None:
     """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
 
@@ -286,7 +292,7 @@ def predict(
             _save_npy(proba_path, proba)
         click.echo(f"wrote {len(pred)} predictions to {out_path}")
         return
-    model = load_model(run_dir / CHECKPOINT)
+    model = cast("SequenceClassifier", load_model(run_dir / CHECKPOINT))  # what a --model lstm run saves
     if x.shape[-1] != model.config.in_features:
         raise ValueError(
             f"--x: the model expects {model.config.in_features} features per step, {str(x_path)!r} has {x.shape[-1]}"
@@ -311,7 +317,7 @@ def _str(p: Path | None) -> str | None:
     return None if p is None else str(p)
 
 
-def _save_npy(path: Path, array) -> None:
+def _save_npy(path: Path, array: np.ndarray) -> None:
     """Atomic .npy write (np.save appends .npy to a path, so write through a file handle)."""
     import numpy as np
 

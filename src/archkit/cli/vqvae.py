@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -157,6 +158,11 @@ def vqvae() -> None:
     default=None,
     help="FSQ grid: values per channel, e.g. 8,5,5,5 (1000 codes); one grid per level joined by '/'.  [default: 8,8,8]",
 )
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="NHWC memory layout for the model and batches (what fast bf16 convolutions want).  [default: on]",
+)
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
@@ -167,7 +173,7 @@ def train(
     quantizer: str | None,
     fsq_levels: str | None,
     quiet: bool,
-    **kwargs,
+    **kwargs: Any,
 ) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..models.vqvae_layout import format_presets

@@ -201,7 +201,8 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
             raise ValueError(f"expression {text!r}: {node.func.id}() takes exactly one positional argument")
         arg = _check(node.args[0], text, variables)
         if arg is not None:
-            return _fold(node, text, lambda: FUNCTIONS[node.func.id][0](np.float64(arg)))
+            np_fn = FUNCTIONS[node.func.id][0]
+            return _fold(node, text, lambda: np_fn(np.float64(arg)))
         return None
     else:
         what = {
@@ -218,7 +219,7 @@ def _check(node: ast.AST, text: str, variables: list[str]) -> float | None:
 
 def _evaluate(node: ast.expr, env: Mapping[str, Any], use_torch: bool) -> Any:
     # Only node types accepted by _check can reach here.
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):  # _check allows numbers only
         return float(node.value)
     if isinstance(node, ast.Name):
         return CONSTANTS[node.id] if node.id in CONSTANTS else env[node.id]
@@ -226,7 +227,7 @@ def _evaluate(node: ast.expr, env: Mapping[str, Any], use_torch: bool) -> Any:
         return _BINOPS[type(node.op)](_evaluate(node.left, env, use_torch), _evaluate(node.right, env, use_torch))
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, env, use_torch))
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):  # _check allows plain calls only
         np_fn, torch_fn = FUNCTIONS[node.func.id]
         arg = _evaluate(node.args[0], env, use_torch)
         if use_torch:

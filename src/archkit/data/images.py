@@ -14,10 +14,12 @@ DataLoader, see data/loader.py) and the built-in sets in memory.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +27,9 @@ import torch
 from ..io import atomic_write
 from .decode import decode_image
 from .folder import ImageFolder, ImageFolderSplit
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 BUILTIN_IMAGE_SETS = ("digits", "natural")
 # Photographs bundled with scikit-image (file names in skimage/data) and scikit-learn. Test photos are
@@ -67,7 +72,7 @@ class ImageData:
         return self.images[i], int(self.labels[i]) if self.labels is not None else -1
 
 
-def _to_tensor(img, channels: int) -> torch.Tensor:
+def _to_tensor(img: PILImage, channels: int) -> torch.Tensor:
     img = img.convert("L" if channels == 1 else "RGB")
     arr = np.asarray(img, dtype=np.float32) / 255.0
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
@@ -95,7 +100,7 @@ def _check_size(image_size: int) -> None:
         raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
 
 
-def _natural_photos(names: Sequence[str]):
+def _natural_photos(names: Sequence[str]) -> Iterator[PILImage]:
     from PIL import Image
 
     dirs = {}
@@ -215,5 +220,5 @@ def write_image_folder(
             k = int(labels[i])
             sub = folder / (class_names[k] if class_names is not None else str(k))
         img = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
-        atomic_write(sub / f"{start + i:06d}.png", lambda tmp, img=img: img.save(tmp, format="PNG"))
+        atomic_write(sub / f"{start + i:06d}.png", functools.partial(img.save, format="PNG"))
     return folder

@@ -10,8 +10,8 @@ persistent workers and pinned memory on CUDA.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sized
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -98,13 +98,18 @@ def make_loader(
         raise ValueError(f"workers: expected an int >= 0 (0 = load in the main process), got {workers!r}")
     if pin_memory is None:
         pin_memory = device is not None and torch.device(device).type == "cuda"
-    sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size)
-    extra = (
-        {"persistent_workers": True, "prefetch_factor": prefetch_factor, "worker_init_fn": ignore_sigint}
-        if workers > 0
-        else {}
+    n = len(cast(Sized, dataset))  # a map-style dataset has a length
+    sampler = EpochBatchSampler(n, batch_size, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size)
+    background = workers > 0  # the DataLoader's defaults otherwise
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=bool(pin_memory),
+        persistent_workers=background,
+        prefetch_factor=prefetch_factor if background else None,
+        worker_init_fn=ignore_sigint if background else None,
     )
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=bool(pin_memory), **extra)
 
 
 def ignore_sigint(worker_id: int) -> None:

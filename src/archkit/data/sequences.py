@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ class Shard:
     @property
     def x(self) -> Any:
         if self.x_array is None:
+            if self.x_loader is None:
+                raise ValueError(f"shard {self.name!r}: neither an x array nor a loader for it")
             self.x_array = self.x_loader()
         return self.x_array
 
@@ -227,15 +229,14 @@ def sequence_loader(
     """A DataLoader over a dataset whose items already are batches (PlannedBatches, RowBatches), in order from `start`."""
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {workers!r}")
-    extra = {"worker_init_fn": ignore_sigint} if workers else {}
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
-        sampler=range(start, len(dataset)),
+        sampler=range(start, len(cast(Sized, dataset))),  # a map-style dataset of batches has a length
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=_as_is,
-        **extra,
+        worker_init_fn=ignore_sigint if workers else None,
     )
 
 
@@ -247,7 +248,7 @@ class MemmapRef:
     offset: int
     dtype: str
     shape: tuple[int, ...]
-    order: str
+    order: Literal["C", "F"]
 
     @classmethod
     def of(cls, a: Any) -> MemmapRef | None:
@@ -289,7 +290,7 @@ def open_npy(
     return from_arrays(x, y, lengths, name=Path(x_path).name)
 
 
-def open_x(x_path: str | os.PathLike) -> np.memmap:
+def open_x(x_path: str | os.PathLike) -> np.ndarray:
     """Open X.npy memory-mapped for streaming prediction."""
     x = _load_npy(x_path, "--x", mmap=True)
     if x.ndim != 3:

@@ -77,7 +77,7 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         self.precision = precision
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y (n_samples, n_outputs) trains one network with n_outputs heads
         return tags
@@ -134,7 +134,10 @@ class FunctionRegressor(RegressorMixin, BaseEstimator):
         # Standardized in float64 here, so the scale of X and y never decides success (the network runs in
         # float32: targets around 1e40 would overflow it). Inputs only without prior features, whose
         # meaning depends on the raw units (sin(x) is not sin of a standardized x).
-        self.x_shift_, self.x_scale_ = _standardizer(x) if not self.features else (0.0, 1.0)
+        x_shift: np.ndarray | float
+        x_scale: np.ndarray | float
+        x_shift, x_scale = _standardizer(x) if not self.features else (0.0, 1.0)
+        self.x_shift_, self.x_scale_ = x_shift, x_scale
         self.y_shift_, self.y_scale_ = _standardizer(y2)
         result = fit_function(model, (x - self.x_shift_) / self.x_scale_, (y2 - self.y_shift_) / self.y_scale_, cfg)
         if result.stopped.startswith("diverged") or not np.isfinite(result.best_val_rmse):

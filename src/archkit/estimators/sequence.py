@@ -129,7 +129,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         "label_smoothing",
     )
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True  # (n_cases, n_timepoints, n_channels) or aeon's order; 2D = univariate
         return tags

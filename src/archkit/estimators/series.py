@@ -13,6 +13,7 @@ Accepted X (checked with scikit-learn's own validators, so errors read as they d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ def as_padded_series(X: Any, layout: str) -> tuple[np.ndarray, np.ndarray | None
     return np.ascontiguousarray(x if layout == "ntc" else x.transpose(0, 2, 1)), None, "3d"
 
 
-def _ragged_or_2d(X: list) -> bool:
+def _ragged_or_2d(X: Sequence[Any]) -> bool:
     """A list is a list of series when its items are 2D, or 1D of differing lengths (else a plain 2D array)."""
     dims = {np.ndim(s) for s in X}
     return dims == {2} or (dims == {1} and len({len(s) for s in X}) > 1)
@@ -63,7 +64,7 @@ def _layout_text(layout: str) -> str:
     return "n_cases, n_timepoints, n_channels" if layout == "ntc" else "n_cases, n_channels, n_timepoints"
 
 
-def _pad_list(X: list, layout: str) -> tuple[np.ndarray, np.ndarray]:
+def _pad_list(X: Sequence[Any], layout: str) -> tuple[np.ndarray, np.ndarray]:
     series = []
     for i, s in enumerate(X):
         a = check_array(

@@ -25,6 +25,7 @@ from .checkpoint import (
 from .config import config_from_dict, json_type
 
 C = TypeVar("C")
+M = TypeVar("M", bound=nn.Module)
 
 
 def _checked_file(folder: str | os.PathLike, name: str) -> Path | None:
@@ -89,7 +90,7 @@ def read_model_config(folder: str | os.PathLike, cls: type[C], kind: str | None 
     return config_from_dict(cls, meta["config"], f"{shown!r} field 'config'"), meta
 
 
-def load_weights(folder: str | os.PathLike, model: nn.Module, strict: bool = True) -> nn.Module:
+def load_weights(folder: str | os.PathLike, model: M, strict: bool = True) -> M:
     """Load model.safetensors into `model`; a mismatch names the offending keys and shapes."""
     path = _checked_file(folder, WEIGHTS)
     if path is None:

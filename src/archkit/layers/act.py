@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import overload
 
 from torch import nn
 
@@ -18,6 +19,12 @@ _ACTS: dict[str, Callable[[], nn.Module]] = {
 ACT_CHOICES = (*_ACTS, None)
 
 
+@overload
+def create_act(act: None) -> None: ...
+@overload
+def create_act(act: str | type | Callable[[], nn.Module]) -> nn.Module: ...
+@overload
+def create_act(act: ActSpec) -> nn.Module | None: ...
 def create_act(act: ActSpec) -> nn.Module | None:
     """Build an activation from a name ("relu", "selu", "gelu", "silu", "tanh"), a class, or None."""
     if act is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -59,7 +60,7 @@ def _all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _no_autocast(device_type: str):
+def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
     """A context with autocast off for this device type (a no-op where autocast does not exist)."""
     try:
         return torch.autocast(device_type=device_type, enabled=False)
@@ -73,15 +74,15 @@ _HALF = (torch.float16, torch.bfloat16)
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """Pick k rows of x (N, D) with k-means++ seeding (spread out, proportional to squared distance)."""
     n = x.shape[0]
-    first = torch.randint(n, (1,), generator=generator).item()
+    first = int(torch.randint(n, (1,), generator=generator).item())
     centers = [x[first]]
     d2 = (x - x[first]).pow(2).sum(1)
     for _ in range(1, k):
         total = d2.sum()
         if total <= 0:  # fewer distinct points than codes: repeat random points (restarts separate them)
-            idx = torch.randint(n, (1,), generator=generator).item()
+            idx = int(torch.randint(n, (1,), generator=generator).item())
         else:
-            idx = torch.multinomial(d2 / total, 1, generator=generator).item()
+            idx = int(torch.multinomial(d2 / total, 1, generator=generator).item())
         centers.append(x[idx])
         d2 = torch.minimum(d2, (x - x[idx]).pow(2).sum(1))
     return torch.stack(centers)
@@ -98,6 +99,13 @@ class VectorQuantizer(nn.Module):
     A training batch with non-finite values is skipped for the codebook update (warning, counted in
     `skipped_updates`), or raises ValueError when `strict=True`.
     """
+
+    codebook: torch.Tensor
+    ema_count: torch.Tensor
+    ema_sum: torch.Tensor
+    unused_steps: torch.Tensor
+    initialized: torch.Tensor
+    steps: torch.Tensor
 
     def __init__(
         self,
@@ -138,7 +146,7 @@ class VectorQuantizer(nn.Module):
         self.restarts = 0  # codes re-seeded since construction (a statistic, not state)
         self.skipped_updates = 0  # training batches whose codebook update was skipped: non-finite values
 
-    def _apply(self, fn, recurse: bool = True):
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> VectorQuantizer:
         super()._apply(fn, recurse)
         # model.half() / .to(bfloat16) would turn the EMA statistics into half precision, where
         # small EMA steps vanish: the codebook state stays fp32 (the output follows the input dtype).

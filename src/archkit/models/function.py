@@ -73,6 +73,13 @@ def _check_config(cfg: FunctionApproximatorConfig) -> None:
 class FunctionApproximator(nn.Module):
     """MLP regressor on raw-unit inputs with prior features, stored standardization and a training domain."""
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+    domain_min: torch.Tensor
+    domain_max: torch.Tensor
+
     def __init__(self, config: FunctionApproximatorConfig) -> None:
         super().__init__()
         _check_config(config)
@@ -115,8 +122,8 @@ class FunctionApproximator(nn.Module):
     def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """Output in standardized target units (what training minimizes)."""
         z = self.normalized_features(x)
-        out = self.mlp(z) if self.mlp is not None else 0.0
-        return out + self.skip(z) if self.skip is not None else out
+        outs = [m(z) for m in (self.mlp, self.skip) if m is not None]  # _check_config keeps at least one
+        return outs[0] + outs[1] if len(outs) == 2 else outs[0]
 
     def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
         """Random raw inputs (B, in_dim)."""

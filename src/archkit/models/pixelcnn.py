@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -63,7 +63,8 @@ class GatedPixelCNN(nn.Module):
             raise ValueError(f"attention_every: expected an int >= 0 (0 = no attention), got {cfg.attention_every!r}")
         c = cfg.channels
         self.embed = nn.Embedding(cfg.num_codes, c)
-        self.cond_embed, self.cond_net = None, None
+        self.cond_embed: nn.Embedding | None = None
+        self.cond_net: nn.Sequential | None = None
         if cfg.cond_num_codes:
             self.cond_embed = nn.Embedding(cfg.cond_num_codes, c)
             convs: list[nn.Module] = []
@@ -95,7 +96,7 @@ class GatedPixelCNN(nn.Module):
     # Value-range checks branch on data, which an exported graph (torch.export / ONNX) cannot do: they
     # are skipped while exporting (shape checks still run); eager calls always make them.
     def check_inputs(
-        self, shape: tuple[int, int, int], labels: torch.Tensor | None, cond_codes: torch.Tensor | None
+        self, shape: tuple[int, ...], labels: torch.Tensor | None, cond_codes: torch.Tensor | None
     ) -> None:
         """Raise a clear ValueError when labels or the conditioning map do not fit this prior."""
         cfg = self.config
@@ -147,9 +148,9 @@ class GatedPixelCNN(nn.Module):
     def layer_biases(self, labels: torch.Tensor | None, cond_codes: torch.Tensor | None) -> list[torch.Tensor | None]:
         """Each layer's additive conditioning term; computed once per forward / per sampled map."""
         cond = None
-        if self.cond_net is not None and cond_codes is not None:
+        if self.cond_net is not None and self.cond_embed is not None and cond_codes is not None:
             cond = self.cond_net(self.cond_embed(cond_codes.long()).permute(0, 3, 1, 2))
-        return [layer.condition(labels, cond) for layer in self.layers]
+        return [cast(GatedPixelCNNLayer, layer).condition(labels, cond) for layer in self.layers]
 
     def example_inputs(self, batch_size: int = 2, seed: int = 0, input_shape: Sequence[int] | None = None) -> tuple:
         """Random code maps (B, S, S), plus labels and the conditioning code map when the prior takes them."""

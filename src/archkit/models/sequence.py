@@ -95,20 +95,22 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     output steps are not zeroed here: the next conv and the pooling mask them.
     """
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None or not self.training:
             return super().forward(h)
         m = mask.unsqueeze(1).to(h.dtype)  # (B, 1, T)
         n = m.sum()
         mean = (h * m).sum((0, 2)) / n
         var = (((h - mean[None, :, None]) * m) ** 2).sum((0, 2)) / n
-        if self.track_running_stats:
+        # The three buffers exist exactly when track_running_stats is set (the checks only narrow the types).
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if self.track_running_stats and tracked is not None and running_mean is not None and running_var is not None:
             with torch.no_grad():
-                self.num_batches_tracked += 1
-                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                tracked.add_(1)
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(tracked)
                 unbiased = var * n / (n - 1).clamp(min=1)
-                self.running_mean.mul_(1 - momentum).add_(momentum * mean)
-                self.running_var.mul_(1 - momentum).add_(momentum * unbiased)
+                running_mean.mul_(1 - momentum).add_(momentum * mean)
+                running_var.mul_(1 - momentum).add_(momentum * unbiased)
         out = (h - mean[None, :, None]) * torch.rsqrt(var[None, :, None] + self.eps)
         if self.affine:
             out = out * self.weight[None, :, None] + self.bias[None, :, None]
@@ -257,7 +259,7 @@ class SequenceClassifier(nn.Module):
             # h_n holds each direction's final state of the top layer; with packing the forward
             # one is taken at the sequence's own last valid step, not at the padded end.
             return torch.cat([h_n[-2], h_n[-1]], dim=1) if self.config.bidirectional else h_n[-1]
-        if mask is None:
+        if mask is None or lengths is None:  # both None or both set
             return seq.mean(1) if pool == "mean" else seq.amax(1)
         if pool == "mean":
             return (seq * mask).sum(1) / lengths.to(seq.dtype).unsqueeze(1)

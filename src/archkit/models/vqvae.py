@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from torch import nn
 from ..io import checkpoint_exists, load_weights, read_model_config
 from ..layers import ConvNormAct
 from ..layers.fsq import FSQ, check_levels
-from ..layers.quantize import VectorQuantizer
+from ..layers.quantize import QuantizerOutput, VectorQuantizer
 from ..utils import param_dtype_device
 from .vqvae_presets import preset_fields
 
@@ -98,9 +98,9 @@ class VQVAE2Config:
 
     def fsq_levels_per_level(self) -> list[tuple[int, ...]]:
         """The FSQ grid of each level (used where the level's quantizer is "fsq"), top level first."""
-        lv = self.fsq_levels
+        lv: Any = self.fsq_levels  # a config read from JSON may hold any value; check_levels validates each grid
         nested = isinstance(lv, (list, tuple)) and len(lv) > 0 and all(isinstance(v, (list, tuple)) for v in lv)
-        per = [tuple(v) for v in lv] if nested else [tuple(lv)] * self.levels  # type: ignore[arg-type]
+        per = [tuple(v) for v in lv] if nested else [tuple(lv)] * self.levels
         if len(per) != self.levels:
             raise ValueError(
                 f"fsq_levels: expected one grid (e.g. [8, 8, 8]) or a list of {self.levels} grids "
@@ -165,7 +165,7 @@ def _res_stack(cfg: VQVAE2Config) -> list[nn.Module]:
     return [*(ResBlock(cfg.hidden_channels, cfg.res_channels, cfg.norm) for _ in range(cfg.res_blocks)), nn.ReLU()]
 
 
-def _quantizer(cfg: VQVAE2Config, level: int) -> nn.Module:
+def _quantizer(cfg: VQVAE2Config, level: int) -> VectorQuantizer | FSQ:
     """The quantizer of a level: FSQ, or the EMA codebook with a straight-through or rotation-trick gradient."""
     kind = cfg.quantizer_per_level()[level]
     if kind == "fsq":
@@ -272,7 +272,11 @@ class VQVAE2(nn.Module):
                 f"a {cfg.levels}-level VQVAE2; use a multiple of {factor} (e.g. {max(factor, h // factor * factor)})"
             )
 
-    def _quantize(self, x: torch.Tensor):
+    def level_quantizer(self, level: int) -> VectorQuantizer | FSQ:
+        """The quantizer of `level` (0 = top): an EMA codebook or FSQ."""
+        return cast("VectorQuantizer | FSQ", self.quantizers[level])  # built by _quantizer
+
+    def _quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
         self.check_input(x)
         h = x * 2 - 1  # centre [0, 1] images
         feats = []
@@ -280,7 +284,7 @@ class VQVAE2(nn.Module):
             h = enc(h)
             feats.append(h)
         feats = feats[::-1]  # top first
-        outs = []
+        outs: list[QuantizerOutput] = []
         for l in range(self.config.levels):
             z = feats[l] if l == 0 else torch.cat([feats[l], self.cond_decoders[l - 1](outs[-1].quantized)], 1)
             outs.append(self.quantizers[l](self.pre_quant[l](z)))
@@ -297,7 +301,7 @@ class VQVAE2(nn.Module):
         # rank: identical under DDP and after a resume, equal to a single-process run.
         b, device = quantized[0].shape[0], quantized[0].device
         rank, world = _rank_and_world()
-        gen = torch.Generator().manual_seed(7919 + int(self.quantizers[0].steps))
+        gen = torch.Generator().manual_seed(7919 + int(self.level_quantizer(0).steps))
         dropped = (torch.rand(b * world, generator=gen) < p)[rank * b : (rank + 1) * b].to(device)
         first_hidden = torch.randint(1, L, (b * world,), generator=gen)[rank * b : (rank + 1) * b].to(device)
         out = []
@@ -352,13 +356,13 @@ class VQVAE2(nn.Module):
                     f"codes[{l}]: expected shape (B, {ht}*{scale}, {wt}*{scale}) matching the top "
                     f"level {tuple(codes[0].shape)}, got {tuple(c.shape)}"
                 )
-        return self._decode([q.lookup(c) for q, c in zip(self.quantizers, codes)])
+        return self._decode([self.level_quantizer(l).lookup(c) for l, c in enumerate(codes)])
 
     def decode_top(self, top: torch.Tensor) -> torch.Tensor:
         """Images from the top code map alone, the levels below hidden as `code_dropout` trains the decoder to."""
         if top.dim() != 3:
             raise ValueError(f"top: expected a code map (B, H, W), got shape {tuple(top.shape)}")
-        q = self.quantizers[0].lookup(top)
+        q = self.level_quantizer(0).lookup(top)
         b, h, w = top.shape
         hidden = [q.new_zeros(b, self.config.code_dim, h * 2**l, w * 2**l) for l in range(1, self.config.levels)]
         return self._decode([q, *hidden])

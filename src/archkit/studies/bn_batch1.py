@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -70,21 +70,31 @@ def segmentation_miou(model: nn.Module, data: DigitCanvas) -> float:
     return mean_iou(predict(model, data.images), data.masks, NUM_SEG_CLASSES)
 
 
+class _Budget(TypedDict):
+    pretrain_epochs: int
+    pretrain_batch: int
+    pretrain_lr: float
+    pretrain_last_epoch_lr: float
+    finetune_epochs: int
+    finetune_batch: int
+    finetune_lr: float
+
+
 def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     """Pre-train, fine-tune every variant at batch 1 per seed; write report.md, PNGs and results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = dict(pretrain=64, finetune=8, test=16) if quick else dict(pretrain=1500, finetune=400, test=300)
     # The last pre-training epoch runs at a 10x lower lr so every seed ends at a settled model.
-    budget = dict(
-        pretrain_epochs=1 if quick else 8,
-        pretrain_batch=32,
-        pretrain_lr=3e-3,
-        pretrain_last_epoch_lr=3e-4,
-        finetune_epochs=1,
-        finetune_batch=1,
-        finetune_lr=3e-4,
-    )
+    budget: _Budget = {
+        "pretrain_epochs": 1 if quick else 8,
+        "pretrain_batch": 32,
+        "pretrain_lr": 3e-3,
+        "pretrain_last_epoch_lr": 3e-4,
+        "finetune_epochs": 1,
+        "finetune_batch": 1,
+        "finetune_lr": 3e-4,
+    }
     source_test = make_digit_canvas(sizes["test"], SOURCE, seed=10_001, split="test")
     shifted_test = make_digit_canvas(sizes["test"], SHIFTED, seed=10_002, split="test")
     results: dict[str, Any] = {

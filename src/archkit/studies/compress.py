@@ -10,6 +10,7 @@ and the smallest rank that keeps accuracy within 1 point of the trained model.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..models import ResNet, ResNetConfig
 from ..surgery import count_macs, count_params, decompose, interleaved_latency, lowrank
 from ..train import accuracy, fit_classifier, seed_everything
 from .decomposeme import ANNEAL_EPOCHS, train_annealed
-from .report import markdown_table, mean_std, new_figure, save_figure, write_report
+from .report import Budget, markdown_table, mean_std, new_figure, save_figure, write_report
 
 WITHIN = 0.01  # "keeps accuracy": at most 1 point below the trained model (mean over seeds)
 
@@ -51,8 +52,8 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     """Train, convert, fine-tune, time; write report.md, compress.png, results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = dict(epochs=2 if quick else 10, batch_size=64, lr=3e-3)
-    finetune = dict(epochs=1, batch_size=64, lr=3e-4)
+    budget: Budget = {"epochs": 2 if quick else 10, "batch_size": 64, "lr": 3e-3}
+    finetune: Budget = {"epochs": 1, "batch_size": 64, "lr": 3e-4}
     x, y = load_digits("train")
     x_test, y_test = load_digits("test")
     if quick:
@@ -91,7 +92,7 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
 
     batch = x_test[: 64 if quick else 256]
     repeats = 3 if quick else 20
-    latency = interleaved_latency({k: (lambda m=m: m(batch)) for k, m in timed.items()}, repeats=repeats, warmup=2)
+    latency = interleaved_latency({k: functools.partial(m, batch) for k, m in timed.items()}, repeats=repeats, warmup=2)
     b = results["base"]
     b["accuracy_mean"], b["accuracy_std"] = mean_std(b["accuracy"])
     b["latency_ms"], b["params"], b["macs"] = (

@@ -8,18 +8,20 @@ seeds), parameters, MACs and interleaved CPU latency.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import load_digits
 from ..models import PlainCNN, PlainCNNConfig
 from ..surgery import count_macs, count_params, interleaved_latency
 from ..train import FitResult, fit_classifier, seed_everything
-from .report import markdown_table, mean_std, new_figure, save_figure, write_report
+from .report import Budget, markdown_table, mean_std, new_figure, save_figure, write_report
 
 IMAGE_SIZE = 16
 ANNEAL_EPOCHS = 2  # the last epochs run at lr/10 so eval-mode BatchNorm statistics settle (see train_annealed)
@@ -71,7 +73,7 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     """Train every variant for `seeds` seeds; write report.md, decomposeme.png, results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = dict(epochs=2 if quick else 10, batch_size=64, lr=3e-3)
+    budget: Budget = {"epochs": 2 if quick else 10, "batch_size": 64, "lr": 3e-3}
     x, y = load_digits("train", IMAGE_SIZE)
     x_test, y_test = load_digits("test", IMAGE_SIZE)
     variants = dict(list(VARIANTS.items())[:2]) if quick else VARIANTS
@@ -84,7 +86,7 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
         "image_size": IMAGE_SIZE,
         "variants": {},
     }
-    trained = {}
+    trained: dict[str, nn.Module] = {}
     for name, seed in tqdm([(n, s) for n in variants for s in range(seeds)], desc="decomposeme", leave=False):
         seed_everything(seed)
         model = PlainCNN(variants[name])
@@ -95,11 +97,13 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
 
     batch = x_test[: 64 if quick else 256]
     repeats = 3 if quick else 30
-    latency = interleaved_latency({n: (lambda m=m: m(batch)) for n, m in trained.items()}, repeats=repeats, warmup=2)
-    for name, model in trained.items():
+    latency = interleaved_latency(
+        {n: functools.partial(m, batch) for n, m in trained.items()}, repeats=repeats, warmup=2
+    )
+    for name, net in trained.items():
         r = results["variants"][name]
         r["accuracy_mean"], r["accuracy_std"] = mean_std(r["accuracy"])
-        r["params"], r["macs"] = count_params(model), count_macs(model, batch[:1])
+        r["params"], r["macs"] = count_params(net), count_macs(net, batch[:1])
         r["latency_ms"] = 1e3 * latency[name]
     base = results["variants"]["3x3 conv (dense)"]
     for r in results["variants"].values():

@@ -8,6 +8,7 @@ folding: in a conv-bn-relu cascade the first two orders collapse to the same con
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..data import load_digits
 from ..models import CascadeCNN, CascadeCNNConfig
 from ..surgery import count_macs, count_params, fuse_bn, interleaved_latency, output_error
 from ..train import accuracy, fit_classifier, seed_everything
-from .report import markdown_table, mean_std, new_figure, save_figure, write_report
+from .report import Budget, markdown_table, mean_std, new_figure, save_figure, write_report
 
 # name -> config. The last one is the honest counter-example: pre-activation reductions dropped
 # into a post-activation net give conv-bn-relu-bn-relu-conv, whose middle BN has no conv neighbour.
@@ -110,7 +111,7 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
     """Train every variant for `seeds` seeds, fold BN, time it; write report.md, reduction.png, results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = dict(epochs=2 if quick else 15, batch_size=64, lr=3e-3)
+    budget: Budget = {"epochs": 2 if quick else 15, "batch_size": 64, "lr": 3e-3}
     x, y = load_digits("train")
     x_test, y_test = load_digits("test")
     if quick:
@@ -145,25 +146,25 @@ def run(out_dir: Path, seeds: int = 3, quick: bool = False) -> dict[str, Any]:
             trained[name] = (model, fused)
 
     batch = x_test[: 64 if quick else 256]
-    fns = {}
-    for name, (model, fused) in trained.items():
-        fns[f"{name}|unfused"] = lambda m=model: m(batch)
-        fns[f"{name}|fused"] = lambda m=fused: m(batch)
+    fns: dict[str, Callable[[], Any]] = {}
+    for name, (net, fused) in trained.items():
+        fns[f"{name}|unfused"] = functools.partial(net, batch)
+        fns[f"{name}|fused"] = functools.partial(fused, batch)
     rounds = 5 if quick else 100
     latency = cpu_latency(fns, rounds=rounds, warmup=2 if quick else 5)
     wall = interleaved_latency(fns, repeats=rounds, warmup=1)  # for reference: contended wall-clock
-    for name, (model, fused) in trained.items():
+    for name, (net, fused) in trained.items():
         r = results["variants"][name]
         r["accuracy_mean"], r["accuracy_std"] = mean_std(r["accuracy"])
         r["fused_accuracy_mean"], _ = mean_std(r["fused_accuracy"])
-        r["params"], r["params_fused"] = count_params(model), count_params(fused)
-        r["macs"], r["macs_fused"] = count_macs(model, batch[:1]), count_macs(fused, batch[:1])
+        r["params"], r["params_fused"] = count_params(net), count_params(fused)
+        r["macs"], r["macs_fused"] = count_macs(net, batch[:1]), count_macs(fused, batch[:1])
         r["latency_ms"] = 1e3 * latency[f"{name}|unfused"]
         r["latency_fused_ms"] = 1e3 * latency[f"{name}|fused"]
         r["fused_over_unfused"] = latency[f"{name}|fused"] / latency[f"{name}|unfused"]
         r["wall_ms"], r["wall_fused_ms"] = 1e3 * wall[f"{name}|unfused"], 1e3 * wall[f"{name}|fused"]
-        r["bn_before"], r["bn_after"] = _count_bn(model), _count_bn(fused)
-        r["ops_before"], r["ops_after"] = op_sequence(model), op_sequence(fused)
+        r["bn_before"], r["bn_after"] = _count_bn(net), _count_bn(fused)
+        r["ops_before"], r["ops_after"] = op_sequence(net), op_sequence(fused)
         r["conv_relu_chain_after"] = is_conv_relu_chain(r["ops_after"])
     results["latency"] = {"batch": len(batch), "clock": "thread CPU time, 1 torch thread", "rounds": rounds}
     _plot(results, out_dir / "reduction.png")

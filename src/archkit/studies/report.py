@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..io import atomic_write_json, atomic_write_text
 from ..utils import format_table, markdown_table, mean_std, new_figure, save_figure
+
+
+class Budget(TypedDict):
+    """The training budget a study gives each model (keyword arguments of fit_classifier)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
 
 
 def write_report(out_dir: Path, title: str, body: str, results: dict[str, Any]) -> Path:
@@ -17,4 +25,4 @@ def write_report(out_dir: Path, title: str, body: str, results: dict[str, Any]) 
     return path
 
 
-__all__ = ["format_table", "markdown_table", "mean_std", "new_figure", "save_figure", "write_report"]
+__all__ = ["Budget", "format_table", "markdown_table", "mean_std", "new_figure", "save_figure", "write_report"]

@@ -107,7 +107,7 @@ def zero_padding_reason(conv: FoldLayer) -> str | None:
 
 @torch.no_grad()
 def local_error(
-    layer: nn.Module, role: str, scale: torch.Tensor, shift: torch.Tensor, fold: Callable[[], object]
+    layer: FoldLayer, role: str, scale: torch.Tensor, shift: torch.Tensor, fold: Callable[[], object]
 ) -> float:
     """Apply `fold` and return the relative error of the folded layer vs BN + layer on a random input."""
     x = probe_input(layer, generator=torch.Generator().manual_seed(2))

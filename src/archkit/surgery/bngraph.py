@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
+from torch.nn.modules.conv import _ConvNd
 
-from .bnfold import FOLD_AFTER, fold_into_consumer, fold_into_producer
+from .bnfold import FOLD_AFTER, FoldLayer, fold_into_consumer, fold_into_producer
 from .edit import is_batchnorm, set_child
 from .guard import identity_for
+from .report import LayerChange
 
 
 @dataclass
@@ -24,6 +26,13 @@ class Site:
 
 
 METADATA = {"shape", "dtype", "device", "ndim", "size", "dim"}
+
+
+def fold_layer(site: Site) -> FoldLayer:
+    """The conv/linear of a site that fuse_bn's producer / consumer checks accepted."""
+    if not isinstance(site.module, (_ConvNd, nn.Linear)):
+        raise TypeError(f"{site.label} is not a conv/linear")  # not reached: checked before folding
+    return site.module
 
 
 def data_users(node: fx.Node) -> list[fx.Node]:
@@ -61,11 +70,11 @@ class Edit:
 
     name: str
     bn: nn.Module
-    layers: list[tuple[nn.Module, str]]
+    layers: list[tuple[FoldLayer, str]]
     scale: torch.Tensor
     shift: torch.Tensor
-    change: object = None
-    saved: list | None = None
+    change: LayerChange | None = None
+    saved: list[tuple[FoldLayer, torch.Tensor, torch.Tensor | None]] | None = None
 
     def apply(self, model: nn.Module) -> None:
         self.saved = [
@@ -80,8 +89,9 @@ class Edit:
         with torch.no_grad():
             for layer, weight, bias in reversed(self.saved or []):
                 layer.weight.copy_(weight)
+                current = layer.bias  # a layer saved with a bias keeps one through the fold
                 if bias is None:
                     layer.bias = None
-                else:
-                    layer.bias.copy_(bias)
+                elif current is not None:
+                    current.copy_(bias)
         set_child(model, self.name, self.bn)

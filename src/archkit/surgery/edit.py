@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -11,7 +13,7 @@ from ..layers import FrozenBatchNorm
 BN_TYPES = (_BatchNorm, FrozenBatchNorm)
 
 
-def is_batchnorm(module: nn.Module) -> bool:
+def is_batchnorm(module: nn.Module) -> TypeGuard[_BatchNorm | FrozenBatchNorm]:
     """True for every BatchNorm flavour archkit folds: nn.BatchNorm*d (and subclasses) and FrozenBatchNorm."""
     return isinstance(module, BN_TYPES)
 

@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def _format_of(path: Path, format: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The ONNX exporter prints progress and warns about every decomposition; keep that out of the user's output."""
     buf = io.StringIO()
     # torch's own loggers hold the real stderr, so redirecting sys.stderr does not reach them: the exporter's
@@ -130,8 +131,15 @@ def _write(module: nn.Module, args: tuple, path: Path, fmt: str, opset: int | No
             import onnx
 
             names = [f"input{i}" for i in range(len(args))]
-            kwargs = {"opset_version": opset} if opset else {}
-            torch.onnx.export(module, args, str(path), dynamo=True, input_names=names, external_data=False, **kwargs)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=True,
+                input_names=names,
+                external_data=False,
+                opset_version=opset or None,  # None (or 0): the exporter's default
+            )
             graph = onnx.load(str(path))
             onnx.helper.set_model_props(graph, mark)
             onnx.save(graph, str(path))
@@ -157,8 +165,8 @@ def _failing_layer(model: nn.Module, args: tuple, fmt: str, opset: int | None) -
     calls: dict[str, tuple] = {}
     depth = {name: name.count(".") + 1 for name, _ in model.named_modules() if name}
 
-    def hook(name):
-        def record(_m, inputs):
+    def hook(name: str) -> Callable[[nn.Module, tuple], None]:
+        def record(_m: nn.Module, inputs: tuple) -> None:
             calls.setdefault(name, inputs)
 
         return record

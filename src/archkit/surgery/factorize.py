@@ -74,7 +74,9 @@ def decompose(
     rank / energy / layers / example_inputs as in `lowrank`.
     """
 
-    def plan(name: str, module: nn.Module) -> tuple[str | None, Callable[..., nn.Module] | None, torch.Tensor | None]:
+    def plan(
+        name: str, module: nn.Linear | nn.Conv2d
+    ) -> tuple[str | None, Callable[..., nn.Module] | None, torch.Tensor | None]:
         return _decompose_plan(name, module, act)
 
     model, report = _factorize(model, "decompose", plan, rank, energy, layers, inplace, example_inputs)
@@ -94,7 +96,7 @@ def _check_conv(module: nn.Conv2d) -> str | None:
     return None
 
 
-def _lowrank_plan(name: str, module: nn.Module) -> tuple[str | None, Callable | None, torch.Tensor | None]:
+def _lowrank_plan(name: str, module: nn.Linear | nn.Conv2d) -> tuple[str | None, Callable | None, torch.Tensor | None]:
     if isinstance(module, nn.Linear):
         return None, lambda r: LowRankLinear.from_dense(module, rank=r), module.weight
     reason = _check_conv(module)
@@ -108,7 +110,7 @@ def _lowrank_plan(name: str, module: nn.Module) -> tuple[str | None, Callable | 
 
 
 def _decompose_plan(
-    name: str, module: nn.Module, act: ActSpec
+    name: str, module: nn.Linear | nn.Conv2d, act: ActSpec
 ) -> tuple[str | None, Callable | None, torch.Tensor | None]:
     if not isinstance(module, nn.Conv2d):
         return "not a Conv2d", None, None
@@ -123,7 +125,7 @@ def _decompose_plan(
     return None, lambda r: DecomposedConv2d.from_dense(module, rank=r, act=act), matrix
 
 
-def _estimated_mac_ratio(module: nn.Module, rank: int) -> float:
+def _estimated_mac_ratio(module: nn.Linear | nn.Conv2d, rank: int) -> float:
     """Factorized / dense MACs per output position (used when no example input is given)."""
     if isinstance(module, nn.Linear):
         return rank * (module.in_features + module.out_features) / (module.in_features * module.out_features)
@@ -303,7 +305,7 @@ def _factorize(
         else f"energy>={energy}"
     )
     report.notes.append(f"rank chosen by {choice}; energy = retained share of squared singular values")
-    if example_inputs is None:
+    if example_inputs is None or reference is None:  # both None or both set
         report.verification = (
             "whole model NOT verified: no example input could be built (pass example_inputs); "
             "rel_error is each layer's error on a random input of its own"

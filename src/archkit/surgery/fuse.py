@@ -10,6 +10,7 @@ The model keeps its own classes and module names: folded BNs become nn.Identity 
 from __future__ import annotations
 
 import copy
+import functools
 from collections import Counter, defaultdict
 
 import torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from . import bnfold
-from .bngraph import BNTracer, Edit, Site, data_users, describe, join_name
+from .bngraph import BNTracer, Edit, Site, data_users, describe, fold_layer, join_name
 from .edit import check_module, is_batchnorm, set_child
 from .guard import (
     bn_reason,
@@ -77,7 +78,7 @@ class _Fuser:
                 return Site(f"a constant ({node!r})")
             exclusive = len(data_users(node)) == 1
             if node.op == "call_module":
-                m, full = modules[node.target], join_name(prefix, node.target)
+                m, full = modules[node.target], join_name(prefix, str(node.target))
                 return Site(describe(m, full), full, m, exclusive, calls[node.target])
             if node.op == "placeholder":
                 return Site(f"the input of {scope}", exclusive=exclusive)
@@ -88,6 +89,7 @@ class _Fuser:
             return Site(kind, exclusive=exclusive)
 
         uses: dict[str, list[tuple[Site, list[Site]]]] = defaultdict(list)
+        bns: dict[str, bnfold.BatchNormLike] = {}
         for node in graph.nodes:
             if node.op == "call_function" and node.target in _FUNCTIONAL_BN:
                 self.report.add(
@@ -96,12 +98,14 @@ class _Fuser:
                     reason="BN used functionally (F.batch_norm): "
                     "there is no module to fold; use an nn.BatchNorm module instead",
                 )
-            if node.op != "call_module" or not is_batchnorm(modules[node.target]):
+            bn = modules[node.target] if node.op == "call_module" else None
+            if bn is None or not is_batchnorm(bn):
                 continue
+            bns[node.target] = bn
             producer = site(node.args[0]) if node.args else Site("nothing")
             uses[node.target].append((producer, [site(u) for u in data_users(node)]))
         for target, sites in uses.items():
-            name, bn = join_name(prefix, target), modules[target]
+            name, bn = join_name(prefix, target), bns[target]
             if len(sites) == 1:
                 self.decide(name, bn, 1, *sites[0])
             else:
@@ -139,7 +143,7 @@ class _Fuser:
     def shared(self, module: nn.Module) -> bool:
         return len(self.names[id(module)]) > 1
 
-    def decide(self, name: str, bn: nn.Module, calls: int, producer: Site, consumers: list[Site]) -> None:
+    def decide(self, name: str, bn: bnfold.BatchNormLike, calls: int, producer: Site, consumers: list[Site]) -> None:
         if id(bn) in self.seen:  # a shared BN is reported once, at its first call
             return
         self.seen.add(id(bn))
@@ -165,7 +169,7 @@ class _Fuser:
             self.fold(
                 name,
                 bn,
-                [(producer.module, "producer")],
+                [(fold_layer(producer), "producer")],
                 scale,
                 shift,
                 f"{producer.name} <- {name}",
@@ -178,7 +182,7 @@ class _Fuser:
             self.fold(
                 name,
                 bn,
-                [(consumer.module, "consumer")],
+                [(fold_layer(consumer), "consumer")],
                 scale,
                 shift,
                 f"{name} -> {consumer.name}",
@@ -190,8 +194,8 @@ class _Fuser:
     def fold(
         self,
         name: str,
-        bn: nn.Module,
-        layers: list[tuple[nn.Module, str]],
+        bn: bnfold.BatchNormLike,
+        layers: list[tuple[bnfold.FoldLayer, str]],
         scale: torch.Tensor,
         shift: torch.Tensor,
         detail: str,
@@ -208,7 +212,7 @@ class _Fuser:
             fold = bnfold.fold_into_producer if role == "producer" else bnfold.fold_into_consumer
             worst = max(
                 worst,
-                bnfold.local_error(layer, role, scale, shift, lambda fold=fold, layer=layer: fold(layer, scale, shift)),
+                bnfold.local_error(layer, role, scale, shift, functools.partial(fold, layer, scale, shift)),
             )
         tol = exact_tolerance(layers[0][0].weight.dtype)
         if not worst <= tol:
@@ -224,7 +228,7 @@ class _Fuser:
         edit.change = self.report.add(name, "folded", detail=detail, pattern=pattern)
         self.edits.append(edit)
 
-    def decide_shared(self, name: str, bn: nn.Module, producers: list[Site]) -> None:
+    def decide_shared(self, name: str, bn: bnfold.BatchNormLike, producers: list[Site]) -> None:
         """A BN module called at several sites folds only if every call's producer can absorb it."""
         self.seen.add(id(bn))
         affine = bnfold.bn_scale_shift(bn)
@@ -238,7 +242,7 @@ class _Fuser:
             reasons.append("several calls share one producer module")
         if self.shared(bn):
             reasons.append(f"the BN module is also registered as {self.names[id(bn)]}")
-        if reasons:
+        if reasons or isinstance(affine, str):  # a str affine is the first reason
             self.report.add(
                 name,
                 "skipped",
@@ -249,18 +253,18 @@ class _Fuser:
         self.fold(
             name,
             bn,
-            [(p.module, "producer") for p in producers],
+            [(fold_layer(p), "producer") for p in producers],
             scale,
             shift,
             ", ".join(f"{p.name} <- {name}" for p in producers),
             f"{len(producers)}x {type(producers[0].module).__name__}->BN",
         )
 
-    def layer_reason(self, site: Site) -> str | None:
-        """The guard rule for one conv/linear (cached): may its weight be rewritten?"""
-        key = id(site.module)
+    def layer_reason(self, site: Site, layer: bnfold.FoldLayer) -> str | None:
+        """The guard rule for one conv/linear (the site's module, cached): may its weight be rewritten?"""
+        key = id(layer)
         if key not in self.layer_reasons:
-            reason = weight_reason(site.name, site.module, self.model, self.owners)
+            reason = weight_reason(site.name or "", layer, self.model, self.owners)  # a module site has a name
             self.layer_reasons[key] = None if reason is None else f"{site.label}: {reason}"
         return self.layer_reasons[key]
 
@@ -279,7 +283,7 @@ class _Fuser:
             return f"{p.label} is shared (called or registered more than once)"
         if bnfold.out_channels(p.module) != bn.num_features:
             return f"{p.label} has {bnfold.out_channels(p.module)} outputs but the BN has {bn.num_features} features"
-        return self.layer_reason(p) or self.linear_reason(name, p.module)
+        return self.layer_reason(p, p.module) or self.linear_reason(name, p.module)
 
     def consumer_reason(self, name: str, bn: nn.Module, consumers: list[Site]) -> str | None:
         if len(consumers) != 1:
@@ -293,7 +297,9 @@ class _Fuser:
             return f"{c.label} is shared (called or registered more than once)"
         if bnfold.in_channels(c.module) != bn.num_features:
             return f"{c.label} has {bnfold.in_channels(c.module)} inputs but the BN has {bn.num_features} features"
-        return bnfold.zero_padding_reason(c.module) or self.layer_reason(c) or self.linear_reason(name, c.module)
+        return (
+            bnfold.zero_padding_reason(c.module) or self.layer_reason(c, c.module) or self.linear_reason(name, c.module)
+        )
 
     def verify(self, inputs: tuple, reference: torch.Tensor, tolerance: float) -> float:
         """Whole-model check; when it fails, redo the folds one at a time and undo each one that breaks it."""
@@ -310,14 +316,15 @@ class _Fuser:
                 kept.append(edit)
                 continue
             edit.undo(self.model)
-            edit.change.action = "skipped"
-            edit.change.reason = (
-                f"folding broke the model's forward ({failure}); undone"
-                if failure
-                else f"the folded model did not match the original on the example input "
-                f"(rel error {err:.3g} > {tolerance:g}); undone"
-            )
-            edit.change.detail = ""
+            if edit.change is not None:  # set when the fold was made
+                edit.change.action = "skipped"
+                edit.change.reason = (
+                    f"folding broke the model's forward ({failure}); undone"
+                    if failure
+                    else f"the folded model did not match the original on the example input "
+                    f"(rel error {err:.3g} > {tolerance:g}); undone"
+                )
+                edit.change.detail = ""
         self.edits = kept
         return model_error(self.model, inputs, reference)[0]
 

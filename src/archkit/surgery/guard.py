@@ -17,11 +17,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
 from ..layers import FrozenBatchNorm
@@ -90,11 +91,11 @@ def _hooks(module: nn.Module) -> list[str]:
     return [f"{kind} {getattr(h, '__qualname__', type(h).__name__)}" for kind, hooks in kinds for h in hooks.values()]
 
 
-def _base_class(module: nn.Module) -> type | None:
-    return next((c for c in type(module).__mro__ if c in PLAIN), None)
+def _base_class(module: nn.Module) -> type[nn.Module] | None:
+    return next((c for c in PLAIN if c in type(module).__mro__), None)  # at most one: none subclasses another
 
 
-def probe_input(module: nn.Module, batch: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+def probe_input(module: nn.Linear | _ConvNd, batch: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
     """A random input a conv/linear accepts: (batch, in_features) or (batch, in_channels, *spatial)."""
     w = module.weight
     if isinstance(module, nn.Linear):
@@ -120,7 +121,7 @@ def relative_error(reference: torch.Tensor, candidate: torch.Tensor) -> float:
 def forward_reason(module: nn.Module) -> str | None:
     """None when `module(x)` equals the base conv/linear forward on a random input, else why not."""
     base = _base_class(module)
-    if base is None:
+    if base is None or not isinstance(module, PLAIN):  # both or neither
         return f"{type(module).__name__} is not a conv/linear"
     if type(module) is base:
         return None
@@ -147,7 +148,8 @@ def weight_reason(
 ) -> str | None:
     """Why surgery must not rewrite or replace this conv/linear, or None when it may (see the module doc)."""
     if parametrize.is_parametrized(module):
-        kinds = sorted({type(p).__name__ for plist in module.parametrizations.values() for p in plist})
+        plists = cast(nn.ModuleDict, module.parametrizations)  # set by parametrize: a ModuleDict of ModuleLists
+        kinds = sorted({type(p).__name__ for plist in plists.values() for p in cast(nn.ModuleList, plist)})
         return (
             f"weight is parametrized ({', '.join(kinds)} via torch.nn.utils.parametrize): "
             "rewriting .weight would not change what forward uses"

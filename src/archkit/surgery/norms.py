@@ -13,6 +13,7 @@ import warnings
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from ..layers import ChannelLayerNorm, largest_group_count
 from .edit import check_module, is_batchnorm, set_child
@@ -75,7 +76,8 @@ def replace_norm(
         extra = extra_forward_args(m)
         if norm == "identity":
             new: nn.Module = identity_for(m)
-            detail, affine = type(new).__name__, None
+            affine: nn.GroupNorm | nn.LayerNorm | None = None
+            detail = type(new).__name__
         elif extra:
             report.add(
                 name,
@@ -95,7 +97,7 @@ def replace_norm(
             new = ChannelLayerNorm(c, eps=m.eps)
             detail, affine = f"ChannelLayerNorm({c})", new.norm
         new = new.to(**_like(m))
-        if affine is not None and weight is not None:
+        if affine is not None and weight is not None and bias is not None:  # an affine BN has both
             with torch.no_grad():
                 affine.weight.copy_(weight)
                 affine.bias.copy_(bias)
@@ -114,7 +116,7 @@ def replace_norm(
     return model, report
 
 
-def _fan_in(layer: nn.Module) -> int:
+def _fan_in(layer: nn.Linear | _ConvNd) -> int:
     if isinstance(layer, nn.Linear):
         return layer.in_features
     fan_in = layer.in_channels // layer.groups * math.prod(layer.kernel_size)

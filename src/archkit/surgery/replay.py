@@ -37,8 +37,8 @@ def _factorized(operation: Callable) -> Callable[..., tuple[nn.Module, Any]]:
             )
         from ..utils import example_inputs_for
 
-        inputs = example_inputs_for(model, input_shape[0], input_shape=input_shape[1:])
-        inputs = inputs if inputs is not None else torch.zeros(input_shape)
+        built = example_inputs_for(model, input_shape[0], input_shape=input_shape[1:])
+        inputs = built if built is not None else torch.zeros(input_shape)
         return operation(model, rank=rank, inplace=inplace, example_inputs=inputs, **kwargs)
 
     return apply

@@ -26,12 +26,14 @@ import re
 import shutil
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
 
 from ..io import unwrap_model
+
+M = TypeVar("M", bound=nn.Module)
 
 DEVICE_SPECS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PRECISIONS = ("32", "bf16", "16-mixed")
@@ -223,13 +225,14 @@ class Accelerator:
         """Move a tensor or a (nested) tuple/list/dict/NamedTuple of tensors to the device."""
         return _move(obj, self.device)
 
-    def prepare(self, model: nn.Module) -> nn.Module:
+    def prepare(self, model: M) -> M:
         """Move `model` to the device (in place; returned for chaining). Wrap with DDP, then `compile_model`."""
         return model.to(self.device)
 
     def compile_model(self, model: nn.Module) -> nn.Module:
         """torch.compile(model) when compile is on, else the model itself (unwrap_model undoes it for saving)."""
-        return torch.compile(model) if self.compile else model
+        # torch.compile of a Module is an OptimizedModule (a Module); its stub only says "a callable"
+        return cast(nn.Module, torch.compile(model)) if self.compile else model
 
     def backward(self, loss: torch.Tensor) -> None:
         """loss.backward(), through the GradScaler under 16-mixed."""
@@ -272,7 +275,7 @@ def _opt_params(opt: torch.optim.Optimizer) -> list[nn.Parameter]:
 
 
 def create_accelerator(
-    device: str | torch.device | None = "auto",
+    device: Accelerator | str | torch.device | None = "auto",
     precision: str = "32",
     compile: bool = False,
     *,
@@ -341,8 +344,8 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of a module's first parameter or buffer (cpu for a module with neither)."""
     for t in model.parameters():
         return t.device
-    for t in model.buffers():
-        return t.device
+    for b in model.buffers():
+        return b.device
     return torch.device("cpu")
 
 

@@ -101,7 +101,7 @@ class CodesWriter:
     def __enter__(self) -> CodesWriter:
         return self
 
-    def __exit__(self, exc_type, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: Any) -> None:
         if exc_type is not None:
             self.abort()
 
@@ -119,7 +119,7 @@ def _alive(pid: int) -> bool:
 def remove_dead_temp_folders(out: str | os.PathLike) -> list[Path]:
     """Delete `.OUT.tmp-<pid>` / `.OUT.old-<pid>` folders whose process no longer runs (a killed encode)."""
     out = Path(out)
-    removed = []
+    removed: list[Path] = []
     if not out.parent.is_dir():
         return removed
     for entry in out.parent.iterdir():

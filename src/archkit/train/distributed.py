@@ -52,7 +52,7 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
         torch.cuda.set_device(device)  # nccl and DDP bind to the current device
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, **({"device_id": device} if device.type == "cuda" else {}))
+        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), True, device)
 
 

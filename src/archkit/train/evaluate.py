@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -54,11 +54,11 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2) between two feature sets (N, D)."""
     from scipy import linalg
 
-    a, b = a.double().numpy(), b.double().numpy()
-    mu_a, mu_b = a.mean(0), b.mean(0)
+    fa, fb = a.double().numpy(), b.double().numpy()
+    mu_a, mu_b = fa.mean(0), fb.mean(0)
     # a small ridge keeps sqrtm stable when there are fewer samples than feature dimensions
-    ridge = 1e-6 * np.eye(a.shape[1])
-    s_a, s_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    ridge = 1e-6 * np.eye(fa.shape[1])
+    s_a, s_b = np.cov(fa, rowvar=False) + ridge, np.cov(fb, rowvar=False) + ridge
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
@@ -79,7 +79,7 @@ def load_or_train_classifier(
     num_classes: int,
     epochs: int,
     x_test: torch.Tensor,
-    y_test: torch.Tensor,
+    y_test: torch.Tensor | None,
     seed: int = 0,
     progress: bool = False,
     accel: Accelerator | None = None,
@@ -89,7 +89,7 @@ def load_or_train_classifier(
     if checkpoint_exists(folder):
         meta = read_config(folder)
         if meta.get("epochs") == epochs and meta.get("train_size") == len(x) and meta["config"].get("stem_stride") == 2:
-            return load_model(folder)
+            return cast(ResNet, load_model(folder))  # the classifier this function saved there
     if progress:  # minutes on a CPU: say so before it starts
         tqdm.write(
             f"training the evaluation classifier on the run's {len(x)} real training images ({epochs} epochs); "
@@ -143,7 +143,7 @@ def _row(
     epochs: int,
     seed: int,
     accel: Accelerator | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     agreement = accuracy(clf, images, labels)
     cas_model = _new_classifier(images.shape[1], num_classes, seed + 1)
     cas = fit_classifier(
@@ -209,7 +209,7 @@ def evaluate_run(
     data, size, channels = run_data(run)
     train = load_image_dataset(data, "train", image_size=size, channels=channels)
     test = load_image_dataset(data, "test", image_size=size, channels=channels)
-    if train.labels is None or train.num_classes < 2:
+    if train.labels is None or test.labels is None or train.num_classes < 2:
         raise ValueError(f"evaluate: the run's data {data!r} has no class labels; class agreement and CAS need them")
     k = train.num_classes
     clf = load_or_train_classifier(

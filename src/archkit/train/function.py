@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.function import FunctionApproximator
-from .accelerate import model_device
+from .accelerate import Accelerator, model_device
 
 OPTIMIZERS = ("lbfgs", "adam")
 FLOAT32_SAFE = 1e30  # largest |value| accepted for X and y: float32 overflows at 3.4e38, statistics square them
@@ -117,7 +118,7 @@ def fit_function(
         model.target_std.copy_(torch.where(ystd > 1e-12, ystd, torch.ones_like(ystd)))
         ytn = (yt - model.target_mean) / model.target_std
         if model.skip is not None:
-            _least_squares_readout(model, xt, ytn, cfg.ridge)
+            _least_squares_readout(model, model.skip, xt, ytn, cfg.ridge)
 
     result = FunctionFitResult(n_train=len(tr), n_val=len(va))
     # statistics and the readout above are one-off CPU work; the iterations below run on the device
@@ -139,6 +140,7 @@ def fit_function(
             loss = loss + cfg.weight_decay * sum((p**2).sum() for p in decay)
         return loss
 
+    opt: torch.optim.Optimizer
     if cfg.optimizer == "lbfgs":
         opt = torch.optim.LBFGS(
             params,
@@ -169,7 +171,7 @@ def fit_function(
     bar = tqdm(total=cfg.max_steps, desc="fit", disable=not cfg.progress, leave=False)
     step = stalled = 0
     while step < cfg.max_steps:
-        if cfg.optimizer == "lbfgs":
+        if isinstance(opt, torch.optim.LBFGS):  # cfg.optimizer == "lbfgs"
             opt.step(closure)
             done = opt.state[opt._params[0]].get("n_iter", step + cfg.eval_every)
             stalled = stalled + 1 if done - step < cfg.eval_every else 0
@@ -214,7 +216,7 @@ def fit_function(
     return result
 
 
-def _function_accelerator(cfg: FunctionFitConfig):
+def _function_accelerator(cfg: FunctionFitConfig) -> Accelerator:
     from .accelerate import create_accelerator
 
     if str(cfg.precision) not in ("32", "32-true"):
@@ -231,11 +233,13 @@ def _function_accelerator(cfg: FunctionFitConfig):
 
 
 @torch.no_grad()
-def _least_squares_readout(model, x: torch.Tensor, y_norm: torch.Tensor, ridge: float) -> None:
+def _least_squares_readout(
+    model: FunctionApproximator, skip: nn.Linear, x: torch.Tensor, y_norm: torch.Tensor, ridge: float
+) -> None:
     """Set the linear skip path to the ridge least-squares fit of the standardized targets."""
     z = model.normalized_features(x).double()
     a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
     gram = a.T @ a + ridge * len(a) * torch.eye(a.shape[1], dtype=z.dtype)
     coef = torch.linalg.solve(gram, a.T @ y_norm.double())  # (F + 1, out_dim)
-    model.skip.weight.copy_(coef[:-1].T.to(model.skip.weight.dtype))
-    model.skip.bias.copy_(coef[-1].to(model.skip.bias.dtype))
+    skip.weight.copy_(coef[:-1].T.to(skip.weight.dtype))
+    skip.bias.copy_(coef[-1].to(skip.bias.dtype))

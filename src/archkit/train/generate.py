@@ -57,7 +57,8 @@ def sample_images(
             f"labels: the priors are class-conditional ({priors[0].config.num_classes} classes); pass class labels"
         )
     gen = torch.Generator().manual_seed(seed)
-    images, all_codes = [], [[] for _ in range(levels)]
+    images: list[torch.Tensor] = []
+    all_codes: list[list[torch.Tensor]] = [[] for _ in range(levels)]
     for s in range(0, n, batch_size):
         b = min(batch_size, n - s)
         y = None if labels is None or not priors[0].config.num_classes else labels[s : s + b].long()

@@ -116,9 +116,9 @@ def _take(t: CodeArray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor
 @torch.no_grad()
 def code_metrics(
     model: GatedPixelCNN,
-    x: torch.Tensor,
-    labels: torch.Tensor | None,
-    cond: torch.Tensor | None,
+    x: CodeArray | torch.Tensor,
+    labels: CodeArray | torch.Tensor | None,
+    cond: CodeArray | torch.Tensor | None,
     batch_size: int = 256,
     accel: Accelerator | None = None,
 ) -> dict[str, float]:

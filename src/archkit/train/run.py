@@ -7,9 +7,12 @@ import os
 import signal
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..io.atomic import json_default
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
@@ -22,7 +25,7 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def tensorboard_writer(enabled: bool, folder: Path) -> Any:
+def tensorboard_writer(enabled: bool, folder: Path) -> SummaryWriter | None:
     """A TensorBoard SummaryWriter logging into `folder`, or None when not enabled or not installed (warned)."""
     if not enabled:
         return None

@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -32,6 +32,10 @@ from .schedule import lr_at
 from .sequence_eval import evaluate_sequences, save_confusion_png
 from .targets import as_class_targets, infer_num_classes, sequence_loss
 from .utils import seed_everything
+
+if TYPE_CHECKING:
+    from ..data.sequences import SequenceData
+    from ..models.sequence import SequenceClassifierConfig
 
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
@@ -87,7 +91,7 @@ class SeqTrainConfig:
     compile: bool = False  # torch.compile the model
 
 
-def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
+def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int) -> SequenceClassifierConfig:
     from ..models.sequence import SequenceClassifierConfig
 
     return SequenceClassifierConfig(
@@ -108,7 +112,7 @@ def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int):
     )
 
 
-def load_training_data(cfg: SeqTrainConfig):
+def load_training_data(cfg: SeqTrainConfig) -> tuple[SequenceData, SequenceData | None, list[str] | None]:
     """(train, held_out, class_names) for the run's data source."""
     from .. import data as ds
 
@@ -139,7 +143,9 @@ def load_training_data(cfg: SeqTrainConfig):
     return train, held, None
 
 
-def _validated_targets(train, held, classes):
+def _validated_targets(
+    train: SequenceData, held: SequenceData | None, classes: Sequence[str] | None
+) -> tuple[SequenceData, SequenceData | None, int]:
     """Check every shard's Y once (the padding mistake fails here, before any training) -> ids."""
     for s in train.shards:  # shape check first: it names the padding mistake
         as_class_targets(s.y, len(classes) if classes else None, s.x_shape)

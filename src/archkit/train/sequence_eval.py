@@ -35,8 +35,8 @@ def evaluate_sequences(
             pred = model(xb, lb).argmax(1).cpu()
         cm += confusion_matrix(pred, torch.as_tensor(yb, dtype=torch.long), num_classes)
     model.train(was_training)
-    cm = cm.numpy()
-    return float(np.trace(cm) / max(cm.sum(), 1)), cm
+    counts = cm.numpy()
+    return float(np.trace(counts) / max(counts.sum(), 1)), counts
 
 
 def save_confusion_png(

@@ -112,6 +112,7 @@ class VQVAETrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
     precision: str = "32"  # auto | 32 | bf16 | 16-mixed (auto: bf16 where the device has it natively)
     compile: bool = False  # torch.compile the model
+    channels_last: bool = True  # NHWC activations and weights: the layout fast bf16 (and fp32) convolutions want
     layout: str = "archkit"
     bottom_stride: int = 4  # image side / bottom code map side (4 or 2)
     augment: str = "none"  # training batches only: "none" | "flip-permute" (archkit.data.augment)
@@ -247,6 +248,8 @@ def _train(
         load_weights(ckpt, model)
         state = load_trainer_state(ckpt, required=True)
     accel.prepare(model)  # before the optimizer, so its state lives on the device too
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if state is not None:
         opt.load_state_dict(state["optimizer"])  # moves the saved (CPU) state to the parameters' device
@@ -258,7 +261,7 @@ def _train(
     # The codebooks (buffers) need no per-step broadcast: VectorQuantizer all-reduces their statistics.
     # BatchNorm running statistics are the exception: rank 0's are broadcast, as plain DDP does.
     device_ids = [accel.device.index] if accel.device.type == "cuda" else None
-    ddp = (
+    ddp: nn.Module = (
         nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=cfg.norm == "batch")
         if info.enabled
         else model
@@ -304,7 +307,7 @@ def _train(
     with GracefulInterrupt() as stop:
         while step < total:
             t0 = time.perf_counter()  # the batch order depends only on (seed, epoch): resume replays it exactly
-            x = batches.batch(step)
+            x = batches.batch(step).contiguous(memory_format=memory_format)
             if cfg.augment != "none":  # drawn for the global batch from the step: resume and DDP stay exact
                 x = augment_batch(
                     x,
@@ -349,7 +352,7 @@ def _train(
             f"dead = unused for {health.dead_after} steps"
         )
         tqdm.write(format_layout_table(layout_table(model, cfg.image_size, health=result["codebook_health"])))
-        if not isinstance(train, ImageData):  # files that passed the folder scan but failed to decode later
+        if not isinstance(train, ImageData) and not isinstance(test, ImageData):  # failed to decode later
             result["unreadable_at_load"] = train.warn_load_failures() + test.warn_load_failures()
         atomic_write_json(run / "result.json", result)
         if writer is not None:

@@ -8,11 +8,13 @@ code usage); `write_recon` draws originals above reconstructions.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..data.images import ImageData
 from ..data.loader import EpochBatchSampler, make_loader
@@ -22,7 +24,9 @@ from .accelerate import Accelerator, create_accelerator, model_device, unwrap_mo
 from .distributed import DistInfo
 
 
-def image_batches(data: Any, batch_size: int = 128, workers: int = 0, pin_memory: bool = False):
+def image_batches(
+    data: Any, batch_size: int = 128, workers: int = 0, pin_memory: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """(images, labels or None) batches in order: of a tensor or in-memory ImageData by slicing, of any other
     dataset through a DataLoader with `workers` processes, or of a DataLoader as it comes."""
     if isinstance(data, ImageData):
@@ -42,9 +46,9 @@ def image_batches(data: Any, batch_size: int = 128, workers: int = 0, pin_memory
 
 
 @torch.no_grad()
-def write_recon(model: VQVAE2, data: Any, path: Path, accel: Accelerator, n: int = 16) -> None:
+def write_recon(model: nn.Module, data: Any, path: Path, accel: Accelerator, n: int = 16) -> None:
     x = torch.stack([data[i][0] for i in range(min(n, len(data)))])
-    model = unwrap_model(model)
+    model = _inner_vqvae(model)
     was = model.training
     model.eval()
     with torch.no_grad(), accel.autocast():
@@ -64,26 +68,31 @@ class TrainBatches:
         self, data: Any, batch_size: int, seed: int, info: DistInfo, workers: int = 0, device: Any = None
     ) -> None:
         self.data, self.in_memory = data, isinstance(data, ImageData)
+        self.loader: DataLoader | None = None
         if self.in_memory:
             self.sampler = EpochBatchSampler(len(data), batch_size, seed, rank=info.rank, world_size=info.world_size)
-            self.loader = None
         else:
             self.loader = make_loader(
                 data, batch_size, seed=seed, workers=workers, device=device, rank=info.rank, world_size=info.world_size
             )
-            self.sampler = self.loader.batch_sampler
+            self.sampler = cast(EpochBatchSampler, self.loader.batch_sampler)  # the one make_loader builds
         self.steps_per_epoch = self.sampler.batches_per_epoch
-        self._it, self._next_step = None, -1
+        self._it: Iterator[Any] | None = None
+        self._next_step = -1
 
     def batch(self, step: int) -> torch.Tensor:
         """This rank's images of global step `step` (0-based)."""
         epoch, k = divmod(step, self.steps_per_epoch)
         if self._it is None or step != self._next_step or k == 0:
             self.sampler.set_epoch(epoch, k)
-            self._it = iter(self.sampler if self.in_memory else self.loader)
+            self._it = iter(self.sampler) if self.loader is None else iter(self.loader)  # None: in memory
         self._next_step = step + 1
-        item = next(self._it)
+        item: Any = next(self._it)  # in memory: a list of indices; else a loader batch (images, labels)
         return self.data.images[item] if self.in_memory else item[0]
+
+
+def _inner_vqvae(model: nn.Module) -> VQVAE2:
+    return cast(VQVAE2, unwrap_model(model))  # the VQVAE2 inside DDP / torch.compile wrappers
 
 
 def psnr(mse: float) -> float:
@@ -102,13 +111,13 @@ def evaluate_vqvae(
     mean squared change of the reconstruction (and its PSNR against the original reconstruction)
     says how much information the top level carries (0 change = a useless top level).
     """
-    model = unwrap_model(model)
+    model = _inner_vqvae(model)
     accel = accel or create_accelerator(model_device(model))
     was = model.training
     model.eval()
     sq_err, swap_change, n_pix = 0.0, 0.0, 0
     counts: list[torch.Tensor] | None = None
-    num_codes = [q.num_codes for q in model.quantizers]
+    num_codes = [model.level_quantizer(l).num_codes for l in range(len(model.quantizers))]
     for x, _ in image_batches(images, batch_size):
         x = accel.to_device(x)
         with accel.autocast():
