@@ -137,7 +137,10 @@ def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
     return out
 
 
-def run(out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool) -> dict[str, Any]:
+def run(
+    out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool, first_seed: int = 0
+) -> dict[str, Any]:
+    """Fit seeds first_seed .. seeds - 1 (a second process can take the later seeds, with its own `out`)."""
     from archkit.io import atomic_write_json
 
     res: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
@@ -155,7 +158,7 @@ def run(out: Path, methods: list[str], datas: list[str], seeds: int, quick: bool
     if "aeon-hydra" in methods and not hydra_available():
         print("aeon-hydra left out: MultiRocketHydraClassifier is not in the installed aeon", flush=True)
         methods = [m for m in methods if m != "aeon-hydra"]
-    for seed in range(seeds):
+    for seed in range(first_seed, seeds):
         for data in datas:
             for method in methods:
                 key = f"{method}/{data}/{seed}"
@@ -340,6 +343,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default=",".join(LONG + SETS), help="comma list of long tasks and bundled sets")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument(
+        "--first-seed", type=int, default=0, help="start at this seed (seeds first..seeds-1; split seeds across runs)"
+    )
+    ap.add_argument(
         "--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)"
     )
     ap.add_argument("--summarize", nargs="+", type=Path, default=None, help="merge these run files, print, write --out")
@@ -374,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
         summary = summarize(args.summarize)
     else:
         runs = out.with_name(out.stem + ".runs.json")
-        run(runs, args.methods.split(","), args.data.split(","), args.seeds, args.quick)
+        run(runs, args.methods.split(","), args.data.split(","), args.seeds, args.quick, args.first_seed)
         summary = summarize([runs])
     atomic_write_json(out, summary)
     print_summary(summary)
