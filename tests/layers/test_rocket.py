@@ -21,23 +21,20 @@ def bundled(name: str, split: str = "train") -> np.ndarray:
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("name", ["BasicMotions", "GunPoint", "ArrowHead"])
+@pytest.mark.parametrize("name", ["BasicMotions", "GunPoint", "ArrowHead", "ItalyPowerDemand"])
 def test_features_equal_aeons_given_aeons_parameters(name):
-    x = bundled(name)[:30]
-    fitted = aeon_rocket.MiniRocket(n_kernels=1_000, random_state=1).fit(x)
-    test = bundled(name, "test")[:30]
-    for data in (x, test):
+    x = bundled(name)
+    fitted = aeon_rocket.MiniRocket(n_kernels=10_000, random_state=1).fit(x)
+    module = MiniRocket.from_aeon(fitted)
+    for data in (x, bundled(name, "test")):
         ref = fitted.transform(data)
-        ours = MiniRocket.from_aeon(fitted).double()(torch.from_numpy(data)).numpy()
+        ours = module(torch.from_numpy(data)).numpy()
         assert ours.shape == ref.shape
-        diff = np.abs(ours - ref)
-        # Equal except where a convolution output ties a bias to within float32 rounding (aeon sums in another
-        # order): such a tie flips one comparison, i.e. one position of one feature.
-        assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) <= 2e-4
-        assert (diff > 1e-6).mean() <= 2e-4, (diff > 1e-6).sum()
-        t = data.shape[2]
-        inner = t - 8 * int(fitted.parameters[2].max())
-        assert diff.max() <= 2.0 / min(inner, t) + 1e-6
+        # The outputs are summed in aeon's order and rounded as aeon rounds them (float32): the same features,
+        # even where an output ties a bias to within float32 rounding (GunPoint's few distinct values make
+        # such ties frequent: 47 of its training split's 499,800 features flipped with conv1d's order).
+        assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) <= 1e-4
+        np.testing.assert_array_equal(ours, ref)
 
 
 def test_fit_gives_aeons_parameters():

@@ -5,12 +5,15 @@ dilations, each over a random combination of channels; a feature is the proporti
 values (PPV) of one convolution output minus one bias, the biases being quantiles of the outputs
 on random training cases. The numbers are aeon's (`aeon...convolution_based.MiniRocket`, itself
 adapted from the authors' code): `MiniRocket.from_aeon(fitted)` takes aeon's fitted parameters and
-gives aeon's features, up to float rounding at near-ties of an output with a bias.
+gives aeon's features; in float32 (the default) bit for bit, since the outputs are summed as aeon sums
+them (`rocket_ops.outputs`).
 
-How it runs: per dilation, one dense `conv1d` for the 42 kernels that use zero padding and one for
-the 42 that don't (aeon alternates padding between kernels and dilations), then one comparison pass
-per bias. Batched over cases, on whatever device the module sits; the features come out in aeon's
-order (dilation, kernel, bias).
+How it runs: per dilation, MiniRocket's own algorithm: -x summed over the nine dilated taps, plus 3x
+at each kernel's three taps, summed over its channels, all 84 kernels at once (elementwise adds, in
+aeon's order); then one comparison pass per bias over the outputs, the 42 kernels that use zero
+padding pooling all of them, the other 42 only those where the kernel fits inside the series (aeon
+alternates padding between kernels and dilations). Batched over cases, on whatever device the
+module sits; the features come out in aeon's order (dilation, kernel, bias).
 
 Unequal lengths: `lengths` (N,) gives each case's valid steps. Steps past a case's length are set to
 zero, padded kernels pool over the case's own steps, unpadded kernels over the steps where the
@@ -21,6 +24,7 @@ unpadded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rocket_ops import KERNEL_TAPS, MAX_FEATURES, NUM_KERNELS, check_int, conv, fit_dilations, ppv, quantiles
+from .rocket_ops import (
+    KERNEL_TAPS,
+    MAX_FEATURES,
+    NUM_KERNELS,
+    check_int,
+    fit_dilations,
+    outputs,
+    ppv,
+    quantiles,
+    sum_plan,
+)
 
 __all__ = ["KERNEL_TAPS", "MAX_FEATURES", "NUM_KERNELS", "MiniRocket", "fit_dilations"]
 
@@ -71,7 +85,7 @@ class MiniRocket(nn.Module):
     channel_indices: torch.Tensor
     biases: torch.Tensor
     _kernel_order: torch.Tensor
-    _weights: torch.Tensor
+    _sums: torch.Tensor
     _perm: torch.Tensor
     _grouped_biases: torch.Tensor
 
@@ -130,10 +144,10 @@ class MiniRocket(nn.Module):
         self._plan = [
             (int(d), int(n)) for d, n in zip(self.dilations.tolist(), self.num_features_per_dilation.tolist())
         ]
-        order, weights, perm = self._layout()
-        dev, dtype = self.biases.device, self.biases.dtype
+        order, sums, perm = self._layout()
+        dev = self.biases.device
         self.register_buffer("_kernel_order", order.to(dev), persistent=False)  # (D, 84): padded kernels, unpadded
-        self.register_buffer("_weights", weights.to(dev, dtype), persistent=False)  # (D, 84, C, 9), _kernel_order
+        self.register_buffer("_sums", sums.to(dev), persistent=False)  # each dilation's sum_plan, flat (_sum_parts)
         self.register_buffer("_perm", perm.to(dev), persistent=False)  # computed feature order -> aeon's order
         self.register_buffer("_grouped_biases", self._group_biases(), persistent=False)
 
@@ -143,29 +157,30 @@ class MiniRocket(nn.Module):
         return int(self.biases.numel())
 
     def _layout(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        taps = torch.full((NUM_KERNELS, 9), -1.0)
-        for k, chosen in enumerate(KERNEL_TAPS):
-            taps[k, list(chosen)] = 2.0
         starts = np.concatenate([[0], np.cumsum(self.channel_counts.cpu().numpy())])
         idx = self.channel_indices.cpu().numpy()
-        orders, weights, perm_parts, offset = [], [], [], 0
+        self._sum_parts: list[list[tuple[int, tuple[int, ...]]]] = []  # (offset, shape) of each plan tensor
+        self._sum_bounds: list[list[int]] = []
+        orders, perm_parts, sums, offset, at = [], [], [], 0, 0
         for j, (_, nf) in enumerate(self._plan):
             # aeon: kernel k at dilation j pools the padded output when (j + k) is even, else the unpadded one
             order = [k for k in range(NUM_KERNELS) if (j + k) % 2 == 0] + [k for k in range(NUM_KERNELS) if (j + k) % 2]
-            mask = torch.zeros(NUM_KERNELS, self.in_channels)
-            for k in range(NUM_KERNELS):
-                comb = j * NUM_KERNELS + k
-                mask[k, idx[starts[comb] : starts[comb + 1]]] = 1.0
-            w = mask[:, :, None] * taps[:, None, :]
+            combs = [idx[starts[j * NUM_KERNELS + k] : starts[j * NUM_KERNELS + k + 1]] for k in order]
+            plan, bounds = sum_plan([KERNEL_TAPS[k] for k in order], combs)
+            self._sum_bounds.append(bounds)
+            self._sum_parts.append([])
+            for part in plan:
+                self._sum_parts[-1].append((at, tuple(part.shape)))
+                sums.append(part.reshape(-1))
+                at += part.numel()
             orders.append(torch.tensor(order))
-            weights.append(w[order])
             # computed position of (kernel order[r], bias f) is offset + r * nf + f; aeon's is offset + k * nf + f
             aeon_pos = (torch.tensor(order)[:, None] * nf + torch.arange(nf)[None, :]).reshape(-1) + offset
             perm_parts.append(aeon_pos)
             offset += NUM_KERNELS * nf
         computed_at = torch.empty(offset, dtype=torch.int64)
         computed_at[torch.cat(perm_parts)] = torch.arange(offset)
-        return torch.stack(orders), torch.stack(weights), computed_at
+        return torch.stack(orders), torch.cat(sums), computed_at
 
     def _group_biases(self) -> torch.Tensor:
         parts, offset = [], 0
@@ -188,36 +203,36 @@ class MiniRocket(nn.Module):
             raise ValueError(
                 f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
             )
-        x = x.to(self._weights.dtype)
+        x = x.to(self.biases.dtype)
         _n, _, t = x.shape
         steps = torch.arange(t, device=x.device)
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
             x = x * (steps[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
+        pad = 4 * max(d for d, _ in self._plan)  # zero padding for the widest kernel
+        x = F.pad(x, (pad, pad))
         feats, offset = [], 0
         fused = self.compiled_pooling and not torch.compiler.is_compiling()
+        half = NUM_KERNELS // 2
         for j, (d, nf) in enumerate(self._plan):
-            w = self._weights[j]
             b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
             offset += NUM_KERNELS * nf
-            half = NUM_KERNELS // 2
-            padded = conv(x, w[:half], d, 4 * d)
+            plan = [self._sums[at : at + math.prod(shape)].view(shape) for at, shape in self._sum_parts[j]]
+            out = outputs(x[..., pad - 4 * d : pad + t + 4 * d], d, plan, self._sum_bounds[j])
+            padded, inner = out[:, :half].contiguous(), out[:, half:]  # contiguous: one compiled pooling
             if lengths is None:
                 feats.append(ppv(padded, b[:half], None, None, t, fused))
             else:
                 feats.append(ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t, fused))
             if lengths is None and t > 8 * d:  # the unpadded outputs are positions 4d .. t-4d
-                inner = conv(x, w[half:], d, 0)
-                feats.append(ppv(inner, b[half:], None, None, t - 8 * d, fused))
+                feats.append(ppv(inner[..., 4 * d : t - 4 * d].contiguous(), b[half:], None, None, t - 8 * d, fused))
+            elif lengths is None:  # a series too short for any unpadded position: pool the padded output
+                feats.append(ppv(inner.contiguous(), b[half:], None, None, t, fused))
             else:
-                inner = conv(x, w[half:], d, 4 * d)
-                if lengths is None:  # a series too short for any unpadded position: pool the padded output
-                    feats.append(ppv(inner, b[half:], None, None, t, fused))
-                else:
-                    fits = lengths > 8 * d
-                    start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
-                    stop = torch.where(fits, lengths - 4 * d, lengths)
-                    feats.append(ppv(inner, b[half:], steps, (start, stop), t, fused))
+                fits = lengths > 8 * d
+                start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
+                stop = torch.where(fits, lengths - 4 * d, lengths)
+                feats.append(ppv(inner.contiguous(), b[half:], steps, (start, stop), t, fused))
         return torch.cat(feats, 1)[:, self._perm]
 
     # ------------------------------------------------------------------------------------------
