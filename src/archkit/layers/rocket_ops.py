@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 KERNEL_TAPS = tuple(combinations(range(9), 3))  # the 84 kernels: the taps weighted 2 (all others -1)
 NUM_KERNELS = len(KERNEL_TAPS)
@@ -38,6 +39,31 @@ def check_int(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value!r}")
     return int(value)
+
+
+METHODS = ("exact", "conv")  # how MiniRocket computes its outputs: aeon's sums, or conv1d
+
+
+def check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    return str(method)
+
+
+def conv_weights(in_channels: int, taps: list[tuple[int, ...]], channels: list[np.ndarray]) -> torch.Tensor:
+    """conv1d weights (K, in_channels, 9) of K kernels: -1, 2 at each kernel's `taps`, over its `channels` only."""
+    w = torch.zeros(len(taps), in_channels, 9)
+    for k, (chosen, comb) in enumerate(zip(taps, channels)):
+        row = torch.full((9,), -1.0)
+        row[list(chosen)] = 2.0
+        w[k, torch.as_tensor(np.asarray(comb, dtype=np.int64))] = row
+    return w
+
+
+def conv(x: torch.Tensor, w: torch.Tensor, dilation: int, padding: int) -> torch.Tensor:
+    """conv1d one case at a time: the backend picks its algorithm by batch size, and a case's features must
+    not depend on the batch it came in (at an exact tie of an output with a bias, rounding decides)."""
+    return torch.cat([F.conv1d(x[i : i + 1], w, dilation=dilation, padding=padding) for i in range(x.shape[0])])
 
 
 def sum_plan(taps: list[tuple[int, ...]], channels: list[np.ndarray]) -> tuple[list[torch.Tensor], list[int]]:
