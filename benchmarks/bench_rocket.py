@@ -2,9 +2,10 @@
 
 Measures, in one run:
 1. cases/s of the transform on (N, C, T) = (16, 8, 8192) random series, aeon (numba, n_jobs = --threads)
-   and archkit (torch, --threads intra-op threads; eager, and with --compile also with compiled
-   pooling), timed round-robin (`archkit.surgery.interleaved_latency`) so machine noise hits all
-   alike; both from the same fitted parameters (`MiniRocket.from_aeon`), and the features compared;
+   and archkit (torch, --threads intra-op threads) with each `method` ("exact": aeon's sums, "conv":
+   conv1d; eager, and with --compile also with compiled pooling), timed round-robin
+   (`archkit.surgery.interleaved_latency`) so machine noise hits all alike; all from the same fitted
+   parameters (`MiniRocket.from_aeon`), and each method's features compared with aeon's;
 2. with --rss: the peak resident memory that transforming N and 4N cases of streamed .npy shards
    adds (a fresh process each, `archkit.surgery.peak_rss_growth_mib`; features written to a file).
 
@@ -47,8 +48,10 @@ def throughput(
     compile: bool,
     device: str = "cpu",
     aeon_n: int | None = None,
+    methods: tuple[str, ...] = ("exact", "conv"),
 ) -> dict[str, Any]:
-    """Cases/s of aeon's transform (CPU) and archkit's (on `device`), interleaved, from one set of parameters.
+    """Cases/s of aeon's transform (CPU) and archkit's (on `device`, each of `methods`), interleaved, from one
+    set of parameters: cases_per_s keys "aeon", "archkit_<method>" (and "archkit_<method>_compiled").
 
     `aeon_n` (default n): aeon transforms only the first aeon_n cases (a GPU batch can be larger than
     what the CPU should be timed on); throughputs are per case either way.
@@ -63,47 +66,44 @@ def throughput(
     x = np.random.default_rng(0).standard_normal((n, channels, length)).astype(np.float32)
     aeon = AeonMiniRocket(n_kernels=num_features, n_jobs=threads, random_state=0).fit(x)
     accel = create_accelerator(device)
-    ours = accel.prepare(MiniRocket.from_aeon(aeon)).eval()
     xt = accel.to_device(torch.from_numpy(x))
 
-    def run_ours() -> np.ndarray:
-        with torch.no_grad():
-            out = ours(xt)
-        return out.cpu().numpy()
+    def runner(module: torch.nn.Module) -> Any:
+        def run() -> np.ndarray:
+            with torch.no_grad():
+                return module(xt).cpu().numpy()
+
+        return run
 
     xa = x[: aeon_n or n]
     t0 = time.perf_counter()
-    ref, got = aeon.transform(xa), run_ours()[: len(xa)]  # numba compiles on first use: warm both up first
+    ref = aeon.transform(xa)  # numba compiles on first use: warm everything up before timing
     warm = time.perf_counter() - t0
-    fns = {"aeon": lambda: aeon.transform(xa), "archkit": run_ours}
-    compile_s = None
-    if compile:
-        fused = accel.prepare(MiniRocket.from_aeon(aeon).compile_pooling(True)).eval()
+    fns: dict[str, Any] = {"aeon": lambda: aeon.transform(xa)}
+    diffs, compile_s = {}, {}
+    for method in methods:
+        fns[f"archkit_{method}"] = runner(accel.prepare(MiniRocket.from_aeon(aeon, method=method)).eval())
+        diffs[method] = np.abs(fns[f"archkit_{method}"]()[: len(xa)] - ref)
+    for method in methods if compile else ():
+        fused = accel.prepare(MiniRocket.from_aeon(aeon, method=method).compile_pooling(True)).eval()
         t0 = time.perf_counter()
-        with torch.no_grad():
-            fused(xt)
-        compile_s = time.perf_counter() - t0
-
-        def run_fused() -> None:
-            with torch.no_grad():
-                fused(xt).cpu()
-
-        fns["archkit_compiled"] = run_fused
+        fns[f"archkit_{method}_compiled"] = runner(fused)
+        fns[f"archkit_{method}_compiled"]()
+        compile_s[method] = time.perf_counter() - t0
     seconds = interleaved_latency(fns, repeats=repeats, warmup=0)
     speed = {k: (len(xa) if k == "aeon" else n) / v for k, v in seconds.items()}
-    diff = np.abs(got - ref)
     return {
         "shape": [n, channels, length],
         "num_features": int(ref.shape[1]),
         "threads": threads,
         "device": str(accel.describe()["device"]),
         "cases_per_s": speed,
-        "ratio_archkit_over_aeon": speed["archkit"] / speed["aeon"],
-        "ratio_compiled_over_aeon": speed["archkit_compiled"] / speed["aeon"] if compile else None,
-        "compile_s": compile_s,
-        "warmup_s": warm,
-        "features_differing_fraction": float((diff > 1e-6).mean()),
-        "features_max_abs_diff": float(diff.max()),
+        "ratio_over_aeon": {k: v / speed["aeon"] for k, v in speed.items() if k != "aeon"},
+        "compile_s": compile_s or None,  # the first compiled call of each method (the first one compiles)
+        "aeon_warmup_s": warm,
+        "features_differing_fraction": {m: float((d > 1e-6).mean()) for m, d in diffs.items()},
+        "features_max_abs_diff": {m: float(d.max()) for m, d in diffs.items()},
+        "features_relative_diff": {m: float(np.linalg.norm(d) / np.linalg.norm(ref)) for m, d in diffs.items()},
     }
 
 
@@ -190,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [[k, f"{v:.2f}", f"{v / t['cases_per_s']['aeon']:.2f}x"] for k, v in t["cases_per_s"].items()]
     print(f"MiniRocket transform on {tuple(t['shape'])}, {t['num_features']} features, {a.threads} threads")
     print(format_table(["transform", "cases/s", "vs aeon"], rows))
-    print(
-        f"features vs aeon: {t['features_differing_fraction']:.2e} differ, max |diff| {t['features_max_abs_diff']:.3g}"
-    )
+    for m, frac in t["features_differing_fraction"].items():
+        print(f"features vs aeon, {m}: {frac:.2e} differ, max |diff| {t['features_max_abs_diff'][m]:.3g}")
     if a.rss:
         r = rss_check(a.rss_n, a.length, a.channels, a.num_features, shard_cases=max(a.rss_n // 4, 1))
         result["rss"] = r

@@ -21,7 +21,8 @@ def test_tiny_run_writes_both_transforms_and_the_memory_check(tmp_path, capsys):
     assert module.main(["--tiny", "--threads", "1", "--rss", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     speeds = result["throughput"]["cases_per_s"]
-    assert set(speeds) == {"aeon", "archkit"} and all(v > 0 for v in speeds.values())
-    assert result["throughput"]["features_differing_fraction"] < 1e-3
+    assert set(speeds) == {"aeon", "archkit_exact", "archkit_conv"} and all(v > 0 for v in speeds.values())
+    assert result["throughput"]["features_differing_fraction"]["conv"] < 1e-3
+    assert result["throughput"]["features_max_abs_diff"]["exact"] == 0
     assert result["rss"]["cases"] == [8, 32] and len(result["rss"]["rss_growth_mib"]) == 2
     assert "vs aeon" in capsys.readouterr().out

@@ -72,16 +72,22 @@ def test_pickle_reloads_with_identical_predictions_and_heads(monkeypatch):
         RocketClassifier(head="svm").fit(x, y)
     with pytest.raises(ValueError, match="num_features"):
         RocketClassifier(num_features=10**9).fit(x, y)
+    with pytest.raises(ValueError, match="method: expected one of"):
+        RocketClassifier(method="fft").fit(x, y)
+    old = RocketClassifier(**TINY, method="exact").fit(x, y)
+    del old.__dict__["method"]  # pickled before `method` existed: its transform's method
+    assert pickle.loads(pickle.dumps(old)).get_params()["method"] == "exact"
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_onnx_export_matches_the_estimator(tmp_path, masked):
+@pytest.mark.parametrize(("masked", "method"), [(False, "conv"), (True, "conv"), (True, "exact")])
+def test_onnx_export_matches_the_estimator(tmp_path, masked, method):
     pytest.importorskip("onnxruntime")
     from archkit.surgery.export import export_model
 
     x, y = toy(n=30, steps=50, channels=3)
     y = np.array(["a", "b", "c"])[np.arange(30) % 3]
-    clf = RocketClassifier(**TINY).fit(x, y)
+    clf = RocketClassifier(**TINY, method=method).fit(x, y)
+    assert clf.transform_.method == method
     module = clf.to_module().eval()
     xt = torch.from_numpy(x.transpose(0, 2, 1).copy())
     lengths = torch.from_numpy(np.random.default_rng(0).integers(10, 51, 30)) if masked else None

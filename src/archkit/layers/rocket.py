@@ -5,12 +5,20 @@ dilations, each over a random combination of channels; a feature is the proporti
 values (PPV) of one convolution output minus one bias, the biases being quantiles of the outputs
 on random training cases. The numbers are aeon's (`aeon...convolution_based.MiniRocket`, itself
 adapted from the authors' code): `MiniRocket.from_aeon(fitted)` takes aeon's fitted parameters and
-gives aeon's features, up to float rounding at near-ties of an output with a bias.
+gives aeon's features.
 
-How it runs: per dilation, one dense `conv1d` for the 42 kernels that use zero padding and one for
-the 42 that don't (aeon alternates padding between kernels and dilations), then one comparison pass
-per bias. Batched over cases, on whatever device the module sits; the features come out in aeon's
-order (dilation, kernel, bias).
+How it runs (`method`): per dilation, the 84 kernels' outputs, either
+- "exact": MiniRocket's own algorithm, -x summed over the nine dilated taps, plus 3x at each kernel's
+  three taps, summed over its channels (elementwise adds in aeon's order, `rocket_ops.outputs`): in
+  float32 aeon's features bit for bit; slower than "conv" on long multichannel series (1.6x on
+  8 channels of 8192 steps, docs/rocket.md);
+- "conv": one dense `conv1d` for the 42 kernels that use zero padding and one for the other 42:
+  the same sums in another order, so an output that ties a bias to within float32 rounding can fall
+  on the other side of it (a feature then differs by 1/positions from aeon's);
+then one comparison pass per bias over the outputs, the 42 kernels that use zero padding pooling
+all of them, the other 42 only those where the kernel fits inside the series (aeon alternates
+padding between kernels and dilations). Batched over cases, on whatever device the
+module sits; the features come out in aeon's order (dilation, kernel, bias).
 
 Unequal lengths: `lengths` (N,) gives each case's valid steps. Steps past a case's length are set to
 zero, padded kernels pool over the case's own steps, unpadded kernels over the steps where the
@@ -21,6 +29,7 @@ unpadded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +38,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rocket_ops import KERNEL_TAPS, MAX_FEATURES, NUM_KERNELS, check_int, conv, fit_dilations, ppv, quantiles
+from .rocket_ops import (
+    KERNEL_TAPS,
+    MAX_FEATURES,
+    NUM_KERNELS,
+    check_int,
+    check_method,
+    conv,
+    conv_weights,
+    fit_dilations,
+    outputs,
+    ppv,
+    quantiles,
+    sum_plan,
+)
 
 __all__ = ["KERNEL_TAPS", "MAX_FEATURES", "NUM_KERNELS", "MiniRocket", "fit_dilations"]
 
@@ -62,7 +84,9 @@ class MiniRocket(nn.Module):
 
     The fitted parameters are buffers (saved in the state dict), named as in aeon: `dilations`,
     `num_features_per_dilation`, `channel_counts` (channels per dilation-kernel combination),
-    `channel_indices` (those channels, concatenated) and `biases` (aeon's feature order).
+    `channel_indices` (those channels, concatenated) and `biases` (aeon's feature order). `method`
+    ("exact" or "conv", see the module docstring) is a setting, like `in_channels`: kept when pickled,
+    not in the state dict.
     """
 
     dilations: torch.Tensor
@@ -71,6 +95,7 @@ class MiniRocket(nn.Module):
     channel_indices: torch.Tensor
     biases: torch.Tensor
     _kernel_order: torch.Tensor
+    _sums: torch.Tensor
     _weights: torch.Tensor
     _perm: torch.Tensor
     _grouped_biases: torch.Tensor
@@ -83,9 +108,11 @@ class MiniRocket(nn.Module):
         channel_counts: Sequence[int] | np.ndarray,
         channel_indices: Sequence[int] | np.ndarray,
         biases: Any,
+        method: str = "conv",
     ) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", 1, 1_000_000)
+        self.method = check_method(method)
         dil = torch.as_tensor(np.asarray(dilations, dtype=np.int64))
         nfd = torch.as_tensor(np.asarray(num_features_per_dilation, dtype=np.int64))
         counts = torch.as_tensor(np.asarray(channel_counts, dtype=np.int64))
@@ -130,10 +157,13 @@ class MiniRocket(nn.Module):
         self._plan = [
             (int(d), int(n)) for d, n in zip(self.dilations.tolist(), self.num_features_per_dilation.tolist())
         ]
-        order, weights, perm = self._layout()
-        dev, dtype = self.biases.device, self.biases.dtype
+        order, sums, perm = self._layout()
+        dev = self.biases.device
         self.register_buffer("_kernel_order", order.to(dev), persistent=False)  # (D, 84): padded kernels, unpadded
-        self.register_buffer("_weights", weights.to(dev, dtype), persistent=False)  # (D, 84, C, 9), _kernel_order
+        if self.method == "exact":  # each dilation's sum_plan, flat (_sum_parts)
+            self.register_buffer("_sums", sums.to(dev), persistent=False)
+        else:  # (D, 84, C, 9), _kernel_order
+            self.register_buffer("_weights", sums.to(dev, self.biases.dtype), persistent=False)
         self.register_buffer("_perm", perm.to(dev), persistent=False)  # computed feature order -> aeon's order
         self.register_buffer("_grouped_biases", self._group_biases(), persistent=False)
 
@@ -143,29 +173,33 @@ class MiniRocket(nn.Module):
         return int(self.biases.numel())
 
     def _layout(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        taps = torch.full((NUM_KERNELS, 9), -1.0)
-        for k, chosen in enumerate(KERNEL_TAPS):
-            taps[k, list(chosen)] = 2.0
         starts = np.concatenate([[0], np.cumsum(self.channel_counts.cpu().numpy())])
         idx = self.channel_indices.cpu().numpy()
-        orders, weights, perm_parts, offset = [], [], [], 0
+        self._sum_parts: list[list[tuple[int, tuple[int, ...]]]] = []  # (offset, shape) of each plan tensor
+        self._sum_bounds: list[list[int]] = []
+        orders, perm_parts, sums, offset, at = [], [], [], 0, 0
         for j, (_, nf) in enumerate(self._plan):
             # aeon: kernel k at dilation j pools the padded output when (j + k) is even, else the unpadded one
             order = [k for k in range(NUM_KERNELS) if (j + k) % 2 == 0] + [k for k in range(NUM_KERNELS) if (j + k) % 2]
-            mask = torch.zeros(NUM_KERNELS, self.in_channels)
-            for k in range(NUM_KERNELS):
-                comb = j * NUM_KERNELS + k
-                mask[k, idx[starts[comb] : starts[comb + 1]]] = 1.0
-            w = mask[:, :, None] * taps[:, None, :]
+            combs = [idx[starts[j * NUM_KERNELS + k] : starts[j * NUM_KERNELS + k + 1]] for k in order]
             orders.append(torch.tensor(order))
-            weights.append(w[order])
             # computed position of (kernel order[r], bias f) is offset + r * nf + f; aeon's is offset + k * nf + f
             aeon_pos = (torch.tensor(order)[:, None] * nf + torch.arange(nf)[None, :]).reshape(-1) + offset
             perm_parts.append(aeon_pos)
             offset += NUM_KERNELS * nf
+            if self.method == "conv":
+                sums.append(conv_weights(self.in_channels, [KERNEL_TAPS[k] for k in order], combs))
+                continue
+            plan, bounds = sum_plan([KERNEL_TAPS[k] for k in order], combs)
+            self._sum_bounds.append(bounds)
+            self._sum_parts.append([])
+            for part in plan:
+                self._sum_parts[-1].append((at, tuple(part.shape)))
+                sums.append(part.reshape(-1))
+                at += part.numel()
         computed_at = torch.empty(offset, dtype=torch.int64)
         computed_at[torch.cat(perm_parts)] = torch.arange(offset)
-        return torch.stack(orders), torch.stack(weights), computed_at
+        return torch.stack(orders), torch.stack(sums) if self.method == "conv" else torch.cat(sums), computed_at
 
     def _group_biases(self) -> torch.Tensor:
         parts, offset = [], 0
@@ -181,6 +215,11 @@ class MiniRocket(nn.Module):
         self._derive()
         return result
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "method" not in state:  # pickled before `method` existed: the arithmetic its buffers are for
+            state["method"] = "exact" if "_sums" in state.get("_buffers", {}) else "conv"
+        super().__setstate__(state)
+
     # ------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Features (N, num_features) of series x (N, C, T); `lengths` (N,) = valid steps per case (None: all T)."""
@@ -188,36 +227,42 @@ class MiniRocket(nn.Module):
             raise ValueError(
                 f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
             )
-        x = x.to(self._weights.dtype)
+        x = x.to(self.biases.dtype)
         _n, _, t = x.shape
         steps = torch.arange(t, device=x.device)
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
             x = x * (steps[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
+        pad = 4 * max(d for d, _ in self._plan)  # zero padding for the widest kernel
+        xp = F.pad(x, (pad, pad)) if self.method == "exact" else x
         feats, offset = [], 0
         fused = self.compiled_pooling and not torch.compiler.is_compiling()
+        half = NUM_KERNELS // 2
         for j, (d, nf) in enumerate(self._plan):
-            w = self._weights[j]
             b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
             offset += NUM_KERNELS * nf
-            half = NUM_KERNELS // 2
-            padded = conv(x, w[:half], d, 4 * d)
+            cropped = lengths is None and t > 8 * d  # pool the unpadded outputs at positions 4d .. t-4d only
+            if self.method == "conv":
+                w = self._weights[j]
+                padded, inner = conv(x, w[:half], d, 4 * d), conv(x, w[half:], d, 0 if cropped else 4 * d)
+            else:
+                plan = [self._sums[at : at + math.prod(shape)].view(shape) for at, shape in self._sum_parts[j]]
+                out = outputs(xp[..., pad - 4 * d : pad + t + 4 * d], d, plan, self._sum_bounds[j])
+                padded, inner = out[:, :half].contiguous(), out[:, half:]  # contiguous: one compiled pooling
+                inner = inner[..., 4 * d : t - 4 * d] if cropped else inner
             if lengths is None:
                 feats.append(ppv(padded, b[:half], None, None, t, fused))
             else:
                 feats.append(ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t, fused))
-            if lengths is None and t > 8 * d:  # the unpadded outputs are positions 4d .. t-4d
-                inner = conv(x, w[half:], d, 0)
-                feats.append(ppv(inner, b[half:], None, None, t - 8 * d, fused))
+            if cropped:
+                feats.append(ppv(inner.contiguous(), b[half:], None, None, t - 8 * d, fused))
+            elif lengths is None:  # a series too short for any unpadded position: pool the padded output
+                feats.append(ppv(inner.contiguous(), b[half:], None, None, t, fused))
             else:
-                inner = conv(x, w[half:], d, 4 * d)
-                if lengths is None:  # a series too short for any unpadded position: pool the padded output
-                    feats.append(ppv(inner, b[half:], None, None, t, fused))
-                else:
-                    fits = lengths > 8 * d
-                    start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
-                    stop = torch.where(fits, lengths - 4 * d, lengths)
-                    feats.append(ppv(inner, b[half:], steps, (start, stop), t, fused))
+                fits = lengths > 8 * d
+                start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
+                stop = torch.where(fits, lengths - 4 * d, lengths)
+                feats.append(ppv(inner.contiguous(), b[half:], steps, (start, stop), t, fused))
         return torch.cat(feats, 1)[:, self._perm]
 
     # ------------------------------------------------------------------------------------------
@@ -229,11 +274,13 @@ class MiniRocket(nn.Module):
         num_features: int = 10_000,
         max_dilations_per_kernel: int = 32,
         seed: int | None = 0,
+        method: str = "conv",
     ) -> MiniRocket:
         """Fit dilations, channel combinations and biases on series x (N, C, T) (aeon's layout), as aeon does.
 
         `num_features` is rounded down to a multiple of 84 (at least 84); with `lengths`, the dilations
-        are fitted to the longest case and each bias to the valid steps of its random case.
+        are fitted to the longest case and each bias to the valid steps of its random case. `method`:
+        how the module computes its outputs ("conv", fast; "exact", aeon's sums).
         """
         x, lengths = _as_series(x, lengths)
         num_features = max(check_int(num_features, "num_features", 1, MAX_FEATURES), NUM_KERNELS)
@@ -250,7 +297,8 @@ class MiniRocket(nn.Module):
         n_comb = NUM_KERNELS * len(dilations)
         counts = (2 ** rng.uniform(0, np.log2(min(c, 9) + 1), n_comb)).astype(np.int64)
         indices = np.concatenate([rng.choice(c, k, replace=False) for k in counts])
-        module = cls(c, dilations, nfd, counts, indices, np.zeros(NUM_KERNELS * int(nfd.sum()), np.float32))
+        zeros = np.zeros(NUM_KERNELS * int(nfd.sum()), np.float32)
+        module = cls(c, dilations, nfd, counts, indices, zeros, method=check_method(method))
         # aeon draws each kernel's case from a generator seeded afresh: same seed, same biases as aeon
         cases = (np.random.RandomState(seed) if seed is not None else rng).randint(n, size=n_comb)
         module.biases.copy_(module._fit_biases(x, lengths, cases, quantiles(module.num_features)))
@@ -291,8 +339,12 @@ class MiniRocket(nn.Module):
         return torch.cat(out).to(self.biases.dtype)
 
     @classmethod
-    def from_aeon(cls, fitted: Any) -> MiniRocket:
-        """The module of a fitted `aeon` MiniRocket transformer (its `parameters`), giving the same features."""
+    def from_aeon(cls, fitted: Any, method: str = "exact") -> MiniRocket:
+        """The module of a fitted `aeon` MiniRocket transformer (its `parameters`), giving the same features.
+
+        `method` "exact" (the default): the same in float32 bit for bit; "conv": faster, equal except at
+        outputs that tie a bias to within float32 rounding.
+        """
         params = getattr(fitted, "parameters", None)
         if not isinstance(params, tuple) or len(params) != 5:
             raise ValueError(
@@ -301,16 +353,20 @@ class MiniRocket(nn.Module):
         counts, indices, dilations, nfd, biases = params
         meta = getattr(fitted, "metadata_", {}) or {}
         channels = int(meta.get("n_channels", int(np.max(indices)) + 1))
-        return cls(channels, dilations, nfd, counts, indices, np.asarray(biases, dtype=np.float32))
+        return cls(channels, dilations, nfd, counts, indices, np.asarray(biases, dtype=np.float32), method=method)
 
     @classmethod
-    def from_state_dict(cls, state: Any, in_channels: int) -> MiniRocket:
-        """The module whose fitted buffers are `state` (the `state_dict()` of a MiniRocket over `in_channels`)."""
+    def from_state_dict(cls, state: Any, in_channels: int, method: str = "conv") -> MiniRocket:
+        """The module whose fitted buffers are `state` (the `state_dict()` of a MiniRocket over `in_channels`).
+
+        The state dict holds the fitted parameters only: pass the `method` to compute with (as `in_channels`).
+        """
         names = ("dilations", "num_features_per_dilation", "channel_counts", "channel_indices", "biases")
         missing = [k for k in names if k not in state]
         if missing:
             raise ValueError(f"state: not a MiniRocket state dict, missing {missing}")
-        return cls(in_channels, *(state[k].cpu().numpy() for k in names))
+        dil, nfd, counts, idx, biases = (state[k].cpu().numpy() for k in names)
+        return cls(in_channels, dil, nfd, counts, idx, biases, method=method)
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, num_features={self.num_features}, dilations={len(self._plan)}"
+        return f"in_channels={self.in_channels}, num_features={self.num_features}, dilations={len(self._plan)}, method={self.method!r}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Any
 
 import numpy as np
@@ -41,10 +41,104 @@ def check_int(value: Any, name: str, low: int, high: int) -> int:
     return int(value)
 
 
+METHODS = ("exact", "conv")  # how MiniRocket computes its outputs: aeon's sums, or conv1d
+
+
+def check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    return str(method)
+
+
+def conv_weights(in_channels: int, taps: list[tuple[int, ...]], channels: list[np.ndarray]) -> torch.Tensor:
+    """conv1d weights (K, in_channels, 9) of K kernels: -1, 2 at each kernel's `taps`, over its `channels` only."""
+    w = torch.zeros(len(taps), in_channels, 9)
+    for k, (chosen, comb) in enumerate(zip(taps, channels)):
+        row = torch.full((9,), -1.0)
+        row[list(chosen)] = 2.0
+        w[k, torch.as_tensor(np.asarray(comb, dtype=np.int64))] = row
+    return w
+
+
 def conv(x: torch.Tensor, w: torch.Tensor, dilation: int, padding: int) -> torch.Tensor:
     """conv1d one case at a time: the backend picks its algorithm by batch size, and a case's features must
     not depend on the batch it came in (at an exact tie of an output with a bias, rounding decides)."""
     return torch.cat([F.conv1d(x[i : i + 1], w, dilation=dilation, padding=padding) for i in range(x.shape[0])])
+
+
+def sum_plan(taps: list[tuple[int, ...]], channels: list[np.ndarray]) -> tuple[list[torch.Tensor], list[int]]:
+    """Index tensors for `outputs`, from each kernel's taps weighted 2 and its channels (K kernels, output order).
+
+    A kernel's output on one channel is ((alpha + gamma[a]) + gamma[b]) + gamma[c] (its taps a < b < c);
+    the partial sums shared by kernels on the same channel are computed once: (channel, a), then
+    (channel, a, b), then (channel, a, b, c), each a gather of the previous stage plus a gather of
+    gamma (row channel * 9 + tap). The last stage comes in channel slots: each kernel's first channel
+    (K rows, kernel order), then its second (the kernels that have one, `kernels` between `bounds`), ...
+    """
+    stages: list[dict[tuple[int, ...], int]] = [{}, {}, {}]
+    links: list[list[tuple[int, int]]] = [[], [], []]
+    kernels, bounds = [], [0]
+    for s in range(max(len(c) for c in channels)):
+        for r, (chosen, comb) in enumerate(zip(taps, channels)):
+            if s >= len(comb):
+                continue
+            ch = prev = int(comb[s])
+            for q in range(3):
+                key = (ch, *chosen[: q + 1]) if q < 2 else (len(links[2]),)  # the last stage: one row per slot
+                if key not in stages[q]:
+                    stages[q][key] = len(stages[q])
+                    links[q].append((prev, ch * 9 + chosen[q]))
+                prev = stages[q][key]
+            if s:
+                kernels.append(r)
+        if s:
+            bounds.append(len(kernels))
+    pairs = [torch.tensor(np.array(link, dtype=np.int64).T.copy()) for link in links]
+    return [p for pair in pairs for p in pair] + [torch.tensor(kernels, dtype=torch.int64)], bounds
+
+
+def outputs(x: torch.Tensor, dilation: int, plan: list[torch.Tensor], bounds: list[int]) -> torch.Tensor:
+    """The kernels' outputs (N, K, T) at one dilation, with zero padding, summed in aeon's order.
+
+    x (N, C, T + 8 * dilation) is the series, zero-padded by 4 * dilation on both sides; `plan, bounds`
+    the `sum_plan` of the kernels' taps and channels. As MiniRocket's own algorithm (and aeon's float32
+    code): alpha = -x summed over the nine dilated taps in order (centre, -4d .. -1d, +1d .. +4d), plus
+    gamma = 3x at each of the kernel's three taps, then summed over the kernel's channels in order.
+    Only elementwise additions, each rounded as aeon rounds it: a float32 module gives aeon's outputs
+    bit for bit, and a case's outputs don't depend on its batch. In blocks of cases (or of steps, for
+    long series) whose partial sums stay in the CPU's cache: 3x faster than one pass on 8192 steps.
+    """
+    n, t, rows = x.shape[0], x.shape[2] - 8 * dilation, plan[4].numel()
+    cases = max(1, _BLOCK // (rows * t))
+    width = t if rows * t <= _BLOCK else max(256, _BLOCK // rows)
+    if (cases >= n and width >= t) or torch.compiler.is_compiling():  # traced (export): one block, a smaller graph
+        return _outputs(x, dilation, plan, bounds)
+    out = x.new_empty(n, rows - bounds[-1], t)
+    for i in range(0, n, cases):
+        for s in range(0, t, width):
+            e = min(s + width, t)
+            out[i : i + cases, :, s:e] = _outputs(x[i : i + cases, :, s : e + 8 * dilation], dilation, plan, bounds)
+    return out
+
+
+_BLOCK = 1 << 18  # elements of the largest partial sum per block
+
+
+def _outputs(x: torch.Tensor, dilation: int, plan: list[torch.Tensor], bounds: list[int]) -> torch.Tensor:
+    n, c, t = x.shape[0], x.shape[1], x.shape[2] - 8 * dilation
+    neg = -x
+    alpha = neg[..., 4 * dilation : 4 * dilation + t]
+    for s in (0, 1, 2, 3, 5, 6, 7, 8):
+        alpha = alpha + neg[..., s * dilation : s * dilation + t]
+    gamma = (3 * x).unfold(2, t, dilation).reshape(n, c * 9, t)  # row channel * 9 + tap: 3x shifted by (tap - 4)d
+    out = alpha
+    for q in range(3):
+        out = out.index_select(1, plan[2 * q]) + gamma.index_select(1, plan[2 * q + 1])
+    k = out.shape[1] - bounds[-1]
+    total = out[:, :k]  # the kernels' first channels; each further slot adds its rows once (rounded once)
+    for lo, hi in pairwise(bounds):
+        total.index_add_(1, plan[6][lo:hi], out[:, k + lo : k + hi])
+    return total
 
 
 def ppv(
