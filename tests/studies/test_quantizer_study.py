@@ -55,7 +55,8 @@ def test_report_states_what_ran():
     }
     text = report_body(record)
     assert "1 seed(s), 300 steps at batch 32" in text and "| fsq | 25.50 ± 0.00 | - |" in text
-    assert "fsq beats ema: +0.50 dB" in text
+    assert "fsq vs ema: +0.50 dB (psnr; one seed, no spread to judge it by: no verdict)" in text
+    assert record["verdict"]["fsq"]["wins"] is None
 
 
 def test_sizes_are_bounded():

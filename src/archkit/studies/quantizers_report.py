@@ -16,6 +16,7 @@ def summarize(rows: list[dict[str, Any]], quantizers: tuple[str, ...]) -> dict[s
         t = [r for r in rows if r["quantizer"] == q and r["budget"] == "cpu_time"]
         levels = len(s[0]["usage"])
         out[q] = {
+            "seeds": len(s),
             "psnr": mean_std([r["psnr"] for r in s]),
             "psnr_equal_time": mean_std([r["psnr"] for r in t]) if t else None,
             "steps_equal_time": mean_std([r["steps"] for r in t]) if t else None,
@@ -32,7 +33,8 @@ def summarize(rows: list[dict[str, Any]], quantizers: tuple[str, ...]) -> dict[s
 
 def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Whether a quantizer beats EMA: higher PSNR at equal CPU time (by more than the seeds' spread), or PSNR
-    within that spread with >= 99 % usage on every level and a lower top-prior NLL."""
+    within that spread with >= 99 % usage on every level and a lower top-prior NLL. With fewer than two seeds
+    there is no spread to compare with: "wins" is None (no verdict)."""
     ema = summary["ema"]
     out: dict[str, Any] = {}
     for q, s in summary.items():
@@ -44,13 +46,14 @@ def verdict(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         full = all(u[0] >= 0.99 for u in s["usage"])
         lower_nll = s["prior_bits_per_code"][0] < ema["prior_bits_per_code"][0]
         wins = diff > spread or (abs(diff) <= spread and full and lower_nll)
+        decided = min(s.get("seeds", 2), ema.get("seeds", 2)) >= 2  # records written before "seeds": as before
         out[q] = {
             "psnr_gain_db": diff,
             "compared_on": key,
             "spread_db": spread,
             "all_levels_99pct": full,
             "lower_prior_nll": lower_nll,
-            "wins": wins,
+            "wins": wins if decided else None,
         }
     return out
 
@@ -106,11 +109,13 @@ def report_body(record: dict[str, Any]) -> str:
         "",
     ]
     for q, v in record["verdict"].items():
-        word = "beats" if v["wins"] else "does not beat"
+        if v["wins"] is None:
+            head = f"- {q} vs ema: {v['psnr_gain_db']:+.2f} dB ({v['compared_on']}; one seed, no spread to judge it by: no verdict)"
+        else:
+            word = "beats" if v["wins"] else "does not beat"
+            head = f"- {q} {word} ema: {v['psnr_gain_db']:+.2f} dB ({v['compared_on']}, seed spread {v['spread_db']:.2f} dB)"
         lines.append(
-            f"- {q} {word} ema: {v['psnr_gain_db']:+.2f} dB ({v['compared_on']}, seed spread "
-            f"{v['spread_db']:.2f} dB), every level >= 99 % used: {v['all_levels_99pct']}, lower prior NLL: "
-            f"{v['lower_prior_nll']}."
+            f"{head}, every level >= 99 % used: {v['all_levels_99pct']}, lower prior NLL: {v['lower_prior_nll']}."
         )
     lines += ["", "![held-out PSNR and training curves](quantizers.png)"]
     return "\n".join(lines)
