@@ -29,7 +29,10 @@ def test_output_tuple_codes_in_range_and_lookup_matches():
     assert out.indices.shape == (3, 6, 5) and out.indices.dtype == torch.int64
     assert int(out.indices.min()) >= 0 and int(out.indices.max()) < fsq.num_codes == 1000
     torch.testing.assert_close(out.quantized, fsq.lookup(out.indices))
-    assert 1.0 <= out.perplexity.item() <= 1000 and 0 < out.usage.item() <= 1
+    hist = torch.bincount(out.indices.flatten(), minlength=1000).float()
+    probs = hist[hist > 0] / hist.sum()
+    assert out.usage.item() == pytest.approx((hist > 0).float().mean().item())  # codes used this batch / all
+    assert out.perplexity.item() == pytest.approx(torch.exp(-(probs * probs.log()).sum()).item(), rel=1e-4)
     assert out.loss.item() == 0.0
     assert int(fsq.steps) == 1
     fsq.eval()(x)

@@ -61,4 +61,10 @@ def test_sample_and_predict_refuse_a_users_file_before_any_work(tmp_path):
         ["seq", "predict", "--run", str(run), "--x", str(tmp_path / "x.npy"), "--out", str(tmp_path / "labels.npy")],
     )
     assert res.exit_code == 2 and "labels.npy' already exists" in res.output, res.output
+    res = CliRunner().invoke(
+        cli,
+        ["seq", "predict", "--run", str(run), "--x", str(tmp_path / "x.npy"), "--out", str(tmp_path / "p.npy"),
+         "--proba", str(tmp_path / "labels.npy")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "--proba: " in res.output and "probabilities" in res.output, res.output
     assert photo.read_bytes() == before and np.array_equal(np.load(tmp_path / "labels.npy"), np.arange(4))

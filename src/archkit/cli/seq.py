@@ -281,9 +281,9 @@ def predict(
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
 
-    for path, what in ((out_path, "predictions"), (proba_path, "probabilities")):
+    for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
-            check_out_file(path, what)
+            check_out_file(path, what, option)
     x = open_x(x_path)
     if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
         pred, proba = predict_run_estimator(run_dir, x, batch_size)

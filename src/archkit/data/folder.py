@@ -62,9 +62,9 @@ class ImageFolder(torch.utils.data.Dataset):
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {str(self.root)!r} does not exist or is not a folder")
         found = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        hidden = [p.relative_to(self.root) for p in found if is_hidden(p.relative_to(self.root))]
         files = [p for p in found if not is_hidden(p.relative_to(self.root))]
-        if len(files) < len(found):  # .ipynb_checkpoints/, .thumbnails/, ._x.jpg: copies and metadata, not classes
-            hidden = [p.relative_to(self.root) for p in found if is_hidden(p.relative_to(self.root))]
+        if hidden:  # .ipynb_checkpoints/, .thumbnails/, ._x.jpg: copies and metadata, not classes
             warn(
                 f"ImageFolder: skipped {len(hidden)} image file(s) in hidden files or folders (names starting "
                 f"with '.') under {str(self.root)!r}: {name_files(hidden)}",

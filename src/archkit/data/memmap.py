@@ -19,7 +19,12 @@ __all__ = ["read_rows", "release_pages"]
 
 def read_rows(x: Any, idx: Any) -> np.ndarray:
     """A float32 C-contiguous copy of rows `idx` (sorted int array or slice) of `x`; memmap pages read are released."""
-    rows = np.array(x[idx], dtype=np.float32, order="C")
+    part = x[idx]  # a fancy index already copies; a slice is a view of the mapped pages and must be copied
+    rows = (
+        np.array(part, dtype=np.float32, order="C")
+        if isinstance(idx, slice)
+        else np.ascontiguousarray(part, np.float32)
+    )
     release_pages(x, idx)
     return rows
 
