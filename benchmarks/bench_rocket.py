@@ -3,14 +3,14 @@
 Measures, in one run:
 1. cases/s of the transform on (N, C, T) = (16, 8, 8192) random series, aeon (numba, n_jobs = --threads)
    and archkit (torch, --threads intra-op threads) with each `method` ("exact": aeon's sums, "conv":
-   conv1d; eager, and with --compile also with compiled pooling), timed round-robin
+   one matrix product per case and dilation), timed round-robin
    (`archkit.surgery.interleaved_latency`) so machine noise hits all alike; all from the same fitted
    parameters (`MiniRocket.from_aeon`), and each method's features compared with aeon's;
 2. with --rss: the peak resident memory that transforming N and 4N cases of streamed .npy shards
    adds (a fresh process each, `archkit.surgery.peak_rss_growth_mib`; features written to a file).
 
     python benchmarks/bench_rocket.py                  # the real run (a few minutes on 2 busy cores)
-    python benchmarks/bench_rocket.py --compile --rss  # + compiled pooling, + the memory check
+    python benchmarks/bench_rocket.py --rss            # + the memory check
     python benchmarks/bench_rocket.py --tiny           # smoke run, numbers not meaningful
 Writes benchmarks/results/bench_rocket.json (--tiny: bench_rocket_tiny.json).
 """
@@ -45,13 +45,12 @@ def throughput(
     num_features: int,
     threads: int,
     repeats: int,
-    compile: bool,
     device: str = "cpu",
     aeon_n: int | None = None,
     methods: tuple[str, ...] = ("exact", "conv"),
 ) -> dict[str, Any]:
     """Cases/s of aeon's transform (CPU) and archkit's (on `device`, each of `methods`), interleaved, from one
-    set of parameters: cases_per_s keys "aeon", "archkit_<method>" (and "archkit_<method>_compiled").
+    set of parameters: cases_per_s keys "aeon" and "archkit_<method>".
 
     `aeon_n` (default n): aeon transforms only the first aeon_n cases (a GPU batch can be larger than
     what the CPU should be timed on); throughputs are per case either way.
@@ -80,16 +79,10 @@ def throughput(
     ref = aeon.transform(xa)  # numba compiles on first use: warm everything up before timing
     warm = time.perf_counter() - t0
     fns: dict[str, Any] = {"aeon": lambda: aeon.transform(xa)}
-    diffs, compile_s = {}, {}
+    diffs = {}
     for method in methods:
         fns[f"archkit_{method}"] = runner(accel.prepare(MiniRocket.from_aeon(aeon, method=method)).eval())
         diffs[method] = np.abs(fns[f"archkit_{method}"]()[: len(xa)] - ref)
-    for method in methods if compile else ():
-        fused = accel.prepare(MiniRocket.from_aeon(aeon, method=method).compile_pooling(True)).eval()
-        t0 = time.perf_counter()
-        fns[f"archkit_{method}_compiled"] = runner(fused)
-        fns[f"archkit_{method}_compiled"]()
-        compile_s[method] = time.perf_counter() - t0
     seconds = interleaved_latency(fns, repeats=repeats, warmup=0)
     speed = {k: (len(xa) if k == "aeon" else n) / v for k, v in seconds.items()}
     return {
@@ -99,7 +92,6 @@ def throughput(
         "device": str(accel.describe()["device"]),
         "cases_per_s": speed,
         "ratio_over_aeon": {k: v / speed["aeon"] for k, v in speed.items() if k != "aeon"},
-        "compile_s": compile_s or None,  # the first compiled call of each method (the first one compiles)
         "aeon_warmup_s": warm,
         "features_differing_fraction": {m: float((d > 1e-6).mean()) for m, d in diffs.items()},
         "features_max_abs_diff": {m: float(d.max()) for m, d in diffs.items()},
@@ -164,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-features", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="also time archkit with compiled pooling (needs g++)")
     p.add_argument("--rss", action="store_true", help="also measure peak RSS at N and 4N streamed cases")
     p.add_argument("--rss-n", type=int, default=64)
     p.add_argument("--tiny", action="store_true", help="tiny sizes: exercises the code, numbers not meaningful")
@@ -185,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
-    t = throughput(a.n, a.length, a.channels, a.num_features, a.threads, a.repeats, a.compile)
+    t = throughput(a.n, a.length, a.channels, a.num_features, a.threads, a.repeats)
     result["throughput"] = t
     rows = [[k, f"{v:.2f}", f"{v / t['cases_per_s']['aeon']:.2f}x"] for k, v in t["cases_per_s"].items()]
     print(f"MiniRocket transform on {tuple(t['shape'])}, {t['num_features']} features, {a.threads} threads")

@@ -332,7 +332,7 @@ def section_rocket(device: str, sz: dict, tiny: bool) -> dict[str, Any]:
 
     r = sz["rocket"]
     threads = 1 if tiny else 2
-    result = bench_rocket.throughput(r["n"], r["length"], 8, r["features"], threads, 2, False, device, r["aeon_n"])
+    result = bench_rocket.throughput(r["n"], r["length"], 8, r["features"], threads, 2, device, r["aeon_n"])
     return {"device": device, **result}
 
 

@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from archkit.threads import apply_cli_thread_defaults, cli_thread_env, is_archkit_command, usable_cpus
 
 
@@ -49,3 +51,32 @@ def test_the_archkit_command_sets_passive_wait_before_torch_loads():
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["PASSIVE", "True"]
+
+
+def test_map_cases_runs_whole_cases_on_one_thread_each_and_restores_torch():
+    import torch
+
+    from archkit.threads import map_cases
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+
+        def case(i):
+            seen.append((torch.get_num_threads(), torch.is_grad_enabled()))
+            return i * i
+
+        with torch.no_grad():
+            assert map_cases(case, 7) == [i * i for i in range(7)]
+        assert seen and all(s == (1, False) for s in seen)  # one thread each, the caller's grad mode
+        assert torch.get_num_threads() == 2
+
+        def broken(i):
+            raise ValueError(f"case {i}")
+
+        with pytest.raises(ValueError, match="case"):
+            map_cases(broken, 3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

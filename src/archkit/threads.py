@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 CLI_MODULES = frozenset({"archkit", "archkit.cli", "archkit.cli.main", "archkit.__main__", "archkit.cli.__main__"})
@@ -84,6 +88,33 @@ def apply_if_archkit_command() -> dict[str, str]:
     return apply_cli_thread_defaults() if is_archkit_command() else {}
 
 
+def map_cases(fn: Callable[[int], T], n: int) -> list[T]:
+    """[fn(0), ..., fn(n - 1)] spread over torch's CPU threads, one case per thread at a time.
+
+    For work made of many small torch ops per case (MiniRocket's per-case transform): splitting each
+    op over the threads barely pays (1.2x on two threads), running whole cases side by side does
+    (1.7x), as aeon's numba code does. Each worker thread runs torch on one thread; torch's thread
+    count and the caller's grad mode are the same afterwards, and the results are those of a loop.
+    """
+    import torch
+
+    total = torch.get_num_threads()
+    workers = max(1, min(total, n))
+    if workers == 1:
+        return [fn(i) for i in range(n)]
+    grad = torch.is_grad_enabled()  # thread-local in torch: a worker would not inherit no_grad
+
+    def one(i: int) -> T:
+        with torch.set_grad_enabled(grad):
+            return fn(i)
+
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(one, range(n)))
+    finally:
+        torch.set_num_threads(total)  # the workers' setting is also torch's default for new threads
+
+
 __all__ = [
     "CLI_MODULES",
     "WAIT_VARS",
@@ -92,5 +123,6 @@ __all__ = [
     "apply_if_archkit_command",
     "cli_thread_env",
     "is_archkit_command",
+    "map_cases",
     "usable_cpus",
 ]

@@ -85,6 +85,21 @@ def test_fit_dilations_is_aeons():
         assert a.tolist() == ra.tolist() and b.tolist() == rb.tolist()
 
 
+def test_conv_features_are_the_same_on_one_thread_and_on_two():
+    x = np.random.default_rng(1).standard_normal((5, 4, 300)).astype(np.float32)
+    module = MiniRocket.fit(x, num_features=840, seed=0, method="conv")
+    lengths = torch.tensor([300, 120, 9, 299, 64])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = module(torch.from_numpy(x), lengths)
+        torch.set_num_threads(2)  # cases side by side (archkit.threads.map_cases)
+        two = module(torch.from_numpy(x), lengths)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)
+
+
 @pytest.mark.parametrize("method", ["exact", "conv"])
 def test_padded_case_gives_the_unpadded_features(method):
     rng = np.random.default_rng(0)

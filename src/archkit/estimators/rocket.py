@@ -118,7 +118,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         try:
             return rocket_features(self.transform_, x, lengths, accel, self.batch_size)
         finally:
-            self.transform_.cpu().compile_pooling(False)  # kept (and pickled) on the CPU, eager
+            self.transform_.cpu()  # kept (and pickled) on the CPU
 
     def fit(self, X: Any, y: Any) -> RocketClassifier:
         """Fit MiniRocket on series X (see the module docstring for its forms), then the head on its features."""

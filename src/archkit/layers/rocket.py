@@ -38,13 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..threads import map_cases
 from .rocket_ops import (
     KERNEL_TAPS,
     MAX_FEATURES,
     NUM_KERNELS,
     check_int,
     check_method,
-    conv,
+    conv_features,
     conv_weights,
     fit_dilations,
     outputs,
@@ -140,17 +141,7 @@ class MiniRocket(nn.Module):
         self.register_buffer("channel_counts", counts)
         self.register_buffer("channel_indices", idx)
         self.register_buffer("biases", b.clone())
-        self.compiled_pooling = False
         self._derive()
-
-    def compile_pooling(self, enabled: bool = True) -> MiniRocket:
-        """Pool through torch.compile (one fused pass per output instead of one per bias; compiles once, ~30 s).
-
-        On the CPU it needs a C++ compiler; `archkit.train.rocket.transform_shards` turns it on when
-        the accelerator's `compile` is on.
-        """
-        self.compiled_pooling = bool(enabled)
-        return self
 
     def _derive(self) -> None:
         """Build the buffers forward uses from the fitted ones (again after load_state_dict)."""
@@ -228,41 +219,51 @@ class MiniRocket(nn.Module):
                 f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
             )
         x = x.to(self.biases.dtype)
-        _n, _, t = x.shape
+        n, _, t = x.shape
+        if self.method == "conv" and not torch.compiler.is_compiling():  # per case (rocket_ops.conv_features)
+            valid = [t] * n if lengths is None else lengths.tolist()
+            if n == 0:
+                return x.new_zeros(0, self.num_features)
+
+            def case(i: int) -> torch.Tensor:
+                return conv_features(x[i, :, : valid[i]], self._plan, self._weights, self._grouped_biases)
+
+            rows = map_cases(case, n) if x.device.type == "cpu" else [case(i) for i in range(n)]
+            return torch.stack(rows)[:, self._perm]
         steps = torch.arange(t, device=x.device)
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
             x = x * (steps[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
         pad = 4 * max(d for d, _ in self._plan)  # zero padding for the widest kernel
-        xp = F.pad(x, (pad, pad)) if self.method == "exact" else x
+        xp = F.pad(x, (pad, pad))
         feats, offset = [], 0
-        fused = self.compiled_pooling and not torch.compiler.is_compiling()
         half = NUM_KERNELS // 2
         for j, (d, nf) in enumerate(self._plan):
             b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
             offset += NUM_KERNELS * nf
             cropped = lengths is None and t > 8 * d  # pool the unpadded outputs at positions 4d .. t-4d only
-            if self.method == "conv":
+            if self.method == "conv":  # traced (export): the batch as one conv1d per half, a small graph
                 w = self._weights[j]
-                padded, inner = conv(x, w[:half], d, 4 * d), conv(x, w[half:], d, 0 if cropped else 4 * d)
+                padded = F.conv1d(x, w[:half], dilation=d, padding=4 * d)
+                inner = F.conv1d(x, w[half:], dilation=d, padding=0 if cropped else 4 * d)
             else:
                 plan = [self._sums[at : at + math.prod(shape)].view(shape) for at, shape in self._sum_parts[j]]
                 out = outputs(xp[..., pad - 4 * d : pad + t + 4 * d], d, plan, self._sum_bounds[j])
-                padded, inner = out[:, :half].contiguous(), out[:, half:]  # contiguous: one compiled pooling
+                padded, inner = out[:, :half], out[:, half:]
                 inner = inner[..., 4 * d : t - 4 * d] if cropped else inner
             if lengths is None:
-                feats.append(ppv(padded, b[:half], None, None, t, fused))
+                feats.append(ppv(padded, b[:half], None, None, t))
             else:
-                feats.append(ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t, fused))
+                feats.append(ppv(padded, b[:half], steps, (torch.zeros_like(lengths), lengths), t))
             if cropped:
-                feats.append(ppv(inner.contiguous(), b[half:], None, None, t - 8 * d, fused))
+                feats.append(ppv(inner, b[half:], None, None, t - 8 * d))
             elif lengths is None:  # a series too short for any unpadded position: pool the padded output
-                feats.append(ppv(inner.contiguous(), b[half:], None, None, t, fused))
+                feats.append(ppv(inner, b[half:], None, None, t))
             else:
                 fits = lengths > 8 * d
                 start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
                 stop = torch.where(fits, lengths - 4 * d, lengths)
-                feats.append(ppv(inner.contiguous(), b[half:], steps, (start, stop), t, fused))
+                feats.append(ppv(inner, b[half:], steps, (start, stop), t))
         return torch.cat(feats, 1)[:, self._perm]
 
     # ------------------------------------------------------------------------------------------

@@ -60,10 +60,44 @@ def conv_weights(in_channels: int, taps: list[tuple[int, ...]], channels: list[n
     return w
 
 
-def conv(x: torch.Tensor, w: torch.Tensor, dilation: int, padding: int) -> torch.Tensor:
-    """conv1d one case at a time: the backend picks its algorithm by batch size, and a case's features must
-    not depend on the batch it came in (at an exact tie of an output with a bias, rounding decides)."""
-    return torch.cat([F.conv1d(x[i : i + 1], w, dilation=dilation, padding=padding) for i in range(x.shape[0])])
+def conv_features(
+    x: torch.Tensor,
+    plan: list[tuple[int, int]],
+    weights: torch.Tensor,
+    biases: torch.Tensor,
+) -> torch.Tensor:
+    """MiniRocket's features of one case x (C, L) by matrix products ("conv"), in the computed order.
+
+    Per dilation d (`plan`: (d, features per kernel)), `weights[j]` (84, C, 9) holds the 42 kernels
+    that pool their zero-padded output, then the 42 that pool only where they fit inside the case
+    (their padded output when the case is too short: L <= 8d); `biases` the grouped biases in the same
+    order. One case at a time, over its own steps: its features do not depend on the batch it came in
+    (the backend picks its algorithm by shape, and at an exact tie of an output with a bias rounding
+    decides), and a padded case is the same case cut to its length. The outputs are one matrix product
+    of the nine shifted copies of the case (C * 9, L) per half: 2.2x faster than conv1d on 8 channels
+    of 8192 steps (one CPU thread), and the pooling stays in cache.
+    """
+    length, half, feats, at = x.shape[1], NUM_KERNELS // 2, [], 0
+    # buffers reused for every dilation: a fresh 1.4 MB tensor per product cost as much as half the product
+    # (its pages are touched anew), so the outputs, shifted copies and comparisons each get one
+    count_dtype = torch.float32 if length <= 1 << 24 else torch.float64  # counts stay exact
+    hits = torch.empty(half * length, dtype=count_dtype, device=x.device)
+    outs = torch.empty(half * length, dtype=x.dtype, device=x.device)
+    shifted = torch.empty(x.shape[0], 9, length, dtype=x.dtype, device=x.device)
+    pad = 4 * max(d for d, _ in plan)
+    xp = F.pad(x, (pad, pad))  # once, for the widest kernel
+    for j, (d, nf) in enumerate(plan):
+        w = weights[j].reshape(NUM_KERNELS, -1)  # (84, C * 9): channel-major, as the shifted rows below
+        b = biases[at : at + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
+        at += NUM_KERNELS * nf
+        shifted.copy_(xp[:, pad - 4 * d : pad + length + 4 * d].unfold(1, length, d))
+        flat = shifted.view(-1, length)
+        inner = flat[:, 4 * d : length - 4 * d] if length > 8 * d else flat
+        for rows, cols in ((slice(0, half), flat), (slice(half, None), inner)):
+            out = torch.mm(w[rows], cols, out=outs[: half * cols.shape[1]].view(half, cols.shape[1]))
+            counts = count_above(out, b[rows], hits)
+            feats.append((counts / out.shape[1]).flatten())
+    return torch.cat(feats)
 
 
 def sum_plan(taps: list[tuple[int, ...]], channels: list[np.ndarray]) -> tuple[list[torch.Tensor], list[int]]:
@@ -147,7 +181,6 @@ def ppv(
     steps: torch.Tensor | None,
     window: tuple[torch.Tensor, torch.Tensor] | None,
     positions: int,
-    compiled: bool = False,
 ) -> torch.Tensor:
     """Proportion of positive values of `out` (N, K, L) minus each bias (K, nf) -> (N, K * nf).
 
@@ -161,26 +194,20 @@ def ppv(
         count = (stop - start).clamp(min=1).to(torch.float32)[:, None, None]
     else:
         count = torch.tensor(float(max(positions, 1)), device=out.device)
-    counts = _compiled_count()(out, biases) if compiled else _count_eager(out, biases)
+    counts = count_above(out, biases)
     return (counts / count).flatten(1)
 
 
-def _count_eager(out: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
-    """(N, K, nf) float32 counts of out (N, K, L) > biases (K, nf): one comparison pass per bias column."""
-    # int32 accumulation reads the comparison's bytes as they are; a float32 sum would first copy them to floats
-    cols = [(out > biases[:, f, None]).sum(-1, dtype=torch.int32) for f in range(biases.shape[1])]
+def count_above(out: torch.Tensor, biases: torch.Tensor, hits: torch.Tensor | None = None) -> torch.Tensor:
+    """(..., K, nf) float32 counts of out (..., K, L) > biases (K, nf): one comparison pass per bias column.
+
+    `hits` (float, at least out.numel() elements): a buffer reused across calls, so its pages are touched once.
+    """
+    # comparisons written as floats (0., 1.) vectorize, those written as bools don't: 2.6x faster with the
+    # sum (8 x 42 x 8192 outputs, one CPU thread); counts of up to 2^24 steps stay exact in float32
+    if hits is None:
+        dtype = torch.float32 if out.shape[-1] <= 1 << 24 else torch.float64
+        hits = torch.empty(out.shape, dtype=dtype, device=out.device)
+    buf = hits.view(-1)[: out.numel()].view(out.shape)
+    cols = [torch.gt(out, biases[:, f, None], out=buf).sum(-1) for f in range(biases.shape[1])]
     return torch.stack(cols, -1).to(torch.float32)
-
-
-def _count_fused(out: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
-    """`_count_eager` written as one broadcast comparison, which torch.compile fuses into one pass over `out`."""
-    return (out.unsqueeze(2) > biases[None, :, :, None]).sum(-1, dtype=torch.float32)
-
-
-_COMPILED: list[Any] = []
-
-
-def _compiled_count() -> Any:
-    if not _COMPILED:
-        _COMPILED.append(torch.compile(_count_fused, dynamic=True))
-    return _COMPILED[0]

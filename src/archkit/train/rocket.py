@@ -70,9 +70,6 @@ def transform_shards(
         raise ValueError(f"batch_size: expected an int in [1, {MAX_BATCH}], got {batch_size!r}")
     accel = accelerator if isinstance(accelerator, Accelerator) else create_accelerator(accelerator or "auto")
     module = accel.prepare(module).eval()
-    compile_pooling = getattr(module, "compile_pooling", None)
-    if accel.compile and callable(compile_pooling):
-        compile_pooling(True)
     num_features = int(getattr(module, "num_features", 0)) or None
     rank, world = _dist()
     plan = data.batch_plan(batch_size, shuffle=False)
