@@ -93,15 +93,17 @@ def map_cases(fn: Callable[[int], T], n: int) -> list[T]:
 
     For work made of many small torch ops per case (MiniRocket's per-case transform): splitting each
     op over the threads barely pays (1.2x on two threads), running whole cases side by side does
-    (1.7x), as aeon's numba code does. Each worker thread runs torch on one thread; torch's thread
-    count and the caller's grad mode are the same afterwards, and the results are those of a loop.
+    (1.7x), as aeon's numba code does. Every fn(i) runs torch on one thread; torch's thread count and
+    the caller's grad mode are the same afterwards, and the results are those of a loop on one thread.
     """
     import torch
 
     total = torch.get_num_threads()
-    workers = max(1, min(total, n))
-    if workers == 1:
+    if total == 1 or n == 0:
         return [fn(i) for i in range(n)]
+    # even a single case goes to a worker: each fn runs on one torch thread whatever n is, so a case's
+    # result can't depend on the cases it came with (a matrix product may round differently on two threads)
+    workers = min(total, n)
     grad = torch.is_grad_enabled()  # thread-local in torch: a worker would not inherit no_grad
 
     def one(i: int) -> T:

@@ -85,6 +85,19 @@ def test_fit_dilations_is_aeons():
         assert a.tolist() == ra.tolist() and b.tolist() == rb.tolist()
 
 
+def test_a_case_gives_the_same_features_alone_and_in_a_block_of_short_cases():
+    # scikit-learn's subset check found this case: 3 steps padded with zeros to 9 tie a bias, and a matrix
+    # product written at another memory alignment rounded the other way (MKL), flipping one feature
+    from archkit.estimators import RocketClassifier
+
+    x3 = 3 * np.random.RandomState(0).uniform(size=(20, 3))
+    clf = RocketClassifier(num_features=84, random_state=1).fit(x3, x3[:, 0].astype(int))
+    x = torch.from_numpy(clf._series(x3)[0])
+    block = clf.transform_(x)
+    alone = torch.cat([clf.transform_(x[i : i + 1]) for i in range(len(x))])
+    assert torch.equal(block, alone)
+
+
 def test_conv_features_are_the_same_on_one_thread_and_on_two():
     x = np.random.default_rng(1).standard_normal((5, 4, 300)).astype(np.float32)
     module = MiniRocket.fit(x, num_features=840, seed=0, method="conv")

@@ -45,6 +45,7 @@ from .rocket_ops import (
     NUM_KERNELS,
     check_int,
     check_method,
+    conv_blocks,
     conv_features,
     conv_weights,
     fit_dilations,
@@ -222,14 +223,18 @@ class MiniRocket(nn.Module):
         n, _, t = x.shape
         if self.method == "conv" and not torch.compiler.is_compiling():  # per case (rocket_ops.conv_features)
             valid = [t] * n if lengths is None else lengths.tolist()
-            if n == 0:
-                return x.new_zeros(0, self.num_features)
+            blocks = conv_blocks(valid)
 
-            def case(i: int) -> torch.Tensor:
-                return conv_features(x[i, :, : valid[i]], self._plan, self._weights, self._grouped_biases)
+            def block(k: int) -> torch.Tensor:
+                idx = blocks[k]
+                xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
+                return conv_features(xb[..., : valid[idx[0]]], self._plan, self._weights, self._grouped_biases)
 
-            rows = map_cases(case, n) if x.device.type == "cpu" else [case(i) for i in range(n)]
-            return torch.stack(rows)[:, self._perm]
+            parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
+            rows = torch.empty(n, self.num_features, dtype=torch.float32, device=x.device)
+            for idx, part in zip(blocks, parts):
+                rows[idx] = part
+            return rows[:, self._perm]
         steps = torch.arange(t, device=x.device)
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
