@@ -48,9 +48,8 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
     `num_features` (rounded down to a multiple of 84) and `max_dilations_per_kernel` are MiniRocket's;
     `head` is "ridge" (aeon's), "logistic" or "auto" (logistic above 10,000 cases); `batch_size` cases
     are transformed at a time on `device` in `precision` (archkit.train.accelerate decides both);
-    `compile` pools through torch.compile (~30 s once per process, then several times faster on the CPU);
-    `method` is how MiniRocket computes its outputs: "conv" (conv1d, fast on long series) or "exact"
-    (aeon's sums, aeon's features bit for bit, 1.6x slower on 8 channels of 8192 steps).
+    `method` is how MiniRocket computes its outputs: "conv" (matrix products, fast on long series) or
+    "exact" (aeon's sums, aeon's features bit for bit, 2x slower on 8 channels of 8192 steps).
     """
 
     def __init__(
@@ -62,7 +61,6 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 64,
         device: str = "auto",
         precision: str = "32",
-        compile: bool = False,
         random_state: int | None = None,
         method: str = "conv",
     ) -> None:
@@ -73,13 +71,13 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.random_state = random_state
         self.method = method
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "method" not in state:  # pickled before `method` existed: the method its transform computes with
             state["method"] = getattr(state.get("transform_"), "method", "conv")
+        state.pop("compile", None)  # pickled when the pooling could run through torch.compile (removed)
         super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Any:
@@ -113,7 +111,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         from ..train.rocket import rocket_features
 
         accel = create_accelerator(
-            self.device, self.precision, bool(self.compile), flags={"device": "device", "precision": "precision"}
+            self.device, self.precision, False, flags={"device": "device", "precision": "precision"}
         )
         try:
             return rocket_features(self.transform_, x, lengths, accel, self.batch_size)

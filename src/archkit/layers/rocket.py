@@ -12,13 +12,15 @@ How it runs (`method`): per dilation, the 84 kernels' outputs, either
   three taps, summed over its channels (elementwise adds in aeon's order, `rocket_ops.outputs`): in
   float32 aeon's features bit for bit; slower than "conv" on long multichannel series (1.6x on
   8 channels of 8192 steps, docs/rocket.md);
-- "conv": one dense `conv1d` for the 42 kernels that use zero padding and one for the other 42:
-  the same sums in another order, so an output that ties a bias to within float32 rounding can fall
-  on the other side of it (a feature then differs by 1/positions from aeon's);
+- "conv": per case, one matrix product of the case's nine shifted copies with the 42 kernels that
+  use zero padding and one with the other 42 (`rocket_ops.conv_features`): the same sums in another
+  order, so an output that ties a bias to within float32 rounding can fall on the other side of it
+  (a feature then differs by 1/positions from aeon's); equally long short cases come in blocks, and
+  on the CPU blocks run side by side on torch's threads, each on one (`archkit.threads.map_cases`);
 then one comparison pass per bias over the outputs, the 42 kernels that use zero padding pooling
 all of them, the other 42 only those where the kernel fits inside the series (aeon alternates
-padding between kernels and dilations). Batched over cases, on whatever device the
-module sits; the features come out in aeon's order (dilation, kernel, bias).
+padding between kernels and dilations). On whatever device the module sits; the features come out
+in aeon's order (dilation, kernel, bias), and a case's features don't depend on the cases it came with.
 
 Unequal lengths: `lengths` (N,) gives each case's valid steps. Steps past a case's length are set to
 zero, padded kernels pool over the case's own steps, unpadded kernels over the steps where the
