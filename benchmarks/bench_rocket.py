@@ -111,7 +111,7 @@ folder, out, features = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open_shards(folder)
 first = np.asarray(data.shards[0].x[:8]).transpose(0, 2, 1)
 module = MiniRocket.fit(first, num_features=features, seed=0)
-growth = peak_rss_growth_mib(lambda: transform_shards(module, data, "cpu", batch_size=8, out=out))
+growth = peak_rss_growth_mib(lambda: transform_shards(module, data, "cpu", batch_size=8, out=out, overwrite=True))
 print(json.dumps({"rss_growth_mib": growth, "cases": len(data)}))
 """
 

@@ -56,14 +56,17 @@ def transform_shards(
     batch_size: int = 64,
     out: str | os.PathLike | None = None,
     workers: int = 0,
+    overwrite: bool = False,
 ) -> np.ndarray | Path:
     """Features (N, F) of every sequence of `data` (SequenceData, or a shard folder), in the data's row order.
 
     Sequences are (N, T, C) as archkit stores them; the module gets (B, C, T) and the batch's lengths.
     `accelerator`: an Accelerator or a device name ("auto" when None). With `out`, the features go to
-    that .npy file (an existing file there is replaced only when it is a .npy array, archkit's own kind
-    of output) and its path is returned.
+    that .npy file and its path is returned. An existing file there is refused before any work (a .npy
+    carries no mark of who wrote it); `overwrite=True` replaces a .npy array, never another kind of file.
     """
+    if out is not None:
+        _check_out(Path(out), overwrite)
     if isinstance(data, (str, os.PathLike)):
         data = open_shards(data)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
@@ -103,8 +106,6 @@ def _write(
     rank: int,
     world: int,
 ) -> Path:
-    if path.exists() and (path.suffix != ".npy" or not path.is_file()):
-        raise ValueError(f"out: {str(path)!r} exists and is not a .npy file; archkit replaces only its own .npy output")
     if num_features is None:
         raise ValueError("module: writing features to a file needs a module with a `num_features` attribute")
     tmp = path.with_name(f".{path.name}.tmp")
@@ -128,6 +129,18 @@ def _write(
         os.replace(tmp, path)
     _barrier(world)
     return path
+
+
+def _check_out(path: Path, overwrite: bool) -> None:
+    if not path.exists():
+        return
+    if path.suffix != ".npy" or not path.is_file():
+        raise ValueError(f"out: {str(path)!r} exists and is not a .npy file; archkit replaces only .npy features")
+    if not overwrite:
+        raise ValueError(
+            f"out: {str(path)!r} exists; pass overwrite=True to replace it (a .npy file carries no mark of "
+            f"who wrote it, so archkit does not replace one unasked)"
+        )
 
 
 def _npy_header(shape: tuple[int, int]) -> bytes:
