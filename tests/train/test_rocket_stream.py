@@ -47,7 +47,7 @@ def test_streamed_features_equal_in_memory(tmp_path):
         transform_shards(module, tmp_path / "shards", "cpu", out=tmp_path / "mine.txt")
     assert (tmp_path / "mine.txt").read_text() == "user file"
     np.save(tmp_path / "theirs.npy", np.arange(3))  # a .npy carries no mark: kept unless overwrite=True
-    with pytest.raises(ValueError, match="out: .*overwrite=True"):
+    with pytest.raises(ValueError, match=r"out: .*overwrite=True"):
         transform_shards(module, tmp_path / "shards", "cpu", out=tmp_path / "theirs.npy")
     assert np.load(tmp_path / "theirs.npy").tolist() == [0, 1, 2]
     transform_shards(module, tmp_path / "shards", "cpu", out=tmp_path / "theirs.npy", overwrite=True)
