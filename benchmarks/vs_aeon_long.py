@@ -290,7 +290,9 @@ def _rss_probe(folder: str, features_out: str) -> None:
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     t0 = time.perf_counter()
-    growth = peak_rss_growth_mib(lambda: transform_shards(module, data, "cpu", batch_size=32, out=features_out, overwrite=True))
+    growth = peak_rss_growth_mib(
+        lambda: transform_shards(module, data, "cpu", batch_size=32, out=features_out, overwrite=True)
+    )
     wall = time.perf_counter() - t0
     stop.set()
     t.join()
