@@ -47,7 +47,7 @@ from .rocket_ops import (
     NUM_KERNELS,
     check_int,
     check_method,
-    conv_blocks,
+    case_blocks,
     conv_features,
     conv_weights,
     fit_dilations,
@@ -222,21 +222,29 @@ class MiniRocket(nn.Module):
                 f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
             )
         x = x.to(self.biases.dtype)
+        if torch.compiler.is_compiling():  # traced (export): the whole batch at once, masked by `lengths`
+            return self._batch(x, lengths)[:, self._perm]
         n, _, t = x.shape
-        if self.method == "conv" and not torch.compiler.is_compiling():  # per case (rocket_ops.conv_features)
-            valid = [t] * n if lengths is None else lengths.tolist()
-            blocks = conv_blocks(valid)
+        valid = [t] * n if lengths is None else lengths.tolist()
+        blocks = case_blocks(valid)  # equally long cases, each block cut to its cases' length
 
-            def block(k: int) -> torch.Tensor:
-                idx = blocks[k]
-                xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
-                return conv_features(xb[..., : valid[idx[0]]], self._plan, self._weights, self._grouped_biases)
+        def block(k: int) -> torch.Tensor:
+            idx = blocks[k]
+            xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
+            xb = xb[..., : valid[idx[0]]]
+            if self.method == "conv":
+                return conv_features(xb, self._plan, self._weights, self._grouped_biases)
+            return self._batch(xb, None)
 
-            parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
-            rows = torch.empty(n, self.num_features, dtype=torch.float32, device=x.device)
-            for idx, part in zip(blocks, parts):
-                rows[idx] = part
-            return rows[:, self._perm]
+        parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
+        rows = torch.empty(n, self.num_features, dtype=torch.float32, device=x.device)
+        for idx, part in zip(blocks, parts):
+            rows[idx] = part
+        return rows[:, self._perm]
+
+    def _batch(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Features of a batch in the computed order, the batch at once (past each case's length: masked)."""
+        t = x.shape[2]
         steps = torch.arange(t, device=x.device)
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
@@ -249,7 +257,7 @@ class MiniRocket(nn.Module):
             b = self._grouped_biases[offset : offset + NUM_KERNELS * nf].view(NUM_KERNELS, nf)
             offset += NUM_KERNELS * nf
             cropped = lengths is None and t > 8 * d  # pool the unpadded outputs at positions 4d .. t-4d only
-            if self.method == "conv":  # traced (export): the batch as one conv1d per half, a small graph
+            if self.method == "conv":  # only traced: one conv1d per half for the whole batch, a small graph
                 w = self._weights[j]
                 padded = F.conv1d(x, w[:half], dilation=d, padding=4 * d)
                 inner = F.conv1d(x, w[half:], dilation=d, padding=0 if cropped else 4 * d)
@@ -271,7 +279,7 @@ class MiniRocket(nn.Module):
                 start = torch.where(fits, torch.full_like(lengths, 4 * d), torch.zeros_like(lengths))
                 stop = torch.where(fits, lengths - 4 * d, lengths)
                 feats.append(ppv(inner, b[half:], steps, (start, stop), t))
-        return torch.cat(feats, 1)[:, self._perm]
+        return torch.cat(feats, 1)
 
     # ------------------------------------------------------------------------------------------
     @classmethod

@@ -60,11 +60,11 @@ def conv_weights(in_channels: int, taps: list[tuple[int, ...]], channels: list[n
     return w
 
 
-BLOCK_STEPS = 8192  # steps per block of equally long cases in `conv_features` (one case at 8192 steps)
+BLOCK_STEPS = 8192  # steps per block of equally long cases (a block is one case at 8192 steps)
 
 
-def conv_blocks(lengths: list[int]) -> list[list[int]]:
-    """Cases grouped for `conv_features`: equally long, in order, at most BLOCK_STEPS steps per block."""
+def case_blocks(lengths: list[int]) -> list[list[int]]:
+    """Cases grouped for the transform: equally long, in order, at most BLOCK_STEPS steps per block."""
     blocks: list[list[int]] = []
     for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
         last = blocks[-1] if blocks else None
