@@ -6,11 +6,14 @@ Measures, in one run:
    one matrix product per case and dilation), timed round-robin
    (`archkit.surgery.interleaved_latency`) so machine noise hits all alike; all from the same fitted
    parameters (`MiniRocket.from_aeon`), and each method's features compared with aeon's;
-2. with --rss: the peak resident memory that transforming N and 4N cases of streamed .npy shards
+2. with --hydra: the same for Hydra (8 kernels x 64 groups per dilation): aeon's HydraTransformer (torch
+   conv1d over the batch) and archkit's `Hydra.from_aeon` of it (per case, matrix products), interleaved;
+3. with --rss: the peak resident memory that transforming N and 4N cases of streamed .npy shards
    adds (a fresh process each, `archkit.surgery.peak_rss_growth_mib`; features written to a file).
 
     python benchmarks/bench_rocket.py                  # the real run (a few minutes on 2 busy cores)
     python benchmarks/bench_rocket.py --rss            # + the memory check
+    python benchmarks/bench_rocket.py --hydra          # + Hydra, aeon's and archkit's
     python benchmarks/bench_rocket.py --tiny           # smoke run, numbers not meaningful
 Writes benchmarks/results/bench_rocket.json (--tiny: bench_rocket_tiny.json).
 """
@@ -99,6 +102,39 @@ def throughput(
     }
 
 
+def hydra_throughput(n: int, length: int, channels: int, threads: int, repeats: int) -> dict[str, Any]:
+    """Cases/s of aeon's HydraTransformer and archkit's Hydra (same kernels, CPU), interleaved; features compared."""
+    from aeon.transformations.collection.convolution_based import HydraTransformer
+
+    from archkit.layers.hydra import Hydra
+    from archkit.surgery import interleaved_latency
+
+    torch.set_num_threads(threads)
+    x = np.random.default_rng(0).standard_normal((n, channels, length)).astype(np.float32)
+    aeon = HydraTransformer(n_jobs=threads, random_state=0).fit(x)
+    module = Hydra.from_aeon(aeon).eval()
+    xt = torch.from_numpy(x)
+    torch.set_num_threads(threads)  # aeon's fit sets torch's thread count to its n_jobs
+
+    def ours() -> np.ndarray:
+        with torch.no_grad():
+            return module(xt).numpy()
+
+    ref = aeon.transform(x).numpy()
+    diff = np.abs(ours() - ref)
+    seconds = interleaved_latency({"aeon": lambda: aeon.transform(x), "archkit": ours}, repeats=repeats, warmup=0)
+    speed = {k: n / v for k, v in seconds.items()}
+    return {
+        "shape": [n, channels, length],
+        "num_features": int(ref.shape[1]),
+        "threads": threads,
+        "cases_per_s": speed,
+        "ratio_over_aeon": speed["archkit"] / speed["aeon"],
+        "features_relative_diff": float(np.linalg.norm(diff) / np.linalg.norm(ref)),
+        "features_max_abs_diff": float(diff.max()),
+    }
+
+
 RSS_CHILD = """
 import json, sys
 import numpy as np
@@ -157,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rss", action="store_true", help="also measure peak RSS at N and 4N streamed cases")
+    p.add_argument("--hydra", action="store_true", help="also time Hydra: aeon's HydraTransformer and archkit's")
     p.add_argument("--rss-n", type=int, default=64)
     p.add_argument("--tiny", action="store_true", help="tiny sizes: exercises the code, numbers not meaningful")
     p.add_argument("--out", type=Path, default=None)
@@ -183,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(["transform", "cases/s", "vs aeon"], rows))
     for m, frac in t["features_differing_fraction"].items():
         print(f"features vs aeon, {m}: {frac:.2e} differ, max |diff| {t['features_max_abs_diff'][m]:.3g}")
+    if a.hydra:
+        h = hydra_throughput(a.n, a.length, a.channels, a.threads, a.repeats)
+        result["hydra"] = h
+        print(f"Hydra transform on {tuple(h['shape'])}, {h['num_features']} features, {a.threads} threads")
+        print(format_table(["transform", "cases/s"], [[k, f"{v:.2f}"] for k, v in h["cases_per_s"].items()]))
+        print(
+            f"archkit / aeon: {h['ratio_over_aeon']:.2f}x; features vs aeon: {h['features_relative_diff']:.2e} relative"
+        )
     if a.rss:
         r = rss_check(a.rss_n, a.length, a.channels, a.num_features, shard_cases=max(a.rss_n // 4, 1))
         result["rss"] = r

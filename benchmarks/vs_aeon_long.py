@@ -28,6 +28,8 @@ METHODS = [
     "archkit-lstm",
     "archkit-lstm-conv",
     "archkit-rocket",
+    "archkit-hydra",
+    "archkit-rocket-hydra",
     "archkit-auto",
     "aeon-minirocket",
     "aeon-multirocket",
@@ -89,6 +91,11 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
         from archkit.estimators import RocketClassifier
 
         return RocketClassifier(random_state=seed)
+    if method in ("archkit-hydra", "archkit-rocket-hydra"):
+        from archkit.estimators import RocketClassifier
+
+        features = "hydra" if method == "archkit-hydra" else "minirocket+hydra"
+        return RocketClassifier(features=features, random_state=seed)
     if method == "archkit-auto":
         from archkit.estimators import AutoSequenceClassifier
 

@@ -78,7 +78,7 @@ def test_named_candidates_include_rocket_and_leave_the_raw_lstm_out_beyond_its_s
     auto = AutoSequenceClassifier(
         candidates="auto", cv=2, lstm_epochs=1, num_features=84 * 4, raw_lstm_max_steps=16, random_state=0
     ).fit(x, y)
-    assert set(auto.cv_results_) == {"rocket", "lstm-conv"}  # 24 steps > 16: no raw LSTM
+    assert set(auto.cv_results_) == {"rocket", "rocket-hydra", "lstm-conv"}  # 24 steps > 16: no raw LSTM
     back = pickle.loads(pickle.dumps(auto))
     np.testing.assert_array_equal(back.predict(x), auto.predict(x))
 

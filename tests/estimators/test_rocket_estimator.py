@@ -1,4 +1,4 @@
-"""RocketClassifier: scikit-learn's checks, input forms, unequal lengths, pickling, ONNX, accuracy on a bundled set."""
+"""RocketClassifier: scikit-learn's checks, input forms, unequal lengths, pickling, ONNX, accuracy; Hydra features, auto."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from archkit.estimators import AutoSequenceClassifier
 from archkit.estimators import rocket as rocket_module
+from archkit.estimators.auto import AUTO_CANDIDATES, CANDIDATES, make_candidate
 from archkit.estimators.rocket import EXPECTED_FAILED_CHECKS, RocketClassifier
+from archkit.layers import Hydra, MiniRocket
 
 TINY = dict(num_features=168, random_state=0)
 
@@ -105,3 +108,89 @@ def test_accuracy_on_a_bundled_multivariate_set():
     data = load_real_dataset("BasicMotions")
     clf = RocketClassifier(num_features=2_000, random_state=0).fit(data.x_train, data.y_train)
     assert clf.score(data.x_test, data.y_test) >= 0.9  # aeon's MiniRocketClassifier scores 1.0 here
+
+
+# --- Hydra features (features="hydra" | "minirocket+hydra") -------------------------------------
+@parametrize_with_checks(
+    [RocketClassifier(num_features=84, features=f, random_state=0) for f in ("hydra", "minirocket+hydra")],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    xfail_strict=True,
+)
+def test_sklearn_compatible_with_hydra_features(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra"])
+def test_layouts_lists_pickle_and_module_agree(features):
+    x, y = toy()
+    ntc = RocketClassifier(**TINY, features=features).fit(x, y)
+    assert isinstance(ntc.hydra_, Hydra) and (ntc.transform_ is None) == (features == "hydra")
+    nct = RocketClassifier(**TINY, features=features, layout="nct").fit(x.transpose(0, 2, 1), y)
+    as_list = RocketClassifier(**TINY, features=features).fit(list(x), y)
+    ref = ntc.decision_function(x)
+    np.testing.assert_allclose(nct.decision_function(x.transpose(0, 2, 1)), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(as_list.decision_function(list(x)), ref, rtol=1e-5, atol=1e-5)
+    assert ntc.score(x, y) == 1.0
+    for head in ("ridge", "logistic"):
+        clf = RocketClassifier(**TINY, features=features, head=head).fit(x, y)
+        again = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(again.predict_proba(x), clf.predict_proba(x))
+        np.testing.assert_array_equal(again.predict(x), clf.predict(x))
+    scores = ntc.to_module()(torch.from_numpy(x.transpose(0, 2, 1).copy())).detach().numpy()
+    np.testing.assert_allclose(scores[:, 0], ref, rtol=1e-4, atol=1e-4)
+    width = ntc.hydra_.num_features + (0 if ntc.transform_ is None else ntc.transform_.num_features)
+    assert np.atleast_2d(ntc.head_.coef_).shape[1] == width
+
+
+def test_hydra_features_change_the_model_and_minirocket_stays_the_default():
+    x, y = toy()
+    plain = RocketClassifier(**TINY).fit(x, y)
+    assert plain.get_params()["features"] == "minirocket" and plain.hydra_ is None
+    assert isinstance(plain.transform_, MiniRocket)
+    both = RocketClassifier(**TINY, features="minirocket+hydra").fit(x, y)
+    assert (
+        np.atleast_2d(both.head_.coef_).shape[1] == np.atleast_2d(plain.head_.coef_).shape[1] + both.hydra_.num_features
+    )
+    old = RocketClassifier(**TINY).fit(x, y)
+    for name in ("features", "hydra_", "hydra_scaler_"):  # pickled before Hydra: MiniRocket only
+        del old.__dict__[name]
+    back = pickle.loads(pickle.dumps(old))
+    assert back.get_params()["features"] == "minirocket"
+    np.testing.assert_array_equal(back.decision_function(x), plain.decision_function(x))
+    with pytest.raises(ValueError, match=r"features: expected one of \['minirocket', 'hydra', 'minirocket\+hydra'\]"):
+        RocketClassifier(features="multirocket").fit(x, y)
+
+
+@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra"])
+def test_with_hydra_a_series_predicts_the_same_alone_and_among_longer_ones(features):
+    x, y = toy(steps=60)
+    rng = np.random.default_rng(1)
+    series = [x[i, : rng.integers(12, 61)] for i in range(len(x))]
+    clf = RocketClassifier(**TINY, features=features).fit(series, y)
+    short = series[0][:15]
+    longer = [np.concatenate([s, 5 * np.ones((20, 2), np.float32)]) for s in series[1:6]]
+    alone = clf.decision_function([short, short[:14]])[0]
+    among = clf.decision_function([short, *longer])[0]
+    np.testing.assert_allclose(alone, among, rtol=1e-6, atol=1e-6)
+    assert clf.predict([x[0, :5]]).shape == (1,)  # shorter than a kernel: zero-padded to 9 steps
+
+
+def test_auto_candidates_hydra_and_rocket_hydra():
+    assert {"hydra", "rocket-hydra"} <= set(CANDIDATES) and set(AUTO_CANDIDATES) <= set(CANDIDATES)
+    est = make_candidate("rocket-hydra", 30, 1, 168, "cpu", "32", 0)
+    assert isinstance(est, RocketClassifier) and est.features == "minirocket+hydra"
+    assert make_candidate("hydra", 30, 1, 168, "cpu", "32", 0).features == "hydra"
+    x, y = toy(n=24)
+    auto = AutoSequenceClassifier(candidates=["hydra", "rocket-hydra"], cv=2, num_features=168, random_state=0)
+    auto.fit(x, y)
+    assert set(auto.cv_results_) == {"hydra", "rocket-hydra"}
+    assert auto.best_estimator_.features == {"hydra": "hydra", "rocket-hydra": "minirocket+hydra"}[auto.best_name_]
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(auto)).predict(x), auto.predict(x))
+
+
+def test_hydra_accuracy_on_a_bundled_multivariate_set():
+    from archkit.data import load_real_dataset
+
+    data = load_real_dataset("BasicMotions")
+    clf = RocketClassifier(features="hydra", random_state=0).fit(data.x_train, data.y_train)
+    assert clf.score(data.x_test, data.y_test) >= 0.9  # aeon's HydraClassifier scores 1.0 here

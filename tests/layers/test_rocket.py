@@ -1,4 +1,4 @@
-"""MiniRocket in torch: aeon's features from aeon's parameters, aeon's fit, unequal lengths, state dicts."""
+"""MiniRocket and Hydra in torch: aeon's features from aeon's parameters, aeon's fit, unequal lengths, state dicts."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from archkit.layers import Hydra, SparseScaler
+from archkit.layers.hydra import hydra_dilations
 from archkit.layers.rocket import MiniRocket, fit_dilations
 
 aeon_rocket = pytest.importorskip("aeon.transformations.collection.convolution_based")
 aeon_datasets = pytest.importorskip("aeon.datasets")
+aeon_hydra = pytest.importorskip("aeon.classification.convolution_based._hydra")
 
 
 def bundled(name: str, split: str = "train") -> np.ndarray:
@@ -181,3 +184,150 @@ def test_bad_input_names_the_argument():
         MiniRocket.fit(x, lengths=[0, 30])
     with pytest.raises(ValueError, match="method: expected one of"):
         MiniRocket.fit(x + np.arange(30), num_features=100, method="fft")
+
+
+# --- Hydra -------------------------------------------------------------------------------------
+def relative(ours: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
+
+
+@pytest.mark.parametrize("name", ["BasicMotions", "GunPoint", "ItalyPowerDemand"])
+def test_hydra_features_equal_aeons_given_aeons_kernels(name):
+    x = bundled(name)
+    fitted = aeon_rocket.HydraTransformer(random_state=1).fit(x)
+    module = Hydra.from_aeon(fitted)
+    assert module.num_features == fitted.transform(x[:1]).shape[1]
+    for data in (x, bundled(name, "test")):
+        ref = fitted.transform(data).numpy()
+        ours = module(torch.from_numpy(data)).numpy()
+        assert ours.shape == ref.shape
+        assert relative(ours, ref) <= 1e-4
+        # the min kernels' counts are integers: equal to aeon's unless two outputs tie within float32 rounding
+        d, s, hk, _ = module.weights.shape
+        counts = (ours.reshape(len(data), d, s, 2, hk)[:, :, :, 1], ref.reshape(len(data), d, s, 2, hk)[:, :, :, 1])
+        assert np.mean(counts[0] == counts[1]) >= 0.999
+
+
+def test_hydra_ties_go_to_the_first_kernel_as_in_aeon():
+    # a series that is zero on long stretches: there all kernels of a group output exactly 0 and tie
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 120)).astype(np.float32)
+    x[:, :, 30:90] = 0
+    x[1] = 0  # a whole case of zeros
+    fitted = aeon_rocket.HydraTransformer(random_state=3).fit(x)
+    ref = fitted.transform(x).numpy()
+    ours = Hydra.from_aeon(fitted)(torch.from_numpy(x)).numpy()
+    assert relative(ours, ref) <= 1e-4
+    counts = ours.reshape(-1, 2, 2, 32, 8)[:, :, 1]  # (cases x dilations, input, group, kernel): the min counts
+    assert (counts[..., 0] > 0).any()  # the all-zero case: every tie went to kernel 0
+    np.testing.assert_array_equal(ours[1], ref[1])
+
+
+def test_hydra_fit_draws_kernels_as_aeon_does():
+    x = np.zeros((3, 10, 500), np.float32)
+    module = Hydra.fit(x, seed=0)
+    ref = aeon_rocket.HydraTransformer(random_state=0).fit(x)._hydra
+    np.testing.assert_array_equal(module.dilations.numpy(), ref.dilations.numpy())
+    assert module.weights.shape == ref.W[:, :, :, 0].shape
+    assert module.channel_indices.shape == torch.stack(ref.idx).shape  # clip(10 // 2, 2, 8) = 5 per group
+    assert torch.allclose(module.weights.mean(-1), torch.zeros(()), atol=1e-6)
+    assert torch.allclose(module.weights.abs().sum(-1), torch.ones(()), atol=1e-5)
+    assert module.num_features == aeon_rocket.HydraTransformer(random_state=0).fit_transform(x[:1]).shape[1]
+    for length in (9, 10, 17, 100, 8192):
+        expected = 2 ** torch.arange(int(np.log2((length - 1) / 8)) + 1)
+        np.testing.assert_array_equal(hydra_dilations(length), expected.numpy())
+    assert hydra_dilations(3).tolist() == [1]
+    one = Hydra.fit(x, num_groups=1)  # one group: the series only, no difference
+    assert one.weights.shape[1] == 1 and one.num_features == len(one.dilations) * 2 * 8
+    a, b = Hydra.fit(x, seed=0), Hydra.fit(x, seed=1)
+    assert torch.equal(a.weights, Hydra.fit(x, seed=0).weights) and not torch.equal(a.weights, b.weights)
+
+
+def test_hydra_a_case_gives_the_same_features_in_any_batch_and_on_any_thread_count():
+    x = torch.from_numpy(np.random.default_rng(2).standard_normal((7, 3, 200)).astype(np.float32))
+    module = Hydra.fit(x, seed=0)
+    together = module(x)
+    alone = torch.cat([module(x[i : i + 1]) for i in range(7)])
+    assert torch.equal(together, alone)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = module(x)
+        torch.set_num_threads(2)
+        two = module(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two) and torch.equal(one, together)
+
+
+def test_hydra_padded_case_gives_the_unpadded_features():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3, 120)).astype(np.float32)
+    module = Hydra.fit(x, seed=0)
+    lengths = np.array([120, 9, 40, 77, 1, 2])  # 1: no first difference at all
+    padded = x.copy()
+    for i, n in enumerate(lengths):
+        padded[i, :, n:] = rng.standard_normal((3, 120 - n))  # garbage past the end must not matter
+    together = module(torch.from_numpy(padded), torch.from_numpy(lengths))
+    alone = torch.cat([module(torch.from_numpy(x[i : i + 1, :, :n])) for i, n in enumerate(lengths)])
+    assert torch.equal(together, alone)
+    assert torch.isfinite(together).all()
+    assert torch.equal(module(torch.from_numpy(x))[0], together[0])
+    assert not torch.equal(together[1], module(torch.from_numpy(padded[1:2]))[0])  # the padding would matter
+
+
+def test_hydra_float64_module_gives_the_float32_features():
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((3, 2, 90)).astype(np.float32))
+    module = Hydra.fit(x, seed=0)
+    f32 = module(x)
+    f64 = module.double()(x)
+    assert f64.dtype == torch.float64
+    torch.testing.assert_close(f64.float(), f32, rtol=1e-4, atol=1e-4)
+
+
+def test_hydra_state_dict_round_trip_and_pickle():
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((5, 4, 60)).astype(np.float32))
+    a, b = Hydra.fit(x, seed=0), Hydra.fit(x, seed=1)
+    assert not torch.equal(a(x), b(x))
+    b.load_state_dict(a.state_dict())  # the channel counts follow the loaded subsets
+    assert torch.equal(a(x), b(x))
+    assert set(a.state_dict()) == {"dilations", "weights", "channel_indices"}
+    again = pickle.loads(pickle.dumps(a))
+    assert torch.equal(a(x), again(x))
+
+
+def test_sparse_scaler_is_aeons():
+    x = bundled("BasicMotions")
+    feats = aeon_rocket.HydraTransformer(random_state=0).fit_transform(x)
+    ref = aeon_hydra._SparseScaler()
+    ref.fit(feats)
+    ours = SparseScaler.fit(feats.numpy())
+    torch.testing.assert_close(ours(feats), ref.transform(feats), rtol=1e-5, atol=1e-5)
+    assert (ours(feats)[feats <= 0] == 0).all()
+    with pytest.raises(ValueError, match=r"features: expected shape \(n_cases, 4096\)"):
+        ours(feats[:, :10])
+
+
+def test_hydra_bad_input_names_the_argument():
+    x = np.zeros((2, 2, 30), np.float32)
+    module = Hydra.fit(x)
+    with pytest.raises(
+        ValueError, match=r"x: expected series shaped \(n_cases, 2, n_timepoints\), got shape \(2, 3, 30\)"
+    ):
+        module(torch.zeros(2, 3, 30))
+    with pytest.raises(ValueError, match="lengths: expected 2 integer lengths"):
+        module(torch.zeros(2, 2, 30), torch.tensor([3.0, 4.0]))
+    with pytest.raises(ValueError, match=r"num_kernels: expected an int in \[1, 4096\], got 0"):
+        Hydra.fit(x, num_kernels=0)
+    with pytest.raises(ValueError, match="num_groups"):
+        Hydra.fit(x, num_groups=-1)
+    with pytest.raises(ValueError, match=r"x: expected series shaped \(n_cases, n_channels, n_timepoints\)"):
+        Hydra.fit(np.zeros((2, 30)))
+    with pytest.raises(ValueError, match=r"lengths: expected values in \[1, 30\]"):
+        Hydra.fit(x, lengths=[0, 30])
+    with pytest.raises(ValueError, match="channel_indices: expected channels in"):
+        Hydra(2, module.dilations, module.weights, module.channel_indices + 5)
+    with pytest.raises(ValueError, match="weights: expected shape"):
+        Hydra(2, module.dilations, module.weights[..., :5], module.channel_indices)
+    with pytest.raises(ValueError, match="fitted: expected a fitted aeon HydraTransformer, got str"):
+        Hydra.from_aeon("hydra")

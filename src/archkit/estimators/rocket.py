@@ -1,6 +1,9 @@
-"""RocketClassifier: MiniRocket features + a linear head behind scikit-learn's API, as aeon's MiniRocketClassifier.
+"""RocketClassifier: MiniRocket and/or Hydra features + a linear head behind scikit-learn's API, as aeon's classifiers.
 
-The transform is archkit's torch MiniRocket (any device and precision, unequal lengths); the head is
+The transform (`features`) is archkit's torch MiniRocket (aeon's MiniRocketClassifier), Hydra (aeon's
+HydraClassifier) or both, their features side by side (as aeon's MultiRocketHydraClassifier puts
+MultiRocket's and Hydra's); any device and precision, unequal lengths. MiniRocket's features are
+scaled as below, Hydra's by aeon's sparse scaler (`archkit.layers.hydra.SparseScaler`). The head is
 aeon's recipe for small data, features scaled to unit variance then `RidgeClassifierCV` over
 alphas 10^-3 .. 10^3, and a logistic regression (scikit-learn, lbfgs) on standardized features for
 large data, where the ridge's leave-one-out search costs O(N * F^2) memory and time (the MiniRocket
@@ -23,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..layers.hydra import Hydra, SparseScaler
 from ..layers.rocket import MAX_FEATURES, MiniRocket
 from ..layers.rocket_ops import METHODS
 from .accel import check_accel
@@ -31,6 +35,7 @@ from .sequence import check_targets
 from .series import as_padded_series, check_layout
 
 HEADS = ("auto", "ridge", "logistic")
+FEATURES = ("minirocket", "hydra", "minirocket+hydra")
 AUTO_LOGISTIC_ABOVE = 10_000  # training cases; above this head="auto" fits the logistic regression
 MIN_STEPS = 9
 EXPECTED_FAILED_CHECKS = {k: v.replace("LSTMClassifier", "RocketClassifier") for k, v in _SEQUENCE_CHECKS.items()}
@@ -43,7 +48,10 @@ def _check_int(value: Any, name: str, low: int, high: int) -> int:
 
 
 class RocketClassifier(ClassifierMixin, BaseEstimator):
-    """scikit-learn classifier over time series: MiniRocket features (torch) + ridge-CV or logistic head.
+    """scikit-learn classifier over time series: MiniRocket and/or Hydra features (torch) + ridge-CV or logistic head.
+
+    `features`: "minirocket" (the default), "hydra" (Hydra's 8 kernels x 64 groups per dilation, as aeon's
+    HydraClassifier) or "minirocket+hydra" (both, side by side).
 
     `num_features` (rounded down to a multiple of 84) and `max_dilations_per_kernel` are MiniRocket's;
     `head` is "ridge" (aeon's), "logistic" or "auto" (logistic above 10,000 cases); `batch_size` cases
@@ -63,6 +71,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         precision: str = "32",
         random_state: int | None = None,
         method: str = "conv",
+        features: str = "minirocket",
     ) -> None:
         self.num_features = num_features
         self.head = head
@@ -73,11 +82,16 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.random_state = random_state
         self.method = method
+        self.features = features
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "method" not in state:  # pickled before `method` existed: the method its transform computes with
             state["method"] = getattr(state.get("transform_"), "method", "conv")
         state.pop("compile", None)  # pickled when the pooling could run through torch.compile (removed)
+        state.setdefault("features", "minirocket")  # pickled before Hydra: MiniRocket only
+        if "transform_" in state:
+            state.setdefault("hydra_", None)
+            state.setdefault("hydra_scaler_", None)
         super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Any:
@@ -93,6 +107,8 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"head: expected one of {list(HEADS)}, got {self.head!r}")
         if self.method not in METHODS:
             raise ValueError(f"method: expected one of {list(METHODS)}, got {self.method!r}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features: expected one of {list(FEATURES)}, got {self.features!r}")
         check_layout(self.layout)
         check_accel(self.device, self.precision)
 
@@ -106,17 +122,34 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
             lengths = np.maximum(lengths, MIN_STEPS)
         return np.ascontiguousarray(x.transpose(0, 2, 1)), lengths, form, steps
 
-    def _features(self, x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    def _features(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(MiniRocket's features or None, Hydra's features or None) of x (N, C, T)."""
         from ..train.accelerate import create_accelerator
         from ..train.rocket import rocket_features
 
         accel = create_accelerator(
             self.device, self.precision, False, flags={"device": "device", "precision": "precision"}
         )
-        try:
-            return rocket_features(self.transform_, x, lengths, accel, self.batch_size)
-        finally:
-            self.transform_.cpu()  # kept (and pickled) on the CPU
+        out: list[np.ndarray | None] = []
+        for module in (self.transform_, self.hydra_):
+            if module is None:
+                out.append(None)
+                continue
+            try:
+                out.append(rocket_features(module, x, lengths, accel, self.batch_size))
+            finally:
+                module.cpu()  # kept (and pickled) on the CPU
+        return out[0], out[1]
+
+    def _scaled(self, rocket: np.ndarray | None, hydra: np.ndarray | None) -> np.ndarray:
+        """The head's input: MiniRocket's features through `scaler_`, Hydra's through `hydra_scaler_`, side by side."""
+        parts = []
+        if rocket is not None and self.scaler_ is not None:
+            parts.append(self.scaler_.transform(rocket))
+        if hydra is not None and self.hydra_scaler_ is not None:
+            with torch.no_grad():
+                parts.append(self.hydra_scaler_(torch.from_numpy(hydra)).numpy())
+        return np.concatenate(parts, 1) if len(parts) > 1 else parts[0]
 
     def fit(self, X: Any, y: Any) -> RocketClassifier:
         """Fit MiniRocket on series X (see the module docstring for its forms), then the head on its features."""
@@ -132,20 +165,25 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        self.transform_ = MiniRocket.fit(
-            x, lengths, self.num_features, self.max_dilations_per_kernel, seed=seed, method=self.method
-        )
-        feats = self._features(x, lengths)
+        self.transform_: MiniRocket | None = None
+        self.hydra_: Hydra | None = None
+        if self.features != "hydra":
+            self.transform_ = MiniRocket.fit(
+                x, lengths, self.num_features, self.max_dilations_per_kernel, seed=seed, method=self.method
+            )
+        if self.features != "minirocket":
+            self.hydra_ = Hydra.fit(x, lengths, seed=int(rng.randint(2**31 - 1)))
+        rocket, hydra = self._features(x, lengths)
         self.head_kind_ = (
             self.head if self.head != "auto" else ("logistic" if len(x) > AUTO_LOGISTIC_ABOVE else "ridge")
         )
+        self.scaler_ = None if rocket is None else StandardScaler(with_mean=self.head_kind_ != "ridge").fit(rocket)
+        self.hydra_scaler_ = None if hydra is None else SparseScaler.fit(hydra)
         if self.head_kind_ == "ridge":
-            self.scaler_ = StandardScaler(with_mean=False).fit(feats)
             self.head_ = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
         else:
-            self.scaler_ = StandardScaler().fit(feats)
             self.head_ = LogisticRegression(max_iter=1000, random_state=int(rng.randint(2**31 - 1)))
-        self.head_.fit(self.scaler_.transform(feats), y)
+        self.head_.fit(self._scaled(rocket, hydra), y)
         self.classes_ = self.head_.classes_
         self.n_features_in_ = int(x.shape[1])
         self.n_timepoints_ = steps if form == "2d" else None  # a 2D X at predict must have this width
@@ -165,7 +203,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
                 f"X has {x.shape[1]} channels, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} channels as input (layout {self.layout!r})"
             )
-        return self.scaler_.transform(self._features(x, lengths))
+        return self._scaled(*self._features(x, lengths))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The head's class scores: (n_cases,) for two classes, else (n_cases, n_classes)."""
@@ -190,35 +228,55 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         return self.head_.predict(self._predict_features(X))
 
     def to_module(self) -> RocketModule:
-        """The fitted transform + scaler + linear head as one torch module: (x (N, C, T), lengths) -> class scores."""
+        """The fitted transform(s) + scalers + linear head as one torch module: (x (N, C, T), lengths) -> class scores."""
         check_is_fitted(self)
-        mean = self.scaler_.mean_ if self.scaler_.with_mean else None
-        scale = self.scaler_.scale_
         coef = np.atleast_2d(self.head_.coef_)
-        return RocketModule(self.transform_, mean, scale, coef, np.atleast_1d(self.head_.intercept_))
+        intercept = np.atleast_1d(self.head_.intercept_)
+        if self.transform_ is None or self.scaler_ is None:
+            return RocketModule(None, None, np.ones(0), coef, intercept, self.hydra_, self.hydra_scaler_)
+        mean = self.scaler_.mean_ if self.scaler_.with_mean else None
+        return RocketModule(
+            self.transform_, mean, self.scaler_.scale_, coef, intercept, self.hydra_, self.hydra_scaler_
+        )
 
 
 class RocketModule(nn.Module):
-    """MiniRocket -> standardize -> linear: the scores of a fitted RocketClassifier, exportable (ONNX, pt2).
+    """MiniRocket -> standardize (and/or Hydra -> sparse scaler) -> linear: a fitted RocketClassifier's scores.
 
     Takes series in aeon's layout (N, C, T) and optional lengths (N,); returns the head's
-    decision_function (N, n_classes), or (N, 1) for two classes.
+    decision_function (N, n_classes), or (N, 1) for two classes. Exportable (ONNX, pt2) with MiniRocket
+    features only: Hydra's per-case loop is not traced.
     """
 
     def __init__(
-        self, transform: MiniRocket, mean: np.ndarray | None, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+        self,
+        transform: MiniRocket | None,
+        mean: np.ndarray | None,
+        scale: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        hydra: Hydra | None = None,
+        hydra_scaler: SparseScaler | None = None,
     ) -> None:
         super().__init__()
+        if transform is None and hydra is None:
+            raise ValueError("transform / hydra: expected at least one of a MiniRocket and a Hydra module, got neither")
+        if (hydra is None) != (hydra_scaler is None):
+            raise ValueError("hydra_scaler: expected a SparseScaler exactly when hydra is given")
         self.transform = transform
-        f = transform.num_features
+        self.hydra = hydra
+        self.hydra_scaler = hydra_scaler
+        f = 0 if transform is None else transform.num_features
         self.register_buffer("mean", torch.as_tensor(np.zeros(f) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.linear = nn.Linear(f, coef.shape[0])
+        self.linear = nn.Linear(f + (0 if hydra is None else hydra.num_features), coef.shape[0])
         with torch.no_grad():
             self.linear.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
             self.linear.bias.copy_(torch.as_tensor(intercept, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores (N, n_classes) (N, 1 for two classes) of series x (N, C, T)."""
-        feats = self.transform(x, lengths)
-        return self.linear((feats - self.mean) / self.scale)
+        parts = [] if self.transform is None else [(self.transform(x, lengths) - self.mean) / self.scale]
+        if self.hydra is not None and self.hydra_scaler is not None:
+            parts.append(self.hydra_scaler(self.hydra(x, lengths)))
+        return self.linear(torch.cat(parts, 1) if len(parts) > 1 else parts[0])

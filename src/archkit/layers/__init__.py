@@ -1,4 +1,4 @@
-"""Building blocks: conv/norm/act triplets, norm and activation factories, the MiniRocket transform."""
+"""Building blocks: conv/norm/act triplets, norm and activation factories, the MiniRocket and Hydra transforms."""
 
 from .act import ACT_CHOICES, create_act
 from .conv import ORDERS, ConvNormAct, reduce_channels, same_padding
@@ -16,6 +16,7 @@ from .features import (
     create_features,
 )
 from .fsq import FSQ
+from .hydra import Hydra, SparseScaler
 from .lowrank import LowRankConv2d, LowRankLinear
 from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
 from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
@@ -37,6 +38,7 @@ __all__ = [
     "FeatureStack",
     "FrozenBatchNorm",
     "GatedPixelCNNLayer",
+    "Hydra",
     "Identity",
     "IdentityFeatures",
     "LowRankConv2d",
@@ -47,6 +49,7 @@ __all__ = [
     "RandomFourier",
     "ShiftedConv2d",
     "Sinusoidal",
+    "SparseScaler",
     "VectorQuantizer",
     "create_act",
     "create_feature",
