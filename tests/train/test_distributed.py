@@ -78,7 +78,7 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
 
 
 WORKER = """
-import json, os, torch
+import json, os, sys, torch
 from torch import nn
 from archkit.train.distributed import cleanup_distributed, init_distributed
 
@@ -97,7 +97,8 @@ ddp(torch.randn(2, 4)).sum().backward()
 during = comm_threads()
 del ddp
 cleanup_distributed(info)
-print(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}), flush=True)
+sys.stdout.write(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}) + "\n")  # one write
+sys.stdout.flush()
 """
 
 
@@ -113,7 +114,13 @@ def test_cleanup_joins_the_process_group_threads_before_exit(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    # the two ranks share one stdout: read every JSON object in it, even two that landed on one line
+    decoder, text, reports = json.JSONDecoder(), proc.stdout, []
+    at = text.find("{")
+    while at != -1:
+        report, end = decoder.raw_decode(text, at)
+        reports.append(report)
+        at = text.find("{", end)
     assert sorted(r["rank"] for r in reports) == [0, 1]
     for r in reports:
         assert r["during"], r  # the probe sees gloo's threads while the group is alive
