@@ -97,7 +97,7 @@ ddp(torch.randn(2, 4)).sum().backward()
 during = comm_threads()
 del ddp
 cleanup_distributed(info)
-sys.stdout.write(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}) + "\n")  # one write
+sys.stdout.write(json.dumps({"rank": info.rank, "during": during, "after": comm_threads()}) + "\\n")  # one write
 sys.stdout.flush()
 """
 
