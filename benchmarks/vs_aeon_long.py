@@ -30,6 +30,8 @@ METHODS = [
     "archkit-rocket",
     "archkit-hydra",
     "archkit-rocket-hydra",
+    "archkit-multirocket",
+    "archkit-multirocket-hydra",
     "archkit-auto",
     "aeon-minirocket",
     "aeon-multirocket",
@@ -96,6 +98,11 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
 
         features = "hydra" if method == "archkit-hydra" else "minirocket+hydra"
         return RocketClassifier(features=features, random_state=seed)
+    if method in ("archkit-multirocket", "archkit-multirocket-hydra"):
+        from archkit.estimators.auto import make_candidate
+
+        name = "multirocket" if method == "archkit-multirocket" else "multirocket-hydra"
+        return make_candidate(name, steps, 1, 10_000, "auto", "32", seed)  # 50,000 features, as aeon's
     if method == "archkit-auto":
         from archkit.estimators import AutoSequenceClassifier
 

@@ -13,7 +13,7 @@ from archkit.estimators import AutoSequenceClassifier
 from archkit.estimators import rocket as rocket_module
 from archkit.estimators.auto import AUTO_CANDIDATES, CANDIDATES, make_candidate
 from archkit.estimators.rocket import EXPECTED_FAILED_CHECKS, RocketClassifier
-from archkit.layers import Hydra, MiniRocket
+from archkit.layers import Hydra, MiniRocket, MultiRocket
 
 TINY = dict(num_features=168, random_state=0)
 
@@ -112,19 +112,26 @@ def test_accuracy_on_a_bundled_multivariate_set():
 
 # --- Hydra features (features="hydra" | "minirocket+hydra") -------------------------------------
 @parametrize_with_checks(
-    [RocketClassifier(num_features=84, features=f, random_state=0) for f in ("hydra", "minirocket+hydra")],
+    [
+        RocketClassifier(num_features=84, features=f, random_state=0)
+        for f in ("hydra", "minirocket+hydra", "multirocket", "multirocket+hydra")
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
     xfail_strict=True,
 )
-def test_sklearn_compatible_with_hydra_features(estimator, check):
+def test_sklearn_compatible_with_hydra_and_multirocket_features(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra"])
+@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra", "multirocket", "multirocket+hydra"])
 def test_layouts_lists_pickle_and_module_agree(features):
     x, y = toy()
     ntc = RocketClassifier(**TINY, features=features).fit(x, y)
-    assert isinstance(ntc.hydra_, Hydra) and (ntc.transform_ is None) == (features == "hydra")
+    assert isinstance(ntc.hydra_, Hydra) == features.endswith("hydra") and (ntc.transform_ is None) == (
+        features == "hydra"
+    )
+    if features.startswith("multirocket"):  # 168 rounded up to one feature per kernel, pooling and representation
+        assert isinstance(ntc.transform_, MultiRocket) and ntc.transform_.num_features == 8 * 84
     nct = RocketClassifier(**TINY, features=features, layout="nct").fit(x.transpose(0, 2, 1), y)
     as_list = RocketClassifier(**TINY, features=features).fit(list(x), y)
     ref = ntc.decision_function(x)
@@ -138,7 +145,7 @@ def test_layouts_lists_pickle_and_module_agree(features):
         np.testing.assert_array_equal(again.predict(x), clf.predict(x))
     scores = ntc.to_module()(torch.from_numpy(x.transpose(0, 2, 1).copy())).detach().numpy()
     np.testing.assert_allclose(scores[:, 0], ref, rtol=1e-4, atol=1e-4)
-    width = ntc.hydra_.num_features + (0 if ntc.transform_ is None else ntc.transform_.num_features)
+    width = sum(0 if m is None else m.num_features for m in (ntc.hydra_, ntc.transform_))
     assert np.atleast_2d(ntc.head_.coef_).shape[1] == width
 
 
@@ -157,11 +164,13 @@ def test_hydra_features_change_the_model_and_minirocket_stays_the_default():
     back = pickle.loads(pickle.dumps(old))
     assert back.get_params()["features"] == "minirocket"
     np.testing.assert_array_equal(back.decision_function(x), plain.decision_function(x))
-    with pytest.raises(ValueError, match=r"features: expected one of \['minirocket', 'hydra', 'minirocket\+hydra'\]"):
-        RocketClassifier(features="multirocket").fit(x, y)
+    with pytest.raises(
+        ValueError, match=r"features: expected one of \['minirocket', 'hydra', 'minirocket\+hydra', 'multi"
+    ):
+        RocketClassifier(features="rocket").fit(x, y)
 
 
-@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra"])
+@pytest.mark.parametrize("features", ["hydra", "minirocket+hydra", "multirocket"])
 def test_with_hydra_a_series_predicts_the_same_alone_and_among_longer_ones(features):
     x, y = toy(steps=60)
     rng = np.random.default_rng(1)
@@ -172,7 +181,7 @@ def test_with_hydra_a_series_predicts_the_same_alone_and_among_longer_ones(featu
     alone = clf.decision_function([short, short[:14]])[0]
     among = clf.decision_function([short, *longer])[0]
     np.testing.assert_allclose(alone, among, rtol=1e-6, atol=1e-6)
-    assert clf.predict([x[0, :5]]).shape == (1,)  # shorter than a kernel: zero-padded to 9 steps
+    assert clf.predict([x[0, :5]]).shape == (1,)  # shorter than a kernel: zero-padded to 9 steps (10: MultiRocket)
 
 
 def test_auto_candidates_hydra_and_rocket_hydra():
@@ -194,3 +203,16 @@ def test_hydra_accuracy_on_a_bundled_multivariate_set():
     data = load_real_dataset("BasicMotions")
     clf = RocketClassifier(features="hydra", random_state=0).fit(data.x_train, data.y_train)
     assert clf.score(data.x_test, data.y_test) >= 0.9  # aeon's HydraClassifier scores 1.0 here
+
+
+def test_auto_candidates_multirocket():
+    assert {"multirocket", "multirocket-hydra"} <= set(CANDIDATES)
+    est = make_candidate("multirocket", 30, 1, 168, "cpu", "32", 0)
+    assert isinstance(est, RocketClassifier) and est.features == "multirocket" and est.num_features == 5 * 168
+    assert make_candidate("multirocket-hydra", 30, 1, 168, "cpu", "32", 0).features == "multirocket+hydra"
+    x, y = toy(n=24)
+    auto = AutoSequenceClassifier(candidates=["rocket", "multirocket"], cv=2, num_features=168, random_state=0)
+    auto.fit(x, y)
+    assert set(auto.cv_results_) == {"rocket", "multirocket"}
+    assert isinstance(auto.best_estimator_.transform_, MultiRocket) == (auto.best_name_ == "multirocket")
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(auto)).predict(x), auto.predict(x))

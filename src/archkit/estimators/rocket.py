@@ -1,8 +1,9 @@
-"""RocketClassifier: MiniRocket and/or Hydra features + a linear head behind scikit-learn's API, as aeon's classifiers.
+"""RocketClassifier: MiniRocket / MultiRocket and/or Hydra features + a linear head behind scikit-learn's API.
 
-The transform (`features`) is archkit's torch MiniRocket (aeon's MiniRocketClassifier), Hydra (aeon's
-HydraClassifier) or both, their features side by side (as aeon's MultiRocketHydraClassifier puts
-MultiRocket's and Hydra's); any device and precision, unequal lengths. MiniRocket's features are
+The transform (`features`) is archkit's torch MiniRocket (aeon's MiniRocketClassifier), MultiRocket
+(aeon's MultiRocketClassifier), Hydra (aeon's HydraClassifier) or one of the first two with Hydra,
+their features side by side (as aeon's MultiRocketHydraClassifier puts MultiRocket's and Hydra's); any
+device and precision, unequal lengths. Mini/MultiRocket's features are
 scaled as below, Hydra's by aeon's sparse scaler (`archkit.layers.hydra.SparseScaler`). The head is
 aeon's recipe for small data, features scaled to unit variance then `RidgeClassifierCV` over
 alphas 10^-3 .. 10^3, and a logistic regression (scikit-learn, lbfgs) on standardized features for
@@ -11,7 +12,8 @@ authors recommend logistic regression past ~10,000 training cases; `head="auto"`
 
 X takes the forms of `LSTMClassifier` (3D in `layout` "ntc" or aeon's "nct", 2D univariate, or a
 list of unequal-length series: each case's features come from its own steps only). Series shorter
-than 9 steps (the kernel length) are zero-padded to 9, as aeon asks its users to do.
+than 9 steps (the kernel length) are zero-padded to 9, as aeon asks its users to do (to 10 for
+MultiRocket, whose kernels also run over the first difference).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..layers.hydra import Hydra, SparseScaler
+from ..layers.multirocket import PER_KERNEL, MultiRocket
 from ..layers.rocket import MAX_FEATURES, MiniRocket
 from ..layers.rocket_ops import METHODS
 from .accel import check_accel
@@ -35,7 +38,7 @@ from .sequence import check_targets
 from .series import as_padded_series, check_layout
 
 HEADS = ("auto", "ridge", "logistic")
-FEATURES = ("minirocket", "hydra", "minirocket+hydra")
+FEATURES = ("minirocket", "hydra", "minirocket+hydra", "multirocket", "multirocket+hydra")
 AUTO_LOGISTIC_ABOVE = 10_000  # training cases; above this head="auto" fits the logistic regression
 MIN_STEPS = 9
 EXPECTED_FAILED_CHECKS = {k: v.replace("LSTMClassifier", "RocketClassifier") for k, v in _SEQUENCE_CHECKS.items()}
@@ -48,12 +51,14 @@ def _check_int(value: Any, name: str, low: int, high: int) -> int:
 
 
 class RocketClassifier(ClassifierMixin, BaseEstimator):
-    """scikit-learn classifier over time series: MiniRocket and/or Hydra features (torch) + ridge-CV or logistic head.
+    """scikit-learn classifier over time series: Mini/MultiRocket and/or Hydra features (torch) + a linear head.
 
     `features`: "minirocket" (the default), "hydra" (Hydra's 8 kernels x 64 groups per dilation, as aeon's
-    HydraClassifier) or "minirocket+hydra" (both, side by side).
+    HydraClassifier), "multirocket" (`archkit.layers.multirocket`, as aeon's MultiRocketClassifier),
+    "minirocket+hydra" or "multirocket+hydra" (side by side, as aeon's MultiRocketHydraClassifier).
 
-    `num_features` (rounded down to a multiple of 84) and `max_dilations_per_kernel` are MiniRocket's;
+    `num_features` (rounded down to a multiple of 84; for MultiRocket, of 8 x 84: aeon's MultiRocketClassifier
+    has 50,000) and `max_dilations_per_kernel` are Mini/MultiRocket's;
     `head` is "ridge" (aeon's), "logistic" or "auto" (logistic above 10,000 cases); `batch_size` cases
     are transformed at a time on `device` in `precision` (archkit.train.accelerate decides both);
     `method` is how MiniRocket computes its outputs: "conv" (matrix products, fast on long series) or
@@ -100,7 +105,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        _check_int(self.num_features, "num_features", 1, MAX_FEATURES)
+        _check_int(self.num_features, "num_features", 1, PER_KERNEL * MAX_FEATURES)
         _check_int(self.max_dilations_per_kernel, "max_dilations_per_kernel", 1, 1024)
         _check_int(self.batch_size, "batch_size", 1, 1 << 20)
         if self.head not in HEADS:
@@ -116,10 +121,11 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         """(x (N, C, T>=9) float32, lengths or None, form, T as given) from any accepted X."""
         x, lengths, form = as_padded_series(X, self.layout)
         steps = int(x.shape[1])
-        if x.shape[1] < MIN_STEPS:
-            x = np.concatenate([x, np.zeros((x.shape[0], MIN_STEPS - x.shape[1], x.shape[2]), np.float32)], 1)
+        least = MIN_STEPS + self.features.startswith("multirocket")  # MultiRocket: 9 steps of first difference
+        if x.shape[1] < least:
+            x = np.concatenate([x, np.zeros((x.shape[0], least - x.shape[1], x.shape[2]), np.float32)], 1)
         if lengths is not None:
-            lengths = np.maximum(lengths, MIN_STEPS)
+            lengths = np.maximum(lengths, least)
         return np.ascontiguousarray(x.transpose(0, 2, 1)), lengths, form, steps
 
     def _features(self, x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -165,13 +171,14 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        self.transform_: MiniRocket | None = None
+        self.transform_: MiniRocket | MultiRocket | None = None
         self.hydra_: Hydra | None = None
         if self.features != "hydra":
-            self.transform_ = MiniRocket.fit(
+            kind = MultiRocket if self.features.startswith("multirocket") else MiniRocket
+            self.transform_ = kind.fit(
                 x, lengths, self.num_features, self.max_dilations_per_kernel, seed=seed, method=self.method
             )
-        if self.features != "minirocket":
+        if self.features.endswith("hydra"):
             self.hydra_ = Hydra.fit(x, lengths, seed=int(rng.randint(2**31 - 1)))
         rocket, hydra = self._features(x, lengths)
         self.head_kind_ = (
@@ -250,7 +257,7 @@ class RocketModule(nn.Module):
 
     def __init__(
         self,
-        transform: MiniRocket | None,
+        transform: MiniRocket | MultiRocket | None,
         mean: np.ndarray | None,
         scale: np.ndarray,
         coef: np.ndarray,

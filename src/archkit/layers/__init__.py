@@ -1,4 +1,4 @@
-"""Building blocks: conv/norm/act triplets, norm and activation factories, the MiniRocket and Hydra transforms."""
+"""Building blocks: conv/norm/act triplets, norm and activation factories, the MiniRocket, MultiRocket and Hydra transforms."""
 
 from .act import ACT_CHOICES, create_act
 from .conv import ORDERS, ConvNormAct, reduce_channels, same_padding
@@ -18,6 +18,7 @@ from .features import (
 from .fsq import FSQ
 from .hydra import Hydra, SparseScaler
 from .lowrank import LowRankConv2d, LowRankLinear
+from .multirocket import MultiRocket
 from .norm import NORM_CHOICES, ChannelLayerNorm, FrozenBatchNorm, create_norm, largest_group_count
 from .pixelcnn import CausalSelfAttention2d, GatedPixelCNNLayer, ShiftedConv2d
 from .quantize import QuantizerOutput, VectorQuantizer
@@ -44,6 +45,7 @@ __all__ = [
     "LowRankConv2d",
     "LowRankLinear",
     "MiniRocket",
+    "MultiRocket",
     "Polynomial",
     "QuantizerOutput",
     "RandomFourier",
