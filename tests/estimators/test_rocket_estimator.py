@@ -216,3 +216,16 @@ def test_auto_candidates_multirocket():
     assert set(auto.cv_results_) == {"rocket", "multirocket"}
     assert isinstance(auto.best_estimator_.transform_, MultiRocket) == (auto.best_name_ == "multirocket")
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(auto)).predict(x), auto.predict(x))
+
+
+@pytest.mark.parametrize("features", ["hydra", "multirocket"])
+def test_features_computed_per_case_refuse_export_with_a_clear_error(tmp_path, features):
+    from archkit.surgery.export import export_model
+
+    x, y = toy(n=20, steps=30, channels=2)
+    size = 8 * 84 if features == "multirocket" else 84
+    module = RocketClassifier(num_features=size, features=features, random_state=0).fit(x, y).to_module().eval()
+    xt = torch.from_numpy(x.transpose(0, 2, 1).copy())
+    with pytest.raises(Exception, match="do not export"):
+        export_model(module, xt, tmp_path / "rocket.pt2")
+    assert not (tmp_path / "rocket.pt2").exists()

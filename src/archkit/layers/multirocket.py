@@ -188,6 +188,11 @@ class MultiRocket(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Features (N, num_features) of series x (N, C, T); `lengths` (N,) = valid steps per case (None: all T)."""
+        if torch.compiler.is_compiling():  # a loop over cases of data-dependent lengths: no graph to trace
+            raise NotImplementedError(
+                "export: MultiRocket features do not export (ONNX, pt2, torch.compile): they are computed one case at a "
+                "time over each case's own steps; MiniRocket's do (RocketClassifier(features='minirocket'))"
+            )
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
