@@ -76,3 +76,54 @@ def test_quick_run_writes_the_report_and_plot(tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "quantizers.png").is_file()
     assert {r["quantizer"] for r in record["rows"]} == {"ema", "fsq", "rotation"}
     assert {r["budget"] for r in record["rows"]} == {"steps", "cpu_time"}
+
+
+def _record(size, seeds_rows, fingerprint="abc", quantizers=("ema", "fsq", "rotation")):
+    from dataclasses import asdict
+
+    rows = [
+        {"seed": seed, "quantizer": q, "budget": b, "psnr": 20.0 + seed}
+        for seed, budgets in seeds_rows
+        for q in quantizers
+        for b in budgets
+    ]
+    return {
+        "preset": "natural-64",
+        "size": asdict(size),
+        "quantizers": list(quantizers),
+        "classifier_sha256": fingerprint,
+        "rows": rows,
+    }
+
+
+def test_a_stopped_study_resumes_after_its_last_finished_seed(tmp_path):
+    import json
+
+    from archkit.studies.quantizers import finished_seeds
+
+    size, q = QuantizerStudySize(steps=7), ("ema", "fsq", "rotation")
+    path = tmp_path / "results.json"
+    assert finished_seeds(path, size, q, "abc") == ([], 0)  # nothing there yet
+    both = ("steps", "cpu_time")
+    path.write_text(json.dumps(_record(size, [(0, both), (1, both), (2, ("steps",))])))
+    rows, done = finished_seeds(path, size, q, "abc")
+    assert done == 2  # seed 2 stopped before its equal-CPU-time runs: it is run again
+    assert {r["seed"] for r in rows} == {0, 1} and len(rows) == 2 * 3 * 2
+    # another size, other quantizers or another classifier: the earlier rows do not mix in
+    assert finished_seeds(path, QuantizerStudySize(steps=8), q, "abc") == ([], 0)
+    assert finished_seeds(path, size, ("ema", "fsq"), "abc") == ([], 0)
+    assert finished_seeds(path, size, q, "other") == ([], 0)
+    path.write_text("{not json")
+    assert finished_seeds(path, size, q, "abc") == ([], 0)
+
+
+@pytest.mark.slow
+def test_rerunning_the_same_study_keeps_the_finished_seed(tmp_path):
+    import json
+
+    from archkit.studies.quantizers import run
+
+    first = json.loads(json.dumps(run(tmp_path, seeds=1, quick=True)["rows"]))  # as results.json holds them
+    second = run(tmp_path, seeds=2, quick=True)
+    assert [r for r in second["rows"] if r["seed"] == 0] == first  # kept, not trained again
+    assert {r["seed"] for r in second["rows"]} == {0, 1}

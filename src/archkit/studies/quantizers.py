@@ -19,6 +19,8 @@ so the distance measures the prior in each quantizer's code space rather than th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -220,10 +222,14 @@ def run(
     if quick:
         train, test = train[:64], test[:16]
     clf = _photo_classifier(train, size, accel)
-    rows: list[dict[str, Any]] = []
+    fingerprint = _fingerprint(clf)
+    rows, done = finished_seeds(out_dir / "results.json", size, quantizers, fingerprint)
     record: dict[str, Any] = {}
     bar = tqdm(desc="quantizer study", unit="step")
-    for seed in range(seeds):
+    if done:
+        bar.write(f"resuming: seed(s) 0-{done - 1} finished earlier in {out_dir} with this size are kept")
+        record = _write(out_dir, rows, quantizers, size, done, accel, fingerprint)
+    for seed in range(done, seeds):
         runs = [_Run(q, seed, len(train), size, lr) for q in quantizers]
         _train(runs, train, "steps", size.steps, accel, bar)
         ema_s = next(r.cpu_s for r in runs if r.quantizer == "ema")
@@ -235,7 +241,7 @@ def run(
                 f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
                 f"usage {[round(u, 3) for u in rows[-1]['usage']]}, {rows[-1]['prior_bits_per_code']:.3f} bits/code"
             )
-        record = _write(out_dir, rows, quantizers, size, seed + 1, accel)  # equal steps done: written already
+        record = _write(out_dir, rows, quantizers, size, seed + 1, accel, fingerprint)  # equal steps: written
         if size.equal_time:
             limit = size.seconds or ema_s
             timed = [_Run(q, seed, len(train), size, lr) for q in quantizers if q != "ema" or size.seconds]
@@ -245,7 +251,7 @@ def run(
             if not size.seconds:  # EMA's time budget is its own equal-steps run
                 ema = next(x for x in rows if x["quantizer"] == "ema" and x["seed"] == seed and x["budget"] == "steps")
                 rows.append({**ema, "budget": "cpu_time", "cpu_budget_s": limit})
-        record = _write(out_dir, rows, quantizers, size, seed + 1, accel)  # a finished seed is never lost
+        record = _write(out_dir, rows, quantizers, size, seed + 1, accel, fingerprint)  # never lost, resumable
     bar.close()
     return record
 
@@ -257,9 +263,12 @@ def _write(
     size: QuantizerStudySize,
     seeds: int,
     accel: Accelerator,
+    fingerprint: str,
 ) -> dict[str, Any]:
     summary = summarize(rows, quantizers)
     record = {
+        "quantizers": list(quantizers),
+        "classifier_sha256": fingerprint,  # the Frechet features: a resumed run must measure in the same ones
         "preset": PRESET,
         "size": asdict(size),
         "seeds": seeds,
@@ -274,4 +283,34 @@ def _write(
     return record
 
 
-__all__ = ["QuantizerStudySize", "run"]
+def finished_seeds(
+    path: Path, size: QuantizerStudySize, quantizers: tuple[str, ...], fingerprint: str
+) -> tuple[list[dict[str, Any]], int]:
+    """(rows, n): the seeds 0..n-1 an earlier run finished in `path` (results.json) with the same size,
+    quantizers and classifier features, so a stopped study continues where it was; else ([], 0)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return [], 0
+    if not isinstance(record, dict):
+        return [], 0
+    same = (record.get("preset"), record.get("size"), record.get("quantizers"), record.get("classifier_sha256"))
+    if same != (PRESET, asdict(size), list(quantizers), fingerprint):
+        return [], 0
+    rows = [r for r in record.get("rows") or [] if isinstance(r, dict) and isinstance(r.get("seed"), int)]
+    need = {(q, "steps") for q in quantizers} | ({(q, "cpu_time") for q in quantizers} if size.equal_time else set())
+    n = 0
+    while need <= {(r.get("quantizer"), r.get("budget")) for r in rows if r["seed"] == n}:
+        n += 1
+    return [r for r in rows if r["seed"] < n], n
+
+
+def _fingerprint(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+__all__ = ["QuantizerStudySize", "finished_seeds", "run"]
