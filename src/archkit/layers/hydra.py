@@ -14,7 +14,7 @@ How it runs: one case at a time over its own steps (a padded case is the same ca
 length, and a case's features do not depend on its batch), per dilation one batched matrix product
 of each group's kernels with the nine shifted copies of its input, with zero padding of 4 * dilation
 on both sides (the output is as long as the input: T for the series, T - 1 for its difference).
-On the CPU the cases run side by side on torch's threads (`archkit.threads.map_cases`).
+On the CPU the cases run side by side on torch's threads (`rocket_ops.by_blocks`).
 
 `SparseScaler` is aeon's scaling of Hydra features for its ridge head: sqrt of the features clipped
 at 0, minus the mean, times a mask of the nonzero features, over the standard deviation plus
@@ -30,9 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..threads import map_cases
 from .rocket import _as_series
-from .rocket_ops import check_int
+from .rocket_ops import by_blocks, check_int, refuse_trace, valid_steps
 
 __all__ = ["Hydra", "SparseScaler", "hydra_dilations"]
 
@@ -120,33 +119,11 @@ class Hydra(nn.Module):
     # ------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Features (N, num_features) of series x (N, C, T); `lengths` (N,) = valid steps per case (None: all T)."""
-        if torch.compiler.is_compiling():  # a loop over cases of data-dependent lengths: no graph to trace
-            raise NotImplementedError(
-                "export: Hydra features do not export (ONNX, pt2, torch.compile): they are computed one case at a "
-                "time over each case's own steps; MiniRocket's do (RocketClassifier(features='minirocket'))"
-            )
-        if x.ndim != 3 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
-            )
-        n, _, t = x.shape
-        if lengths is not None and (lengths.shape != (n,) or lengths.is_floating_point()):
-            raise ValueError(
-                f"lengths: expected {n} integer lengths (one per case), got shape {tuple(lengths.shape)} of {lengths.dtype}"
-            )
-        valid = [t] * n if lengths is None else [int(v) for v in lengths.tolist()]
-        if valid and not 1 <= min(valid) <= max(valid) <= t:
-            raise ValueError(f"lengths: expected values in [1, {t}], got values in [{min(valid)}, {max(valid)}]")
+        refuse_trace("Hydra")
+        valid = valid_steps(x, lengths, self.in_channels)
         x = x.to(self.weights.dtype)
-        if n == 0:
-            return x.new_zeros(0, self.num_features)
         plan = [int(d) for d in self.dilations.tolist()]
-
-        def case(i: int) -> torch.Tensor:
-            return self._case(x[i, :, : valid[i]], plan)
-
-        rows = map_cases(case, n) if x.device.type == "cpu" else [case(i) for i in range(n)]
-        return torch.stack(rows)
+        return by_blocks(x, valid, self.num_features, lambda xb: torch.stack([self._case(c, plan) for c in xb]))
 
     def _case(self, x: torch.Tensor, plan: list[int]) -> torch.Tensor:
         """Features of one case x (C, L): per dilation, per input (series, difference), max sums then min counts."""

@@ -33,9 +33,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..threads import map_cases
 from .rocket import MiniRocket, _as_series
-from .rocket_ops import MAX_FEATURES, NUM_KERNELS, case_blocks, check_int, conv_features, fit_dilations, outputs
+from .rocket_ops import (
+    MAX_FEATURES,
+    NUM_KERNELS,
+    by_blocks,
+    check_int,
+    conv_features,
+    fit_dilations,
+    outputs,
+    refuse_trace,
+    valid_steps,
+)
 from .rocket_ops import quantiles as bias_quantiles
 
 __all__ = ["POOLS", "MultiRocket", "pool_outputs"]
@@ -188,33 +197,14 @@ class MultiRocket(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Features (N, num_features) of series x (N, C, T); `lengths` (N,) = valid steps per case (None: all T)."""
-        if torch.compiler.is_compiling():  # a loop over cases of data-dependent lengths: no graph to trace
-            raise NotImplementedError(
-                "export: MultiRocket features do not export (ONNX, pt2, torch.compile): they are computed one case at a "
-                "time over each case's own steps; MiniRocket's do (RocketClassifier(features='minirocket'))"
-            )
-        if x.ndim != 3 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x: expected series shaped (n_cases, {self.in_channels}, n_timepoints), got shape {tuple(x.shape)}"
-            )
-        n, _, t = x.shape
-        valid = [t] * n if lengths is None else [int(v) for v in lengths.tolist()]
-        if valid and min(valid) < 2:
-            raise ValueError(f"lengths: expected at least 2 steps per case (a first difference), got {min(valid)}")
+        refuse_trace("MultiRocket")
+        valid = valid_steps(x, lengths, self.in_channels, min_steps=2, why=" (a first difference)")
         x = x.to(self.series.biases.dtype)
-        blocks = case_blocks(valid)
 
-        def block(k: int) -> torch.Tensor:
-            idx = blocks[k]
-            xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
-            xb = xb[..., : valid[idx[0]]]
+        def block(xb: torch.Tensor) -> torch.Tensor:
             return torch.cat([_pooled(self.series, xb), _pooled(self.difference, xb.diff(dim=-1), 1)], 1)
 
-        parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
-        rows = torch.empty(n, self.num_features, dtype=torch.float32, device=x.device)
-        for idx, part in zip(blocks, parts):
-            rows[idx] = part
-        return rows
+        return by_blocks(x, valid, self.num_features, block)
 
     # ------------------------------------------------------------------------------------------
     @classmethod

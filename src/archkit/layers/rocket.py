@@ -40,12 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..threads import map_cases
 from .rocket_ops import (
     KERNEL_TAPS,
     MAX_FEATURES,
     NUM_KERNELS,
-    case_blocks,
+    by_blocks,
     check_int,
     check_method,
     conv_features,
@@ -55,6 +54,7 @@ from .rocket_ops import (
     ppv,
     quantiles,
     sum_plan,
+    valid_steps,
 )
 
 __all__ = ["KERNEL_TAPS", "MAX_FEATURES", "NUM_KERNELS", "MiniRocket", "fit_dilations"]
@@ -224,23 +224,14 @@ class MiniRocket(nn.Module):
         x = x.to(self.biases.dtype)
         if torch.compiler.is_compiling():  # traced (export): the whole batch at once, masked by `lengths`
             return self._batch(x, lengths)[:, self._perm]
-        n, _, t = x.shape
-        valid = [t] * n if lengths is None else lengths.tolist()
-        blocks = case_blocks(valid)  # equally long cases, each block cut to its cases' length
+        valid = valid_steps(x, lengths, self.in_channels)
 
-        def block(k: int) -> torch.Tensor:
-            idx = blocks[k]
-            xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
-            xb = xb[..., : valid[idx[0]]]
+        def block(xb: torch.Tensor) -> torch.Tensor:
             if self.method == "conv":
                 return conv_features(xb, self._plan, self._weights, self._grouped_biases)
             return self._batch(xb, None)
 
-        parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
-        rows = torch.empty(n, self.num_features, dtype=torch.float32, device=x.device)
-        for idx, part in zip(blocks, parts):
-            rows[idx] = part
-        return rows[:, self._perm]
+        return by_blocks(x, valid, self.num_features, block)[:, self._perm]
 
     def _batch(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """Features of a batch in the computed order, the batch at once (past each case's length: masked)."""

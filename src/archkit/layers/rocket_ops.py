@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..threads import map_cases
+
 KERNEL_TAPS = tuple(combinations(range(9), 3))  # the 84 kernels: the taps weighted 2 (all others -1)
 NUM_KERNELS = len(KERNEL_TAPS)
 MAX_FEATURES = 1_000_000
@@ -74,6 +76,59 @@ def case_blocks(lengths: list[int]) -> list[list[int]]:
         else:
             blocks.append([i])
     return blocks
+
+
+def valid_steps(
+    x: torch.Tensor, lengths: torch.Tensor | None, in_channels: int, min_steps: int = 1, why: str = ""
+) -> list[int]:
+    """Each case's valid steps, after checking x (N, in_channels, T) and `lengths` (N,) in [min_steps, T]
+    (`why`: the reason for min_steps, said when a case is shorter)."""
+    if x.ndim != 3 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"x: expected series shaped (n_cases, {in_channels}, n_timepoints), got shape {tuple(x.shape)}"
+        )
+    n, _, t = x.shape
+    if lengths is None:
+        return [t] * n
+    if lengths.shape != (n,) or lengths.is_floating_point():
+        raise ValueError(
+            f"lengths: expected {n} integer lengths (one per case), got shape {tuple(lengths.shape)} of {lengths.dtype}"
+        )
+    valid = [int(v) for v in lengths.tolist()]
+    if valid and min_steps > 1 and min(valid) < min_steps:
+        raise ValueError(f"lengths: expected at least {min_steps} steps per case{why}, got {min(valid)}")
+    if valid and not min_steps <= min(valid) <= max(valid) <= t:
+        raise ValueError(f"lengths: expected values in [{min_steps}, {t}], got values in [{min(valid)}, {max(valid)}]")
+    return valid
+
+
+def refuse_trace(name: str) -> None:
+    """Raise when traced (export, torch.compile): `name`'s features loop over cases of data-dependent lengths."""
+    if torch.compiler.is_compiling():
+        raise RuntimeError(
+            f"export: {name} features do not export (ONNX, pt2, torch.compile): they are computed one case at a "
+            "time over each case's own steps; MiniRocket's do (RocketClassifier(features='minirocket'))"
+        )
+
+
+def by_blocks(
+    x: torch.Tensor, valid: list[int], num_features: int, fn: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """(N, num_features) rows of fn(block) over `case_blocks` of x, each block cut to its cases' length;
+    on the CPU the blocks run side by side on torch's threads (`archkit.threads.map_cases`)."""
+    blocks = case_blocks(valid)
+
+    def block(k: int) -> torch.Tensor:
+        idx = blocks[k]
+        xb = x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1 else x[idx]
+        return fn(xb[..., : valid[idx[0]]])
+
+    parts = map_cases(block, len(blocks)) if x.device.type == "cpu" else [block(k) for k in range(len(blocks))]
+    dtype = parts[0].dtype if parts else torch.float32
+    rows = torch.empty(x.shape[0], num_features, dtype=dtype, device=x.device)
+    for idx, part in zip(blocks, parts):
+        rows[idx] = part
+    return rows
 
 
 def conv_features(
