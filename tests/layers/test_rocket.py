@@ -331,3 +331,14 @@ def test_hydra_bad_input_names_the_argument():
         Hydra(2, module.dilations, module.weights[..., :5], module.channel_indices)
     with pytest.raises(ValueError, match="fitted: expected a fitted aeon HydraTransformer, got str"):
         Hydra.from_aeon("hydra")
+
+
+@pytest.mark.parametrize("method", ["exact", "conv"])
+def test_forward_refuses_lengths_outside_the_series(method):
+    x = np.random.default_rng(0).standard_normal((3, 2, 40)).astype(np.float32)
+    module = MiniRocket.fit(x, num_features=84, seed=0, method=method)
+    for bad in ([40, 41, 10], [0, 20, 10]):  # past the end would be cut silently, 0 has no step
+        with pytest.raises(ValueError, match=r"lengths: expected values in \[1, 40\]"):
+            module(torch.from_numpy(x), torch.tensor(bad))
+    with pytest.raises(ValueError, match="lengths: expected 3 integer lengths"):
+        module(torch.from_numpy(x), torch.tensor([10.0, 20.0, 30.0]))
