@@ -123,7 +123,9 @@ def test_rerunning_the_same_study_keeps_the_finished_seed(tmp_path):
 
     from archkit.studies.quantizers import run
 
-    first = json.loads(json.dumps(run(tmp_path, seeds=1, quick=True)["rows"]))  # as results.json holds them
+    (tmp_path / "results.json").write_text(json.dumps({"preset": "natural-64", "rows": []}))  # another study's
+    with pytest.warns(UserWarning, match="starting at seed 0"):
+        first = json.loads(json.dumps(run(tmp_path, seeds=1, quick=True)["rows"]))  # as results.json holds them
     second = run(tmp_path, seeds=2, quick=True)
     assert [r for r in second["rows"] if r["seed"] == 0] == first  # kept, not trained again
     assert {r["seed"] for r in second["rows"]} == {0, 1}

@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -224,10 +225,17 @@ def run(
     clf = _photo_classifier(train, size, accel)
     fingerprint = _fingerprint(clf)
     rows, done = finished_seeds(out_dir / "results.json", size, quantizers, fingerprint)
+    if not done and (out_dir / "results.json").exists():
+        warnings.warn(
+            f"{out_dir / 'results.json'}: an earlier study with other sizes, quantizers or classifier weights "
+            f"(or unreadable), so its seeds cannot be kept: starting at seed 0, its results will be replaced",
+            stacklevel=2,
+        )
     record: dict[str, Any] = {}
     bar = tqdm(desc="quantizer study", unit="step")
     if done:
-        bar.write(f"resuming: seed(s) 0-{done - 1} finished earlier in {out_dir} with this size are kept")
+        kept = "seed 0" if done == 1 else f"seeds 0-{done - 1}"
+        bar.write(f"resuming: {kept} finished earlier in {out_dir} with these sizes and quantizers kept")
         record = _write(out_dir, rows, quantizers, size, done, accel, fingerprint)
     for seed in range(done, seeds):
         runs = [_Run(q, seed, len(train), size, lr) for q in quantizers]
