@@ -129,3 +129,32 @@ def test_rerunning_the_same_study_keeps_the_finished_seed(tmp_path):
     second = run(tmp_path, seeds=2, quick=True)
     assert [r for r in second["rows"] if r["seed"] == 0] == first  # kept, not trained again
     assert {r["seed"] for r in second["rows"]} == {0, 1}
+
+
+def test_every_model_of_the_study_runs_where_the_accelerator_says(monkeypatch):
+    """The VQ-VAEs go through the study's accelerator (its device and precision); the prior that scores the
+    codes goes to the same device in fp32, so its bits/code do not depend on --precision."""
+    import torch
+
+    from archkit.models.resnet import ResNet, ResNetConfig
+    from archkit.studies import quantizers as qs
+    from archkit.train.accelerate import Accelerator, create_accelerator
+
+    prepared = []
+    real = Accelerator.prepare
+
+    def spy(self, model):
+        prepared.append((type(model).__name__, self.device, self.precision))
+        return real(self, model)
+
+    monkeypatch.setattr(Accelerator, "prepare", spy)
+    accel = create_accelerator("cpu", "bf16")
+    size = QuantizerStudySize(steps=1, batch_size=4, chunk=1, prior_steps=2, samples=4, classifier_epochs=1)
+    run = qs._Run("ema", 0, 8, size, 1e-3, accel)
+    assert prepared == [("VQVAE2", accel.device, "bf16")]
+
+    images = torch.rand(8, 3, 64, 64)
+    clf = ResNet(ResNetConfig(in_channels=3, num_classes=3, stem_stride=2))
+    row = qs._prior_row(run.model, images, images[:4], clf, size, 0, accel)
+    assert prepared[1:] == [("GatedPixelCNN", accel.device, "32")]  # the yardstick: same device, fp32
+    assert row["prior_bits_per_code"] > 0 and row["distinct_sampled_codes"] >= 1

@@ -36,7 +36,7 @@ from ..data.images import NATURAL_TRAIN_PHOTOS, load_image_dataset
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from ..models.resnet import ResNet, ResNetConfig
 from ..models.vqvae import QUANTIZERS, VQVAE2, VQVAE2Config, preset_fields
-from ..train.accelerate import Accelerator, default_accelerator
+from ..train.accelerate import Accelerator, create_accelerator, default_accelerator
 from ..train.evaluate import classifier_features, frechet_distance
 from ..train.prior import code_metrics
 from ..train.utils import fit_classifier
@@ -83,9 +83,11 @@ def _cosine(lr: float, t: float) -> float:
 class _Run:
     """One quantizer's VQ-VAE, optimizer, batch order and clocks."""
 
-    def __init__(self, quantizer: str, seed: int, n_train: int, size: QuantizerStudySize, lr: float) -> None:
+    def __init__(
+        self, quantizer: str, seed: int, n_train: int, size: QuantizerStudySize, lr: float, accel: Accelerator
+    ) -> None:
         torch.manual_seed(seed)  # every quantizer starts from the same encoder/decoder weights
-        self.model = VQVAE2(VQVAE2Config.preset(PRESET, quantizer=quantizer))
+        self.model = accel.prepare(VQVAE2(VQVAE2Config.preset(PRESET, quantizer=quantizer)))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.quantizer, self.seed, self.n, self.size, self.lr = quantizer, seed, n_train, size, lr
         self.steps, self.cpu_s, self.wall_s = 0, 0.0, 0.0
@@ -134,40 +136,55 @@ def _photo_classifier(train: torch.Tensor, size: QuantizerStudySize, accel: Acce
 
 
 @torch.no_grad()
-def _top_codes(model: VQVAE2, images: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model.encode(images[i : i + 256])[0] for i in range(0, len(images), 256)])
+def _top_codes(model: VQVAE2, images: torch.Tensor, accel: Accelerator) -> torch.Tensor:
+    """Top-level codes of `images` (host tensors in, host codes out), encoded on the model's device."""
+    return torch.cat([model.encode(accel.to_device(images[i : i + 256]))[0].cpu() for i in range(0, len(images), 256)])
 
 
 @torch.no_grad()
-def _decode_top(model: VQVAE2, top: torch.Tensor) -> torch.Tensor:
+def _decode_top(model: VQVAE2, top: torch.Tensor, accel: Accelerator) -> torch.Tensor:
     model.eval()
-    return torch.cat([model.decode_top(top[i : i + 256]).clamp(0, 1) for i in range(0, len(top), 256)])
+    return torch.cat(
+        [model.decode_top(accel.to_device(top[i : i + 256])).clamp(0, 1).cpu() for i in range(0, len(top), 256)]
+    )
 
 
 def _prior_row(
-    model: VQVAE2, train: torch.Tensor, test: torch.Tensor, clf: ResNet, size: QuantizerStudySize, seed: int
+    model: VQVAE2,
+    train: torch.Tensor,
+    test: torch.Tensor,
+    clf: ResNet,
+    size: QuantizerStudySize,
+    seed: int,
+    accel: Accelerator,
 ) -> dict[str, float]:
-    """Top prior's held-out bits/code and the Frechet distance of its decoded samples."""
-    tr, te = _top_codes(model, train), _top_codes(model, test)
+    """Top prior's held-out bits/code and the Frechet distance of its decoded samples.
+
+    The prior is the yardstick of every quantizer's codes, so it trains on the study's device but in fp32
+    whatever --precision the VQ-VAEs train in: its bits/code compare across quantizers and across runs.
+    """
+    tr, te = _top_codes(model, train, accel), _top_codes(model, test, accel)
     torch.manual_seed(seed)
-    prior = GatedPixelCNN(GatedPixelCNNConfig(num_codes=model.config.codes_per_level()[0]))
+    judge = create_accelerator(accel.device, "32")
+    prior = judge.prepare(GatedPixelCNN(GatedPixelCNNConfig(num_codes=model.config.codes_per_level()[0])))
     opt = torch.optim.Adam(prior.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
     prior.train()
     for step in range(size.prior_steps):
         for group in opt.param_groups:
             group["lr"] = _cosine(1e-3, step / size.prior_steps)
-        xb = tr[torch.randint(0, len(tr), (32,), generator=gen)]
+        xb = judge.to_device(tr[torch.randint(0, len(tr), (32,), generator=gen)])
         loss = F.cross_entropy(prior(xb), xb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    held = code_metrics(prior, te, None, None)
+    held = code_metrics(prior, te, None, None, accel=judge)
     prior.eval()
     with torch.no_grad():
-        sampled = prior.sample((size.samples, *te.shape[1:]), generator=torch.Generator().manual_seed(seed))
+        sampled = prior.sample((size.samples, *te.shape[1:]), generator=torch.Generator().manual_seed(seed)).cpu()
     fd = frechet_distance(
-        classifier_features(clf, _decode_top(model, sampled)), classifier_features(clf, _decode_top(model, te))
+        classifier_features(clf, _decode_top(model, sampled, accel)),
+        classifier_features(clf, _decode_top(model, te, accel)),
     )
     return {
         "prior_bits_per_code": held["bits_per_code"],
@@ -238,12 +255,12 @@ def run(
         bar.write(f"resuming: {kept} finished earlier in {out_dir} with these sizes and quantizers kept")
         record = _write(out_dir, rows, quantizers, size, done, accel, fingerprint)
     for seed in range(done, seeds):
-        runs = [_Run(q, seed, len(train), size, lr) for q in quantizers]
+        runs = [_Run(q, seed, len(train), size, lr, accel) for q in quantizers]
         _train(runs, train, "steps", size.steps, accel, bar)
         ema_s = next(r.cpu_s for r in runs if r.quantizer == "ema")
         for r in runs:
             rows.append(
-                {**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed)}
+                {**_row(r, test, accel), "budget": "steps", **_prior_row(r.model, train, test, clf, size, seed, accel)}
             )
             bar.write(
                 f"seed {seed} {r.quantizer} equal steps: {rows[-1]['psnr']:.2f} dB, "
@@ -252,7 +269,7 @@ def run(
         record = _write(out_dir, rows, quantizers, size, seed + 1, accel, fingerprint)  # equal steps: written
         if size.equal_time:
             limit = size.seconds or ema_s
-            timed = [_Run(q, seed, len(train), size, lr) for q in quantizers if q != "ema" or size.seconds]
+            timed = [_Run(q, seed, len(train), size, lr, accel) for q in quantizers if q != "ema" or size.seconds]
             _train(timed, train, "seconds", limit, accel, bar)
             for r in timed:
                 rows.append({**_row(r, test, accel), "budget": "cpu_time", "cpu_budget_s": limit})
