@@ -3,10 +3,10 @@
 Data: the two long tasks of archkit.data.longtasks (T=8192, 8 channels, 4 classes, built from series
 bundled with aeon; train and test from disjoint source series; the seed changes both the source split
 and the cases) and the six bundled UCR/UEA sets on their official splits.
-Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier),
-archkit auto (AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket,
-aeon MultiRocket and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the
-train split and one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
+Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier;
+"-padded": on series zero-padded to one length, as aeon's rows get unequal ones), archkit auto
+(AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket, aeon MultiRocket
+and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the train split and one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
 Results are written after every fit and a rerun skips what is already there, so runs can be split
 across invocations (--methods, --data) and merged (--summarize).
 LSTM budgets are bounded (LSTM_EPOCHS) so a run fits on a shared 2-core CPU; the cost is stated with the figures.
@@ -28,6 +28,7 @@ METHODS = [
     "archkit-lstm",
     "archkit-lstm-conv",
     "archkit-rocket",
+    "archkit-rocket-padded",
     "archkit-hydra",
     "archkit-rocket-hydra",
     "archkit-multirocket",
@@ -89,7 +90,7 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
         from archkit.estimators.auto import make_candidate
 
         return make_candidate("lstm-conv", steps, epochs["long-conv" if long else "sets"], 10_000, "auto", "32", seed)
-    if method == "archkit-rocket":
+    if method in ("archkit-rocket", "archkit-rocket-padded"):
         from archkit.estimators import RocketClassifier
 
         return RocketClassifier(random_state=seed)
@@ -131,6 +132,8 @@ def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
     clf = make(method, data, seed, steps, quick)
     if method.startswith("aeon-"):
         xtr, xte = _aeon_array(xtr, steps), _aeon_array(xte, steps)
+    elif method == "archkit-rocket-padded":  # what aeon's rows see: unequal series zero-padded to one length
+        xtr, xte = (_aeon_array(x, steps).transpose(0, 2, 1) for x in (xtr, xte))
     wall, cpu = time.perf_counter(), time.process_time()
     clf.fit(xtr, ytr)
     fit_s, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
