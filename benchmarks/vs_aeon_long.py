@@ -6,7 +6,8 @@ and the cases) and the six bundled UCR/UEA sets on their official splits.
 Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier;
 "-padded": on series zero-padded to one length, as aeon's rows get unequal ones), archkit auto
 (AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket, aeon MultiRocket
-and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the train split and one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
+and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the train split and
+one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
 Results are written after every fit and a rerun skips what is already there, so runs can be split
 across invocations (--methods, --data) and merged (--summarize).
 LSTM budgets are bounded (LSTM_EPOCHS) so a run fits on a shared 2-core CPU; the cost is stated with the figures.

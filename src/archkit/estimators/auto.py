@@ -14,10 +14,9 @@ Candidates (by name, or any scikit-learn classifiers taking the same X):
 `candidates="auto"` takes "rocket", "rocket-hydra", "lstm-conv", from MULTIROCKET_MIN_STEPS (1025) steps
 "multirocket" and, up to `raw_lstm_max_steps` steps (1024), "lstm": the raw LSTM is left out beyond, where
 one epoch over a few hundred cases costs minutes on a CPU (pass the names to force it). MultiRocket costs
-~10x MiniRocket's time; on the long benchmark tasks (random seed 0, test splits) it scored 97.9 % on needle
-(as "rocket-hydra") and 89.6 % on order ("rocket" 72.9, "rocket-hydra" 75.0, "lstm-conv" 54.2; docs/rocket.md);
-on shorter series it is not measured yet. "hydra" alone is not in it: on the long benchmark tasks (one random seed, 96
-training cases) it scored below both "rocket" and "rocket-hydra" (docs/rocket.md).
+~10x MiniRocket's time and is only tried on long series: on the long benchmark tasks (3 seeds, test splits)
+it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
+"hydra" alone and "multirocket-hydra" are not in it: on those tasks neither beat the candidates that are.
 
 Selection rule: every candidate is fitted on the same `cv` stratified folds of the training data (never
 the test data), each fold scored by accuracy. The winner has the highest mean fold accuracy; an exact

@@ -244,8 +244,9 @@ def run(
     rows, done = finished_seeds(out_dir / "results.json", size, quantizers, fingerprint)
     if not done and (out_dir / "results.json").exists():
         warnings.warn(
-            f"{out_dir / 'results.json'}: an earlier study with other sizes, quantizers or classifier weights "
-            f"(or unreadable), so its seeds cannot be kept: starting at seed 0, its results will be replaced",
+            f"{out_dir / 'results.json'}: holds no finished seed of this study (it was run with other sizes, "
+            f"quantizers or classifier weights, stopped before its first seed finished, or is unreadable): "
+            f"starting at seed 0, its results will be replaced",
             stacklevel=2,
         )
     record: dict[str, Any] = {}
