@@ -23,6 +23,33 @@ def test_make_task_shape_balance_determinism(task):
     assert not np.array_equal(x, make_real_task(task, 16, seed=3, length=512, draw=1)[0])
 
 
+def test_info_says_where_the_labelled_segments_are():
+    """`info` leaves the cases unchanged and names each case's hidden recordings, of its class, where they are."""
+    length = 2048
+    info: list = []
+    x, y = make_real_task("needle", 12, seed=2, split="test", length=length, info=info)
+    assert np.array_equal(x, make_real_task("needle", 12, seed=2, split="test", length=length)[0])
+    series, labels = _pooled("BasicMotions")
+    assert len(info) == 12
+    for i, case in enumerate(info):
+        assert labels[case["source"]] == y[i]
+        assert case["source"] in set(source_split(labels, 2, "test"))
+        assert case["start"] >= 0 and case["start"] + case["width"] <= length
+        assert 100 <= case["width"] <= 5 * len(series[case["source"]])
+        # badminton and running move a lot: their recording's steps stand out of the background around them
+        seg = x[i, case["start"] : case["start"] + case["width"], :6]
+        rest = np.delete(x[i, :, :6], np.s_[case["start"] : case["start"] + case["width"]], 0)
+        if y[i] in (0, 1):
+            assert np.abs(np.diff(seg, axis=0)).mean() > 2 * np.abs(np.diff(rest, axis=0)).mean()
+    info = []
+    x, y = make_real_task("order", 8, seed=1, split="test", length=length, info=info)
+    _, speakers = _pooled("JapaneseVowels")
+    for i, case in enumerate(info):
+        first, second, _ = case["starts"]
+        assert speakers[case["sources"][0]] == y[i] and speakers[case["sources"][1]] == y[i] ^ 1
+        assert second - first >= case["width"] + length // 4 and second + case["width"] <= length
+
+
 @pytest.mark.parametrize("name", ["BasicMotions", "JapaneseVowels", "ACSF1"])
 def test_train_and_test_use_disjoint_source_series(name):
     _, labels = _pooled(name)

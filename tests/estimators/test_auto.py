@@ -11,7 +11,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedKFold
 
 from archkit.estimators import LSTMClassifier
-from archkit.estimators.auto import AutoSequenceClassifier, _conv_for, choose
+from archkit.estimators.auto import AutoSequenceClassifier, _conv_for, candidate_seed, choose, make_candidate
 
 LSTM = dict(hidden=8, frontend="none", fcn_channels=0, dropout=0.0, batch_size=16, lr=2e-2)
 
@@ -116,3 +116,13 @@ def test_folds_match_stratified_kfold():
         m = LSTMClassifier(epochs=2, **LSTM, random_state=seed).fit(x[tr], y[tr])
         scores.append(float(np.mean(m.predict(x[va]) == y[va])))
     assert auto.cv_results_["a"]["fold_accuracy"] == scores
+
+
+def test_the_refitted_winner_is_the_named_candidate_seeded_with_candidate_seed():
+    # what benchmarks/long_errors.py relies on to study auto's refit without rerunning its cross-validation
+    x, y = toy(n=24)
+    auto = AutoSequenceClassifier(candidates=["rocket"], cv=2, num_features=84 * 4, random_state=5).fit(x, y)
+    same = make_candidate("rocket", x.shape[1], 1, 84 * 4, "auto", "32", candidate_seed(5)).fit(x, y)
+    other = make_candidate("rocket", x.shape[1], 1, 84 * 4, "auto", "32", 5).fit(x, y)
+    np.testing.assert_array_equal(auto.best_estimator_.decision_function(x), same.decision_function(x))
+    assert not np.array_equal(auto.best_estimator_.decision_function(x), other.decision_function(x))

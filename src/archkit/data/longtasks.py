@@ -127,9 +127,13 @@ def _balanced_labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarr
 
 
 def make_needle(
-    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0, info: list | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, length, 8) float32, y (n,) int64) of the needle task (see the module docstring)."""
+    """(x (n, length, 8) float32, y (n,) int64) of the needle task (see the module docstring).
+
+    `info`: a list that gets one dict per case: the recording hidden (`source`, its index in BasicMotions'
+    train + test files), where (`start`, `width` in steps) and its `scale`.
+    """
     series, labels = _pooled("BasicMotions")
     bg_series, bg_labels = _pooled("ACSF1")
     src, bg_src = source_split(labels, seed, split), source_split(bg_labels, seed, split)
@@ -146,18 +150,26 @@ def make_needle(
         rows = tiles[np.arange(CHANNELS)[:, None], offsets[i][:, None] + np.arange(length)[None, :]]
         x[i] += 0.25 * rows.T
         pool = src[labels[src] == y[i]]
-        needle = series[pool[rng.integers(0, len(pool))]]
+        pool_pick = pool[rng.integers(0, len(pool))]
+        needle = series[pool_pick]
         width = max(round(float(len(needle) * max(stretch[i], 1.0))), 2)
-        seg = _resample(needle, width) * rng.uniform(0.8, 1.25)
+        scale = rng.uniform(0.8, 1.25)
+        seg = _resample(needle, width) * scale
         pos = int(rng.integers(0, length - width + 1))
         x[i, pos : pos + width, : seg.shape[1]] += seg
+        if info is not None:
+            info.append({"source": int(pool_pick), "start": pos, "width": width, "scale": float(scale)})
     return x, y
 
 
 def make_order(
-    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+    n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0, info: list | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, length, 8) float32, y (n,) int64) of the order task (see the module docstring)."""
+    """(x (n, length, 8) float32, y (n,) int64) of the order task (see the module docstring).
+
+    `info`: a list that gets one dict per case: the `width` of every utterance and the `starts` of the
+    first, the second and the distractor, with their `sources` (indices in JapaneseVowels' train + test files).
+    """
     series, labels = _pooled("JapaneseVowels")
     src = source_split(labels, seed, split)
     rng = np.random.default_rng([seed, SPLITS.index(split), draw, n, length, 2])
@@ -171,27 +183,33 @@ def make_order(
     p2 = p1 + width + gap + (rng.random(n) * (length - width - (p1 + width + gap) + 1)).astype(np.int64)
     pd = rng.integers(0, length - width + 1, n)
     for i in range(n):
+        sources = []
         for speaker, pos in ((first[i], p1[i]), (second[i], p2[i]), (-1, pd[i])):
             pool = distractors if speaker < 0 else by_speaker[speaker]
-            motif = _resample(series[pool[rng.integers(0, len(pool))]][:, :CHANNELS], width)
+            sources.append(int(pool[rng.integers(0, len(pool))]))
+            motif = _resample(series[sources[-1]][:, :CHANNELS], width)
             x[i, pos : pos + width] += motif * rng.uniform(0.8, 1.25)
+        if info is not None:
+            info.append({"width": width, "starts": [int(p1[i]), int(p2[i]), int(pd[i])], "sources": sources})
     return x, y
 
 
 def make_real_task(
-    task: str, n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0
+    task: str, n: int, seed: int = 0, split: str = "train", length: int = 8192, draw: int = 0, info: list | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One split of a long task in memory: (x (n, length, 8) float32, y (n,) int64).
 
     `seed` fixes which source series each split may use (and the cases); `draw` gives further cases
-    from the same source series (shards of one split differ only in their draw).
+    from the same source series (shards of one split differ only in their draw). `info`: a list that
+    gets one dict per case saying where its labelled segments are (see make_needle, make_order), e.g. to
+    see which cases a model gets wrong.
     """
     _check_task(task)
     n = _check_int(n, "n", 1, MAX_CASES)
     length = _check_int(length, "length", MIN_LENGTH, MAX_LENGTH)
     seed = _check_int(seed, "seed", 0, 2**31 - 1)
     draw = _check_int(draw, "draw", 0, MAX_CASES)
-    return (make_needle if task == "needle" else make_order)(n, seed, split, length, draw)
+    return (make_needle if task == "needle" else make_order)(n, seed, split, length, draw, info)
 
 
 def _check_out(folder: Path) -> None:

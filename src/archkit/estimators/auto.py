@@ -175,7 +175,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
                 f"y: class {classes[counts.argmin()]!r} has 1 case; stratified cross-validation needs "
                 f"at least 2 per class"
             )
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        seed = candidate_seed(self.random_state)
         data = _as_input(x, lengths)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(np.zeros(len(y)), y))
@@ -225,6 +225,11 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.n_features_in_} channels as input (layout {self.layout!r})"
             )
         return _as_input(x, lengths)
+
+
+def candidate_seed(random_state: Any) -> int:
+    """The seed auto gives its folds and candidates for `random_state` (the refit of the winner uses it too)."""
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def choose(results: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
