@@ -48,6 +48,8 @@ def test_info_says_where_the_labelled_segments_are():
         first, second, _ = case["starts"]
         assert speakers[case["sources"][0]] == y[i] and speakers[case["sources"][1]] == y[i] ^ 1
         assert second - first >= case["width"] + length // 4 and second + case["width"] <= length
+    with pytest.raises(ValueError, match="info: expected a list"):
+        make_real_task("order", 4, length=256, info={})
 
 
 @pytest.mark.parametrize("name", ["BasicMotions", "JapaneseVowels", "ACSF1"])

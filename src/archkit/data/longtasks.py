@@ -150,15 +150,15 @@ def make_needle(
         rows = tiles[np.arange(CHANNELS)[:, None], offsets[i][:, None] + np.arange(length)[None, :]]
         x[i] += 0.25 * rows.T
         pool = src[labels[src] == y[i]]
-        pool_pick = pool[rng.integers(0, len(pool))]
-        needle = series[pool_pick]
+        source = int(pool[rng.integers(0, len(pool))])
+        needle = series[source]
         width = max(round(float(len(needle) * max(stretch[i], 1.0))), 2)
         scale = rng.uniform(0.8, 1.25)
         seg = _resample(needle, width) * scale
         pos = int(rng.integers(0, length - width + 1))
         x[i, pos : pos + width, : seg.shape[1]] += seg
         if info is not None:
-            info.append({"source": int(pool_pick), "start": pos, "width": width, "scale": float(scale)})
+            info.append({"source": source, "start": pos, "width": width, "scale": float(scale)})
     return x, y
 
 
@@ -209,6 +209,8 @@ def make_real_task(
     length = _check_int(length, "length", MIN_LENGTH, MAX_LENGTH)
     seed = _check_int(seed, "seed", 0, 2**31 - 1)
     draw = _check_int(draw, "draw", 0, MAX_CASES)
+    if info is not None and not isinstance(info, list):
+        raise ValueError(f"info: expected a list to fill with one dict per case, or None; got {type(info).__name__}")
     return (make_needle if task == "needle" else make_order)(n, seed, split, length, draw, info)
 
 
