@@ -10,8 +10,9 @@ steps, start and source; for order the utterances' starts). Written after every 
 is there.
 
     OMP_NUM_THREADS=1 python benchmarks/long_errors.py --task needle --seeds 3
+    OMP_NUM_THREADS=1 python benchmarks/long_errors.py --task needle --seeds 3 --n-test 240   # 5x the test cases
     python benchmarks/long_errors.py --tiny           # smoke run on short series, numbers not meaningful
-Writes benchmarks/results/long_errors_<task>.json (--tiny: long_errors_<task>_tiny.json).
+Writes benchmarks/results/long_errors_<task>.json (--n-test N: long_errors_<task>_testN.json; --tiny: ..._tiny).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ RESULTS = Path(__file__).parent / "results"
 METHODS = ("aeon-multirocket", "archkit-multirocket", "archkit-auto-refit")
 
 
-def fit_one(method: str, task: str, seed: int, tiny: bool) -> dict[str, Any]:
-    """One row fitted on the train split of `seed`: accuracy and the test cases it gets wrong."""
+def fit_one(method: str, task: str, seed: int, tiny: bool, n_test: int | None = None) -> dict[str, Any]:
+    """One row fitted on the train split of `seed`: accuracy and the test cases it gets wrong (`n_test`: the
+    test split's size, default the benchmark's; another size draws other test cases from the same sources)."""
     from archkit.data.longtasks import INFO, make_real_task
     from archkit.estimators.auto import candidate_seed, make_candidate
 
     s = QUICK if tiny else LONG_SIZES
     info: list[dict[str, Any]] = []
     xtr, ytr = make_real_task(task, s["n_train"], seed=seed, split="train", length=s["length"])
-    xte, yte = make_real_task(task, s["n_test"], seed=seed, split="test", length=s["length"], info=info)
+    xte, yte = make_real_task(task, n_test or s["n_test"], seed=seed, split="test", length=s["length"], info=info)
     if method == "archkit-auto-refit":
         clf = make_candidate("multirocket", s["length"], 1, 10_000, "auto", "32", candidate_seed(seed))
     else:
@@ -67,25 +69,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", choices=LONG, default="needle")
     p.add_argument("--seeds", type=int, default=3, help="random seeds 0 .. N-1 (1-10)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
+    p.add_argument("--n-test", type=int, default=None, help="test cases per seed (1-10000; default the benchmark's 48)")
     p.add_argument("--tiny", action="store_true", help="smoke run: short series, few cases")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
     if not 1 <= a.seeds <= 10:
         p.error(f"--seeds: expected an int in [1, 10], got {a.seeds}")
+    if a.n_test is not None and not 1 <= a.n_test <= 10_000:
+        p.error(f"--n-test: expected an int in [1, 10000], got {a.n_test}")
     methods = [m for m in a.methods.split(",") if m]
     if not methods or any(m not in METHODS for m in methods):
         p.error(f"--methods: expected names from {list(METHODS)}, got {a.methods!r}")
     from archkit.io import atomic_write_json
 
-    out = a.out or RESULTS / f"long_errors_{a.task}{'_tiny' if a.tiny else ''}.json"
+    size = f"_test{a.n_test}" if a.n_test else ""
+    out = a.out or RESULTS / f"long_errors_{a.task}{size}{'_tiny' if a.tiny else ''}.json"
     res: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    res.update(task=a.task, sizes=QUICK if a.tiny else LONG_SIZES, note=__doc__.split("\n\n")[0])
+    sizes = dict(QUICK if a.tiny else LONG_SIZES, **({"n_test": a.n_test} if a.n_test else {}))
+    if res.get("sizes", sizes) != sizes:
+        p.error(f"--out: {out} holds runs of other sizes ({res['sizes']}); name another file")
+    res.update(task=a.task, sizes=sizes, note=__doc__.split("\n\n")[0])
     runs = res.setdefault("runs", {})
     for seed in range(a.seeds):
         for method in methods:
             key = f"{method}/{seed}"
             if key not in runs:
-                runs[key] = fit_one(method, a.task, seed, a.tiny)
+                runs[key] = fit_one(method, a.task, seed, a.tiny, a.n_test)
                 atomic_write_json(out, res)
             r = runs[key]
             cases = ", ".join(f"{w['case']} ({w['true']}->{w['predicted']})" for w in r["wrong"]) or "-"

@@ -26,5 +26,6 @@ def test_tiny_run_lists_each_wrong_case_and_resumes(tmp_path, capsys):
     assert module.main(args) == 0  # a rerun finds the row and does not refit it
     assert json.loads(out.read_text())["runs"]["archkit-auto-refit/0"]["seconds"] == run["seconds"]
     assert "archkit-auto-refit/0" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        module.main(["--methods", "svm"])
+    for bad in (["--methods", "svm"], ["--n-test", "0"], [*args[:-2], "--n-test", "9", "--out", str(out)]):
+        with pytest.raises(SystemExit):  # unknown row, unbounded size, a file of runs at another size
+            module.main(bad)
