@@ -37,14 +37,14 @@ def fit_one(method: str, task: str, seed: int, tiny: bool, n_test: int | None = 
     """One row fitted on the train split of `seed`: accuracy and the test cases it gets wrong (`n_test`: the
     test split's size, default the benchmark's; another size draws other test cases from the same sources)."""
     from archkit.data.longtasks import INFO, make_real_task
-    from archkit.estimators.auto import candidate_seed, make_candidate
+    from archkit.estimators.auto import candidate_seed
 
     s = QUICK if tiny else LONG_SIZES
     info: list[dict[str, Any]] = []
     xtr, ytr = make_real_task(task, s["n_train"], seed=seed, split="train", length=s["length"])
     xte, yte = make_real_task(task, n_test or s["n_test"], seed=seed, split="test", length=s["length"], info=info)
-    if method == "archkit-auto-refit":
-        clf = make_candidate("multirocket", s["length"], 1, 10_000, "auto", "32", candidate_seed(seed))
+    if method == "archkit-auto-refit":  # archkit's MultiRocket row, seeded as auto seeds its candidates
+        clf = make("archkit-multirocket", task, candidate_seed(seed), s["length"], tiny)
     else:
         clf = make(method, task, seed, s["length"], tiny)
     if method.startswith("aeon-"):
