@@ -24,11 +24,11 @@ def new_figure(*args: Any, **kwargs: Any) -> Any:
     return plt.subplots(*args, **kwargs)
 
 
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Save (atomically) and close a figure."""
+def save_figure(fig: Any, path: str | Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Save (atomically) and close a figure; `rect` keeps room outside the axes (a legend below them)."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     try:
         marked = {"metadata": {"Software": OWN_MARK}} if str(path).lower().endswith(".png") else {}
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, **marked))
