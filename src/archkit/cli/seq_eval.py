@@ -18,7 +18,7 @@ import numpy as np
 from ..train.sequence_score import PredictProba
 from .options import EXISTING_RUN, accel_options
 
-EVALUATION = "evaluation.json"  # marks an evaluation folder (io.outdir.KINDS)
+EVALUATION = "evaluation.json"  # marks an evaluation folder (io.outdir.KINDS: "sequence evaluation")
 EVALUATION_KIND = "archkit-sequence-evaluation"
 CONFUSION_PNG = "confusion.png"
 RUN_SUMMARY = "summary.json"
@@ -173,7 +173,7 @@ def note_run(cfg: Any, summary: dict[str, Any]) -> dict[str, Any]:
 def _check_out(out: Path) -> None:
     from ..io import check_out_folder, is_own_file
 
-    if check_out_folder(out, "evaluation folder"):
+    if check_out_folder(out, "sequence evaluation"):
         marker = out / EVALUATION  # the folder's marker exists: it must be archkit's own evaluation, too
         meta = _read_json(marker)
         if not is_own_file(marker) or meta.get("kind") != EVALUATION_KIND:
@@ -228,7 +228,7 @@ def evaluate(
     from ..train.sequence_eval import save_confusion_png
     from ..train.sequence_score import classification_report, stream_proba
 
-    if (shards is None) == (x_path is None):
+    if (shards is None) == (x_path is None) or (shards is not None and y_path is not None):
         raise click.UsageError("data: give exactly one of --shards or --x with --y")
     _check_out(out_dir)
     run = load_run(run_dir, device, precision, compile)
@@ -251,10 +251,10 @@ def evaluate(
     }
     save_confusion_png(cm, run.classes, out_dir / CONFUSION_PNG, title=f"confusion matrix ({len(y)} cases)")
     atomic_write_json(out_dir / EVALUATION, result)
-    recall = ", ".join(f"{c} {_pct(r['recall'])}" for c, r in report["per_class"].items())
+    recall = ", ".join(f"{r['class']} {_pct(r['recall'])}" for r in report["per_class"])
     click.echo(
         f"accuracy {_pct(report['accuracy'])}, balanced accuracy {_pct(report['balanced_accuracy'])} "
-        f"on {len(y)} cases ({run.model} run {run_dir})"
+        f"on {len(y)} cases (run {run_dir}, {run.model})"
     )
     click.echo(f"recall per class: {recall}")
     click.echo(f"wrote {out_dir / EVALUATION} and {out_dir / CONFUSION_PNG}")

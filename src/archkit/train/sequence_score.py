@@ -92,7 +92,7 @@ def check_like_training(data: SequenceData, in_features: int, timesteps: int | N
     """Raise ValueError when `data` has another channel count, or (when the run's T is known) another T."""
     if data.in_features != in_features:
         raise ValueError(
-            f"{option}: the run was trained on {in_features} channels per step, the data has {data.in_features}"
+            f"{option}: the run was trained on {in_features} channels per step, the data has {data.in_features} channels"
         )
     if timesteps is not None:
         for s in data.shards:
@@ -184,15 +184,17 @@ def classification_report(cm: np.ndarray, classes: Sequence[str]) -> dict[str, A
     support, predicted, hits = cm.sum(1), cm.sum(0), np.diag(cm)
     recall = [float(h / s) if s else None for h, s in zip(hits, support, strict=True)]
     present = [r for r in recall if r is not None]
-    per_class = {
-        name: {
+    per_class = [  # a list, in class-id order (JSON objects get their keys sorted)
+        {
+            "id": i,
+            "class": name,
             "recall": recall[i],
             "precision": float(hits[i] / predicted[i]) if predicted[i] else None,
             "support": int(support[i]),
             "predicted": int(predicted[i]),
         }
         for i, name in enumerate(classes)
-    }
+    ]
     total = int(cm.sum())
     return {
         "num_cases": total,
