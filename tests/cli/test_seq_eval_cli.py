@@ -114,7 +114,7 @@ def test_lstm_run_scores_the_test_folder_and_evaluate_agrees(lstm_run, tmp_path)
     np.save(tmp_path / "X.npy", x_test)
     np.save(tmp_path / "Y.npy", y_test)
     r = _run(["seq", "predict", "--run", run, "--shards", root / "test", "--out", tmp_path / "p.npy", "--proba",
-              tmp_path / "proba.npy", "--batch-size", "5"])  # fmt: skip
+              tmp_path / "proba.npy", "--batch-size", "5", "--workers", "2"])  # fmt: skip
     assert r.exit_code == 0, r.output
     r = _run(["seq", "predict", "--run", run, "--x", tmp_path / "X.npy", "--out", tmp_path / "px.npy"])
     assert r.exit_code == 0, r.output
@@ -174,11 +174,30 @@ def test_bad_data_is_refused_in_one_line(lstm_run, tmp_path):
     r = _run(["seq", "predict", "--run", run, "--shards", tmp_path / "chan", "--x", tmp_path / "x.npy",
               "--out", tmp_path / "p.npy"])  # fmt: skip
     _one_line_error(r, "exactly one of --x or --shards")
+    r = _run(["seq", "evaluate", "--run", run, "--x", tmp_path / "x.npy", "--out", tmp_path / "ev"])
+    _one_line_error(r, "--y")
     # a training test folder of another shape, or beside --dataset
     r = _run(["seq", "train", "--shards", root / "train", "--test-shards", tmp_path / "chan", "--out", tmp_path / "r"])
     _one_line_error(r, "--test-shards", "channels")
     r = _run(["seq", "train", "--dataset", "BasicMotions", "--test-shards", root / "test", "--out", tmp_path / "r"])
     _one_line_error(r, "--test-shards", "--dataset")
+
+
+def test_a_corrupt_shard_is_skipped_with_a_warning(lstm_run, tmp_path):
+    run = lstm_run[1]
+    test = tmp_path / "test"
+    _write_shards(test, [7, 5], seed=100)  # the first two shards of the test folder
+    (test / "part-00002_x.npy").write_bytes(b"not an array")
+    np.save(test / "part-00002_y.npy", np.zeros(3, np.int64))
+    with pytest.warns(UserWarning, match="skipped 1 corrupt shard file.*part-00002_x.npy"):
+        r = _run(["seq", "evaluate", "--run", run, "--shards", test, "--out", tmp_path / "ev"])
+    assert r.exit_code == 0, r.output
+    ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert ev["skipped_shards"] == 1 and ev["num_cases"] == 12 and "1 corrupt shard" in r.output
+    with pytest.warns(UserWarning, match="skipped 1 corrupt shard"):
+        r = _run(["seq", "predict", "--run", run, "--shards", test, "--out", tmp_path / "p.npy"])
+    assert r.exit_code == 0 and "their rows have no predictions" in r.output
+    assert np.load(tmp_path / "p.npy").shape == (12,)
 
 
 def test_wrong_run_and_out_are_refused(lstm_run, tmp_path):

@@ -145,6 +145,8 @@ def predict_shards(
     run = load_run(run_dir, device, precision, compile)
     data, option = _open_checked(run, shards, None, None, labels=False)
     proba, _ = stream_proba(data, run.predict, batch_size, workers, option=option)
+    if data.skipped:  # warned by open_shards too; here: what it means for the rows of pred.npy
+        click.echo(f"warning: {data.skipped} corrupt shard file(s) skipped: their rows have no predictions", err=True)
     return proba.argmax(1).astype(np.int64), proba
 
 
@@ -257,6 +259,8 @@ def evaluate(
         f"on {len(y)} cases (run {run_dir}, {run.model})"
     )
     click.echo(f"recall per class: {recall}")
+    if data.skipped:
+        click.echo(f"warning: {data.skipped} corrupt shard file(s) skipped: not scored", err=True)
     click.echo(f"wrote {out_dir / EVALUATION} and {out_dir / CONFUSION_PNG}")
 
 
