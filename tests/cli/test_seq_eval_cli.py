@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
-from archkit.io import is_own_file
+from archkit.io import is_own_file, save_checkpoint
+from archkit.models import ResNet, ResNetConfig
 
 CLASSES = ["low", "mid", "high"]
 T, F = 48, 3
@@ -210,6 +211,11 @@ def test_wrong_run_and_out_are_refused(lstm_run, tmp_path):
     _one_line_error(r, "--run", "not a `seq train` run")
     r = _run(["seq", "predict", "--run", not_run, "--shards", test, "--out", tmp_path / "p.npy"])
     _one_line_error(r, "--run")
+    image_run = tmp_path / "resnet"  # a checkpoint of another model where a sequence run's would be
+    resnet = ResNet(ResNetConfig(widths=[8, 8, 8]))
+    save_checkpoint(image_run / "checkpoint", resnet, resnet.config)
+    r = _run(["seq", "evaluate", "--run", image_run, "--shards", test, "--out", tmp_path / "ev"])
+    _one_line_error(r, "--run", "holds a ResNet checkpoint")
 
     users = tmp_path / "thesis"
     users.mkdir()
