@@ -43,6 +43,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "sequence run": ("checkpoint/manifest.json", "summary.json", "metrics.jsonl"),
     "study folder": ("results.json", "report.md"),
     "demo folder": ("metrics.json", "train_config.json", "vqvae/manifest.json"),
+    "sequence evaluation": ("evaluation.json",),  # `seq evaluate`; its JSON also names the kind and carries the mark
 }
 
 

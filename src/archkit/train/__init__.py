@@ -33,6 +33,7 @@ from .rocket import rocket_features, transform_shards
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .sequence import SeqTrainConfig, train_sequence
 from .sequence_eval import evaluate_sequences, predict_sequences
+from .sequence_score import classification_report, stream_proba
 from .targets import as_class_targets, sequence_loss
 from .utils import FitResult, accuracy, batches, fit_classifier, seed_everything
 from .vqvae import VQVAETrainConfig, train_vqvae
@@ -59,6 +60,7 @@ __all__ = [
     "check_provenance",
     "checkpoint_exists",
     "checkpoint_path",
+    "classification_report",
     "config_from_dict",
     "confusion_matrix",
     "create_accelerator",
@@ -84,6 +86,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "sequence_loss",
+    "stream_proba",
     "train_prior",
     "train_sequence",
     "train_vqvae",
