@@ -67,26 +67,29 @@ def section_vqvae(
     }
 
 
+def prior_config(sz: dict) -> Any:
+    """The class-conditional gated PixelCNN the prior and sampling sections time (sizes from `sz["prior"]`)."""
+    from archkit.models import GatedPixelCNNConfig
+
+    p = sz["prior"]
+    return GatedPixelCNNConfig(
+        num_codes=p["num_codes"], channels=p["channels"], layers=p["layers"], kernel_size=5, num_classes=10, dropout=0.0
+    )
+
+
 def section_prior(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
     """Gated PixelCNN training steps/s on a code map (fp32 and bf16, fp32 cross-entropy as in train_prior)."""
     import torch
     import torch.nn.functional as F
 
-    from archkit.models import GatedPixelCNN, GatedPixelCNNConfig
+    from archkit.models import GatedPixelCNN
     from archkit.train.accelerate import create_accelerator
 
     out: dict[str, Any] = {"code_map": f"{sz['code_map']}x{sz['code_map']}", "batch": sz["prior_batch"], **sz["prior"]}
     for precision in ("32", "bf16"):
         accel = create_accelerator(device, precision)
         torch.manual_seed(0)
-        cfg = GatedPixelCNNConfig(
-            num_codes=sz["prior"]["num_codes"],
-            channels=sz["prior"]["channels"],
-            layers=sz["prior"]["layers"],
-            kernel_size=5,
-            num_classes=10,
-            dropout=0.0,
-        )
+        cfg = prior_config(sz)
         model = accel.prepare(GatedPixelCNN(cfg)).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         hw = sz["code_map"]
@@ -112,20 +115,13 @@ def section_sampling(device: str, budget_s: float, sz: dict) -> dict[str, Any]:
     """Cached (fast) sampler on a whole code map vs the naive one timed on its first rows and extrapolated."""
     import torch
 
-    from archkit.models import GatedPixelCNN, GatedPixelCNNConfig
+    from archkit.models import GatedPixelCNN
     from archkit.models.sampling import draw
     from archkit.train.accelerate import create_accelerator
 
     accel = create_accelerator(device)
     torch.manual_seed(0)
-    cfg = GatedPixelCNNConfig(
-        num_codes=sz["prior"]["num_codes"],
-        channels=sz["prior"]["channels"],
-        layers=sz["prior"]["layers"],
-        kernel_size=5,
-        num_classes=10,
-        dropout=0.0,
-    )
+    cfg = prior_config(sz)
     model = accel.prepare(GatedPixelCNN(cfg)).eval()
     b, hw, rows = sz["sample_batch"], sz["code_map"], sz["naive_rows"]
     labels = accel.to_device(torch.arange(b) % 10)
