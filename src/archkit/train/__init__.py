@@ -1,5 +1,6 @@
 """Training utilities: atomic checkpoints, seeding, a readable classifier loop, the device/precision layer."""
 
+from ..utils.moved import point_moved_names
 from .accelerate import (
     Accelerator,
     available_devices,
@@ -38,6 +39,16 @@ from .targets import as_class_targets, sequence_loss
 from .utils import FitResult, accuracy, batches, fit_classifier, seed_everything
 from .vqvae import VQVAETrainConfig, train_vqvae
 from .vqvae_data import evaluate_vqvae
+
+# Public names that moved: importing them from their old place fails with one line naming the new home.
+point_moved_names(
+    f"{__name__}.sequence",
+    {"archkit.train.schedule": ("LR_SCHEDULES",), "archkit.train.sequence_eval": ("predict_sequences",)},
+)
+point_moved_names(
+    f"{__name__}.vqvae",
+    {"archkit.train.encode": ("encode_dataset",), "archkit.train.vqvae_data": ("image_batches",)},
+)
 
 __all__ = [
     "Accelerator",
