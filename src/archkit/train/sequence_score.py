@@ -33,7 +33,7 @@ PredictProba = Callable[[torch.Tensor, "torch.Tensor | None"], np.ndarray]
 
 def task_classes(shards: str | os.PathLike | None) -> list[str] | None:
     """Class names of a `seq make-task` split folder (FOLDER/train -> FOLDER/task.json), else None."""
-    from ..data.longtasks import TASK_FILE, TASK_KIND
+    from ..data.real_tasks import TASK_FILE, TASK_KIND
 
     if shards is None:
         return None
