@@ -1,6 +1,6 @@
 """MiniRocketClassifier, MultiRocketClassifier, HydraClassifier: aeon classifiers over archkit's torch transforms.
 
-Each is an aeon `BaseClassifier` (so aeon's pipelines, ensembles, benchmarking tools and
+Each is an aeon `BaseClassifier` (so aeon's pipelines, ensembles and
 `check_estimator` take it) that hands the series aeon gives it, (n_cases, n_channels, n_timepoints)
 arrays or lists of (n_channels, n_timepoints_i) arrays for unequal lengths, to
 `archkit.estimators.RocketClassifier` in aeon's layout. The names and the meaning of aeon's own
@@ -73,7 +73,7 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 class _RocketBase(BaseClassifier):
-    """Shared fit/predict: an archkit RocketClassifier with `features`, run on `n_jobs` torch threads."""
+    """Shared fit/predict: an archkit RocketClassifier with `_rocket_features`, run on `n_jobs` torch threads."""
 
     _tags = TAGS
     _rocket_features = "minirocket"
