@@ -2,7 +2,11 @@
 
 Floors, bottom to top (a floor may import any floor below it, never one beside or above it):
 
-    io, threads -> utils -> layers, data -> surgery, models -> loading -> train -> studies, estimators -> cli -> archkit
+    io, threads -> utils -> layers, data -> surgery, models -> loading -> train -> studies, estimators -> aeon -> cli
+    -> archkit
+
+`aeon` (archkit.aeon: aeon classifiers over the estimators) sits above the estimators it wraps; `import archkit`
+leaves it out, so aeon stays an optional extra.
 
 Function-local imports and imports under `if TYPE_CHECKING:` count: a local import still couples the files.
 """
@@ -23,6 +27,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("loading",),
     ("train",),
     ("studies", "estimators"),
+    ("aeon",),
     ("cli",),
     ("__init__", "__main__"),
 ]
