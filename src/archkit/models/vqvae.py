@@ -75,10 +75,10 @@ class VQVAE2Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-        for name, low, high in (("code_dropout", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("beta", 0.0, math.inf)):
+        for name, lo, high in (("code_dropout", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("beta", 0.0, math.inf)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
-                raise ValueError(f"{name}: expected a number in [{low}, {high}), got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value < high:
+                raise ValueError(f"{name}: expected a number in [{lo}, {high}), got {value!r}")
         if self.norm not in NORM_CHOICES or self.norm == "frozen":
             raise ValueError(f"norm: expected one of {[None, 'batch', 'group', 'layer']}, got {self.norm!r}")
         if self.codebook_init not in INITS:

@@ -324,7 +324,8 @@ def finished_seeds(
     if same != (PRESET, asdict(size), list(quantizers), fingerprint):
         return [], 0
     rows, bad = [], []
-    for i, r in enumerate(record.get("rows") if isinstance(record.get("rows"), list) else []):
+    listed = record.get("rows")
+    for i, r in enumerate(listed if isinstance(listed, list) else []):
         problem = row_problem(r)
         if problem:
             bad.append(f"row {i}: {problem}")
@@ -360,7 +361,7 @@ def row_problem(row: Any) -> str | None:
     ):
         if not number(row.get(key)):
             return f"{key!r} expected a number, got {row.get(key, 'nothing')!r}"
-    levels = row.get("usage")
+    levels = row.get("usage") or []
     for key in ("usage", "perplexity", "codes"):
         v = row.get(key)
         if not isinstance(v, list) or not v or not all(number(x) for x in v) or len(v) != len(levels):

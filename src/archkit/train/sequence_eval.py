@@ -93,7 +93,7 @@ def predict_sequences(
     net = accel.compile_model(model)
     was_training = model.training
     model.eval()
-    probs = []
+    probs: list[np.ndarray] = []
     rows = RowBatches(x, batch_size, lengths)
     for xb, lb in tqdm(
         sequence_loader(rows, workers, pin_memory=accel.pin_memory),
