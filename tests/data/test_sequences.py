@@ -182,3 +182,29 @@ def test_two_workers_stream_the_same_batches_and_memmaps_travel_by_reference(tmp
     assert len(blob) < 2000 and torch.equal(pickle.loads(blob)[0][0], plan[0][0])
     with pytest.raises(ValueError, match="workers"):
         next(plan.data.batches(8, workers=-1))
+
+
+@pytest.mark.parametrize("bad", [-40, 0, 49])
+def test_a_shard_whose_lengths_leave_1_to_t_is_skipped_with_a_warning_naming_it(tmp_path, bad):
+    x = np.zeros((3, 48, 2), np.float32)
+    for name, lengths in (("good", [48, 8, 1]), ("bad", [48, bad, 8])):
+        np.save(tmp_path / f"{name}_x.npy", x)
+        np.save(tmp_path / f"{name}_y.npy", np.array([0, 1, 0]))
+        np.save(tmp_path / f"{name}_lengths.npy", np.array(lengths))
+    with pytest.warns(UserWarning, match=rf"skipped 1 corrupt.*bad_x\.npy.*in \[1, 48\].*got {bad} at row 1"):
+        data = ds.open_shards(tmp_path)
+    assert [s.name for s in data.shards] == ["good"]
+    with pytest.raises(ValueError, match=r"^lengths: expected every length in \[1, 48\]"):
+        ds.from_arrays(x, np.zeros(3), np.array([48, bad, 8]))
+    with pytest.raises(ValueError, match=r"^lengths: expected integer lengths"):
+        ds.from_arrays(x, np.zeros(3), np.array([48, 7.5, 8]))
+
+
+def test_text_labels_in_a_shard_skip_it_naming_the_dtype(tmp_path):
+    np.save(tmp_path / "a_x.npy", np.zeros((2, 4, 1), np.float32))
+    np.save(tmp_path / "a_y.npy", np.array(["cat", "dog"]))
+    with (
+        pytest.warns(UserWarning, match=r"a_x\.npy.*dtype <U3, e\.g\. 'cat'"),
+        pytest.raises(ValueError, match="no readable"),
+    ):
+        ds.open_shards(tmp_path)

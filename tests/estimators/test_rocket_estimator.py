@@ -45,7 +45,10 @@ def test_layouts_and_lists_give_the_same_predictions():
     np.testing.assert_allclose(nct.decision_function(x.transpose(0, 2, 1)), ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(as_list.decision_function(list(x)), ref, rtol=1e-5, atol=1e-5)
     assert ntc.score(x, y) == 1.0
-    with pytest.raises(ValueError, match="X has 30 channels, but RocketClassifier is expecting 2"):
+    with (
+        pytest.warns(UserWarning, match='pass layout="nct"'),
+        pytest.raises(ValueError, match="X has 30 channels, but RocketClassifier is expecting 2"),
+    ):
         ntc.predict(x.transpose(0, 2, 1))
 
 

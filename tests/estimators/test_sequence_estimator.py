@@ -48,8 +48,11 @@ def test_aeon_layout_gives_the_same_model_as_the_default_layout():
     ntc = LSTMClassifier(**TINY).fit(x, y)
     nct = LSTMClassifier(**{**TINY, "layout": "nct"}).fit(x.transpose(0, 2, 1), y)
     np.testing.assert_allclose(ntc.predict_proba(x), nct.predict_proba(x.transpose(0, 2, 1)), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="X has 24 channels, but LSTMClassifier is expecting 2"):
-        ntc.predict(x.transpose(0, 2, 1))  # the wrong layout reads T as channels: a clear error, not garbage
+    with (
+        pytest.warns(UserWarning, match='pass layout="nct"'),
+        pytest.raises(ValueError, match="X has 24 channels, but LSTMClassifier is expecting 2"),
+    ):
+        ntc.predict(x.transpose(0, 2, 1))  # the wrong layout reads T as channels: a warning, a clear error
 
 
 def test_a_series_predicts_the_same_alone_and_in_a_batch_with_longer_ones():

@@ -123,3 +123,22 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path):
 def test_missing_run_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no trained VQ-VAE"):
         load_vqvae(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("fsq_levels", 8),
+        ("quantizer", None),
+        ("quantizer", ["ema", 3]),
+        ("levels", True),
+        ("norm", "instance"),
+        ("codebook_init", "zeros"),
+        ("beta", float("nan")),
+        ("ema_decay", 1.0),
+        ("restart_after", -1),
+    ],
+)
+def test_every_config_field_is_checked_by_name(field, value):
+    with pytest.raises(ValueError, match=rf"^{field}: expected"):
+        VQVAE2Config(**{field: value})

@@ -82,11 +82,13 @@ def _record(size, seeds_rows, fingerprint="abc", quantizers=("ema", "fsq", "rota
     from dataclasses import asdict
 
     rows = [
-        {"seed": seed, "quantizer": q, "budget": b, "psnr": 20.0 + seed}
+        {**_row(q, seed, 20.0 + seed, [0.9, 0.9], 6.0, budget=b), "cpu_s": 1.0, "wall_s": 1.0, "cpu_budget_s": 1.0}
         for seed, budgets in seeds_rows
         for q in quantizers
         for b in budgets
     ]
+    for r in rows:
+        r["distinct_sampled_codes"] = 40
     return {
         "preset": "natural-64",
         "size": asdict(size),
@@ -158,3 +160,28 @@ def test_every_model_of_the_study_runs_where_the_accelerator_says(monkeypatch):
     row = qs._prior_row(run.model, images, images[:4], clf, size, 0, accel)
     assert prepared[1:] == [("GatedPixelCNN", accel.device, "32")]  # the yardstick: same device, fp32
     assert row["prior_bits_per_code"] > 0 and row["distinct_sampled_codes"] >= 1
+
+
+@pytest.mark.parametrize(
+    "key, value", [("psnr", None), ("usage", "full"), ("curve", [[1, 2]]), ("prior_bits_per_code", "6"), ("seed", True)]
+)
+def test_a_row_the_resume_or_report_cannot_read_makes_its_seed_run_again(tmp_path, key, value):
+    import json
+
+    from archkit.studies.quantizers import finished_seeds, row_problem
+
+    size, q = QuantizerStudySize(steps=7), ("ema", "fsq", "rotation")
+    record = _record(size, [(0, ("steps", "cpu_time")), (1, ("steps", "cpu_time"))])
+    assert all(row_problem(r) is None for r in record["rows"])
+    broken = next(i for i, r in enumerate(record["rows"]) if r["seed"] == 1 and r["budget"] == "steps")
+    if value is None:
+        del record["rows"][broken][key]
+    else:
+        record["rows"][broken][key] = value
+    assert key in row_problem(record["rows"][broken])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=rf"results\.json: 1 row\(s\) unusable, first row {broken}: '{key}'"):
+        rows, done = finished_seeds(path, size, q, "abc")
+    assert done == 1 and {r["seed"] for r in rows} == {0}  # seed 1 runs again; the report reads only whole rows
+    summarize(rows, q)

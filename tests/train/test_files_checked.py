@@ -39,3 +39,13 @@ def test_a_manifest_entry_that_is_a_string_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"manifest\.json field files\.model\.safetensors: expected an object") as e:
         read_config(folder)
     assert "\n" not in str(e.value)
+
+
+def test_a_value_the_config_itself_refuses_names_the_file_and_the_field():
+    from dataclasses import asdict
+
+    from archkit.models import VQVAE2Config
+
+    fields = {**asdict(VQVAE2Config()), "fsq_levels": [1, 8]}  # the right JSON type, a wrong value
+    with pytest.raises(ValueError, match=r"^run/config\.json: config for VQVAE2Config: fsq_levels: expected"):
+        config_from_dict(VQVAE2Config, fields, "run/config.json")

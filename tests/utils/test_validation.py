@@ -53,3 +53,22 @@ def test_archkit_warnings_are_one_line_naming_files_with_a_count():
         warnings.simplefilter("always")
         warn("x", UnreadableFilesWarning)
     assert caught[0].category is UnreadableFilesWarning and issubclass(UnreadableFilesWarning, UserWarning)
+
+
+def test_check_finite_rows_names_the_first_bad_row_counted_from_the_offset():
+    import numpy as np
+    import torch
+
+    from archkit.utils import check_finite_rows
+
+    x = np.zeros((4, 5, 2), np.float32)
+    check_finite_rows(x, "--x")
+    x[2, 1, 0], x[3, 0, 0] = np.inf, np.nan
+    with pytest.raises(ValueError, match=r"^--x: row 66 holds inf \(every value must be finite"):
+        check_finite_rows(x, "--x", offset=64)
+    with pytest.raises(ValueError, match=r"^X: row 2"):
+        check_finite_rows(torch.from_numpy(x), "X")
+    check_finite_rows(x, "X", lengths=np.array([5, 5, 1, 0]))  # past each row's length: padding, never read
+    with pytest.raises(ValueError, match="row 2"):
+        check_finite_rows(x, "X", lengths=torch.tensor([5, 5, 2, 0]))
+    check_finite_rows(np.array([[1, 2]]), "X")  # integers are finite

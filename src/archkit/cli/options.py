@@ -71,16 +71,31 @@ def accel_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def given_accel_flags(ctx: click.Context | None = None) -> set[str]:
-    """Which of device/precision/compile were set on the command line (or by env), not left at the default.
+    """Which of device/precision/compile were set on the command line (or by env), not left at the default."""
+    return given_flags(ctx) & set(ACCEL_FIELDS)
 
-    `--resume` keeps the run's saved choice for the others.
+
+def given_flags(ctx: click.Context | None = None, rename: dict[str, str] | None = None) -> set[str]:
+    """The parameters set on the command line (or by env), not left at the default, by their config field names.
+
+    `rename` maps a parameter's name to its config field (e.g. x_path -> x). `--resume` takes the
+    saved value of every field not given (archkit.train.resume).
     """
     ctx = ctx or click.get_current_context()
+    rename = rename or {}
     return {
-        name
-        for name in ACCEL_FIELDS
-        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+        rename.get(p.name, p.name)
+        for p in ctx.command.params
+        if p.name
+        and ctx.get_parameter_source(p.name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
     }
 
 
-__all__ = ["EXISTING_RUN", "accel_options", "given_accel_flags"]
+RESUME_HELP = (
+    "Continue the run from its last checkpoint as it was saved: flags left out take the saved values; a flag "
+    "that would change what the weights were made with (model, quantizer, data, split, seed) is refused. "
+    "These may change: {}."
+)
+
+
+__all__ = ["EXISTING_RUN", "RESUME_HELP", "accel_options", "given_accel_flags", "given_flags"]

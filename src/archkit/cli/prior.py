@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .options import EXISTING_RUN, accel_options, given_accel_flags
+from .options import EXISTING_RUN, RESUME_HELP, accel_options, given_flags
 
 STALE = click.option(
     "--accept-stale-codes",
@@ -53,7 +53,13 @@ def prior() -> None:
     default=None,
     help="Codes folder of `vqvae encode` (default RUN/codes; a legacy codes.npz also works).",
 )
-@click.option("--resume", is_flag=True, help="Continue from RUN/prior-<level>/ at its saved step.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help=RESUME_HELP.format(
+        "--steps, --batch-size, --lr, --eval-every, --codes, --accept-stale-codes, --device, --precision, --compile"
+    ),
+)
 @STALE
 @accel_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -61,7 +67,7 @@ def train(run: Path, quiet: bool, **kwargs: Any) -> None:
     """Train (or --resume) the prior of one level; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..train.prior import PriorTrainConfig, train_prior
 
-    rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet, explicit=given_accel_flags())
+    rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet, explicit=given_flags())
     click.echo(
         f"prior level {rec.get('level')} at step {rec.get('step')}: held-out "
         f"{rec.get('test_bits_per_code', float('nan')):.3f} bits/code, code accuracy held-out "

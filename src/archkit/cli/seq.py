@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
-from .options import EXISTING_RUN, accel_options, given_accel_flags
+from .options import EXISTING_RUN, RESUME_HELP, accel_options, given_flags
 from .seq_eval import evaluate
 from .seq_task import make_task
 
@@ -52,7 +52,14 @@ seq.add_command(evaluate)
     "train split picks among ROCKET and LSTMs (their epochs: --epochs). Every run also scores a ROCKET baseline.",
 )
 @click.option("--cv", type=click.IntRange(2, 20), default=3, show_default=True, help="Folds of --model auto.")
-@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help=RESUME_HELP.format(
+        "--x, --y, --shards (the same data, e.g. moved), --epochs, --max-steps, --lr, --lr-schedule, "
+        "--weight-decay, --label-smoothing, --workers, --device, --precision, --compile"
+    ),
+)
 @click.option(
     "--frontend",
     type=click.Choice(FRONTENDS),
@@ -220,7 +227,7 @@ def train(
             click.echo(f"auto chose {summary['chosen']}{tie}")
         click.echo(f"held-out accuracy {summary['held_out_accuracy']:.4f}; wrote {out_dir}")
     else:
-        summary = train_sequence(cfg, resume=resume, explicit=given_accel_flags())
+        summary = train_sequence(cfg, resume=resume, explicit=given_flags(rename={"x_path": "x", "y_path": "y"}))
         if summary["stopped"] == "interrupted":
             click.echo(
                 f"interrupted at step {summary['step']}; resume with: archkit seq train ... --out {out_dir} --resume"
@@ -332,6 +339,7 @@ def predict(
         precision=precision,
         compile=compile,
         workers=workers,
+        name="--x",
     )
     _save_npy(out_path, pred)
     if proba_path is not None:

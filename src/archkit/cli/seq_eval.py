@@ -152,8 +152,9 @@ def predict_shards(
 
 def note_run(cfg: Any, summary: dict[str, Any]) -> dict[str, Any]:
     """Add to a finished run's summary.json what scoring it later needs: class names, channels, T, the test folder."""
+    from ..data.real_tasks import task_classes
     from ..io import atomic_write_json
-    from ..train.sequence_score import source_shape, task_classes
+    from ..train.sequence_score import source_shape
 
     out = Path(cfg.out)
     saved = _read_json(out / RUN_SUMMARY)
@@ -163,7 +164,7 @@ def note_run(cfg: Any, summary: dict[str, Any]) -> dict[str, Any]:
     shape = source_shape(cfg.x, cfg.shards)
     if shape is not None:
         extra.update(in_features=shape[0], timesteps=shape[1])
-    classes = summary.get("classes") or task_classes(cfg.shards)
+    classes = summary.get("classes") or (task_classes(cfg.shards) if cfg.shards else None)
     if classes:
         extra["classes"] = list(classes)
     if cfg.test_shards:

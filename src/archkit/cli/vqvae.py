@@ -10,7 +10,7 @@ import click
 from ..data.loader import DEFAULT_WORKERS
 from ..models.vqvae import QUANTIZERS
 from ..train.vqvae import VQVAETrainConfig
-from .options import EXISTING_RUN, accel_options, given_accel_flags
+from .options import EXISTING_RUN, RESUME_HELP, accel_options, given_flags
 
 
 def _num_codes(value: str) -> int | list[int]:
@@ -89,7 +89,14 @@ def vqvae() -> None:
 )
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --out at its saved step and optimizer state.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help=RESUME_HELP.format(
+        "--steps, --epochs, --batch-size, --lr, --lr-schedule, --eval-every, --log-every, --tensorboard, "
+        "--workers, --augment, --channels-last, --device, --precision, --compile"
+    ),
+)
 @click.option(
     "--tensorboard/--no-tensorboard", default=False, show_default=True, help="Also log to RUN_DIR/tensorboard."
 )
@@ -177,6 +184,7 @@ def train(
 ) -> None:
     """Train (or --resume) a VQVAE2; Ctrl-C saves a checkpoint and exits cleanly."""
     from ..models.vqvae_layout import format_presets
+    from ..models.vqvae_presets import preset_fields
     from ..train.vqvae import train_vqvae
 
     if preset == "list":
@@ -197,7 +205,10 @@ def train(
         cfg = VQVAETrainConfig.from_preset(preset, out=str(out), **given)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--preset") from None
-    result = train_vqvae(cfg, progress=not quiet, explicit=given_accel_flags())
+    explicit = given_flags()
+    if preset is not None:  # a preset's fields count as given (on --resume, one that differs is refused)
+        explicit |= {name for fields in preset_fields(preset) for name in fields}
+    result = train_vqvae(cfg, progress=not quiet, explicit=explicit)
     if result:  # rank 0 only
         levels = ", ".join(
             f"level {l}: {lv['codes_used']}/{lv['codes']} codes" for l, lv in enumerate(result["levels"])

@@ -287,3 +287,30 @@ def write_real_task(
 def _save(tmp: str, array: np.ndarray) -> None:
     with open(tmp, "wb") as f:  # np.save(path) would append .npy to the temporary name
         np.save(f, array)
+
+
+def task_classes(shards: str | os.PathLike) -> list[str] | None:
+    """The class names of the task whose split `shards` is (FOLDER/train or FOLDER/test of make-task), else None.
+
+    Read from FOLDER/task.json when it is one archkit wrote; its `classes` must be a non-empty list of
+    distinct strings (a malformed one is refused naming the file), so every class of the task keeps its
+    id and probability column even when a split lacks it.
+    """
+    path = Path(shards).parent / TASK_FILE
+    if Path(shards).name not in SPLITS or not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"--shards: {str(path)!r} is not readable JSON: {e}") from None
+    if not isinstance(info, dict) or info.get("kind") != TASK_KIND:
+        return None  # someone else's task.json: not ours to interpret
+    classes = info.get("classes")
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise ValueError(f"--shards: {str(path)!r} field 'classes': expected a list of distinct names, got {classes!r}")
+    return classes

@@ -3,7 +3,8 @@
 - `open_npy(x, y)`: one X.npy (N, T, F) opened with mmap_mode="r" + its labels.
 - `open_shards(folder)`: a folder of shards, `NAME.npz` (arrays x, y, optional lengths) and/or
   `NAME_x.npy` + `NAME_y.npy` (+ optional `NAME_lengths.npy`); corrupt shards are skipped with
-  one warning and a count.
+  one warning and a count. A shard is corrupt when its labels are not numbers or a length lies
+  outside [1, T] (T: the shard's padded length), besides unreadable files and mismatched rows.
 - `SequenceData.batches(...)`: shuffled batches streamed shard by shard through a DataLoader
   (`workers`, `pin_memory`); only the requested rows are read, so X is never loaded whole.
 
@@ -23,6 +24,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import torch
 
+from .checks import check_label_dtype, check_lengths
 from .loader import ignore_sigint
 from .memmap import read_rows
 
@@ -275,8 +277,7 @@ def from_arrays(x: Any, y: Any, lengths: Any = None, name: str = "arrays") -> Se
         raise ValueError(f"y: expected one target per sequence ({shape[0]} rows like x), got {len(y)} rows")
     if lengths is not None:
         lengths = np.asarray(lengths)
-        if lengths.shape != (shape[0],):
-            raise ValueError(f"lengths: expected shape ({shape[0]},), got {lengths.shape}")
+        check_lengths(lengths, shape[0], shape[1], "lengths")
     return SequenceData([Shard(name, y, lengths, x_array=x, x_shape=shape)])
 
 
@@ -286,6 +287,7 @@ def open_npy(
     """Open X.npy (N, T, F) memory-mapped (never loaded whole) and Y.npy ((N,) labels or (N, C) one-hot)."""
     x = _load_npy(x_path, "--x", mmap=True)
     y = _load_npy(y_path, "--y", mmap=False)
+    check_label_dtype(y, f"--y ({str(y_path)!r})")
     lengths = None if lengths_path is None else _load_npy(lengths_path, "--lengths", mmap=False)
     return from_arrays(x, y, lengths, name=Path(x_path).name)
 
@@ -341,10 +343,11 @@ def open_shards(folder: str | os.PathLike) -> SequenceData:
 def _check_shard(name: str, x_shape: tuple[int, ...], y: np.ndarray, lengths: np.ndarray | None) -> None:
     if len(x_shape) != 3:
         raise ValueError(f"x has shape {x_shape}, expected (N, T, F)")
+    check_label_dtype(y, "y")
     if len(y) != x_shape[0]:
         raise ValueError(f"y has {len(y)} rows but x has {x_shape[0]}")
-    if lengths is not None and lengths.shape != (x_shape[0],):
-        raise ValueError(f"lengths has shape {lengths.shape}, expected ({x_shape[0]},)")
+    if lengths is not None:
+        check_lengths(lengths, x_shape[0], x_shape[1], "lengths")
 
 
 def _open_npy_shard(path: Path) -> Shard:

@@ -163,15 +163,42 @@ def load_run_estimator(run: str | Path) -> Any:
 
 
 def predict_run_estimator(run: str | Path, x: Any, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids (N,), probabilities (N, C)) of a `--model rocket|auto` run for X (N, T, F), `batch_size` rows at a time."""
+    """(class ids (N,), probabilities (N, C)) of a `--model rocket|auto` run for X (N, T, F), `batch_size` rows at a time.
+
+    C is the task's number of classes (summary.json's num_classes): a class absent from the train split
+    keeps its column, at probability 0, so column k is class id k and pred == proba.argmax(1).
+    """
+    from ..utils.validation import check_finite_rows
+
     est = load_run_estimator(run)
     if x.shape[-1] != est.n_features_in_:
         raise ValueError(f"--x: the model expects {est.n_features_in_} features per step, X has {x.shape[-1]}")
-    probs = [
-        est.predict_proba(np.asarray(x[i : i + batch_size], dtype=np.float32)) for i in range(0, len(x), batch_size)
-    ]
-    p = np.concatenate(probs) if probs else np.zeros((0, len(est.classes_)), np.float32)
-    return est.classes_[p.argmax(1)].astype(np.int64), p.astype(np.float32)
+    num_classes = run_num_classes(run, est.classes_)
+    probs = []
+    for i in range(0, len(x), batch_size):
+        chunk = np.asarray(x[i : i + batch_size], dtype=np.float32)
+        check_finite_rows(chunk, "--x", offset=i)
+        probs.append(est.predict_proba(chunk))
+    seen = np.concatenate(probs) if probs else np.zeros((0, len(est.classes_)), np.float32)
+    p = np.zeros((len(seen), num_classes), np.float32)
+    p[:, np.asarray(est.classes_, dtype=np.int64)] = seen
+    return p.argmax(1).astype(np.int64), p
+
+
+def run_num_classes(run: str | Path, seen: np.ndarray) -> int:
+    """The task's number of classes saved in a run's summary.json (runs saved before it: the classes seen in fit)."""
+    import json
+
+    value = json.loads((Path(run) / SUMMARY).read_text()).get("num_classes")
+    least = int(np.max(seen)) + 1 if len(seen) else 0
+    if value is None:
+        return least
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(
+            f"--run: {str(Path(run) / SUMMARY)!r} has num_classes {value!r}; expected an int >= {least} "
+            f"(the estimator knows class id {least - 1})"
+        )
+    return value
 
 
 def below_baseline(accuracy: float, baseline: dict[str, Any]) -> str | None:

@@ -9,6 +9,11 @@ Accepted X (checked with scikit-learn's own validators, so errors read as they d
 - a list of 2D arrays (one series each, same layout without the case axis) or of 1D arrays
   (univariate), of any lengths: padded to the longest with the true lengths kept, so the model runs
   on packed sequences and padding never changes a prediction.
+
+Under the default layout "ntc", an input with fewer time steps than channels (e.g. aeon's (20, 8, 512),
+read as 8 steps of 512 channels) warns once, naming layout="nct": such series are rare and the
+transposed reading trains without error but on the wrong axis. Every value must be finite: NaN or
+inf is refused naming the first bad row.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_array
+
+from ..utils.notices import warn
+from ..utils.validation import check_finite_rows
 
 LAYOUTS = ("ntc", "nct")
 
@@ -40,8 +48,11 @@ def as_padded_series(X: Any, layout: str) -> tuple[np.ndarray, np.ndarray | None
         and all(hasattr(s, "__len__") and np.ndim(s) in (1, 2) and not np.isscalar(s) for s in X)
         and _ragged_or_2d(X)
     ):
-        return (*_pad_list(X, layout), "list")
-    x = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=1, input_name="X")
+        x, lengths = _pad_list(X, layout)
+        _warn_layout(layout, int(lengths.max()), x.shape[2], "the longest series has")
+        return x, lengths, "list"
+    x = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=1, ensure_all_finite=False, input_name="X")
+    check_finite_rows(x, "X")
     if x.ndim == 2:
         return np.ascontiguousarray(x[:, :, None]), None, "2d"
     if x.ndim != 3:
@@ -51,7 +62,18 @@ def as_padded_series(X: Any, layout: str) -> tuple[np.ndarray, np.ndarray | None
         )
     if x.shape[1] == 0 or x.shape[2] == 0:
         raise ValueError(f"X: found array with shape {x.shape}; every case needs >= 1 time step and >= 1 channel")
+    if layout == "ntc":
+        _warn_layout(layout, x.shape[1], x.shape[2], f"X of shape {x.shape} has")
     return np.ascontiguousarray(x if layout == "ntc" else x.transpose(0, 2, 1)), None, "3d"
+
+
+def _warn_layout(layout: str, steps: int, channels: int, what: str) -> None:
+    """One warning when a series read in archkit's order has fewer time steps than channels (likely aeon's order)."""
+    if layout == "ntc" and steps < channels:
+        warn(
+            f"X: read with layout='ntc' (n_cases, n_timepoints, n_channels), {what} {steps} time steps of "
+            f'{channels} channels; if it is (n_cases, n_channels, n_timepoints) (aeon\'s order), pass layout="nct"'
+        )
 
 
 def _ragged_or_2d(X: Sequence[Any]) -> bool:
@@ -71,8 +93,11 @@ def _pad_list(X: Sequence[Any], layout: str) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(s)[:, None] if np.ndim(s) == 1 else s,
             dtype=np.float32,
             ensure_min_samples=1,
+            ensure_all_finite=False,
             input_name=f"X[{i}]",
         )
+        if not np.isfinite(a).all():
+            check_finite_rows(a[None], "X", offset=i)
         series.append(a if np.ndim(s) == 1 or layout == "ntc" else a.T)
     channels = {a.shape[1] for a in series}
     if len(channels) > 1:

@@ -61,7 +61,10 @@ def config_from_dict(cls: type[C], data: Any, source: str | None = None) -> C:
                 f"{where}config for {cls.__name__}: field {name!r} expected {_hint_text(hints[name])}, "
                 f"got {data[name]!r}"
             )
-    return cls(**data)
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as e:  # the class's own checks (__post_init__) name the field; say where it was read
+        raise ValueError(f"{where}config for {cls.__name__}: {e}") from None
 
 
 def _matches(value: Any, hint: Any) -> bool:

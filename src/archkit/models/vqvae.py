@@ -28,7 +28,8 @@ from torch import nn
 from ..io import checkpoint_exists, load_weights, read_model_config
 from ..layers import ConvNormAct
 from ..layers.fsq import FSQ, check_levels
-from ..layers.quantize import QuantizerOutput, VectorQuantizer
+from ..layers.norm import NORM_CHOICES
+from ..layers.quantize import INITS, QuantizerOutput, VectorQuantizer
 from ..utils import param_dtype_device
 from .vqvae_presets import preset_fields
 
@@ -68,16 +69,32 @@ class VQVAE2Config:
         return cls(**{**preset_fields(name)[0], **overrides})
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "hidden_channels", "res_channels", "code_dim", "levels"):
+        # every field is checked here, by name: a config may come from a file or a notebook, not only the CLI
+        least = {"in_channels": 1, "hidden_channels": 2, "res_channels": 1, "code_dim": 1, "levels": 1}
+        for name, low in {**least, "res_blocks": 0, "restart_after": 0}.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if not isinstance(self.res_blocks, int) or self.res_blocks < 0:
-            raise ValueError(f"res_blocks: expected an int >= 0, got {self.res_blocks!r}")
-        if not 0.0 <= self.code_dropout < 1.0:
-            raise ValueError(f"code_dropout: expected a value in [0, 1), got {self.code_dropout!r}")
-        if self.hidden_channels < 2:
-            raise ValueError(f"hidden_channels: expected >= 2, got {self.hidden_channels}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+        for name, lo, high in (("code_dropout", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("beta", 0.0, math.inf)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value < high:
+                raise ValueError(f"{name}: expected a number in [{lo}, {high}), got {value!r}")
+        if self.norm not in NORM_CHOICES or self.norm == "frozen":
+            raise ValueError(f"norm: expected one of {[None, 'batch', 'group', 'layer']}, got {self.norm!r}")
+        if self.codebook_init not in INITS:
+            raise ValueError(f"codebook_init: expected one of {list(INITS)}, got {self.codebook_init!r}")
+        if not isinstance(self.quantizer, str) and not (
+            isinstance(self.quantizer, (list, tuple)) and all(isinstance(q, str) for q in self.quantizer)
+        ):
+            raise ValueError(
+                f"quantizer: expected one of {list(QUANTIZERS)} or a list of them (one per level, top first), "
+                f"got {self.quantizer!r}"
+            )
+        if not isinstance(self.fsq_levels, (list, tuple)):
+            raise ValueError(
+                f"fsq_levels: expected a grid of ints >= 2 (e.g. [8, 5, 5, 5]) or a list of grids (one per level, "
+                f"top first), got {self.fsq_levels!r}"
+            )
         if self.bottom_stride not in BOTTOM_STRIDES:
             raise ValueError(f"bottom_stride: expected one of {list(BOTTOM_STRIDES)}, got {self.bottom_stride!r}")
         self.layout = LAYOUT_ALIASES.get(self.layout, self.layout)

@@ -323,12 +323,55 @@ def finished_seeds(
     same = (record.get("preset"), record.get("size"), record.get("quantizers"), record.get("classifier_sha256"))
     if same != (PRESET, asdict(size), list(quantizers), fingerprint):
         return [], 0
-    rows = [r for r in record.get("rows") or [] if isinstance(r, dict) and isinstance(r.get("seed"), int)]
+    rows, bad = [], []
+    listed = record.get("rows")
+    for i, r in enumerate(listed if isinstance(listed, list) else []):
+        problem = row_problem(r)
+        if problem:
+            bad.append(f"row {i}: {problem}")
+        else:
+            rows.append(r)
+    if bad:  # such a row's seed is not finished: it runs again and its rows are replaced
+        warnings.warn(f"{path}: {len(bad)} row(s) unusable, first {bad[0]}; their seeds run again", stacklevel=3)
     need = {(q, "steps") for q in quantizers} | ({(q, "cpu_time") for q in quantizers} if size.equal_time else set())
     n = 0
     while need <= {(r.get("quantizer"), r.get("budget")) for r in rows if r["seed"] == n}:
         n += 1
     return [r for r in rows if r["seed"] < n], n
+
+
+_ROW_NUMBERS = ("steps", "cpu_s", "wall_s", "images_per_cpu_s", "images_per_s", "psnr")
+_BUDGET_NUMBERS = {"steps": ("prior_bits_per_code", "frechet_distance", "distinct_sampled_codes"), "cpu_time": ()}
+
+
+def row_problem(row: Any) -> str | None:
+    """What makes a results.json row unusable (a key the resume or the report reads, missing or mistyped), else None."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if not isinstance(row, dict):
+        return f"expected an object, got {type(row).__name__}"
+    if not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool) or row["seed"] < 0:
+        return f"'seed' expected an int >= 0, got {row.get('seed')!r}"
+    if row.get("quantizer") not in QUANTIZERS or row.get("budget") not in _BUDGET_NUMBERS:
+        return f"'quantizer' / 'budget' expected one of {list(QUANTIZERS)} / {list(_BUDGET_NUMBERS)}"
+    for key in (
+        _ROW_NUMBERS + _BUDGET_NUMBERS[row["budget"]] + (("cpu_budget_s",) if row["budget"] == "cpu_time" else ())
+    ):
+        if not number(row.get(key)):
+            return f"{key!r} expected a number, got {row.get(key, 'nothing')!r}"
+    levels = row.get("usage") or []
+    for key in ("usage", "perplexity", "codes"):
+        v = row.get(key)
+        if not isinstance(v, list) or not v or not all(number(x) for x in v) or len(v) != len(levels):
+            return f"{key!r} expected one number per level, got {v!r}"
+    curve = row.get("curve")
+    if not isinstance(curve, list) or not all(
+        isinstance(p, list) and len(p) == 3 and all(map(number, p)) for p in curve
+    ):
+        return "'curve' expected a list of [steps, cpu_s, psnr] points"
+    return None
 
 
 def _fingerprint(model: torch.nn.Module) -> str:
@@ -339,4 +382,4 @@ def _fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["QuantizerStudySize", "finished_seeds", "run"]
+__all__ = ["QuantizerStudySize", "finished_seeds", "row_problem", "run"]

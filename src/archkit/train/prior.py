@@ -25,6 +25,7 @@ from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .codes import CODES_DIR, CodeArray, default_codes_path, load_codes, read_codes_meta
 from .provenance import SHA, STEP, check_provenance
+from .resume import resume_config
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .schedule import warmup_cosine_lr
 
@@ -52,6 +53,11 @@ class PriorTrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (see archkit.train.accelerate)
     precision: str = "32"  # 32 | bf16 | 16-mixed; the softmax/cross-entropy stays fp32
     compile: bool = False  # torch.compile the model
+
+
+# what --resume cannot change (archkit.train.resume), and what it takes as given (they locate the run's data)
+RESUME_FIXED = ("channels", "layers", "kernel_size", "dropout", "attention_every", "attention_heads", "seed")
+RESUME_KEPT = ("level", "codes", "accept_stale_codes")
 
 
 def prior_dir(run: str | Path, level: int) -> Path:
@@ -140,19 +146,24 @@ def code_metrics(
     return {"bits_per_code": nll / max(count, 1) / math.log(2), "accuracy": correct / max(count, 1)}
 
 
-def train_prior(
-    cfg: PriorTrainConfig, progress: bool = True, position: int | None = None, explicit: Collection[str] = ()
-) -> dict[str, Any]:
-    """Train (or resume) the prior of one level; returns the last evaluation record.
-
-    On resume the saved device/precision/compile are kept unless named in `explicit` or set to a
-    non-default value (see archkit.train.accelerate.restore_choice).
-    """
+def _check_budget(cfg: PriorTrainConfig) -> None:
     for name in ("steps", "batch_size", "eval_every"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
     if not cfg.lr > 0:
         raise ValueError(f"lr: expected > 0, got {cfg.lr!r}")
+
+
+def train_prior(
+    cfg: PriorTrainConfig, progress: bool = True, position: int | None = None, explicit: Collection[str] = ()
+) -> dict[str, Any]:
+    """Train (or resume) the prior of one level; returns the last evaluation record.
+
+    A resumed prior continues as saved (archkit.train.resume): a field not named in `explicit` (the
+    CLI's given flags) and left at its default takes the saved value; a given `RESUME_FIXED` field that
+    differs is refused.
+    """
+    _check_budget(cfg)
     codes = load_codes(cfg.run, cfg.codes)
     codes_path = Path(cfg.codes) if cfg.codes else default_codes_path(cfg.run)
     recorded = read_codes_meta(codes_path)
@@ -163,12 +174,15 @@ def train_prior(
     folder = prior_dir(cfg.run, level)
     metrics_path = folder / "metrics.jsonl"
 
-    torch.manual_seed(cfg.seed)
     exists = checkpoint_exists(folder)
     resuming = cfg.resume and exists
-    # a resumed prior keeps the architecture it was created with, whatever the model flags say now
+    # a resumed prior keeps the architecture it was created with: a model flag that would change it is refused
+    saved = read_config(folder).get("train_config") if resuming else None
+    resume_config(cfg, saved, RESUME_FIXED, explicit, f"{str(folder)!r} field 'train_config'", keep=RESUME_KEPT)
+    _check_budget(cfg)  # again: restored values come from a file
+    torch.manual_seed(cfg.seed)
     model_cfg = read_model_config(folder, GatedPixelCNNConfig)[0] if resuming else model_config(codes, level, cfg)
-    restored = restore_choice(cfg, read_config(folder).get("train_config"), explicit) if resuming else []
+    restored = restore_choice(cfg, saved, explicit) if resuming else []
     accel = accelerator_for(cfg, restored)
     model = GatedPixelCNN(model_cfg)
     step = 0

@@ -27,10 +27,11 @@ from ..io import (
 )
 from ..io.outdir import check_out_folder
 from .accelerate import accelerator_for, restore_choice
+from .resume import resume_config
 from .run import GracefulInterrupt, append_jsonl
 from .schedule import lr_at
 from .sequence_eval import evaluate_sequences, save_confusion_png
-from .sequence_score import check_like_training, check_task_classes, single_length, task_classes
+from .sequence_score import check_like_training, check_task_classes, single_length
 from .targets import as_class_targets, infer_num_classes, sequence_loss
 from .utils import seed_everything
 
@@ -42,6 +43,7 @@ CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONFUSION_PNG = "confusion.png"
+DATA_FIELDS = ("x", "y", "shards", "dataset")  # one data source: giving one on --resume replaces the saved one
 
 
 @dataclass
@@ -93,6 +95,14 @@ class SeqTrainConfig:
     compile: bool = False  # torch.compile the model
 
 
+# what --resume cannot change (archkit.train.resume): the model, the data's split and the batch position's meaning
+RESUME_FIXED = (
+    *("hidden", "layers", "bidirectional", "dropout", "frontend", "pool", "conv_channels", "conv_kernel"),
+    *("conv_stride", "conv_blocks", "conv_norm", "fcn_channels", "seed", "val_fraction", "batch_size", "block"),
+    *("dataset", "long_task_train", "long_task_test", "long_task_length"),
+)
+
+
 def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int) -> SequenceClassifierConfig:
     from ..models.sequence import SequenceClassifierConfig
 
@@ -115,8 +125,9 @@ def _model_config(cfg: SeqTrainConfig, in_features: int, num_classes: int) -> Se
 
 
 def load_training_data(cfg: SeqTrainConfig) -> tuple[SequenceData, SequenceData | None, list[str] | None]:
-    """(train, held_out, class_names) for the run's data source."""
+    """(train, held_out, class_names or None: ids 0..max id seen) for the run's data source."""
     from .. import data as ds
+    from ..data.real_tasks import task_classes
 
     sources = [
         name for name, v in (("--x/--y", cfg.x or cfg.y), ("--shards", cfg.shards), ("--dataset", cfg.dataset)) if v
@@ -137,15 +148,16 @@ def load_training_data(cfg: SeqTrainConfig) -> tuple[SequenceData, SequenceData 
     if cfg.dataset:
         real = ds.load_real_dataset(cfg.dataset)
         return real.train(), real.test(), list(real.classes)
+    classes = None
     if cfg.shards:
         data = ds.open_shards(cfg.shards)
+        classes = task_classes(cfg.shards)  # a make-task split: every class of the task, even one it lacks
     else:
         if not (cfg.x and cfg.y):
             raise ValueError(
                 "data: --x and --y go together (X.npy of shape (N, T, F) and Y.npy of shape (N,) or (N, C))"
             )
         data = ds.open_npy(cfg.x, cfg.y)
-    classes = task_classes(cfg.shards)
     if cfg.test_shards:  # the whole of the training data trains; the test folder is scored instead of a share
         if not Path(cfg.test_shards).is_dir():
             raise FileNotFoundError(f"--test-shards: the folder {cfg.test_shards!r} does not exist")
@@ -196,13 +208,15 @@ def train_sequence(
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
     if not isinstance(cfg.workers, int) or cfg.workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = read in the main process), got {cfg.workers!r}")
+    saved = read_config(ckpt).get("train_config") if resume and checkpoint_exists(ckpt) else None
+    resume_config(cfg, saved, RESUME_FIXED, explicit, f"{str(ckpt)!r} field 'train_config'", groups=[DATA_FIELDS])
     seed_everything(cfg.seed)
     train, held, classes = data if data is not None else load_training_data(cfg)
     train, held, num_classes = _validated_targets(train, held, classes)
     classes = classes or [str(i) for i in range(num_classes)]
 
     state = load_trainer_state(ckpt, required=True) if resume and checkpoint_exists(ckpt) else None
-    restored = restore_choice(cfg, read_config(ckpt).get("train_config"), explicit) if state is not None else []
+    restored = restore_choice(cfg, saved, explicit) if state is not None else []
     accel = accelerator_for(cfg, restored)
     if state is not None:
         model_cfg = read_model_config(ckpt, SequenceClassifierConfig)[0]

@@ -72,13 +72,17 @@ def predict_sequences(
     precision: str = "32",
     compile: bool = False,
     workers: int = 0,
+    name: str = "x",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(class ids (N,), probabilities (N, C)) for X (N, T, F), read batch by batch (memmap friendly).
 
     The model is moved to `device` (in place); probabilities are a float32 softmax on the CPU.
     `workers` DataLoader processes read the next batches while the model runs (0: read here).
+    A row holding NaN or inf (within its length) is refused naming `name` and the row, as the
+    scikit-learn estimators refuse it: a network would turn it into NaN probabilities or a plausible class.
     """
     from ..data.sequences import RowBatches, sequence_loader
+    from ..utils.validation import check_finite_rows
 
     if len(getattr(x, "shape", ())) != 3:
         raise ValueError(
@@ -89,7 +93,7 @@ def predict_sequences(
     net = accel.compile_model(model)
     was_training = model.training
     model.eval()
-    probs = []
+    probs: list[np.ndarray] = []
     rows = RowBatches(x, batch_size, lengths)
     for xb, lb in tqdm(
         sequence_loader(rows, workers, pin_memory=accel.pin_memory),
@@ -98,6 +102,7 @@ def predict_sequences(
         disable=not progress,
         leave=False,
     ):
+        check_finite_rows(xb, name, offset=len(probs) * batch_size, lengths=lb)
         xb, lb = accel.to_device((xb, lb))
         with accel.autocast():
             logits = net(xb, lb)

@@ -5,12 +5,10 @@
 - `check_like_training`: refuse data of another channel count or length than the run trained on.
 - `class_targets`: labels turned into class ids of the run, or a one-line refusal naming the shard.
 - `classification_report`: accuracy, balanced accuracy, per-class recall and precision from a confusion matrix.
-- `task_classes`: class names from the task.json that `archkit seq make-task` writes beside its splits.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.real_tasks import task_classes
 from ..data.sequences import SequenceData, open_npy, open_shards
 from .accelerate import Accelerator
 from .targets import as_class_targets
@@ -31,23 +30,9 @@ from .targets import as_class_targets
 PredictProba = Callable[[torch.Tensor, "torch.Tensor | None"], np.ndarray]
 
 
-def task_classes(shards: str | os.PathLike | None) -> list[str] | None:
-    """Class names of a `seq make-task` split folder (FOLDER/train -> FOLDER/task.json), else None."""
-    from ..data.real_tasks import TASK_FILE, TASK_KIND
-
-    if shards is None:
-        return None
-    try:
-        meta = json.loads((Path(shards).resolve().parent / TASK_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    names = meta.get("classes") if isinstance(meta, dict) and meta.get("kind") == TASK_KIND else None
-    return [str(c) for c in names] if isinstance(names, list) and names else None
-
-
 def check_task_classes(expected: Sequence[str] | None, folder: str | os.PathLike, option: str) -> None:
     """Refuse a make-task folder whose task.json names other classes than the run's (another task's test split)."""
-    found = task_classes(folder)
+    found = task_classes(folder)  # archkit.data.real_tasks: None unless the folder is a split of a make-task task
     if expected is not None and found is not None and list(found) != list(expected):
         raise ValueError(
             f"{option}: {str(folder)!r} is a split of a task with classes {found}, the run's classes are {list(expected)}"
@@ -215,5 +200,4 @@ __all__ = [
     "single_length",
     "source_shape",
     "stream_proba",
-    "task_classes",
 ]

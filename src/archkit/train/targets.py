@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.checks import check_label_dtype
+
 
 def _padding_explanation(num_classes: int | None) -> str:
     c = num_classes if num_classes is not None else "C"
@@ -28,7 +30,10 @@ def as_class_targets(y: Any, num_classes: int | None = None, x: Any = None) -> t
 
     `x` (the inputs, or just their shape) lets the error name the padding mistake when Y has X's shape.
     """
-    y_t = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
+    if not isinstance(y, torch.Tensor):
+        y = np.asarray(y)
+        check_label_dtype(y, "y")
+    y_t = torch.as_tensor(y) if not isinstance(y, torch.Tensor) else y
     x_shape = None if x is None else tuple(x.shape if hasattr(x, "shape") else x)
     shape = tuple(y_t.shape)
     if x_shape is not None and len(shape) >= 2 and shape == x_shape:

@@ -6,10 +6,9 @@ Run folder layout:
     RUN_DIR/metrics.jsonl     one line per log step ("train") and per evaluation ("eval")
     RUN_DIR/recon.png         held-out originals (top row) above their reconstructions
     RUN_DIR/codes/            written by `encode_dataset` (memory-mapped .npy per split and level, see codes.py)
-An image folder (--data PATH) is streamed: decoded per item through a DataLoader (--workers N),
-in exactly the batch order the in-memory built-in sets use, so memory does not grow with the folder.
-Works unchanged under `torchrun --nproc_per_node K`: the global batch is split across ranks, the
-codebook statistics are all-reduced inside VectorQuantizer, and only rank 0 writes files.
+An image folder (--data PATH) is decoded per item through a DataLoader (--workers N) in the batch order of the
+in-memory sets, so memory does not grow with the folder. Works unchanged under `torchrun --nproc_per_node K`: the
+global batch is split across ranks, codebook statistics are all-reduced in VectorQuantizer, only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from ..io import (
     load_trainer_state,
     load_weights,
     read_config,
+    read_model_config,
     save_checkpoint,
 )
 from ..io.outdir import check_out_folder
@@ -53,6 +53,7 @@ from .accelerate import (
 )
 from .distributed import DistInfo, any_rank, barrier, cleanup_distributed, init_distributed, replica_divergence
 from .health import HEALTH_HINTS, CodebookHealth, format_health
+from .resume import resume_config
 from .run import GracefulInterrupt, append_jsonl, tensorboard_writer
 from .schedule import LR_SCHEDULES, lr_at
 from .vqvae_data import TrainBatches, evaluate_vqvae, psnr, write_recon
@@ -75,6 +76,7 @@ MODEL_FIELDS = (
     "quantizer",
     "fsq_levels",
 )
+RESUME_FIXED = (*MODEL_FIELDS, "data", "image_size", "seed", "preset")  # what --resume cannot change
 
 
 @dataclass
@@ -177,13 +179,14 @@ def train_vqvae(
 ) -> dict[str, Any]:
     """Train (or resume) a VQVAE2 run in cfg.out; returns the final held-out metrics (rank 0's view).
 
-    On resume the run's saved device/precision/compile are kept unless named in `explicit` (the
-    CLI passes the flags given) or set to a non-default value. `on_step(step, seconds)` is called on
-    rank 0 after every step with the training seconds of this call so far (e.g. to print an ETA).
+    A resumed run continues as saved (archkit.train.resume; `explicit`: the flags given; `RESUME_FIXED` stays).
+    `on_step(step, seconds)` is called on rank 0 after every step with this call's training seconds (an ETA).
     """
     saved, restored = Path(cfg.out) / "train_config.json", []
     if cfg.resume and saved.is_file():
-        restored = restore_choice(cfg, json.loads(saved.read_text(encoding="utf-8")), explicit)
+        before = dataclasses.asdict(read_train_config(cfg.out))  # checked field by field
+        resume_config(cfg, before, RESUME_FIXED, explicit, repr(str(saved)), groups=[("steps", "epochs")])
+        restored = restore_choice(cfg, before, explicit)
     accel = accelerator_for(cfg, restored)
     info = init_distributed(accel.device)
     try:
@@ -201,7 +204,7 @@ def _validate(cfg: VQVAETrainConfig) -> None:
         raise ValueError(f"steps: expected a positive int, got {cfg.steps!r}")
     if cfg.epochs is not None and cfg.epochs <= 0:
         raise ValueError(f"epochs: expected a positive number, got {cfg.epochs!r}")
-    if cfg.lr <= 0:
+    if not cfg.lr > 0:  # NaN too
         raise ValueError(f"lr: expected a positive learning rate, got {cfg.lr!r}")
     if not isinstance(cfg.workers, int) or cfg.workers < 0:
         raise ValueError(f"workers: expected an int >= 0 (0 = decode in the main process), got {cfg.workers!r}")
@@ -224,7 +227,8 @@ def _train(
         raise ValueError(f"batch_size: {cfg.batch_size} is larger than the training set ({len(train)} images)")
     total = cfg.steps if cfg.epochs is None else max(1, round(cfg.epochs * steps_per_epoch))
     torch.manual_seed(cfg.seed)
-    model_cfg = cfg.model_config(train.channels)
+    resuming = cfg.resume and checkpoint_exists(ckpt)
+    model_cfg = read_model_config(ckpt, VQVAE2Config)[0] if resuming else cfg.model_config(train.channels)
     model = VQVAE2(model_cfg)
     model.check_input(train[0][0][None])
     batches = TrainBatches(train, cfg.batch_size, cfg.seed, info, workers=cfg.workers, device=accel.device)
@@ -237,8 +241,7 @@ def _train(
         tqdm.write(format_layout_table(layout_table(model, cfg.image_size)))
         if str(cfg.precision).strip().lower() == "auto":
             tqdm.write(describe_precision(cfg.precision, accel.device))
-    step = 0
-    state = None
+    step, state = 0, None
     if checkpoint_exists(ckpt):
         if not cfg.resume:
             raise ValueError(
@@ -246,7 +249,7 @@ def _train(
                 f"pass --resume to continue it or choose another --out"
             )
         load_weights(ckpt, model)
-        state = load_trainer_state(ckpt, required=True)
+        state = load_trainer_state(ckpt, required=True)  # the model was built from the checkpoint's config above
     accel.prepare(model)  # before the optimizer, so its state lives on the device too
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)  # type: ignore[call-overload]  # the stub omits memory_format

@@ -6,7 +6,7 @@ from .moved import MovedError
 from .notices import ArchkitWarning, FolderLayoutWarning, UnreadableFilesWarning
 from .plots import new_figure, save_figure, save_image_grid
 from .tables import format_table, markdown_table, mean_std
-from .validation import check_choice, check_finite, check_float, check_int, check_range
+from .validation import check_choice, check_finite, check_finite_rows, check_float, check_int, check_range
 
 __all__ = [
     "ArchkitWarning",
@@ -15,6 +15,7 @@ __all__ = [
     "UnreadableFilesWarning",
     "check_choice",
     "check_finite",
+    "check_finite_rows",
     "check_float",
     "check_int",
     "check_range",

@@ -12,9 +12,11 @@ import numbers
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
-__all__ = ["check_choice", "check_finite", "check_float", "check_int", "check_range"]
+__all__ = ["check_choice", "check_finite", "check_finite_rows", "check_float", "check_int", "check_range"]
 
 
 def _bounds_text(min_val: float | None, max_val: float | None, min_open: bool, max_open: bool) -> str:
@@ -82,6 +84,30 @@ def check_finite(value: float, name: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return value
+
+
+def check_finite_rows(x: Any, name: str, offset: int = 0, lengths: Any = None) -> None:
+    """Raise ValueError naming `name` and the first row (counted from `offset`) holding NaN or inf.
+
+    `x` is a batch of rows (an array or tensor, rows first); with `lengths`, only each row's first
+    lengths[i] steps count (padding past them is never read by a model).
+    """
+    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    if a.dtype.kind not in "fc":  # integers and booleans are always finite
+        return
+    finite = np.isfinite(a)
+    if lengths is not None and a.ndim >= 2:
+        steps = np.arange(a.shape[1]).reshape((1, -1) + (1,) * (a.ndim - 2))
+        lens = np.asarray(lengths.cpu() if hasattr(lengths, "cpu") else lengths).reshape((-1,) + (1,) * (a.ndim - 1))
+        finite |= steps >= lens
+    ok = finite.reshape(len(a), -1).all(1) if a.ndim > 1 else finite
+    if not ok.all():
+        row = int(np.argmin(ok))
+        value = a[row][~finite[row]].flat[0]
+        raise ValueError(
+            f"{name}: row {offset + row} holds {value} (every value must be finite: a model cannot score NaN "
+            f"or inf); fix or drop that row"
+        )
 
 
 def check_choice(value: T, name: str, choices: Iterable[T]) -> T:
