@@ -276,11 +276,12 @@ def predict(
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
     from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
-    from ..io import check_out_file
+    from ..io import check_distinct, check_out_file
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
 
+    check_distinct({"--out": out_path, "--proba": proba_path}, {"--x": x_path})
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
             check_out_file(path, what, option)

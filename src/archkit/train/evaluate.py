@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..io import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
+from ..io import atomic_write_json, checkpoint_exists, json_mark, read_config, read_model_config, save_checkpoint
 from ..loading import load_model
 from ..models.resnet import ResNet, ResNetConfig
 from .accelerate import Accelerator, create_accelerator, model_device
@@ -275,7 +275,7 @@ def evaluate_run(
         "priors": prior_overfit(run, len(codes)),
         "rejection": rejection,
         "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes],
-        "written_by": "archkit evaluate",  # lets a later evaluate recognise the file as its own to write over
+        **json_mark("evaluation JSON"),  # lets a later evaluate recognise the file as its own to write over
     }
     atomic_write_json(Path(out) if out else Path(run) / "eval.json", result)
     return result

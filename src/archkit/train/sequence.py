@@ -25,7 +25,7 @@ from ..io import (
     read_model_config,
     save_checkpoint,
 )
-from ..io.outdir import check_out_folder
+from ..io.outdir import claim_out_folder
 from .accelerate import accelerator_for, restore_choice
 from .run import GracefulInterrupt, append_jsonl
 from .schedule import lr_at
@@ -176,7 +176,7 @@ def train_sequence(
             f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out"
         )
     if not resume:
-        check_out_folder(out, "sequence run")
+        claim_out_folder(out, "sequence run")
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")
