@@ -342,6 +342,9 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     """Train VQ-VAE-2 + priors on digits, sample a 10-class grid, evaluate; writes OUT/report.md (resumable)."""
     cfg = DemoConfig.quick() if quick else DemoConfig()
     cfg.device, cfg.precision, cfg.compile = device, precision, compile
+    from ..io.outdir import check_out_folder
+
+    check_out_folder(out, "demo folder")  # before the plan: a refused folder is one line
     click.echo(demo_plan(cfg))
     try:
         m = run_demo(out, cfg, progress=not quiet)

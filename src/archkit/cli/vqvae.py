@@ -241,8 +241,10 @@ def encode(
     compile: bool,
 ) -> None:
     """Write every level's code map (and labels) of the train and test splits to a codes folder (memory-mapped .npy)."""
+    from ..io import check_distinct
     from ..train.encode import encode_dataset
 
+    check_distinct({"--out": out}, {"--run": run_dir})  # the codes never replace the run they come from
     path = encode_dataset(
         run_dir,
         data=data,
