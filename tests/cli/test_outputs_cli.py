@@ -62,8 +62,18 @@ def _run(tmp: Path) -> str:
 
 def _predict_collision(tmp: Path) -> tuple[list[str], Path]:
     x = tmp / "x.npy"
-    return ["seq", "predict", "--run", _run(tmp), "--x", str(x), "--out", str(tmp / "p.npy"), "--proba",
-            str(tmp / "." / "p.npy")], x  # fmt: skip
+    return [
+        "seq",
+        "predict",
+        "--run",
+        _run(tmp),
+        "--x",
+        str(x),
+        "--out",
+        str(tmp / "p.npy"),
+        "--proba",
+        str(tmp / "." / "p.npy"),
+    ], x
 
 
 def _reconstruct_collision(tmp: Path) -> tuple[list[str], Path]:
@@ -86,7 +96,7 @@ def _surgery(op: str) -> Output:
         collide=lambda tmp: (
             ["surgery", op, "--checkpoint", str(tmp / "ckpt"), "--out", str(tmp / "ckpt")],
             tmp / "ckpt" / "notes.txt",
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -116,7 +126,7 @@ OUTPUTS: dict[tuple[str, str], Output] = {
             str(tmp / "pred.npy"),
             "--proba",
             str(t),
-        ],  # fmt: skip
+        ],
         ".npy",
         lambda tmp: (
             [
@@ -132,7 +142,7 @@ OUTPUTS: dict[tuple[str, str], Output] = {
                 str(tmp / "x.npy"),
             ],
             tmp / "x.npy",
-        ),  # fmt: skip
+        ),
     ),
     ("seq train", "out_dir"): Output(
         True, lambda tmp, t: ["seq", "train", "--x", str(tmp / "x.npy"), "--y", str(tmp / "y.npy"), "--out", str(t)]
@@ -145,7 +155,7 @@ OUTPUTS: dict[tuple[str, str], Output] = {
         collide=lambda tmp: (
             ["vqvae", "encode", "--run", str(tmp / "ckpt"), "--out", str(tmp / "ckpt")],
             tmp / "ckpt" / "notes.txt",
-        ),  # fmt: skip
+        ),
     ),
     ("vqvae reconstruct", "out"): Output(
         False,
@@ -170,7 +180,7 @@ EXTRA = {
             str(tmp / "y.npy"),
             "--out",
             str(t),
-        ],  # fmt: skip
+        ],
     )
 }
 
@@ -206,7 +216,7 @@ def test_every_output_option_is_covered():
     )
     assert not set(OUTPUTS) - seen, f"stale rows: {sorted(set(OUTPUTS) - seen)}"
     for key, out in OUTPUTS.items():  # the table agrees with click on file vs folder
-        param = dict((p.name, p) for cmd, p in _params() if cmd == key[0])[key[1]]
+        param = {p.name: p for cmd, p in _params() if cmd == key[0]}[key[1]]
         assert isinstance(param.type, click.Path) and param.type.file_okay != out.folder, key
 
 
@@ -220,8 +230,13 @@ def _inputs(tmp: Path) -> Path:
     (tmp / "ckpt" / "notes.txt").write_text("my checkpoint notes")
     user = tmp / "user"
     user.mkdir()
-    for name, text in {"summary.json": '{"mine": 1}', "report.md": "# my report", "notes.txt": "three years",
-                       "task.json": '{"kind": "mine"}', "train_config.json": "{}"}.items():  # fmt: skip
+    for name, text in {
+        "summary.json": '{"mine": 1}',
+        "report.md": "# my report",
+        "notes.txt": "three years",
+        "task.json": '{"kind": "mine"}',
+        "train_config.json": "{}",
+    }.items():
         (user / name).write_text(text)
     (tmp / "empty_user_folder").mkdir()
     return user

@@ -35,7 +35,7 @@ def test_own_artefact_of_the_same_kind_only(tmp_path):
     run.mkdir()
     (run / "train_config.json").write_text("{}")
     assert artefact_kinds(run) == []  # a config alone is no run: the weights must be there too
-    save_checkpoint(run / "vqvae", nn.Linear(2, 2), {"width": 2}, kind="Tiny")
+    save_checkpoint(run / "vqvae", nn.Linear(2, 2), {"width": 2}, kind="VQVAE2Config")
     atomic_write_json(run / "train_config.json", {"out": str(run)})
     assert "run folder" in artefact_kinds(run)
     with pytest.raises(ValueError, match=r"holds archkit's run folder .*not a codes folder"):

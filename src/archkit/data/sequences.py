@@ -275,8 +275,7 @@ def from_arrays(x: Any, y: Any, lengths: Any = None, name: str = "arrays") -> Se
         raise ValueError(f"y: expected one target per sequence ({shape[0]} rows like x), got {len(y)} rows")
     if lengths is not None:
         lengths = np.asarray(lengths)
-        if lengths.shape != (shape[0],):
-            raise ValueError(f"lengths: expected shape ({shape[0]},), got {lengths.shape}")
+        check_lengths(lengths, shape, "lengths")
     return SequenceData([Shard(name, y, lengths, x_array=x, x_shape=shape)])
 
 
@@ -343,8 +342,19 @@ def _check_shard(name: str, x_shape: tuple[int, ...], y: np.ndarray, lengths: np
         raise ValueError(f"x has shape {x_shape}, expected (N, T, F)")
     if len(y) != x_shape[0]:
         raise ValueError(f"y has {len(y)} rows but x has {x_shape[0]}")
-    if lengths is not None and lengths.shape != (x_shape[0],):
-        raise ValueError(f"lengths has shape {lengths.shape}, expected ({x_shape[0]},)")
+    if lengths is not None:
+        check_lengths(lengths, x_shape, "lengths")
+
+
+def check_lengths(lengths: np.ndarray, x_shape: tuple[int, ...], what: str) -> None:
+    """Raise ValueError unless `lengths` holds one whole number in [1, T] per row of X (N, T, F)."""
+    if lengths.shape != (x_shape[0],):
+        raise ValueError(f"{what} has shape {lengths.shape}, expected ({x_shape[0]},)")
+    if lengths.size and (lengths.dtype.kind not in "iu" or int(lengths.min()) < 1 or int(lengths.max()) > x_shape[1]):
+        raise ValueError(
+            f"{what}: expected whole numbers of steps in [1, {x_shape[1]}] (dtype {lengths.dtype}, "
+            f"range {lengths.min()}..{lengths.max()})"
+        )
 
 
 def _open_npy_shard(path: Path) -> Shard:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json
-from .checkpoint import _manifest_problem
+from .checkpoint import CONFIG, MANIFEST, WEIGHTS, _manifest_problem
 from .outfile import OWN_MARK, check_distinct, check_out_file, is_own_file, own_version
 
 __all__ = [
@@ -57,14 +57,18 @@ def _json(path: Path) -> Any:
         return None
 
 
-def _checkpoint(folder: Path) -> bool:
-    """A complete checkpoint: manifest.json lists files that are there with their sizes, config.json names a kind."""
-    config = _json(folder / "config.json")
+def _checkpoint(folder: Path, model: str | None = None) -> bool:
+    """A complete checkpoint: its manifest lists weights and config, all there at their sizes; the config names
+    a model kind (`model` when given)."""
+    manifest, config = _json(folder / MANIFEST), _json(folder / CONFIG)
     return (
-        (folder / "manifest.json").is_file()
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("files"), dict)
+        and {WEIGHTS, CONFIG} <= set(manifest["files"])
         and _manifest_problem(folder, deep=False) is None
         and isinstance(config, dict)
         and isinstance(config.get("kind"), str)
+        and (model is None or config["kind"] == model)
     )
 
 
@@ -75,7 +79,7 @@ def is_codes_folder(path: str | os.PathLike) -> bool:
 
 
 def _run_folder(p: Path) -> bool:
-    return isinstance(_json(p / "train_config.json"), dict) and _checkpoint(p / "vqvae")
+    return isinstance(_json(p / "train_config.json"), dict) and _checkpoint(p / "vqvae", "VQVAE2Config")
 
 
 def _estimator_run(p: Path) -> bool:
@@ -107,8 +111,10 @@ LEGACY: dict[str, Callable[[Path], bool]] = {
     "codes folder": is_codes_folder,
     "run folder": _run_folder,
     "checkpoint": _checkpoint,
-    "fit folder": lambda p: isinstance(_json(p / "summary.json"), dict) and _checkpoint(p / "checkpoint"),
-    "sequence run": lambda p: _checkpoint(p / "checkpoint") or _estimator_run(p),
+    "fit folder": lambda p: (
+        isinstance(_json(p / "summary.json"), dict) and _checkpoint(p / "checkpoint", "FunctionApproximatorConfig")
+    ),
+    "sequence run": lambda p: _checkpoint(p / "checkpoint", "SequenceClassifierConfig") or _estimator_run(p),
     "study folder": _study,
     "demo folder": _run_folder,
     "long task": _long_task,
