@@ -175,7 +175,7 @@ def train_sequence(
         raise ValueError(
             f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out"
         )
-    if not resume:
+    if not checkpoint_exists(ckpt):  # --resume with nothing to resume starts a new run: the same check
         claim_out_folder(out, "sequence run")
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
