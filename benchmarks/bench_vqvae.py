@@ -25,133 +25,23 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from archkit.data import augment_batch, load_image_dataset
+sys.path.insert(0, str(Path(__file__).parent))  # the modules beside this script
+from _common import batch_order, check_ints, write_json
+from _vqvae_plain import PlainVQVAE2
+from _vqvae_screen import SCREEN_VARIANTS, run_screen
+
+from archkit.data import load_image_dataset
 from archkit.models import VQVAE2, VQVAE2Config
-from archkit.models.vqvae import VQVAEOutput
 from archkit.surgery import format_table, peak_rss_growth_mib
-from archkit.train import atomic_write_json, evaluate_vqvae
-from archkit.train.schedule import lr_at
+from archkit.train import evaluate_vqvae
 from archkit.train.vqvae import train_step
 
 RESULTS = Path(__file__).parent / "results" / "bench_vqvae.json"
 DATASETS = {"digits": 32, "natural": 64}
 
 
-# ---- the plain reference: the author's architecture as the best-known public port builds it ----------
-class PlainQuantize(nn.Module):
-    """EMA vector quantizer with a Gaussian-initialized codebook and no dead-code handling."""
-
-    def __init__(self, dim: int, num_codes: int, decay: float = 0.99, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.num_codes, self.decay, self.eps = num_codes, decay, eps
-        embed = torch.randn(dim, num_codes)
-        self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.zeros(num_codes))
-        self.register_buffer("embed_avg", embed.clone())
-
-    def forward(self, x: torch.Tensor):  # x: (B, H, W, dim)
-        flat = x.reshape(-1, x.shape[-1])
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed + self.embed.pow(2).sum(0, keepdim=True)
-        ind = dist.argmin(1)
-        onehot = F.one_hot(ind, self.num_codes).type(flat.dtype)
-        quant = F.embedding(ind.view(*x.shape[:-1]), self.embed.t())
-        if self.training:
-            with torch.no_grad():
-                self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-                self.embed_avg.mul_(self.decay).add_(flat.t() @ onehot, alpha=1 - self.decay)
-                n = self.cluster_size.sum()
-                size = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n
-                self.embed.copy_(self.embed_avg / size.unsqueeze(0))
-        diff = (quant.detach() - x).pow(2).mean()
-        quant = x + (quant - x).detach()
-        counts = onehot.sum(0)
-        p = counts / counts.sum()
-        ppl = torch.exp(-(p * (p + 1e-10).log()).sum())
-        return quant, diff, ind.view(*x.shape[:-1]), ppl, (counts > 0).float().mean()
-
-
-class PlainResBlock(nn.Module):
-    def __init__(self, ch: int, res_ch: int) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, res_ch, 3, padding=1), nn.ReLU(), nn.Conv2d(res_ch, ch, 1))
-
-    def forward(self, x):
-        return x + self.conv(x)
-
-
-def _plain_encoder(cin: int, ch: int, res_blocks: int, res_ch: int, stride: int) -> nn.Sequential:
-    if stride == 4:
-        layers = [
-            nn.Conv2d(cin, ch // 2, 4, 2, 1),
-            nn.ReLU(),
-            nn.Conv2d(ch // 2, ch, 4, 2, 1),
-            nn.ReLU(),
-            nn.Conv2d(ch, ch, 3, padding=1),
-        ]
-    else:
-        layers = [nn.Conv2d(cin, ch // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(ch // 2, ch, 3, padding=1)]
-    return nn.Sequential(*layers, *[PlainResBlock(ch, res_ch) for _ in range(res_blocks)], nn.ReLU())
-
-
-def _plain_decoder(cin: int, cout: int, ch: int, res_blocks: int, res_ch: int, stride: int) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, ch, 3, padding=1), *[PlainResBlock(ch, res_ch) for _ in range(res_blocks)], nn.ReLU()]
-    if stride == 4:
-        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(ch // 2, cout, 4, 2, 1)]
-    else:
-        layers += [nn.ConvTranspose2d(ch, cout, 4, 2, 1)]
-    return nn.Sequential(*layers)
-
-
-class PlainVQVAE2(nn.Module):
-    """Two-level VQ-VAE-2 exactly as in the author's answer, nothing added (same channels as VQVAE2Config)."""
-
-    def __init__(self, cfg: VQVAE2Config) -> None:
-        super().__init__()
-        c, ch, rb, rc, d = cfg.in_channels, cfg.hidden_channels, cfg.res_blocks, cfg.res_channels, cfg.code_dim
-        n_top, n_bottom = cfg.codes_per_level()
-        self.enc_b = _plain_encoder(c, ch, rb, rc, 4)
-        self.enc_t = _plain_encoder(ch, ch, rb, rc, 2)
-        self.quantize_conv_t = nn.Conv2d(ch, d, 1)
-        self.quantize_t = PlainQuantize(d, n_top)
-        self.dec_t = _plain_decoder(d, d, ch, rb, rc, 2)
-        self.quantize_conv_b = nn.Conv2d(d + ch, d, 1)
-        self.quantize_b = PlainQuantize(d, n_bottom)
-        self.upsample_t = nn.ConvTranspose2d(d, d, 4, 2, 1)
-        self.dec = _plain_decoder(2 * d, c, ch, rb, rc, 4)
-        self.quantizers = [self.quantize_t, self.quantize_b]  # plain list: only for evaluate_vqvae's num_codes
-        self.beta = cfg.beta
-
-    def _encode(self, x):
-        enc_b = self.enc_b(x * 2 - 1)
-        enc_t = self.enc_t(enc_b)
-        qt, dt, it, pt, ut = self.quantize_t(self.quantize_conv_t(enc_t).permute(0, 2, 3, 1))
-        qt = qt.permute(0, 3, 1, 2)
-        dec_t = self.dec_t(qt)
-        qb, db, ib, pb, ub = self.quantize_b(self.quantize_conv_b(torch.cat([dec_t, enc_b], 1)).permute(0, 2, 3, 1))
-        return qt, qb.permute(0, 3, 1, 2), dt + db, [it, ib], [(pt, ut), (pb, ub)]
-
-    def _decode(self, qt, qb):
-        return (self.dec(torch.cat([self.upsample_t(qt), qb], 1)) + 1) / 2
-
-    def forward(self, x):
-        qt, qb, diff, codes, stats = self._encode(x)
-        levels = [{"loss": self.beta * diff, "perplexity": p, "usage": u} for p, u in stats]
-        return VQVAEOutput(self._decode(qt, qb), self.beta * diff, levels, codes)
-
-    @torch.no_grad()
-    def encode(self, x):
-        return self._encode(x)[3]
-
-    def decode_codes(self, codes):
-        qt = F.embedding(codes[0], self.quantize_t.embed.t()).permute(0, 3, 1, 2)
-        qb = F.embedding(codes[1], self.quantize_b.embed.t()).permute(0, 3, 1, 2)
-        return self._decode(qt, qb)
-
-
-# ---- benchmark ------------------------------------------------------------------------------------
 def build(kind: str, channels: int) -> nn.Module:
     cfg = VQVAE2Config(in_channels=channels)
     return VQVAE2(cfg) if kind == "archkit" else PlainVQVAE2(cfg)
@@ -189,8 +79,7 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
         models[kind] = build(kind, train.channels)
         opts[kind] = torch.optim.Adam(models[kind].parameters(), lr=3e-4)
         seconds[kind] = 0.0
-    gen = torch.Generator().manual_seed(0)
-    order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(steps * batch // len(train) + 1)])
+    order = batch_order(len(train), steps, batch)
     entry = record.setdefault(name, {})
     entry.update(
         {
@@ -237,128 +126,6 @@ def run_dataset(name: str, steps: int, batch: int, chunk: int, eval_every: int, 
                 )
             )
     bar.close()
-
-
-# ---- screening: what limits natural-image PSNR at a fixed step budget -----------------------------
-# name -> (VQVAE2Config overrides, lr schedule, peak lr). One factor at a time against the default.
-SCREEN_VARIANTS = {
-    "base": ({}, "constant", 3e-4),
-    "cosine-lr": ({}, "cosine", 1e-3),
-    "no-code-dropout": ({"code_dropout": 0.0}, "constant", 3e-4),
-    "wide-res": ({"res_channels": 64, "res_blocks": 4}, "constant", 3e-4),
-    "code-dim-128": ({"code_dim": 128}, "constant", 3e-4),
-    "lr-1e-3": ({}, "constant", 1e-3),
-    "cosine-6e-4": ({}, "cosine", 6e-4),
-    "cosine-1e-3-no-dropout": ({"code_dropout": 0.0}, "cosine", 1e-3),
-    "cosine-6e-4-no-dropout-wide": ({"code_dropout": 0.0, "res_channels": 64, "res_blocks": 4}, "cosine", 6e-4),
-    # bits at the bottom: 16x16 codes of log2(K) bits each are all a 64x64 image gets
-    "cosine-1e-3-codes-2048": ({"num_codes": [512, 2048]}, "cosine", 1e-3),
-    "cosine-1e-3-codes-4096": ({"num_codes": [1024, 4096]}, "cosine", 1e-3),
-    # 4x the codes per image: 32x32 bottom and 16x16 top maps; narrower so a step costs ~2x, not 4x
-    "stride-2-hidden-64": ({"bottom_stride": 2, "hidden_channels": 64}, "cosine", 1e-3),
-    "stride-2-hidden-64-lr-3e-4": ({"bottom_stride": 2, "hidden_channels": 64}, "constant", 3e-4),
-    # the held-out photos hold hues the 9 training photos lack: random flips + RGB orders ("augment" is no model field)
-    "augment": ({"augment": "flip-permute"}, "constant", 3e-4),
-    "codes-2048-augment": ({"num_codes": [512, 2048], "augment": "flip-permute"}, "cosine", 1e-3),
-    "stride-2-hidden-64-augment": (
-        {"bottom_stride": 2, "hidden_channels": 64, "augment": "flip-permute"},
-        "cosine",
-        1e-3,
-    ),
-}
-
-
-def run_screen(
-    variants: list[str],
-    steps: int,
-    batch: int,
-    chunk: int,
-    out: Path,
-    eval_every: int = 0,
-    save_dir: Path | None = None,
-) -> dict:
-    """Train every variant on the same natural 64x64 batches (interleaved chunks), held-out PSNR at the end.
-
-    eval_every > 0 also records held-out PSNR along the way (the curve says whether a variant is still
-    climbing); save_dir keeps each trained model as a checkpoint folder (safetensors + config.json).
-    """
-    from tqdm.auto import tqdm
-
-    train, test = load_image_dataset("natural", "train", 64), load_image_dataset("natural", "test", 64)
-    models, opts, seconds = {}, {}, {}
-    for name in variants:
-        overrides, schedule, lr = SCREEN_VARIANTS[name]
-        torch.manual_seed(0)
-        models[name] = VQVAE2(
-            VQVAE2Config(in_channels=train.channels, **{k: v for k, v in overrides.items() if k != "augment"})
-        )
-        opts[name] = torch.optim.Adam(models[name].parameters(), lr=lr)
-        seconds[name] = 0.0
-    gen = torch.Generator().manual_seed(0)
-    order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(steps * batch // len(train) + 1)])
-    record = {"steps": steps, "batch_size": batch, "threads": torch.get_num_threads(), "variants": {}}
-    bar = tqdm(total=steps * len(variants), desc="screen")
-    step = 0
-    while step < steps:
-        n = min(chunk, steps - step)
-        for name, model in models.items():
-            _, schedule, lr = SCREEN_VARIANTS[name]
-            t0 = time.perf_counter()
-            for s in range(step, step + n):
-                for group in opts[name].param_groups:
-                    group["lr"] = lr_at(lr, schedule, s, steps)
-                xb = train.images[order[s * batch : (s + 1) * batch]]
-                aug = SCREEN_VARIANTS[name][0].get("augment", "none")
-                train_step(model, opts[name], augment_batch(xb, aug, torch.Generator().manual_seed(s)))
-            seconds[name] += time.perf_counter() - t0
-            bar.update(n)
-        step += n
-        if step == steps or (eval_every and step % eval_every == 0):
-            for name, model in models.items():
-                ev = evaluate_vqvae(model, test.images)
-                overrides, schedule, lr = SCREEN_VARIANTS[name]
-                entry = record["variants"].setdefault(
-                    name, {"overrides": overrides, "lr_schedule": schedule, "lr": lr, "curve": []}
-                )
-                entry.update(
-                    {
-                        "psnr": ev["psnr"],
-                        "codes_used": [lv["codes_used"] for lv in ev["levels"]],
-                        "codes": [lv["codes"] for lv in ev["levels"]],
-                        "params": sum(p.numel() for p in model.parameters()),
-                        "train_s": seconds[name],
-                        "steps_done": step,
-                    }
-                )
-                entry["curve"].append([step, ev["psnr"]])
-                bar.write(f"{name} step {step}: {ev['psnr']:.2f} dB, codes {entry['codes_used']}")
-            atomic_write_json(out, record)  # an interrupted screen keeps its latest numbers
-    bar.close()
-    if save_dir is not None:
-        from archkit.train import save_checkpoint
-
-        for name, model in models.items():
-            save_checkpoint(
-                Path(save_dir) / name, model, model.config, kind="VQVAE2Config", screen=record["variants"][name]
-            )
-    print(
-        format_table(
-            ["variant", "changes", "lr", "held-out PSNR", "codes used", "params", "train s"],
-            [
-                [
-                    k,
-                    str(v["overrides"] or "-"),
-                    f"{v['lr_schedule']} {v['lr']:g}",
-                    f"{v['psnr']:.2f}",
-                    " / ".join(map(str, v["codes_used"])),
-                    v["params"],
-                    f"{v['train_s']:.0f}",
-                ]
-                for k, v in record["variants"].items()
-            ],
-        )
-    )
-    return record
 
 
 def recon_grid(folder: Path, out: Path, n: int = 12) -> dict:
@@ -475,9 +242,7 @@ def main() -> None:
     if args.precision:
         from vqvae_precision import run as run_precision
 
-        for name in ("steps", "batch_size", "threads"):
-            if not 1 <= getattr(args, name) <= 100_000:
-                raise SystemExit(f"--{name.replace('_', '-')}: expected 1..100000, got {getattr(args, name)}")
+        check_ints(args, ("steps", "batch_size", "threads"), 1, 100_000)
         out = args.out if args.out != RESULTS else RESULTS.with_name("bench_vqvae_precision.json")
         run_precision(
             batch=args.batch_size, rounds=args.steps, chunk=1, compile=args.compile, out=out, threads=args.threads
@@ -521,7 +286,7 @@ def main() -> None:
             "peak RSS growth over the first 3 training steps in a fresh process, measured with "
             "archkit.surgery.peak_rss_growth_mib (peak mark reset first); re-measured with --memory-only"
         )
-        atomic_write_json(args.out, record)
+        write_json(args.out, record, say=False)
         print_table(record)
         return
     record["config"] = {
@@ -535,7 +300,7 @@ def main() -> None:
         current = json.loads(args.out.read_text()) if args.out.is_file() else {}
         current.update({k: record[k] for k in ["config", *args.datasets] if k in record})
         record.update({k: v for k, v in current.items() if k not in args.datasets})
-        atomic_write_json(args.out, current)
+        write_json(args.out, current, say=False)
 
     for name in args.datasets:
         record.pop(name, None)

@@ -36,7 +36,7 @@ METHODS = ("aeon-multirocket", "archkit-multirocket", "archkit-auto-refit")
 def fit_one(method: str, task: str, seed: int, tiny: bool, n_test: int | None = None) -> dict[str, Any]:
     """One row fitted on the train split of `seed`: accuracy and the test cases it gets wrong (`n_test`: the
     test split's size, default the benchmark's; another size draws other test cases from the same sources)."""
-    from archkit.data.longtasks import INFO, make_real_task
+    from archkit.data.real_tasks import INFO, make_real_task
     from archkit.estimators.auto import candidate_seed
 
     s = QUICK if tiny else LONG_SIZES

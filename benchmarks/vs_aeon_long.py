@@ -1,6 +1,6 @@
 """`bench_sequences.py --vs aeon --long`: archkit's sequence models next to aeon's ROCKET family, 3 seeds.
 
-Data: the two long tasks of archkit.data.longtasks (T=8192, 8 channels, 4 classes, built from series
+Data: the two long tasks of archkit.data.real_tasks (T=8192, 8 channels, 4 classes, built from series
 bundled with aeon; train and test from disjoint source series; the seed changes both the source split
 and the cases) and the six bundled UCR/UEA sets on their official splits.
 Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier;
@@ -49,7 +49,7 @@ LONG_RAW = dict(frontend="none", fcn_channels=0, hidden=64, layers=1, bidirectio
 def load(data: str, seed: int, quick: bool) -> tuple[Any, np.ndarray, Any, np.ndarray, int]:
     """(x_train, y_train, x_test, y_test, steps): (n, T, C) arrays, or lists of (T_i, C) series for unequal lengths."""
     if data in LONG:
-        from archkit.data.longtasks import make_real_task
+        from archkit.data.real_tasks import make_real_task
 
         s = QUICK if quick else LONG_SIZES
         xtr, ytr = make_real_task(data, s["n_train"], seed=seed, split="train", length=s["length"])
@@ -258,7 +258,7 @@ def print_summary(s: dict[str, Any]) -> None:
 
 def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -> Path:
     """A PNG of `per_class` test cases per class for each long task (channels stacked, one panel per case)."""
-    from archkit.data.longtasks import INFO, make_real_task
+    from archkit.data.real_tasks import INFO, make_real_task
     from archkit.utils import new_figure, save_figure
 
     fig, axes = new_figure(len(LONG) * 4, per_class, figsize=(6 * per_class, 1.6 * 4 * len(LONG)), squeeze=False)
@@ -331,7 +331,7 @@ def rss_check(cache: Path) -> dict[str, Any]:
     import subprocess
     import sys
 
-    from archkit.data.longtasks import write_real_task
+    from archkit.data.real_tasks import write_real_task
 
     out: dict[str, Any] = {"sizes": list(RSS_SIZES), "num_features": RSS_FEATURES, "length": 8192, "batch_size": 32}
     for n in RSS_SIZES:

@@ -27,6 +27,7 @@ WHAT = {
     "train": "loops, checkpoints, accelerate, DDP",
     "studies": "`archkit study NAME`",
     "estimators": "scikit-learn estimators",
+    "aeon": "aeon classifiers (optional extra)",
     "cli": "the `archkit` command",
     "__init__": "archkit's public API",
 }

@@ -22,6 +22,7 @@ PACKAGES = [
     "archkit.train",
     "archkit.studies",
     "archkit.estimators",
+    "archkit.aeon",  # needs the `seq` extra (aeon), which the test extra installs
 ]
 
 

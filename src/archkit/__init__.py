@@ -52,7 +52,7 @@ from .surgery import export_model as export
 from .train import Accelerator, create_accelerator
 from .utils import ArchkitWarning, FolderLayoutWarning, UnreadableFilesWarning
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "FSQ",

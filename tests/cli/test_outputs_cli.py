@@ -33,11 +33,17 @@ INPUTS = {
     ("prior train", "codes"),
     ("prior train", "run"),  # the priors join the run's own checkpoints
     ("sample", "run"),
+    ("seq evaluate", "run_dir"),
+    ("seq evaluate", "shards"),
+    ("seq evaluate", "x_path"),
+    ("seq evaluate", "y_path"),
+    ("seq predict", "shards"),
     ("seq predict", "run_dir"),
     ("seq predict", "x_path"),
     ("seq train", "x_path"),
     ("seq train", "y_path"),
     ("seq train", "shards"),
+    ("seq train", "test_shards"),
     ("surgery compare", "candidate"),
     *((f"surgery {op}", "checkpoint") for op in SURGERY_OPS),
     ("vqvae encode", "run_dir"),
@@ -106,6 +112,21 @@ OUTPUTS: dict[tuple[str, str], Output] = {
     ("export", "out"): Output(False, lambda tmp, t: ["export", "--run", _run(tmp), "--out", str(t)], ".onnx"),
     ("fit", "out_dir"): Output(True, lambda tmp, t: ["fit", "--expr", "x", "--domain", "x=-1:1", "--out", str(t)]),
     ("sample", "out"): Output(False, lambda tmp, t: ["sample", "--run", _run(tmp), "--out", str(t)], ".png"),
+    ("seq evaluate", "out_dir"): Output(
+        True,
+        lambda tmp, t: [
+            "seq",
+            "evaluate",
+            "--run",
+            _run(tmp),
+            "--x",
+            str(tmp / "x.npy"),
+            "--y",
+            str(tmp / "y.npy"),
+            "--out",
+            str(t),
+        ],
+    ),
     ("seq make-task", "out_dir"): Output(True, lambda tmp, t: ["seq", "make-task", "needle", "--out", str(t)]),
     ("seq predict", "out_path"): Output(
         False,
@@ -217,7 +238,7 @@ def test_every_output_option_is_covered():
     assert not set(OUTPUTS) - seen, f"stale rows: {sorted(set(OUTPUTS) - seen)}"
     for key, out in OUTPUTS.items():  # the table agrees with click on file vs folder
         param = {p.name: p for cmd, p in _params() if cmd == key[0]}[key[1]]
-        assert isinstance(param.type, click.Path) and param.type.file_okay != out.folder, key
+        assert isinstance(param.type, click.Path) and param.type.dir_okay == out.folder, key
 
 
 def _inputs(tmp: Path) -> Path:

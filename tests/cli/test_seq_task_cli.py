@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
-from archkit.data.longtasks import make_real_task
+from archkit.data.real_tasks import make_real_task
 from archkit.estimators.seqrun import below_baseline, load_run_estimator, train_estimator
 from archkit.train import SeqTrainConfig
 

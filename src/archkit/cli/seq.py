@@ -9,6 +9,7 @@ import click
 
 from ..models.sequence import CONV_NORMS, FRONTENDS, POOLS
 from .options import EXISTING_RUN, accel_options, given_accel_flags
+from .seq_eval import evaluate
 from .seq_task import make_task
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def seq() -> None:
 
 
 seq.add_command(make_task)
+seq.add_command(evaluate)
 
 
 @seq.command()
@@ -115,6 +117,11 @@ seq.add_command(make_task)
     show_default=True,
     help="Held-out share of --x/--y or --shards (datasets use their own test split).",
 )
+@click.option(
+    "--test-shards",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Score this shard folder (e.g. make-task's test/) instead of a held-out share: all of the data trains.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--workers",
@@ -153,6 +160,7 @@ def train(
     label_smoothing: float,
     max_steps: int,
     val_fraction: float,
+    test_shards: Path | None,
     seed: int,
     workers: int,
     device: str,
@@ -166,6 +174,7 @@ def train(
     """
     from ..estimators.seqrun import baseline_for_run, below_baseline, train_estimator
     from ..train.sequence import SeqTrainConfig, train_sequence
+    from .seq_eval import note_run
 
     cfg = SeqTrainConfig(
         out=str(out_dir),
@@ -193,6 +202,7 @@ def train(
         lr_schedule=lr_schedule,
         max_steps=max_steps,
         val_fraction=val_fraction,
+        test_shards=_str(test_shards),
         seed=seed,
         device=device,
         precision=precision,
@@ -227,6 +237,9 @@ def train(
     warning = below_baseline(summary["held_out_accuracy"], base)
     if warning:
         click.echo(warning, err=True)
+    summary = note_run(cfg, summary)  # class names, channels, T (and the test folder) for `seq evaluate`
+    if test_shards is not None:
+        click.echo(f"test accuracy {summary['test_accuracy']:.4f} on {test_shards} (nothing held out of training)")
 
 
 @seq.command()
@@ -237,8 +250,11 @@ def train(
     type=EXISTING_RUN,
     help="Run folder from `seq train`.",
 )
+@click.option("--x", "x_path", type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F).")
 @click.option(
-    "--x", "x_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="X.npy of shape (N, T, F)."
+    "--shards",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Or a folder of shards, streamed batch by batch; predictions keep the shards' row order.",
 )
 @click.option(
     "--out",
@@ -264,7 +280,8 @@ def train(
 @accel_options
 def predict(
     run_dir: Path,
-    x_path: Path,
+    x_path: Path | None,
+    shards: Path | None,
     out_path: Path,
     proba_path: Path | None,
     batch_size: int,
@@ -273,7 +290,7 @@ def predict(
     precision: str,
     compile: bool,
 ) -> None:
-    """Predict class ids for X.npy, streamed in batches from a memory map."""
+    """Predict class ids for X.npy or a shard folder, streamed in batches from memory maps."""
     from ..data.sequences import open_x
     from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
     from ..io import check_distinct, check_out_file
@@ -285,6 +302,15 @@ def predict(
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
             check_out_file(path, what, option)
+    if x_path is None or shards is not None:
+        from .seq_eval import predict_shards
+
+        pred, proba = predict_shards(run_dir, shards, x_path, batch_size, workers, device, precision, compile)
+        _save_npy(out_path, pred)
+        if proba_path is not None:
+            _save_npy(proba_path, proba)
+        click.echo(f"wrote {len(pred)} predictions to {out_path}")
+        return
     x = open_x(x_path)
     if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
         pred, proba = predict_run_estimator(run_dir, x, batch_size)

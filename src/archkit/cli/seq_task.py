@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..data.longtasks import MAX_CASES, MAX_LENGTH, MIN_LENGTH, TASKS
+from ..data.real_tasks import MAX_CASES, MAX_LENGTH, MIN_LENGTH, TASKS
 
 
 @click.command("make-task")
@@ -46,7 +46,7 @@ def make_task(task: str, out_dir: Path, seed: int, n_train: int, n_test: int, le
 
     Train with `archkit seq train --shards OUT/train` (a held-out share of it) and score on OUT/test.
     """
-    from ..data.longtasks import write_real_task
+    from ..data.real_tasks import write_real_task
 
     folder = write_real_task(out_dir, task, n_train, n_test, seed=seed, length=length, shard_size=shard_size)
     gib = (n_train + n_test) * length * 8 * 4 / 2**30

@@ -1,5 +1,6 @@
 """Data: built-in datasets (shipped inside installed packages or generated) and file readers."""
 
+from ..utils.moved import point_moved_modules, point_moved_names
 from ..utils.plots import save_image_grid
 from .aeon_sets import RealDataset, list_real_datasets, load_real_dataset
 from .augment import AUGMENTATIONS, augment_batch, flip_permute
@@ -17,12 +18,28 @@ from .images import (
 )
 from .layout import FolderLayout, folder_layout
 from .loader import DEFAULT_WORKERS, EpochBatchSampler, epoch_permutation, make_loader
-from .long_task import LONG_TASK, LONG_TASK_CLASSES, make_long_task, write_long_task
-from .longtasks import REAL_TASKS, make_real_task, write_real_task
+from .real_tasks import REAL_TASKS, make_real_task, write_real_task
 from .regression import expand_bounds, parse_domain, rmse, sample_band, sample_box
 from .segmentation import NUM_SEG_CLASSES, DigitCanvas, DigitCanvasConfig, make_digit_canvas
 from .sequences import SequenceData, Shard, from_arrays, open_npy, open_shards
+from .synthetic_task import LONG_TASK, LONG_TASK_CLASSES, make_long_task, write_long_task
 from .tabular import read_csv_table
+
+# Public names that moved: importing them from their old place fails with one line naming the new home.
+point_moved_names(
+    f"{__name__}.images",
+    {"archkit.utils.plots": ("save_image_grid",), "archkit.data.folder": ("EXTENSIONS", "TEST_FRACTION")},
+)
+point_moved_names(
+    f"{__name__}.sequences",
+    {
+        "archkit.data.synthetic_task": ("LONG_TASK", "LONG_TASK_CLASSES", "make_long_task", "write_long_task"),
+        "archkit.data.aeon_sets": ("RealDataset", "SEQ_EXTRA_HINT", "list_real_datasets", "load_real_dataset"),
+    },
+)
+point_moved_modules(
+    {f"{__name__}.long_task": f"{__name__}.synthetic_task", f"{__name__}.longtasks": f"{__name__}.real_tasks"}
+)
 
 __all__ = [
     "AUGMENTATIONS",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .long_task import LONG_TASK
 from .sequences import SequenceData, from_arrays
+from .synthetic_task import LONG_TASK
 
 SEQ_EXTRA_HINT = "install the `seq` extra: pip install 'archkit[seq]' (it provides aeon's bundled UCR/UEA datasets)"
 

@@ -7,7 +7,7 @@
 - `SequenceData.batches(...)`: shuffled batches streamed shard by shard through a DataLoader
   (`workers`, `pin_memory`); only the requested rows are read, so X is never loaded whole.
 
-Real data bundled with aeon lives in `aeon_sets.py`; the generated long task in `long_task.py`.
+Real data bundled with aeon lives in `aeon_sets.py`; the generated long task in `synthetic_task.py`; long tasks built from real series in `real_tasks.py`.
 """
 
 from __future__ import annotations

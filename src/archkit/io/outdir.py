@@ -101,6 +101,15 @@ def _study(p: Path) -> bool:
     )
 
 
+def _sequence_evaluation(p: Path) -> bool:
+    result = _json(p / "evaluation.json")
+    return (
+        isinstance(result, dict)
+        and str(result.get("written_by", "")).startswith(OWN_MARK)
+        and result.get("kind") == "archkit-sequence-evaluation"
+    )
+
+
 def _long_task(p: Path) -> bool:
     task = _json(p / "task.json")
     return isinstance(task, dict) and task.get("kind") == "archkit-long-task"
@@ -118,6 +127,7 @@ LEGACY: dict[str, Callable[[Path], bool]] = {
     "study folder": _study,
     "demo folder": _run_folder,
     "long task": _long_task,
+    "sequence evaluation": _sequence_evaluation,  # `seq evaluate --out`
 }
 KINDS: tuple[str, ...] = tuple(LEGACY)
 # a folder of the key's kind also holds the listed kinds (the demo trains its VQ-VAE in its own folder)

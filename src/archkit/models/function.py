@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from ..layers.features import create_features
 from ..utils.modules import param_dtype_device
 
 ACTIVATIONS = ("tanh", "relu", "selu", "gelu", "silu")
+FIT_MOVED = (
+    "FunctionApproximator.fit moved: use archkit.train.fit_function(model, X, y, FunctionFitConfig(...)) "
+    "or the scikit-learn estimator archkit.FunctionRegressor"
+)
 
 
 class DomainWarning(UserWarning):
@@ -130,6 +134,10 @@ class FunctionApproximator(nn.Module):
         dtype, device = param_dtype_device(self)
         gen = torch.Generator().manual_seed(seed)
         return (torch.randn((batch_size, self.config.in_dim), generator=gen).to(device, dtype),)
+
+    def fit(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Moved: training lives in archkit.train.fit_function (a model holds no training code below its floor)."""
+        raise AttributeError(FIT_MOVED, name="fit", obj=self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_dim) raw inputs -> (N, out_dim) raw outputs; no domain check (see predict)."""

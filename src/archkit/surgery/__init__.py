@@ -1,5 +1,6 @@
 """Model surgery on any nn.Module; every operation returns (new_model, SurgeryReport)."""
 
+from ..utils.moved import point_moved_names
 from .bnfold import bn_scale_shift
 from .bnstats import randomize_bn_stats
 from .compare import CompareReport, compare
@@ -20,6 +21,15 @@ from .measure import (
 from .norms import replace_norm, to_selu
 from .replay import SURGERY_STEPS, record_step, replay_surgery
 from .report import LayerChange, SurgeryReport
+
+# Public names that moved: importing them from their old place fails with one line naming the new home.
+point_moved_names(
+    f"{__name__}.fuse",
+    {
+        "archkit.surgery.bnfold": ("bn_scale_shift", "fold_into_consumer", "fold_into_producer"),
+        "archkit.surgery.edit": ("BN_TYPES",),
+    },
+)
 
 __all__ = [
     "SURGERY_STEPS",

@@ -1,5 +1,6 @@
 """Training utilities: atomic checkpoints, seeding, a readable classifier loop, the device/precision layer."""
 
+from ..utils.moved import point_moved_names
 from .accelerate import (
     Accelerator,
     available_devices,
@@ -33,10 +34,21 @@ from .rocket import rocket_features, transform_shards
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .sequence import SeqTrainConfig, train_sequence
 from .sequence_eval import evaluate_sequences, predict_sequences
+from .sequence_score import classification_report, stream_proba
 from .targets import as_class_targets, sequence_loss
 from .utils import FitResult, accuracy, batches, fit_classifier, seed_everything
 from .vqvae import VQVAETrainConfig, train_vqvae
 from .vqvae_data import evaluate_vqvae
+
+# Public names that moved: importing them from their old place fails with one line naming the new home.
+point_moved_names(
+    f"{__name__}.sequence",
+    {"archkit.train.schedule": ("LR_SCHEDULES",), "archkit.train.sequence_eval": ("predict_sequences",)},
+)
+point_moved_names(
+    f"{__name__}.vqvae",
+    {"archkit.train.encode": ("encode_dataset",), "archkit.train.vqvae_data": ("image_batches",)},
+)
 
 __all__ = [
     "Accelerator",
@@ -59,6 +71,7 @@ __all__ = [
     "check_provenance",
     "checkpoint_exists",
     "checkpoint_path",
+    "classification_report",
     "config_from_dict",
     "confusion_matrix",
     "create_accelerator",
@@ -84,6 +97,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "sequence_loss",
+    "stream_proba",
     "train_prior",
     "train_sequence",
     "train_vqvae",

@@ -28,7 +28,7 @@ FLOAT32_SAFE = 1e30  # largest |value| accepted for X and y: float32 overflows a
 
 @dataclass
 class FunctionFitConfig:
-    """How `fit_function` trains; every field is a keyword of FunctionApproximator.fit."""
+    """How `fit_function` trains a FunctionApproximator."""
 
     optimizer: str = "lbfgs"  # "lbfgs" | "adam"
     max_steps: int = 3000  # optimizer iterations (L-BFGS iterations or Adam steps)

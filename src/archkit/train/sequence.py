@@ -30,6 +30,7 @@ from .accelerate import accelerator_for, restore_choice
 from .run import GracefulInterrupt, append_jsonl
 from .schedule import lr_at
 from .sequence_eval import evaluate_sequences, save_confusion_png
+from .sequence_score import check_like_training, check_task_classes, single_length, task_classes
 from .targets import as_class_targets, infer_num_classes, sequence_loss
 from .utils import seed_everything
 
@@ -53,6 +54,7 @@ class SeqTrainConfig:
     shards: str | None = None  # or a folder of .npy/.npz shards
     dataset: str | None = None  # or "long-task" / a bundled aeon UCR/UEA name
     val_fraction: float = 0.2  # held out of --x/--y or shards (datasets have their own test split)
+    test_shards: str | None = None  # a separate test folder scored instead: nothing is held out of the training data
     # model (in_features and num_classes come from the data)
     hidden: int = 128
     layers: int = 2
@@ -121,6 +123,10 @@ def load_training_data(cfg: SeqTrainConfig) -> tuple[SequenceData, SequenceData 
     ]
     if len(sources) != 1:
         raise ValueError(f"data: give exactly one of --x with --y, --shards or --dataset; got {sources or 'none'}")
+    if cfg.test_shards and cfg.dataset:
+        raise ValueError(
+            "--test-shards: --dataset brings its own test split; use --test-shards with --shards or --x/--y"
+        )
     if cfg.dataset == ds.LONG_TASK:
         folder = Path(cfg.out) / "data"
         xtr, ytr = ds.write_long_task(folder / "train", cfg.long_task_train, seed=cfg.seed, length=cfg.long_task_length)
@@ -139,8 +145,16 @@ def load_training_data(cfg: SeqTrainConfig) -> tuple[SequenceData, SequenceData 
                 "data: --x and --y go together (X.npy of shape (N, T, F) and Y.npy of shape (N,) or (N, C))"
             )
         data = ds.open_npy(cfg.x, cfg.y)
+    classes = task_classes(cfg.shards)
+    if cfg.test_shards:  # the whole of the training data trains; the test folder is scored instead of a share
+        if not Path(cfg.test_shards).is_dir():
+            raise FileNotFoundError(f"--test-shards: the folder {cfg.test_shards!r} does not exist")
+        test = ds.open_shards(cfg.test_shards)
+        check_like_training(test, data.in_features, single_length(data), "--test-shards")
+        check_task_classes(classes, cfg.test_shards, "--test-shards")
+        return data, test, classes
     train, held = data.split(cfg.val_fraction, seed=cfg.seed)
-    return train, held, None
+    return train, held, classes
 
 
 def _validated_targets(

@@ -24,11 +24,15 @@ def new_figure(*args: Any, **kwargs: Any) -> Any:
     return plt.subplots(*args, **kwargs)
 
 
-def save_figure(fig: Any, path: str | Path, kind: str = "figure") -> Path:
-    """Save (atomically) and close a figure; a PNG carries archkit's mark naming `kind` (io/outfile.py)."""
+def save_figure(
+    fig: Any, path: str | Path, rect: tuple[float, float, float, float] | None = None, kind: str = "figure"
+) -> Path:
+    """Save (atomically) and close a figure; `rect` keeps room outside the axes (a legend below them).
+
+    A PNG carries archkit's mark naming `kind` (io/outfile.py)."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     try:
         marked = {"metadata": {"Software": OWN_MARK, KIND_KEY: kind}} if str(path).lower().endswith(".png") else {}
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, **marked))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from archkit.data import open_shards
-from archkit.data.longtasks import TASK_FILE, _pooled, make_real_task, source_split, write_real_task
+from archkit.data.real_tasks import TASK_FILE, _pooled, make_real_task, source_split, write_real_task
 
 pytest.importorskip("aeon")  # the source series ship inside aeon (the `seq` extra)
 
