@@ -126,7 +126,7 @@ def test_symlinks_are_refused_in_and_as_the_folder(tmp_path):
 
 
 def test_make_task_into_its_own_folder_with_a_symlinked_train_is_refused(tmp_path):
-    from archkit.data.longtasks import write_real_task
+    from archkit.data.real_tasks import write_real_task
 
     out = write_real_task(tmp_path / "task", "needle", 4, 4, length=256, shard_size=2)
     user = tmp_path / "user"
