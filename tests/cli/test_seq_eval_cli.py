@@ -229,7 +229,7 @@ def test_wrong_run_and_out_are_refused(lstm_run, tmp_path):
     fake.mkdir()
     (fake / "evaluation.json").write_text('{"kind": "archkit-sequence-evaluation"}')  # no archkit mark
     r = _run(["seq", "evaluate", "--run", run, "--shards", test, "--out", fake])
-    _one_line_error(r, "--out", "was not written by")
+    _one_line_error(r, "--out", "holds files archkit did not write")
     assert (users / "chapter1.tex").read_text() == "mine" and (tmp_path / "file").read_text() == "mine"
     assert (fake / "evaluation.json").read_text() == '{"kind": "archkit-sequence-evaluation"}'
     r = _run(["seq", "evaluate", "--run", run, "--shards", test, "--out", run])  # the run folder itself

@@ -36,7 +36,7 @@ def test_make_task_writes_shards_and_refuses_foreign_folders(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     r = _run(["seq", "make-task", "needle", "--out", tmp_path / "mine", "--length", 256])
-    assert r.exit_code != 0 and "refusing to overwrite" in r.output and "Traceback" not in r.output
+    assert r.exit_code != 0 and "holds files archkit did not write" in r.output and "Traceback" not in r.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     r = _run(["seq", "make-task", "needle", "--out", tmp_path / "x", "--n-train", 0])
     assert r.exit_code != 0 and "--n-train" in r.output

@@ -79,7 +79,7 @@ def test_write_task_shards_stream_back(tmp_path):
 
 def test_write_task_refuses_foreign_folder_and_bad_numbers(tmp_path):
     (tmp_path / "mine.txt").write_text("user data")
-    with pytest.raises(ValueError, match="refusing to overwrite"):
+    with pytest.raises(ValueError, match="holds files archkit did not write"):
         write_real_task(tmp_path, "needle", 4, 4, length=256)
     assert (tmp_path / "mine.txt").read_text() == "user data"
     with pytest.raises(ValueError, match="n_train: expected an int"):

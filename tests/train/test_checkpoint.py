@@ -195,6 +195,7 @@ def test_crash_at_every_step_of_a_checkpoint_write_then_resume_equals_an_uninter
         for name in expected:
             assert torch.equal(got[name], expected[name]), (k, steps[k] if k < len(steps) else "after", name)
         assert sorted(p.name for p in out.iterdir()) == [
+            ".archkit.json",  # the marker: an archkit sequence run
             "checkpoint",
             "confusion.png",
             "metrics.jsonl",

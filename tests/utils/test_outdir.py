@@ -25,11 +25,18 @@ def test_a_user_file_in_the_way_is_refused_and_kept(tmp_path):
 
 
 def test_own_artefact_of_the_same_kind_only(tmp_path):
+    from torch import nn
+
+    from archkit.io import atomic_write_json, save_checkpoint
+
     (tmp_path / "meta.json").write_text(json.dumps({"format": "archkit-codes"}))
     assert check_out_folder(tmp_path, "codes folder") is True
     run = tmp_path / "run"
     run.mkdir()
     (run / "train_config.json").write_text("{}")
+    assert artefact_kinds(run) == []  # a config alone is no run: the weights must be there too
+    save_checkpoint(run / "vqvae", nn.Linear(2, 2), {"width": 2}, kind="VQVAE2Config")
+    atomic_write_json(run / "train_config.json", {"out": str(run)})
     assert "run folder" in artefact_kinds(run)
     with pytest.raises(ValueError, match=r"holds archkit's run folder .*not a codes folder"):
         check_out_folder(run, "codes folder")

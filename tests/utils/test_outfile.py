@@ -15,13 +15,15 @@ from archkit.utils import new_figure, save_figure, save_image_grid
 
 
 def test_archkits_pngs_carry_its_mark_and_a_users_do_not(tmp_path):
-    grid = save_image_grid([torch.rand(2, 3, 4, 4)], tmp_path / "grid.png")
+    grid = save_image_grid([torch.rand(2, 3, 4, 4)], tmp_path / "grid.png", kind="sample grid")
     fig, _ = new_figure(1, 1)
     plot = save_figure(fig, tmp_path / "plot.png")
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "holiday.png")
     assert is_own_file(grid) and is_own_file(plot)
     assert not is_own_file(tmp_path / "holiday.png")
-    check_out_file(grid, "sample grid")  # passes: archkit's own
+    check_out_file(grid, "sample grid")  # passes: archkit's own, of the same kind
+    with pytest.raises(ValueError, match=r"is archkit's sample grid, not a reconstruction grid"):
+        check_out_file(grid, "reconstruction grid")
     with pytest.raises(ValueError, match=r"--out: .*holiday\.png' already exists and archkit did not write it"):
         check_out_file(tmp_path / "holiday.png", "sample grid")
 

@@ -129,7 +129,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     from tqdm.auto import tqdm
 
     from ..io import atomic_write_json, read_config
-    from ..io.outdir import check_out_folder
+    from ..io.outdir import claim_out_folder
     from ..train.codes import CODES_DIR, META
     from ..train.encode import encode_dataset
     from ..train.evaluate import evaluate_run
@@ -138,8 +138,7 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     from ..train.vqvae import VQVAETrainConfig, train_vqvae
 
     out = Path(out)
-    check_out_folder(out, "demo folder")
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_folder(out, "demo folder")
     accel: _AccelChoice = {"device": cfg.device, "precision": cfg.precision, "compile": cfg.compile}
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]
     bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not progress, position=0, dynamic_ncols=True)
@@ -343,6 +342,9 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
     """Train VQ-VAE-2 + priors on digits, sample a 10-class grid, evaluate; writes OUT/report.md (resumable)."""
     cfg = DemoConfig.quick() if quick else DemoConfig()
     cfg.device, cfg.precision, cfg.compile = device, precision, compile
+    from ..io.outdir import check_out_folder
+
+    check_out_folder(out, "demo folder")  # before the plan: a refused folder is one line
     click.echo(demo_plan(cfg))
     try:
         m = run_demo(out, cfg, progress=not quiet)

@@ -15,7 +15,7 @@ import click
 import torch
 from torch import nn
 
-from .model_source import _common, _surgery_command, load_model_and_input, report_and_save
+from .model_source import _common, _surgery_command, check_surgery_out, load_model_and_input, report_and_save
 
 
 def _finetune(model: nn.Module, x: torch.Tensor, epochs: int, lr: float, seed: int) -> None:
@@ -53,6 +53,7 @@ def _convert(
 ) -> None:
     from .. import surgery as s
 
+    check_surgery_out(out, source)
     model, x = load_model_and_input(**source)
     kwargs: dict[str, Any] = dict(rank=rank, energy=energy, layers=list(layers) or None, example_inputs=x)
     if operation == "decompose":

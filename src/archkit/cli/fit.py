@@ -99,7 +99,7 @@ def fit(
     """
     from ..data import parse_domain, parse_expression, read_csv_table, rmse, sample_band, sample_box
     from ..io import atomic_write_json, save_checkpoint
-    from ..io.outdir import check_out_folder
+    from ..io.outdir import check_out_folder, mark_out_folder
     from ..models import FunctionApproximator, FunctionApproximatorConfig
     from ..train.function import FunctionFitConfig, fit_function
 
@@ -202,7 +202,7 @@ def fit(
             f"fit: the fit diverged ({result.stopped}) and no finite model is left; nothing was saved. Try "
             f"--optimizer adam, fewer or lower-frequency --features, or inputs and targets of a smaller range"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    mark_out_folder(out_dir, "fit folder")
     save_checkpoint(out_dir / "checkpoint", model, config, fit=summary)
     _plot(model, truth, bounds, margin, out_dir / "fit.png", X, y)
     atomic_write_json(out_dir / "summary.json", summary)

@@ -115,7 +115,7 @@ def report_and_save(
 ) -> None:
     """Print the surgery report and the compare table; with `out`, save the candidate as a checkpoint."""
     from ..io import save_checkpoint
-    from ..io.outdir import check_out_folder
+    from ..io.outdir import check_out_folder, mark_out_folder
     from ..surgery import compare
 
     if out is not None:
@@ -128,6 +128,7 @@ def report_and_save(
         if config is None:
             raise ValueError("--out: this model has no .config dataclass to save beside its weights")
         previous = getattr(reference, "_archkit_surgery", [])
+        mark_out_folder(out, "checkpoint")
         save_checkpoint(out, candidate, config, surgery=[*previous, *ops], input_shape=list(first_input(x).shape[1:]))
         click.echo(f"saved -> {out}")
 
@@ -149,12 +150,19 @@ def _common(f: Callable) -> Callable:
     return model_source_options(f)
 
 
-def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_kwargs: Any) -> None:
-    from ..io.outdir import check_out_folder
-    from ..surgery import SURGERY_STEPS, record_step
+def check_surgery_out(out: Path | None, source: dict[str, Any]) -> None:
+    """Before any surgery runs: --out must not be the source --checkpoint, nor a user's folder."""
+    from ..io.outdir import check_distinct, check_out_folder
 
     if out is not None:
-        check_out_folder(out, "checkpoint")  # before the surgery runs: a user's folder is refused
+        check_distinct({"--out": out}, {"--checkpoint": source.get("checkpoint")})  # the source checkpoint is kept
+        check_out_folder(out, "checkpoint")
+
+
+def _run(op: str, out: Path | None, repeats: int, source: dict[str, Any], **op_kwargs: Any) -> None:
+    from ..surgery import SURGERY_STEPS, record_step
+
+    check_surgery_out(out, source)
     model, x = load_model_and_input(**source)
     check = {"example_inputs": x} if op == "fuse_bn" else {}  # verify the fold on the input compared below
     new, report = SURGERY_STEPS[op](model, **op_kwargs, **check)

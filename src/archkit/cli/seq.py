@@ -300,11 +300,12 @@ def predict(
     """Predict class ids for X.npy or a shard folder, streamed in batches from memory maps."""
     from ..data.sequences import open_x
     from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
-    from ..io import check_out_file
+    from ..io import check_distinct, check_out_file
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
 
+    check_distinct({"--out": out_path, "--proba": proba_path}, {"--x": x_path})
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
             check_out_file(path, what, option)

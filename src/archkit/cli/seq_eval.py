@@ -174,16 +174,9 @@ def note_run(cfg: Any, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_out(out: Path) -> None:
-    from ..io import check_out_folder, is_own_file
+    from ..io import check_out_folder
 
-    if check_out_folder(out, "sequence evaluation"):
-        marker = out / EVALUATION  # the folder's marker exists: it must be archkit's own evaluation, too
-        meta = _read_json(marker)
-        if not is_own_file(marker) or meta.get("kind") != EVALUATION_KIND:
-            raise ValueError(
-                f"--out: {str(marker)!r} was not written by `archkit seq evaluate`; nothing was written: "
-                f"choose a new or empty folder"
-            )
+    check_out_folder(out, "sequence evaluation")  # new, empty, or an earlier evaluation (io/outdir.py)
 
 
 @click.command("evaluate")
@@ -226,7 +219,7 @@ def evaluate(
     """Score a run on labelled data, streamed: accuracy, balanced accuracy, per-class recall/precision, confusion."""
     import torch
 
-    from ..io import OWN_MARK, atomic_write_json
+    from ..io import OWN_MARK, atomic_write_json, mark_out_folder
     from ..train.metrics import confusion_matrix
     from ..train.sequence_eval import save_confusion_png
     from ..train.sequence_score import classification_report, stream_proba
@@ -252,6 +245,7 @@ def evaluate(
         **report,
         "confusion_matrix": cm.tolist(),
     }
+    mark_out_folder(out_dir, "sequence evaluation")
     save_confusion_png(cm, run.classes, out_dir / CONFUSION_PNG, title=f"confusion matrix ({len(y)} cases)")
     atomic_write_json(out_dir / EVALUATION, result)
     recall = ", ".join(f"{r['class']} {_pct(r['recall'])}" for r in report["per_class"])

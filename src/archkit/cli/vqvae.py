@@ -12,6 +12,8 @@ from ..models.vqvae import QUANTIZERS
 from ..train.vqvae import VQVAETrainConfig
 from .options import EXISTING_RUN, RESUME_HELP, accel_options, given_flags
 
+RECONSTRUCTION = "reconstruction grid"  # the kind its PNG mark names (io/outfile.py)
+
 
 def _num_codes(value: str) -> int | list[int]:
     try:
@@ -250,8 +252,10 @@ def encode(
     compile: bool,
 ) -> None:
     """Write every level's code map (and labels) of the train and test splits to a codes folder (memory-mapped .npy)."""
+    from ..io import check_distinct
     from ..train.encode import encode_dataset
 
+    check_distinct({"--out": out}, {"--run": run_dir})  # the codes never replace the run they come from
     path = encode_dataset(
         run_dir,
         data=data,
@@ -290,12 +294,15 @@ def reconstruct(
     import torch
 
     from ..data.images import load_image_file
+    from ..io import check_distinct, check_out_file
     from ..models.vqvae import load_vqvae
     from ..train.accelerate import create_accelerator
     from ..train.vqvae import read_train_config
     from ..train.vqvae_data import psnr
     from ..utils import save_image_grid
 
+    check_distinct({"--out": out}, {f"IMAGE {str(p)!r}": p for p in images})  # never the image being read
+    check_out_file(out, RECONSTRUCTION)  # a user's PNG is never written over
     accel = create_accelerator(device, precision, compile)
     model = accel.prepare(load_vqvae(run_dir))
     size = image_size or read_train_config(run_dir).image_size
@@ -307,6 +314,6 @@ def reconstruct(
     )
     with torch.no_grad(), accel.autocast():
         recon = decode(encode(accel.to_device(x))).float().clamp(0, 1).cpu()
-    save_image_grid([x, recon], out)
+    save_image_grid([x, recon], out, kind=RECONSTRUCTION)
     mse = (recon - x).pow(2).mean().item()
     click.echo(f"wrote {out} ({len(images)} image(s), PSNR {psnr(mse):.2f} dB)")

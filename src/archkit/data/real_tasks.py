@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, claim_out_folder
 
 REAL_TASKS = ("needle", "order")
 TASKS = REAL_TASKS
@@ -214,23 +214,6 @@ def make_real_task(
     return (make_needle if task == "needle" else make_order)(n, seed, split, length, draw, info)
 
 
-def _check_out(folder: Path) -> None:
-    """Refuse a folder that exists, is not empty and is not an archkit long task written earlier."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out: {str(folder)!r} is a file; expected a folder for the task's shards")
-    if folder.is_dir() and any(folder.iterdir()):
-        marker = folder / TASK_FILE
-        try:
-            kind = json.loads(marker.read_text()).get("kind") if marker.is_file() else None
-        except (OSError, ValueError, AttributeError):
-            kind = None
-        if kind != TASK_KIND:
-            raise ValueError(
-                f"--out: {str(folder)!r} is not empty and was not written by `archkit seq make-task` "
-                f"(no {TASK_FILE}); refusing to overwrite it: choose an empty or new folder"
-            )
-
-
 def write_real_task(
     folder: str | os.PathLike,
     task: str,
@@ -253,7 +236,7 @@ def write_real_task(
     seed = _check_int(seed, "seed", 0, 2**31 - 1)
     shard_size = _check_int(shard_size, "shard_size", 1, MAX_CASES)
     folder = Path(folder)
-    _check_out(folder)
+    claim_out_folder(folder, "long task")  # a user's folder, or one holding a symlink (train/ -> elsewhere), is refused
     for split in SPLITS:
         shutil.rmtree(folder / split, ignore_errors=True)  # archkit's own shards of an earlier task (checked above)
     (folder / TASK_FILE).unlink(missing_ok=True)

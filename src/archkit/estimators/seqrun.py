@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, check_out_folder, mark_out_folder
 
 ESTIMATOR = "estimator.pkl"
 SUMMARY = "summary.json"
@@ -103,6 +103,7 @@ def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None =
     if model not in MODELS[1:]:
         raise ValueError(f"--model: expected one of {list(MODELS)}, got {model!r}")
     out = Path(cfg.out)
+    check_out_folder(out, "sequence run")  # a user's folder (their summary.json) is refused before any work
     for held_there in (ESTIMATOR, "checkpoint"):
         if (out / held_there).exists():
             raise ValueError(f"--out: {str(out)!r} already holds a run ({held_there}); choose a new --out")
@@ -135,7 +136,7 @@ def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None =
         summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
     else:
         summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, x, y)
-    out.mkdir(parents=True, exist_ok=True)
+    mark_out_folder(out, "sequence run")
     blob = pickle.dumps(est)
     atomic_write(out / ESTIMATOR, lambda tmp: Path(tmp).write_bytes(blob))
     summary["estimator_sha256"] = hashlib.sha256(blob).hexdigest()

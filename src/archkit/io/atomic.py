@@ -6,32 +6,42 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
-    """Call `write(tmp_path)` on a temp file beside `path`, then move it in place: readers never see half a file.
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new temp file beside `path`; on success move it onto `path`, on any error remove it.
 
-    The temp name keeps the target's suffix (libraries pick the format from it) and gets the usual
-    umask-based permissions rather than mkstemp's private 0600.
+    The temp name is unpredictable and created exclusively (mkstemp: O_CREAT | O_EXCL), so nothing
+    planted in the folder beforehand (a symlink at a guessable name) is ever written through. It keeps
+    the target's suffix (libraries pick the format from it) and gets the usual umask-based permissions
+    rather than mkstemp's private 0600. `os.replace` swaps a symlink at `path` itself, never its target.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
+    tmp = Path(name)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        write(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call `write(tmp_path)` on a temp file beside `path`, then move it in place: readers never see half a file."""
+    with atomic_path(path) as tmp:
+        write(str(tmp))
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -1,71 +1,162 @@
 """Output folders: archkit writes only into a folder that is new, empty, or its own artefact of the same kind.
 
-Each kind of folder archkit writes is recognized by the file it always holds (its manifest): a codes
-folder by `meta.json` with format "archkit-codes", a run folder by `train_config.json`, a checkpoint
-by `manifest.json`, and so on (`KINDS`). Anything else in the way (a user's thesis, a run folder
-given as a codes destination) is refused with one line naming the folder and what is in it, before
-any work starts. Only the hidden temp folders archkit itself leaves (".NAME.tmp-...") do not count.
+A folder is archkit's own when it carries archkit's marker `.archkit.json`
+({"written_by": "archkit <version>", "kind": KIND}), written (atomically) by the command that
+created it before anything else, never because a common name such as summary.json or report.md is
+there. Folders written by earlier releases carry no marker: they are recognised by their signature,
+checked on content (`LEGACY`): a run folder's train_config.json parses and its vqvae/ checkpoint
+manifest lists files that are there, a --model rocket|auto run's estimator.pkl matches the SHA-256
+in its summary.json, a study's results.json parses beside report.md and a PNG archkit marked, and so
+on. The first command that claims such a folder adds the marker.
 
-Single output files (`sample --out grid.png`, `export --out model.onnx`, `evaluate --out eval.json`) are
-written over only when archkit wrote them: its PNGs carry the text chunk Software=archkit, its JSON files a
-"written_by" key, its ONNX models a "written_by" metadata entry and its .pt2 archives an extra file
-`archkit.json` (`is_own_file`). Formats that cannot carry a mark (.npy) are never written over.
+A symlink as the folder, or anywhere inside it, is refused: writing through it would reach a user's
+files. Anything else in the way is refused with one line naming the folder and what is in it, before
+any work starts. Only the hidden temp folders archkit itself leaves (".NAME.tmp-...") do not count.
+Single output files: see outfile.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json
+from .checkpoint import CONFIG, MANIFEST, WEIGHTS, _manifest_problem
+from .outfile import OWN_MARK, check_distinct, check_out_file, is_own_file, own_version
 
 __all__ = [
     "KINDS",
+    "MARKER",
     "OWN_MARK",
     "artefact_kinds",
+    "check_distinct",
     "check_out_file",
     "check_out_folder",
+    "claim_out_folder",
+    "folder_kind",
     "is_codes_folder",
     "is_own_file",
+    "mark_out_folder",
 ]
 
+MARKER = ".archkit.json"  # names the kind of folder archkit wrote here
 CODES_FORMAT = "archkit-codes"
-OWN_MARK = "archkit"  # the value of the mark each written file carries (see is_own_file)
 _LEFTOVER = re.compile(r"^\..+\.(tmp|old)-")
 
-# kind -> files (relative paths) any one of which marks a folder as that kind of archkit artefact
-KINDS: dict[str, tuple[str, ...]] = {
-    "codes folder": ("meta.json",),
-    "run folder": ("train_config.json", "vqvae/manifest.json", "metrics.jsonl"),
-    "checkpoint": ("manifest.json",),
-    "fit folder": ("checkpoint/manifest.json", "summary.json"),
-    "sequence run": ("checkpoint/manifest.json", "summary.json", "metrics.jsonl"),
-    "study folder": ("results.json", "report.md"),
-    "demo folder": ("metrics.json", "train_config.json", "vqvae/manifest.json"),
-    "sequence evaluation": ("evaluation.json",),  # `seq evaluate`; its JSON also names the kind and carries the mark
-}
+
+def _json(path: Path) -> Any:
+    """The parsed JSON at `path`, or None when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _checkpoint(folder: Path, model: str | None = None) -> bool:
+    """A complete checkpoint: its manifest lists weights and config, all there at their sizes; the config names
+    a model kind (`model` when given)."""
+    manifest, config = _json(folder / MANIFEST), _json(folder / CONFIG)
+    return (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("files"), dict)
+        and {WEIGHTS, CONFIG} <= set(manifest["files"])
+        and _manifest_problem(folder, deep=False) is None
+        and isinstance(config, dict)
+        and isinstance(config.get("kind"), str)
+        and (model is None or config["kind"] == model)
+    )
 
 
 def is_codes_folder(path: str | os.PathLike) -> bool:
     """True when `path/meta.json` says the folder is an archkit codes folder."""
-    try:
-        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    meta = _json(Path(path) / "meta.json")
     return isinstance(meta, dict) and meta.get("format") == CODES_FORMAT
 
 
-def _is_kind(path: Path, kind: str) -> bool:
-    if kind == "codes folder":
-        return is_codes_folder(path)
-    return any((path / marker).is_file() for marker in KINDS[kind])
+def _run_folder(p: Path) -> bool:
+    return isinstance(_json(p / "train_config.json"), dict) and _checkpoint(p / "vqvae", "VQVAE2Config")
+
+
+def _estimator_run(p: Path) -> bool:
+    summary = _json(p / "summary.json")
+    if not isinstance(summary, dict) or not (p / "estimator.pkl").is_file():
+        return False
+    h = hashlib.sha256()
+    with open(p / "estimator.pkl", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest() == summary.get("estimator_sha256")
+
+
+def _study(p: Path) -> bool:
+    return (
+        isinstance(_json(p / "results.json"), dict)
+        and (p / "report.md").is_file()
+        and any(is_own_file(png) for png in p.glob("*.png"))
+    )
+
+
+def _sequence_evaluation(p: Path) -> bool:
+    result = _json(p / "evaluation.json")
+    return (
+        isinstance(result, dict)
+        and str(result.get("written_by", "")).startswith(OWN_MARK)
+        and result.get("kind") == "archkit-sequence-evaluation"
+    )
+
+
+def _long_task(p: Path) -> bool:
+    task = _json(p / "task.json")
+    return isinstance(task, dict) and task.get("kind") == "archkit-long-task"
+
+
+# kind -> how a folder of that kind written before markers existed is recognised (its content, checked)
+LEGACY: dict[str, Callable[[Path], bool]] = {
+    "codes folder": is_codes_folder,
+    "run folder": _run_folder,
+    "checkpoint": _checkpoint,
+    "fit folder": lambda p: (
+        isinstance(_json(p / "summary.json"), dict) and _checkpoint(p / "checkpoint", "FunctionApproximatorConfig")
+    ),
+    "sequence run": lambda p: _checkpoint(p / "checkpoint", "SequenceClassifierConfig") or _estimator_run(p),
+    "study folder": _study,
+    "demo folder": _run_folder,
+    "long task": _long_task,
+    "sequence evaluation": _sequence_evaluation,  # `seq evaluate --out`
+}
+KINDS: tuple[str, ...] = tuple(LEGACY)
+# a folder of the key's kind also holds the listed kinds (the demo trains its VQ-VAE in its own folder)
+_ALSO: dict[str, tuple[str, ...]] = {"demo folder": ("run folder",)}
+
+
+def folder_kind(path: str | os.PathLike) -> str | None:
+    """The kind archkit's marker in `path` names, or None (no marker, or not one archkit wrote)."""
+    marker = _json(Path(path) / MARKER)
+    if (
+        isinstance(marker, dict)
+        and str(marker.get("written_by", "")).startswith(OWN_MARK)
+        and marker.get("kind") in LEGACY
+    ):
+        return str(marker["kind"])
+    return None
+
+
+def _kinds_of(p: Path) -> list[str]:
+    marked = folder_kind(p)
+    if marked is not None:
+        return [marked, *_ALSO.get(marked, ())]
+    return [kind for kind, legacy in LEGACY.items() if legacy(p)]
 
 
 def artefact_kinds(path: str | os.PathLike) -> list[str]:
-    """The kinds of archkit artefact `path` is recognized as (empty for a folder archkit did not write)."""
+    """The kinds of archkit artefact `path` is recognised as (empty for a folder archkit did not write)."""
     p = Path(path)
-    return [kind for kind in KINDS if p.is_dir() and _is_kind(p, kind)]
+    return _kinds_of(p) if p.is_dir() and not p.is_symlink() else []
 
 
 def _visible(path: Path) -> list[str]:
@@ -73,14 +164,28 @@ def _visible(path: Path) -> list[str]:
     return sorted(e.name for e in path.iterdir() if not _LEFTOVER.match(e.name))
 
 
+def _first_link(path: Path) -> Path | None:
+    """The first symlink inside `path` (archkit never makes one, so any is a user's), or None."""
+    for root, dirs, files in os.walk(path):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(root, name)):
+                return Path(root, name)
+    return None
+
+
 def check_out_folder(path: str | os.PathLike, kind: str, option: str = "--out") -> bool:
     """Raise ValueError unless `path` is missing, empty, or archkit's own `kind`; True when it already holds one.
 
-    `kind` is a key of KINDS. The message names the folder, what it holds, and what to do instead.
+    `kind` is one of KINDS. The message names the folder, what it holds, and what to do instead.
     """
-    if kind not in KINDS:
+    if kind not in LEGACY:
         raise ValueError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
     p = Path(path)
+    if p.is_symlink():
+        raise ValueError(
+            f"{option}: {str(p)!r} is a symlink; nothing was written: archkit does not write through links, "
+            f"give the real folder or a new one"
+        )
     if not p.exists():
         return False
     if not p.is_dir():
@@ -88,49 +193,35 @@ def check_out_folder(path: str | os.PathLike, kind: str, option: str = "--out") 
     entries = _visible(p)
     if not entries:
         return False
-    if _is_kind(p, kind):
+    link = _first_link(p)
+    if link is not None:
+        raise ValueError(
+            f"{option}: {str(p)!r} holds the symlink {str(link.relative_to(p))!r}; nothing was written: archkit "
+            f"does not write through links into other folders, choose a new or empty folder"
+        )
+    kinds = _kinds_of(p)
+    if kind in kinds:
         return True
-    others = [k for k in artefact_kinds(p) if k != kind]
     shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-    what = f"archkit's {others[0]}" if others else "files archkit did not write"
+    what = f"archkit's {kinds[0]}" if kinds else "files archkit did not write"
     raise ValueError(
         f"{option}: {str(p)!r} holds {what} ({shown}), not a {kind}; nothing was written: choose a new or empty folder"
     )
 
 
-def is_own_file(path: str | os.PathLike) -> bool:
-    """True when the file at `path` carries archkit's mark for its format (PNG, JSON, ONNX, .pt2)."""
+def mark_out_folder(path: str | os.PathLike, kind: str) -> Path:
+    """Create `path` if needed and write archkit's marker naming `kind` (atomically), unless it carries one already."""
+    if kind not in LEGACY:
+        raise ValueError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
     p = Path(path)
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".png":
-            from PIL import Image
-
-            with Image.open(p) as img:
-                return str(img.info.get("Software", "")).startswith(OWN_MARK)
-        if suffix == ".json":
-            data = json.loads(p.read_text(encoding="utf-8"))
-            return isinstance(data, dict) and str(data.get("written_by", "")).startswith(OWN_MARK)
-        if suffix == ".onnx":
-            import onnx
-
-            props = onnx.load(str(p), load_external_data=False).metadata_props
-            return any(e.key == "written_by" and e.value.startswith(OWN_MARK) for e in props)
-        if suffix == ".pt2":
-            with zipfile.ZipFile(p) as z:
-                return any(name.endswith("extra/archkit.json") for name in z.namelist())
-    except Exception:  # unreadable or another format under that suffix: not ours
-        return False
-    return False
+    p.mkdir(parents=True, exist_ok=True)
+    if folder_kind(p) is None:
+        atomic_write_json(p / MARKER, {"written_by": own_version(), "kind": kind})
+    return p
 
 
-def check_out_file(path: str | os.PathLike, what: str, option: str = "--out") -> None:
-    """Raise ValueError when `path` is a folder, or a file archkit did not write; a new path passes."""
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{option}: {str(p)!r} is a folder; expected the path of the {what} file to write")
-    if p.exists() and not is_own_file(p):
-        raise ValueError(
-            f"{option}: {str(p)!r} already exists and archkit did not write it; nothing was written: "
-            f"choose another file name for the {what}"
-        )
+def claim_out_folder(path: str | os.PathLike, kind: str, option: str = "--out") -> bool:
+    """`check_out_folder`, then create the folder with archkit's marker; True when it already held a `kind`."""
+    held = check_out_folder(path, kind, option)
+    mark_out_folder(path, kind)
+    return held

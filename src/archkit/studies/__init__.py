@@ -10,6 +10,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from ..io.outdir import claim_out_folder
+
 STUDIES: dict[str, str] = {
     "reduction": "archkit.studies.reduction:run",
     "bn-batch1": "archkit.studies.bn_batch1:run",
@@ -43,7 +45,7 @@ def run_study(name: str, out_dir: str | Path, seeds: int = 3, quick: bool = Fals
         )
     module, attr = STUDIES[name].split(":")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_folder(out, "study folder", "out_dir")  # a user's folder (their report.md) is refused
     return getattr(importlib.import_module(module), attr)(out, seeds=seeds, quick=quick, **budget)
 
 

@@ -29,10 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io.outdir import OWN_MARK
+from ..io.atomic import atomic_path
+from ..io.outfile import KIND_KEY, OWN_MARK, check_out_file, json_mark
 from .measure import output_error
 
 FORMATS = ("onnx", "pt2")
+EXPORT_KIND = "exported model"  # the kind its mark names (io/outfile.py)
 EXPORT_EXTRA_HINT = "install the `export` extra: pip install 'archkit[export]' (onnx, onnxscript, onnxruntime)"
 
 
@@ -123,10 +125,10 @@ def _quiet() -> Iterator[None]:
 
 def _write(module: nn.Module, args: tuple, path: Path, fmt: str, opset: int | None) -> None:
     with _quiet(), torch.no_grad():
-        mark = {"written_by": OWN_MARK}  # lets `archkit export` recognise the file as its own to write over
+        mark = {"written_by": OWN_MARK, KIND_KEY: EXPORT_KIND}  # `archkit export` may write over its own exports
         if fmt == "pt2":
             program = torch.export.export(module, args)
-            torch.export.save(program, str(path), extra_files={"archkit.json": json.dumps(mark)})
+            torch.export.save(program, str(path), extra_files={"archkit.json": json.dumps(json_mark(EXPORT_KIND))})
         else:
             import onnx
 
@@ -227,6 +229,7 @@ def export_model(
         raise ExportError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     path = Path(path)
     fmt = _format_of(path, format)
+    check_out_file(path, EXPORT_KIND, "path")  # a user's file is never written over
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401
@@ -240,29 +243,23 @@ def export_model(
     try:
         with torch.no_grad():
             reference = flat(*args)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            _write(flat, args, tmp, fmt, opset)
-        except Exception as e:
-            tmp.unlink(missing_ok=True)
-            found = _failing_layer(model, args, fmt, opset)
-            where = (
-                f"layer {found[0]!r} ({type(dict(model.named_modules())[found[0]]).__name__}) cannot export: {found[1]}"
-                if found
-                else f"the top-level forward of {type(model).__name__} cannot export (every submodule "
-                f"exports alone): {_reason(e)}"
-            )
-            raise ExportError(f"export to {fmt}: {where}") from e
         result = ExportResult(str(path), fmt, None, None, None, len(reference))
-        if check:
+        with atomic_path(path) as tmp:  # a new, unguessable temp name; removed when the export or check fails
             try:
+                _write(flat, args, tmp, fmt, opset)
+            except Exception as e:
+                found = _failing_layer(model, args, fmt, opset)
+                where = (
+                    f"layer {found[0]!r} ({type(dict(model.named_modules())[found[0]]).__name__}) cannot export: "
+                    f"{found[1]}"
+                    if found
+                    else f"the top-level forward of {type(model).__name__} cannot export (every submodule "
+                    f"exports alone): {_reason(e)}"
+                )
+                raise ExportError(f"export to {fmt}: {where}") from e
+            if check:
                 got, result.checked_with = _run_exported(tmp, fmt, args)
                 result.rel_error, result.max_abs_error = _compare(reference, got, rtol, fmt)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        os.replace(tmp, path)
         return result
     finally:
         model.train(was_training)

@@ -9,7 +9,7 @@ Each array is written batch by batch into an np.lib.format.open_memmap file, so 
 holds a split in memory; the folder is built under a temp name and moved in place as a whole.
 meta.json also records the VQ-VAE step and weights hash the codes came from (provenance.py).
 Only an empty folder or an older codes folder is ever replaced (io/outdir.py); the temp folder of a
-killed encode (`.codes.tmp-<pid>` of a process that no longer runs) is removed by the next one.
+killed encode (`.codes.tmp-<pid>-XXXX` of a process that no longer runs) is removed by the next one.
 Reading checks meta.json field by field and every array's shape against it.
 A legacy single-file codes.npz (archkit < 0.x) is still read.
 """
@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..io.outdir import check_out_folder
+from ..io.outdir import check_out_folder, mark_out_folder
 from .provenance import validate_codes_meta
 
 CODES_DIR = "codes"
@@ -47,10 +48,11 @@ class CodesWriter:
         self.out = Path(out)
         check_out_folder(self.out, "codes folder")
         remove_dead_temp_folders(self.out)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        # a new folder under an unguessable name (mkdtemp); the pid lets a later encode clean up after a kill
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=self.out.parent))
+        os.chmod(self.tmp, 0o777 & ~_umask())
+        mark_out_folder(self.tmp, "codes folder")
         self.num_codes = [int(k) for k in num_codes]
         self.dtype = np.int16 if max(self.num_codes) <= 2**15 else np.int32
         self.meta: dict[str, Any] = {**meta, "format": FORMAT, "num_codes": self.num_codes, "splits": {}}
@@ -85,7 +87,8 @@ class CodesWriter:
         self._arrays.clear()
         self.meta["num_classes"] = int(num_classes)
         (self.tmp / META).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-{os.getpid()}-", dir=self.out.parent))
+        os.rmdir(old)  # only the unique name is wanted: rename needs the target absent
         if check_out_folder(self.out, "codes folder") or self.out.is_dir():  # checked again: nothing else is moved
             os.replace(self.out, old)  # a non-empty folder cannot be renamed over: move the old one aside
         os.replace(self.tmp, self.out)
@@ -104,6 +107,12 @@ class CodesWriter:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: Any) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _alive(pid: int) -> bool:
@@ -125,8 +134,14 @@ def remove_dead_temp_folders(out: str | os.PathLike) -> list[Path]:
     for entry in out.parent.iterdir():
         for kind in ("tmp", "old"):
             prefix = f".{out.name}.{kind}-"
-            tail = entry.name[len(prefix) :]
-            if entry.name.startswith(prefix) and tail.isdigit() and entry.is_dir() and not _alive(int(tail)):
+            pid = entry.name[len(prefix) :].split("-")[0]
+            if (
+                entry.name.startswith(prefix)
+                and pid.isdigit()
+                and entry.is_dir()
+                and not entry.is_symlink()
+                and not _alive(int(pid))
+            ):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed

@@ -16,7 +16,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..io import atomic_write_json, checkpoint_exists, read_config, read_model_config, save_checkpoint
+from ..io import (
+    atomic_write_json,
+    check_out_file,
+    checkpoint_exists,
+    json_mark,
+    read_config,
+    read_model_config,
+    save_checkpoint,
+)
 from ..loading import load_model
 from ..models.resnet import ResNet, ResNetConfig
 from .accelerate import Accelerator, create_accelerator, model_device
@@ -204,6 +212,8 @@ def evaluate_run(
 
     if not isinstance(per_class, int) or per_class < 2:
         raise ValueError(f"per_class: expected an int >= 2, got {per_class!r}")
+    if out is not None:  # before any work: a user's file is never written over
+        check_out_file(out, "evaluation JSON", "out")
     accel = create_accelerator(device, precision, compile)
     check_priors(run, accept_stale_codes)  # before the classifier trains: refuse stale priors first
     data, size, channels = run_data(run)
@@ -275,7 +285,7 @@ def evaluate_run(
         "priors": prior_overfit(run, len(codes)),
         "rejection": rejection,
         "distinct_codes_in_samples": [int(c.unique().numel()) for c in codes],
-        "written_by": "archkit evaluate",  # lets a later evaluate recognise the file as its own to write over
+        **json_mark("evaluation JSON"),  # lets a later evaluate recognise the file as its own to write over
     }
     atomic_write_json(Path(out) if out else Path(run) / "eval.json", result)
     return result

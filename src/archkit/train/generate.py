@@ -223,7 +223,7 @@ def save_grid(images: torch.Tensor, rows: int, path: str | Path, row_labels: lis
             ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
         if row_labels and k % cols == 0:
             ax.set_ylabel(row_labels[k // cols], rotation=0, ha="right", va="center", fontsize=8)
-    return save_figure(fig, path)
+    return save_figure(fig, path, kind="sample grid")
 
 
 __all__ = [

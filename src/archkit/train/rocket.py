@@ -12,6 +12,7 @@ file, without it the blocks are gathered so every rank returns the whole array, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from torch import nn
 
 from ..data.memmap import read_rows
 from ..data.sequences import PlannedBatches, SequenceData, from_arrays, open_shards, sequence_loader
+from ..io.atomic import atomic_path
 from .accelerate import Accelerator, create_accelerator
 
 MAX_BATCH = 1 << 20
@@ -108,30 +110,40 @@ def _write(
 ) -> Path:
     if num_features is None:
         raise ValueError("module: writing features to a file needs a module with a `num_features` attribute")
-    tmp = path.with_name(f".{path.name}.tmp")
     header = _npy_header((n, num_features))
-    if rank == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(header)
-            f.truncate(len(header) + n * num_features * 4)
-    _barrier(world)
-    fd = os.open(tmp, os.O_WRONLY)
-    try:
-        for k, (x, _, lengths) in zip(mine, loader):
-            feats = np.ascontiguousarray(_features(module, accel, x.transpose(1, 2), lengths), dtype="<f4")
-            os.pwrite(fd, feats.tobytes(), len(header) + int(starts[k]) * num_features * 4)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _barrier(world)
-    if rank == 0:
-        os.replace(tmp, path)
+    with contextlib.ExitStack() as stack:
+        # rank 0 makes the temp file (new, unguessable name; removed on any error) and moves it in at the end
+        tmp = stack.enter_context(atomic_path(path)) if rank == 0 else None
+        if tmp is not None:
+            with open(tmp, "r+b") as f:
+                f.write(header)
+                f.truncate(len(header) + n * num_features * 4)
+        tmp = _from_rank0(tmp, world)
+        fd = os.open(tmp, os.O_WRONLY)
+        try:
+            for k, (x, _, lengths) in zip(mine, loader):
+                feats = np.ascontiguousarray(_features(module, accel, x.transpose(1, 2), lengths), dtype="<f4")
+                os.pwrite(fd, feats.tobytes(), len(header) + int(starts[k]) * num_features * 4)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _barrier(world)
     _barrier(world)
     return path
 
 
+def _from_rank0(value: Any, world: int) -> Any:
+    """Rank 0's `value` on every rank (the temp file's name)."""
+    if world > 1:
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        value = box[0]
+    return value
+
+
 def _check_out(path: Path, overwrite: bool) -> None:
+    if path.is_symlink():
+        raise ValueError(f"out: {str(path)!r} is a symlink; archkit does not write through links: give a new path")
     if not path.exists():
         return
     if path.suffix != ".npy" or not path.is_file():

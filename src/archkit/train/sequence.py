@@ -25,7 +25,7 @@ from ..io import (
     read_model_config,
     save_checkpoint,
 )
-from ..io.outdir import check_out_folder
+from ..io.outdir import claim_out_folder
 from .accelerate import accelerator_for, restore_choice
 from .resume import resume_config
 from .run import GracefulInterrupt, append_jsonl
@@ -98,7 +98,17 @@ class SeqTrainConfig:
 # what --resume cannot change (archkit.train.resume): the model, the data's split and the batch position's meaning
 RESUME_FIXED = (
     *("hidden", "layers", "bidirectional", "dropout", "frontend", "pool", "conv_channels", "conv_kernel"),
-    *("conv_stride", "conv_blocks", "conv_norm", "fcn_channels", "seed", "val_fraction", "batch_size", "block"),
+    *(
+        "conv_stride",
+        "conv_blocks",
+        "conv_norm",
+        "fcn_channels",
+        "seed",
+        "val_fraction",
+        "test_shards",
+        "batch_size",
+        "block",
+    ),
     *("dataset", "long_task_train", "long_task_test", "long_task_length"),
 )
 
@@ -201,8 +211,8 @@ def train_sequence(
         raise ValueError(
             f"--out: {str(out)!r} already holds a checkpoint; pass --resume to continue it or choose a new --out"
         )
-    if not resume:
-        check_out_folder(out, "sequence run")
+    if not checkpoint_exists(ckpt):  # --resume with nothing to resume starts a new run: the same check
+        claim_out_folder(out, "sequence run")
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}: expected a positive int, got {getattr(cfg, name)!r}")

@@ -39,7 +39,7 @@ from ..io import (
     read_model_config,
     save_checkpoint,
 )
-from ..io.outdir import check_out_folder
+from ..io.outdir import check_out_folder, mark_out_folder
 from ..models.vqvae import LAYOUT_ALIASES, VQVAE2, VQVAE2Config, load_vqvae
 from ..models.vqvae_layout import format_layout_table, layout_table
 from ..models.vqvae_presets import preset_fields
@@ -259,7 +259,7 @@ def _train(
         accel.load_state_dict(state.get("scaler"))
         step = int(state["step"])
     if info.is_main:
-        run.mkdir(parents=True, exist_ok=True)
+        mark_out_folder(run, "run folder")  # archkit's marker first: the folder is known as a run from now on
         atomic_write_json(run / "train_config.json", dataclasses.asdict(cfg))
     # The codebooks (buffers) need no per-step broadcast: VectorQuantizer all-reduces their statistics.
     # BatchNorm running statistics are the exception: rank 0's are broadcast, as plain DDP does.

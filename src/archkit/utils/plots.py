@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_write
-from ..io.outdir import OWN_MARK
+from ..io.outfile import KIND_KEY, OWN_MARK
 
 
 def new_figure(*args: Any, **kwargs: Any) -> Any:
@@ -24,20 +24,26 @@ def new_figure(*args: Any, **kwargs: Any) -> Any:
     return plt.subplots(*args, **kwargs)
 
 
-def save_figure(fig: Any, path: str | Path, rect: tuple[float, float, float, float] | None = None) -> Path:
-    """Save (atomically) and close a figure; `rect` keeps room outside the axes (a legend below them)."""
+def save_figure(
+    fig: Any, path: str | Path, rect: tuple[float, float, float, float] | None = None, kind: str = "figure"
+) -> Path:
+    """Save (atomically) and close a figure; `rect` keeps room outside the axes (a legend below them).
+
+    A PNG carries archkit's mark naming `kind` (io/outfile.py)."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout(rect=rect)
     try:
-        marked = {"metadata": {"Software": OWN_MARK}} if str(path).lower().endswith(".png") else {}
+        marked = {"metadata": {"Software": OWN_MARK, KIND_KEY: kind}} if str(path).lower().endswith(".png") else {}
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, **marked))
     finally:
         plt.close(fig)
 
 
-def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2) -> Path:
-    """Write rows of images (each (N, C, H, W) in [0, 1]) as one PNG grid, row after row."""
+def save_image_grid(
+    rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: int = 2, kind: str = "image grid"
+) -> Path:
+    """Write rows of images (each (N, C, H, W) in [0, 1]) as one PNG grid, row after row, marked as `kind`."""
     from PIL import Image, PngImagePlugin
 
     if not rows:
@@ -55,6 +61,7 @@ def save_image_grid(rows: Sequence[torch.Tensor], path: str | os.PathLike, pad: 
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", OWN_MARK)  # lets a later run recognise the file as its own to write over
+    info.add_text(KIND_KEY, kind)
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, pnginfo=info))
 
 
