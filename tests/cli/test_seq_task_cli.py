@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from archkit.cli.main import cli
 from archkit.data.longtasks import make_real_task
-from archkit.estimators.seqrun import below_baseline, load_run_estimator, train_estimator
+from archkit.cli.seqrun import below_baseline, load_run_estimator, train_estimator
 from archkit.train import SeqTrainConfig
 
 pytest.importorskip("aeon")  # the long tasks are built from series bundled with aeon
@@ -72,12 +72,25 @@ def test_rocket_run_in_process_equals_reloaded_run_and_a_changed_file_is_refused
     cfg = SeqTrainConfig(out=str(tmp_path / "run"), shards=str(task / "train"), device="cpu", progress=False)
     summary, est = train_estimator(cfg, "rocket")
     assert summary["rocket_baseline"]["same_model"] and 0.0 <= summary["held_out_accuracy"] <= 1.0
+    assert summary["fit"]["transform_s"] > 0 and summary["fit"]["head"] == "ridge"
+    assert not (tmp_path / "run" / "fit_state").exists()  # the fit's own state, removed once done
+    assert not list((tmp_path / "run").rglob("*.pkl"))
     x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
     np.testing.assert_array_equal(load_run_estimator(tmp_path / "run").predict_proba(x), est.predict_proba(x))
-    with open(tmp_path / "run" / "estimator.pkl", "ab") as f:
+    with open(tmp_path / "run" / "estimator" / "estimator.safetensors", "ab") as f:
         f.write(b"x")
     with pytest.raises(ValueError, match="does not match the SHA-256"):
         load_run_estimator(tmp_path / "run")
+
+
+def test_pickled_run_of_an_earlier_archkit_is_refused_in_one_line(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "estimator.pkl").write_bytes(b"not unpickled")
+    np.save(tmp_path / "X.npy", np.zeros((2, 16, 8), np.float32))
+    r = _run(["seq", "predict", "--run", run, "--x", tmp_path / "X.npy", "--out", tmp_path / "pred.npy"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "estimator.pkl" in r.output and "--out NEW" in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_lstm_run_fits_the_rocket_baseline_on_the_same_split(tmp_path):

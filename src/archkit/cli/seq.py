@@ -50,7 +50,11 @@ seq.add_command(make_task)
     "train split picks among ROCKET and LSTMs (their epochs: --epochs). Every run also scores a ROCKET baseline.",
 )
 @click.option("--cv", type=click.IntRange(2, 20), default=3, show_default=True, help="Folds of --model auto.")
-@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the run folder's last checkpoint (--model rocket: its saved fit state; a rerun also continues).",
+)
 @click.option(
     "--frontend",
     type=click.Choice(FRONTENDS),
@@ -162,11 +166,11 @@ def train(
     """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
 
     --model lstm writes checkpoint/, metrics.jsonl, confusion.png, summary.json and baseline.json;
-    --model rocket|auto write estimator.pkl and summary.json.
+    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json; --model rocket is fitted
+    streamed (memory flat in the number of cases) and a killed fit continues when rerun.
     """
-    from ..estimators.seqrun import baseline_for_run, below_baseline, train_estimator
     from ..train.sequence import SeqTrainConfig, train_sequence
-
+    from .seqrun import baseline_for_run, below_baseline, train_estimator
     cfg = SeqTrainConfig(
         out=str(out_dir),
         x=_str(x_path),
@@ -200,9 +204,7 @@ def train(
         workers=workers,
     )
     if model != "lstm":
-        if resume:
-            raise ValueError(f"--resume: only --model lstm runs resume; --model {model} fits in one go")
-        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs)
+        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume)
         if model == "auto":
             table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
             tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""
@@ -275,17 +277,17 @@ def predict(
 ) -> None:
     """Predict class ids for X.npy, streamed in batches from a memory map."""
     from ..data.sequences import open_x
-    from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
     from ..io import check_out_file
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
+    from .seqrun import is_estimator_run, predict_run_estimator
 
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over
             check_out_file(path, what, option)
     x = open_x(x_path)
-    if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
+    if is_estimator_run(run_dir):  # a --model rocket|auto run
         pred, proba = predict_run_estimator(run_dir, x, batch_size)
         _save_npy(out_path, pred)
         if proba_path is not None:
