@@ -40,15 +40,12 @@ STATE_FILES = ("hydra-scaler", "ridge", "features")
 
 def read_cases(data: SequenceData) -> list[np.ndarray] | np.ndarray:
     """Every case of `data` in order: an (n, T, C) array, or a list of (T_i, C) series when lengths vary."""
-    xs, series = [], []
+    blocks: list[Any] = []
     for xb, _, lb in data.batches(256, shuffle=False):
-        if lb is None:
-            xs.append(xb.numpy())
-        else:
-            series += [xb[i, : int(n)].numpy() for i, n in enumerate(lb)]
-    if series or len({x.shape[1] for x in xs}) > 1:
-        return [a for b in xs for a in b] + series
-    return np.concatenate(xs)
+        blocks.append(xb.numpy() if lb is None else [xb[i, : int(n)].numpy() for i, n in enumerate(lb)])
+    if any(isinstance(b, list) for b in blocks) or len({b.shape[1] for b in blocks}) > 1:
+        return [s for b in blocks for s in b]  # every case as its own series, in the data's order
+    return np.concatenate(blocks)
 
 
 def _sample(data: SequenceData, size: int, seed: int) -> SequenceData:
@@ -137,7 +134,7 @@ def fit_rocket_shards(
     passes = 1 + (est.hydra_ is not None)
     if rank == 0 and progress:
         extra = f" + {logistic_epochs} epochs over the cached features" if head == "logistic" else ""
-        print(f"fitting on {len(data)} cases in {len(data.shards)} shards: {passes} passes over the data{extra} "
+        print(f"fitting on {len(data)} cases in {len(data.shards)} shards: {passes} pass{'es' if passes > 1 else ''} over the data{extra} "
               f"({f_total} features, {head} head, {world} process{'es' if world > 1 else ''})", flush=True)
     timings = {"transform_s": 0.0, "head_s": 0.0}
     common = {"accel": accel, "y_ids": y_ids, "batch_size": est.batch_size, "state_dir": folder, "key": key,

@@ -40,12 +40,13 @@ def _dist() -> tuple[int, int]:
 class RidgeStats:
     """Sums over streamed (features, class id) batches from which `solve` fits a ridge classifier exactly."""
 
-    def __init__(self, num_features: int, num_classes: int, max_rows: int = MAX_ROWS) -> None:
+    def __init__(self, num_features: int, num_classes: int, max_rows: int | None = None) -> None:
         if num_features < 1 or num_classes < 2:
             raise ValueError(
                 f"num_features / num_classes: expected >= 1 and >= 2, got {num_features} and {num_classes}"
             )
-        self.num_features, self.num_classes, self.max_rows = int(num_features), int(num_classes), int(max_rows)
+        self.num_features, self.num_classes = int(num_features), int(num_classes)
+        self.max_rows = MAX_ROWS if max_rows is None else int(max_rows)
         self.n = 0
         self.rows: list[tuple[int, np.ndarray, np.ndarray]] = []  # (batch index, features, class ids) while kept
         self.shift: np.ndarray | None = None
