@@ -101,7 +101,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------
 def _module_state(prefix: str, module: torch.nn.Module | None) -> dict[str, torch.Tensor]:
-    return {} if module is None else {f"{prefix}.{k}": v.detach().cpu() for k, v in module.state_dict().items()}
+    # cloned: MultiRocket's two parts share their channel buffers, which safetensors refuses to save twice
+    return {} if module is None else {f"{prefix}.{k}": v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
 def _part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
