@@ -113,3 +113,35 @@ def test_below_baseline_warning():
     assert below_baseline(0.5, {"held_out_accuracy": 0.9}).startswith("warning: the chosen model")
     assert below_baseline(0.95, {"held_out_accuracy": 0.9}) is None
     assert below_baseline(0.5, {"held_out_accuracy": 0.9, "same_model": True}) is None
+
+
+class Stop(Exception):
+    pass
+
+
+def test_killed_rocket_run_continues_when_the_same_command_is_rerun(tmp_path):
+    task = tmp_path / "needle"
+    make = ["seq", "make-task", "needle", "--out", task, "--n-train", 30, "--n-test", 8, "--length", 256]
+    assert _run(make).exit_code == 0
+    whole = ["seq", "train", "--shards", task / "train", "--model", "rocket", "--batch-size", 4, "--device", "cpu"]
+    assert _run([*whole, "--out", tmp_path / "whole"]).exit_code == 0
+    r = _run([*whole, "--out", tmp_path / "fresh", "--resume"])
+    assert r.exit_code == 2 and "holds no interrupted --model rocket fit" in r.output
+
+    def stop(name, done):
+        if done == 3:
+            raise Stop
+
+    cfg = SeqTrainConfig(
+        out=str(tmp_path / "run"), shards=str(task / "train"), batch_size=4, device="cpu", progress=False
+    )
+    with pytest.raises(Stop):
+        train_estimator(cfg, "rocket", hook=stop, every=2)
+    assert json.loads((tmp_path / "run" / "fit_state" / "ridge.rank0.json").read_text())["batches_done"] == 2
+    r = _run([*whole, "--out", tmp_path / "run"])
+    assert r.exit_code == 0, r.output
+    assert "fitting on 24 cases in 1 shards: 1 pass over the data" in r.output
+    x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
+    np.testing.assert_array_equal(
+        load_run_estimator(tmp_path / "run").predict_proba(x), load_run_estimator(tmp_path / "whole").predict_proba(x)
+    )

@@ -117,7 +117,7 @@ def train_estimator(
     common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
     t0 = time.perf_counter()
     if model == "rocket":
-        est: Any = RocketClassifier(**common)
+        est: Any = RocketClassifier(batch_size=cfg.batch_size, **common)
         est.fit_shards(
             train, np.arange(num_classes), state, every=every, workers=cfg.workers, progress=cfg.progress, hook=hook
         )
