@@ -71,7 +71,10 @@ def _test_split(folder: Path, work: Path) -> tuple[Path, np.ndarray]:
     from archkit.data import open_shards
 
     data = open_shards(folder / "test")
-    x_path, y_path = work / f"test-{len(data)}-{data.timesteps}_x.npy", work / f"test-{len(data)}-{data.timesteps}_y.npy"
+    x_path, y_path = (
+        work / f"test-{len(data)}-{data.timesteps}_x.npy",
+        work / f"test-{len(data)}-{data.timesteps}_y.npy",
+    )
     if not x_path.is_file():
         x = np.lib.format.open_memmap(x_path, "w+", np.float32, (len(data), data.timesteps, data.in_features))
         at, ys = 0, []
@@ -95,7 +98,9 @@ def run_archkit(folder: Path, work: Path, n: int, test: tuple[Path, np.ndarray],
     pred = work / f"pred-{n}.npy"
     if pred.exists():
         pred.unlink()  # the benchmark's own output of an earlier run
-    subprocess.run(_archkit("seq", "predict", "--run", run, "--x", test[0], "--out", pred), check=True, capture_output=True)
+    subprocess.run(
+        _archkit("seq", "predict", "--run", run, "--x", test[0], "--out", pred), check=True, capture_output=True
+    )
     fit = summary["fit"]
     return {
         **res,
@@ -175,8 +180,10 @@ def targets(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(res: dict[str, Any]) -> None:
-    print(f"{'N':>7} {'wall s':>8} {'cases/s':>8} {'peak RSS MB':>11} {'transform s':>11} {'head s':>7} {'test acc':>8}"
-          f" | {'aeon fit s':>10} {'aeon RSS MB':>11} {'aeon acc':>8}")
+    print(
+        f"{'N':>7} {'wall s':>8} {'cases/s':>8} {'peak RSS MB':>11} {'transform s':>11} {'head s':>7} {'test acc':>8}"
+        f" | {'aeon fit s':>10} {'aeon RSS MB':>11} {'aeon acc':>8}"
+    )
     for n, r in res["archkit"].items():
         a = res["aeon"].get(n, {})
         if r.get("returncode") != 0:
@@ -188,8 +195,10 @@ def print_table(res: dict[str, Any]) -> None:
             aeon = f"{'failed (exit ' + str(a.get('returncode')) + ')':>10} {a['peak_rss_mb']:>11.0f} {'':>8}"
         else:
             aeon = f"{a['fit_s']:>10.1f} {a['peak_rss_mb']:>11.0f} {100 * a['test_accuracy']:>7.1f}%"
-        print(f"{n:>7} {r['wall_s']:>8.1f} {r['cases_per_s']:>8.2f} {r['peak_rss_mb']:>11.0f} {r['transform_s']:>11.1f}"
-              f" {r['head_s']:>7.1f} {100 * r['test_accuracy']:>7.1f}% | {aeon}")
+        print(
+            f"{n:>7} {r['wall_s']:>8.1f} {r['cases_per_s']:>8.2f} {r['peak_rss_mb']:>11.0f} {r['transform_s']:>11.1f}"
+            f" {r['head_s']:>7.1f} {100 * r['test_accuracy']:>7.1f}% | {aeon}"
+        )
     for name, t in res["targets"].items():
         print(f"  {name}: {t['value']:.3f} (target {t['target']}): {'pass' if t['pass'] else 'FAIL'}")
 
@@ -229,8 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {
         "conditions": {
-            "sizes": sizes, "n_test": n_test, "length": length, "channels": 8, "batch_size": args.batch_size,
-            "threads": os.environ.get("OMP_NUM_THREADS"), "quick": args.quick, "cpus": os.cpu_count(),
+            "sizes": sizes,
+            "n_test": n_test,
+            "length": length,
+            "channels": 8,
+            "batch_size": args.batch_size,
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+            "quick": args.quick,
+            "cpus": os.cpu_count(),
             "val_fraction": VAL_FRACTION,
         },
         "archkit": {},

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
-from archkit.data.longtasks import make_real_task
 from archkit.cli.seqrun import below_baseline, load_run_estimator, train_estimator
+from archkit.data.longtasks import make_real_task
 from archkit.train import SeqTrainConfig
 
 pytest.importorskip("aeon")  # the long tasks are built from series bundled with aeon

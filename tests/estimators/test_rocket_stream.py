@@ -53,10 +53,14 @@ def test_streamed_fit_equals_in_memory_transform_and_a_ridge_at_the_chosen_alpha
 
 
 def test_streamed_fit_folds_rows_into_sums_past_max_rows_with_the_same_head(tmp_path, monkeypatch):
-    series, y = write_shards(tmp_path / "shards")
-    kept = RocketClassifier(num_features=168, random_state=1, batch_size=4, device="cpu").fit_shards(tmp_path / "shards")
+    series, _ = write_shards(tmp_path / "shards")
+    kept = RocketClassifier(num_features=168, random_state=1, batch_size=4, device="cpu").fit_shards(
+        tmp_path / "shards"
+    )
     monkeypatch.setattr(ridge_stats, "MAX_ROWS", 8)  # XᵀX from the 3rd batch on: the primal solve
-    folded = RocketClassifier(num_features=168, random_state=1, batch_size=4, device="cpu").fit_shards(tmp_path / "shards")
+    folded = RocketClassifier(num_features=168, random_state=1, batch_size=4, device="cpu").fit_shards(
+        tmp_path / "shards"
+    )
     assert folded.fit_info_["alpha"] == kept.fit_info_["alpha"]
     np.testing.assert_allclose(folded.head_.coef_, kept.head_.coef_, rtol=1e-5, atol=1e-8)
     np.testing.assert_array_equal(folded.predict(series), kept.predict(series))

@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from archkit.estimators import AutoSequenceClassifier, LSTMClassifier, RocketClassifier
-from archkit.estimators.saving import CONFIG, TENSORS, load_estimator
+from archkit.estimators import AutoSequenceClassifier, LSTMClassifier, RocketClassifier, load_estimator
+from archkit.estimators.saving import CONFIG, TENSORS
 
 
 def _data(n=24, steps=32, channels=2, seed=0, labels=("a", "b", "c")):
@@ -92,7 +92,7 @@ def test_missing_changed_or_tampered_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not valid JSON"):
         RocketClassifier.load(folder)
     (folder / CONFIG).write_text(json.dumps({**config, "head_kind": "forest"}))
-    with pytest.raises(ValueError, match="inconsistent RocketClassifier.*forest"):
+    with pytest.raises(ValueError, match=r"inconsistent RocketClassifier.*forest"):
         RocketClassifier.load(folder)
     (folder / CONFIG).write_text(json.dumps({**config, "transform": {**config["transform"], "in_channels": 1}}))
     with pytest.raises(ValueError, match="inconsistent RocketClassifier"):
@@ -106,5 +106,5 @@ def test_missing_changed_or_tampered_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="does not match the SHA-256"):
         RocketClassifier.load(folder)
     (folder / TENSORS).unlink()
-    with pytest.raises(FileNotFoundError, match="estimator.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"estimator\.safetensors"):
         RocketClassifier.load(folder)

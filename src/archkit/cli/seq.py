@@ -171,6 +171,7 @@ def train(
     """
     from ..train.sequence import SeqTrainConfig, train_sequence
     from .seqrun import baseline_for_run, below_baseline, train_estimator
+
     cfg = SeqTrainConfig(
         out=str(out_dir),
         x=_str(x_path),

@@ -159,7 +159,7 @@ def is_estimator_run(run: str | Path) -> bool:
 
 def load_run_estimator(run: str | Path) -> Any:
     """The fitted estimator of a `--model rocket|auto` run (safetensors + JSON; a pickled run is refused)."""
-    from ..estimators.saving import load_estimator
+    from ..estimators import load_estimator
 
     run = Path(run)
     if (run / PICKLED).is_file() and not (run / ESTIMATOR).is_dir():

@@ -216,9 +216,12 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: Any) -> AutoSequenceClassifier:
         """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
-        from .saving import load_estimator
+        from .rocket import RocketClassifier
+        from .saving import load_folder
+        from .sequence import LSTMClassifier
 
-        return load_estimator(path, expected=cls.__name__)  # type: ignore[no-any-return]
+        classes = {cls.__name__: cls, "RocketClassifier": RocketClassifier, "LSTMClassifier": LSTMClassifier}
+        return load_folder(path, classes, expected=cls.__name__)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of the chosen model (columns in the order of `classes_`)."""

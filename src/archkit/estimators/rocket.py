@@ -225,9 +225,9 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: Any) -> RocketClassifier:
         """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
-        from .saving import load_estimator
+        from .saving import load_folder
 
-        return load_estimator(path, expected=cls.__name__)  # type: ignore[no-any-return]
+        return load_folder(path, {cls.__name__: cls}, expected=cls.__name__)
 
     def _predict_features(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

@@ -22,6 +22,7 @@ save; the state files are removed once the fit is done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -61,9 +62,11 @@ def _sample(data: SequenceData, size: int, seed: int) -> SequenceData:
         if len(rows) and int(lengths.max()) > best:
             best, longest = int(lengths.max()), int(starts[si] + int(lengths.argmax()))
     picked.add(longest)
-    rows = [np.array(sorted(i - starts[s] for i in picked if starts[s] <= i < starts[s + 1]), np.int64)
-            for s in range(len(counts))]
-    return SequenceData(data.shards, [data.rows[s][r] for s, r in enumerate(rows)], data.skipped)
+    chosen = [
+        np.array(sorted(i - starts[s] for i in picked if starts[s] <= i < starts[s + 1]), np.int64)
+        for s in range(len(counts))
+    ]
+    return SequenceData(data.shards, [data.rows[s][r] for s, r in enumerate(chosen)], data.skipped)
 
 
 def fit_rocket_shards(
@@ -85,13 +88,17 @@ def fit_rocket_shards(
     from ..layers.multirocket import MultiRocket
     from ..layers.rocket import MiniRocket
     from ..train.accelerate import create_accelerator
+    from ..train.ridge_stats import RidgeStats
     from ..train.rocket import _dist
     from ..train.rocket_fit import SparseMoments, batch_features, run_pass
-    from ..train.ridge_stats import RidgeStats
     from .saving import LinearHead
 
     est._check_params()
-    for name, value, low in (("every", every, 0), ("fit_sample", fit_sample, 2), ("logistic_epochs", logistic_epochs, 1)):
+    for name, value, low in (
+        ("every", every, 0),
+        ("fit_sample", fit_sample, 2),
+        ("logistic_epochs", logistic_epochs, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 30:
             raise ValueError(f"{name}: expected an int in [{low}, {1 << 30}], got {value!r}")
     if isinstance(data, (str, os.PathLike)):
@@ -118,7 +125,9 @@ def fit_rocket_shards(
     est.transform_, est.hydra_ = None, None
     if est.features != "hydra":
         kind = MultiRocket if est.features.startswith("multirocket") else MiniRocket
-        est.transform_ = kind.fit(x, lengths, est.num_features, est.max_dilations_per_kernel, seed=seed, method=est.method)
+        est.transform_ = kind.fit(
+            x, lengths, est.num_features, est.max_dilations_per_kernel, seed=seed, method=est.method
+        )
     if est.features.endswith("hydra"):
         est.hydra_ = Hydra.fit(x, lengths, seed=int(rng.randint(2**31 - 1)))
     head_seed = int(rng.randint(2**31 - 1))
@@ -129,23 +138,42 @@ def fit_rocket_shards(
     head = est.head if est.head != "auto" else ("logistic" if f_total > RIDGE_MAX_FEATURES else "ridge")
     accel = create_accelerator(est.device, est.precision, False, flags={"device": "device", "precision": "precision"})
     folder = None if state_dir is None else Path(state_dir)
-    key = {"params": {k: v for k, v in est.get_params().items() if k not in ("device", "precision")},
-           "cases": len(data), "shards": [s.name for s in data.shards], "fit_sample": fit_sample}
+    key = {
+        "params": {k: v for k, v in est.get_params().items() if k not in ("device", "precision")},
+        "cases": len(data),
+        "shards": [s.name for s in data.shards],
+        "fit_sample": fit_sample,
+    }
     passes = 1 + (est.hydra_ is not None)
     if rank == 0 and progress:
         extra = f" + {logistic_epochs} epochs over the cached features" if head == "logistic" else ""
-        print(f"fitting on {len(data)} cases in {len(data.shards)} shards: {passes} pass{'es' if passes > 1 else ''} over the data{extra} "
-              f"({f_total} features, {head} head, {world} process{'es' if world > 1 else ''})", flush=True)
+        print(
+            f"fitting on {len(data)} cases in {len(data.shards)} shards: {passes} pass{'es' if passes > 1 else ''} over the data{extra} "
+            f"({f_total} features, {head} head, {world} process{'es' if world > 1 else ''})",
+            flush=True,
+        )
     timings = {"transform_s": 0.0, "head_s": 0.0}
-    common = {"accel": accel, "y_ids": y_ids, "batch_size": est.batch_size, "state_dir": folder, "key": key,
-              "every": every, "workers": workers, "progress": progress, "hook": hook, "timings": timings}
+    common = {
+        "accel": accel,
+        "y_ids": y_ids,
+        "batch_size": est.batch_size,
+        "state_dir": folder,
+        "key": key,
+        "every": every,
+        "workers": workers,
+        "progress": progress,
+        "hook": hook,
+        "timings": timings,
+    }
     modules = [m for m in (est.transform_, est.hydra_) if m is not None]
     for m in modules:
         accel.prepare(m).eval()
     try:
         est.hydra_scaler_ = None
         if est.hydra_ is not None:
-            moments = run_pass("hydra-scaler", data, batch_features(est.hydra_, accel), SparseMoments(f_hydra), **common)
+            moments = run_pass(
+                "hydra-scaler", data, batch_features(est.hydra_, accel), SparseMoments(f_hydra), **common
+            )
             moments.all_reduce()
             est.hydra_scaler_ = moments.scaler()
         rocket_fn = None if est.transform_ is None else batch_features(est.transform_, accel)
@@ -160,15 +188,29 @@ def fit_rocket_shards(
 
         standardize = np.arange(f_total) < f_rocket
         if head == "ridge":
-            stats = run_pass("ridge", data, head_input, RidgeStats(f_total, len(classes)),
-                             restore=RidgeStats.from_state, **common)
+            stats = run_pass(
+                "ridge", data, head_input, RidgeStats(f_total, len(classes)), restore=RidgeStats.from_state, **common
+            )
             t0 = time.perf_counter()
             stats.all_reduce()
             sol = stats.solve(standardize)
             timings["head_s"] += time.perf_counter() - t0
         else:
-            sol = _logistic(data, head_input, f_total, classes, y_ids, labels, standardize, folder, common,
-                            logistic_epochs, head_seed, progress, timings)
+            sol = _logistic(
+                data,
+                head_input,
+                f_total,
+                classes,
+                y_ids,
+                labels,
+                standardize,
+                folder,
+                common,
+                logistic_epochs,
+                head_seed,
+                progress,
+                timings,
+            )
     finally:
         for m in modules:
             m.cpu()
@@ -187,15 +229,36 @@ def fit_rocket_shards(
     est.head_ = LinearHead(coef, intercept, classes, head)
     est.head_kind_, est.classes_ = head, classes
     est.n_features_in_, est.n_timepoints_ = data.in_features, None
-    est.fit_info_ = {"cases": len(data), "shards": len(data.shards), "features": f_total, "head": head,
-                     "alpha": sol.get("alpha"), "processes": world, **timings}
+    est.fit_info_ = {
+        "cases": len(data),
+        "shards": len(data.shards),
+        "features": f_total,
+        "head": head,
+        "alpha": sol.get("alpha"),
+        "processes": world,
+        **timings,
+    }
     if folder is not None:
         _remove_state(folder)
     return est
 
 
-def _logistic(data, head_input, f_total, classes, y_ids, labels, standardize, folder, common, epochs, seed,
-              progress, timings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _logistic(
+    data: SequenceData,
+    head_input: Any,
+    f_total: int,
+    classes: np.ndarray,
+    y_ids: Any,
+    labels: np.ndarray,
+    standardize: np.ndarray,
+    folder: Path | None,
+    common: dict[str, Any],
+    epochs: int,
+    seed: int,
+    progress: bool,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """Features cached to folder/features.npy by one pass, then the minibatch softmax regression on them."""
     import tempfile
 
     from ..train.rocket_fit import FeatureFile, fit_logistic, run_pass
@@ -217,8 +280,9 @@ def _logistic(data, head_input, f_total, classes, y_ids, labels, standardize, fo
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.barrier()
         t0 = time.perf_counter()
-        sol = fit_logistic(folder / "features.npy", y_ids(labels), len(classes), standardize, epochs, seed=seed,
-                           progress=progress)
+        sol = fit_logistic(
+            folder / "features.npy", y_ids(labels), len(classes), standardize, epochs, seed=seed, progress=progress
+        )
         timings["head_s"] += time.perf_counter() - t0
         return sol
     finally:
@@ -238,7 +302,5 @@ def _remove_state(folder: Path) -> None:
                 path.unlink()
     if rank == 0 and (folder / "features.npy").is_file():
         (folder / "features.npy").unlink()
-    try:
+    with contextlib.suppress(OSError):  # another rank's files may still be there
         folder.rmdir()
-    except OSError:
-        pass

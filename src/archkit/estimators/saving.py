@@ -1,7 +1,7 @@
 """Save / load fitted sequence estimators without pickle: safetensors + a JSON config in a folder.
 
     clf.save("model/")                       # RocketClassifier, LSTMClassifier, AutoSequenceClassifier
-    clf = RocketClassifier.load("model/")    # or load_estimator("model/"): nothing is unpickled
+    clf = RocketClassifier.load("model/")    # or archkit.estimators.load_estimator("model/"): nothing unpickled
 
 A RocketClassifier folder holds `estimator.safetensors` (the transforms' fitted buffers: MiniRocket,
 MultiRocket, Hydra; the scalers' mean and scale; the head's coef and intercept) and `estimator.json`
@@ -133,22 +133,23 @@ def save_rocket(est: Any, folder: Path) -> None:
         "transform": None
         if transform is None
         else {"kind": type(transform).__name__, "in_channels": transform.in_channels, "method": transform.method},
-        "hydra": None if est.hydra_ is None else {"in_channels": est.hydra_.in_channels, "num_kernels": est.hydra_.num_kernels},
+        "hydra": None
+        if est.hydra_ is None
+        else {"in_channels": est.hydra_.in_channels, "num_kernels": est.hydra_.num_kernels},
         "fit_info": getattr(est, "fit_info_", None),
     }
     _write(folder, tensors, config)
 
 
-def _rocket_from(tensors: dict[str, torch.Tensor], config: dict[str, Any], where: str) -> Any:
+def _rocket_from(cls: type, tensors: dict[str, torch.Tensor], config: dict[str, Any], where: str) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     from ..layers.hydra import Hydra, SparseScaler
     from ..layers.multirocket import MultiRocket
     from ..layers.rocket import MiniRocket
-    from .rocket import RocketClassifier
 
     try:
-        est = RocketClassifier(**config["params"])
+        est = cls(**config["params"])
         est._check_params()
         spec, hspec = config["transform"], config["hydra"]
         est.transform_ = None
@@ -203,7 +204,10 @@ def save_lstm(est: Any, folder: Path) -> None:
     save_checkpoint(folder / "checkpoint", est.model_, est.model_.config)
     tensors = {}
     if est.channel_mean_ is not None:
-        tensors = {"channel_mean": torch.from_numpy(est.channel_mean_), "channel_scale": torch.from_numpy(est.channel_scale_)}
+        tensors = {
+            "channel_mean": torch.from_numpy(est.channel_mean_),
+            "channel_scale": torch.from_numpy(est.channel_scale_),
+        }
     config = {
         "estimator": "LSTMClassifier",
         "params": est.get_params(),
@@ -214,19 +218,20 @@ def save_lstm(est: Any, folder: Path) -> None:
     _write(folder, tensors, config)
 
 
-def _lstm_from(tensors: dict[str, torch.Tensor], config: dict[str, Any], folder: Path) -> Any:
+def _lstm_from(cls: type, tensors: dict[str, torch.Tensor], config: dict[str, Any], folder: Path) -> Any:
     from ..loading import load_model
-    from .sequence import LSTMClassifier
 
     try:
-        est = LSTMClassifier(**config["params"])
+        est = cls(**config["params"])
         est.model_ = load_model(folder / "checkpoint")
         est.classes_ = np.array(config["classes"]["values"], dtype=config["classes"]["dtype"])
         est.n_features_in_, est.n_timepoints_ = int(config["n_features_in"]), config["n_timepoints"]
         est.channel_mean_ = _np(tensors["channel_mean"]) if "channel_mean" in tensors else None
         est.channel_scale_ = _np(tensors["channel_scale"]) if "channel_scale" in tensors else None
     except (KeyError, TypeError) as e:
-        raise ValueError(f"path: {str(folder)!r} holds an inconsistent LSTMClassifier ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"path: {str(folder)!r} holds an inconsistent LSTMClassifier ({type(e).__name__}: {e})"
+        ) from None
     return est
 
 
@@ -244,9 +249,12 @@ def save_estimator(est: Any, path: str | Path) -> Path:
     elif name == "AutoSequenceClassifier":
         best = est.best_estimator_
         save_estimator(best, folder / "best")
+        params = est.get_params()
+        if isinstance(params.get("candidates"), dict):  # estimators given by the user: their names only
+            params["candidates"] = list(params["candidates"])
         config = {
             "estimator": name,
-            "params": est.get_params(),
+            "params": params,
             "best_name": est.best_name_,
             "tied_with": est.tied_with_,
             "n_splits": est.n_splits_,
@@ -259,27 +267,29 @@ def save_estimator(est: Any, path: str | Path) -> Path:
     return folder
 
 
-def load_estimator(path: str | Path, expected: str | None = None) -> Any:
-    """The estimator `save_estimator` wrote to folder `path` (nothing unpickled); `expected`: its class name."""
+def load_folder(path: str | Path, classes: dict[str, type], expected: str | None = None) -> Any:
+    """The estimator `save_estimator` wrote to folder `path` (nothing unpickled), built from `classes` by name.
+
+    `expected`: the class name it must hold. (archkit.estimators.persist.load_estimator passes every class.)
+    """
     folder = Path(path)
     tensors, config = _read(folder)
     name = config.get("estimator")
     if expected is not None and name != expected:
         raise ValueError(f"path: {str(folder)!r} holds a {name}, not a {expected}")
+    if name not in classes:
+        raise ValueError(f"path: {str(folder / CONFIG)!r} names an estimator this call cannot build: {name!r}")
+    cls = classes[name]
     if name == "RocketClassifier":
-        return _rocket_from(tensors, config, str(folder))
+        return _rocket_from(cls, tensors, config, str(folder))
     if name == "LSTMClassifier":
-        return _lstm_from(tensors, config, folder)
-    if name == "AutoSequenceClassifier":
-        from .auto import AutoSequenceClassifier
-
-        try:
-            est = AutoSequenceClassifier(**config["params"])
-            est.best_estimator_ = load_estimator(folder / "best")
-            est.best_name_, est.tied_with_ = config["best_name"], config["tied_with"]
-            est.n_splits_, est.cv_results_ = config["n_splits"], config["cv_results"]
-            est.classes_, est.n_features_in_ = est.best_estimator_.classes_, int(config["n_features_in"])
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"path: {str(folder)!r} holds an inconsistent AutoSequenceClassifier ({e})") from None
-        return est
-    raise ValueError(f"path: {str(folder / CONFIG)!r} names an unknown estimator {name!r}")
+        return _lstm_from(cls, tensors, config, folder)
+    try:
+        est = cls(**config["params"])
+        est.best_estimator_ = load_folder(folder / "best", classes)
+        est.best_name_, est.tied_with_ = config["best_name"], config["tied_with"]
+        est.n_splits_, est.cv_results_ = config["n_splits"], config["cv_results"]
+        est.classes_, est.n_features_in_ = est.best_estimator_.classes_, int(config["n_features_in"])
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"path: {str(folder)!r} holds an inconsistent {name} ({type(e).__name__}: {e})") from None
+    return est

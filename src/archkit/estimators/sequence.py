@@ -180,9 +180,9 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: Any) -> LSTMClassifier:
         """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
-        from .saving import load_estimator
+        from .saving import load_folder
 
-        return load_estimator(path, expected=cls.__name__)  # type: ignore[no-any-return]
+        return load_folder(path, {cls.__name__: cls}, expected=cls.__name__)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """(n_cases, n_classes) class probabilities, columns in the order of `classes_`."""

@@ -111,7 +111,7 @@ class RidgeStats:
 
     def all_reduce(self) -> None:
         """Under torch.distributed: every rank ends with the statistics of all ranks' batches (one process: no-op)."""
-        rank, world = _dist()
+        _, world = _dist()
         if world == 1:
             return
         dist = torch.distributed

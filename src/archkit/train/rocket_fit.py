@@ -150,7 +150,9 @@ def save_state(state_dir: Path, name: str, sink: Sink, done: int, key: dict[str,
     atomic_write_json(json_path, info)
 
 
-def load_state(state_dir: Path, name: str, key: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+def load_state(
+    state_dir: Path, name: str, key: dict[str, Any]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """(tensors, info) saved for this pass and fit, None when there is none; another fit's state is refused."""
     from safetensors.torch import load_file
 
@@ -164,7 +166,9 @@ def load_state(state_dir: Path, name: str, key: dict[str, Any]) -> tuple[dict[st
             f"choose a new --out"
         )
     if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != info.get("sha256"):
-        raise ValueError(f"resume: {str(tensor_path)!r} is missing or does not match {json_path.name}; choose a new --out")
+        raise ValueError(
+            f"resume: {str(tensor_path)!r} is missing or does not match {json_path.name}; choose a new --out"
+        )
     return load_file(str(tensor_path)), info
 
 
@@ -208,7 +212,7 @@ def run_pass(
             if restore is not None:
                 sink = restore(tensors, info["meta"])
             else:
-                getattr(sink, "load")(tensors, info["meta"])
+                sink.load(tensors, info["meta"])  # type: ignore[attr-defined]
             if info.get("complete"):
                 return sink
     todo = mine[done:]
