@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -178,11 +179,12 @@ def test_torchrun_two_ranks_give_the_head_of_one_process(tmp_path, monkeypatch, 
     monkeypatch.setattr(ridge_stats, "MAX_ROWS", max_rows)
     one = RocketClassifier(num_features=168, features=features, random_state=0, batch_size=4, device="cpu")
     one.fit_shards(open_shards(tmp_path / "shards"))
+    one_pred = one.predict(series)
     for rank in (0, 1):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        np.testing.assert_allclose(np.array(got["coef"]), one.head_.coef_, rtol=1e-6, atol=1e-9)
-        np.testing.assert_allclose(np.array(got["intercept"]), one.head_.intercept_, rtol=1e-6, atol=1e-9)
-        one_pred = one.predict(series)
-        clf = one
-        clf.head_.coef_, clf.head_.intercept_ = np.array(got["coef"]), np.array(got["intercept"])
-        np.testing.assert_array_equal(clf.predict(series), one_pred)
+        # sums added in another order, and Hydra's float32 scaler from them: equal to float32 rounding
+        np.testing.assert_allclose(np.array(got["coef"]), one.head_.coef_, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.array(got["intercept"]), one.head_.intercept_, rtol=1e-4, atol=1e-6)
+        ranked = copy.deepcopy(one)
+        ranked.head_.coef_, ranked.head_.intercept_ = np.array(got["coef"]), np.array(got["intercept"])
+        np.testing.assert_array_equal(ranked.predict(series), one_pred)

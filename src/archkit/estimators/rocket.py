@@ -10,6 +10,10 @@ alphas 10^-3 .. 10^3, and a logistic regression (scikit-learn, lbfgs) on standar
 large data, where the ridge's leave-one-out search costs O(N * F^2) memory and time (the MiniRocket
 authors recommend logistic regression past ~10,000 training cases; `head="auto"` switches there).
 
+`fit_shards(data)` fits on shards far larger than memory, streamed (archkit.estimators.rocket_stream:
+the features never held, a ridge chosen by exact GCV from one pass of sums, or a minibatch logistic
+head past 20,000 features; resumable, torchrun-aware). `save(path)` / `load(path)`: safetensors + JSON.
+
 X takes the forms of `LSTMClassifier` (3D in `layout` "ntc" or aeon's "nct", 2D univariate, or a
 list of unequal-length series: each case's features come from its own steps only). Series shorter
 than 9 steps (the kernel length) are zero-padded to 9, as aeon asks its users to do (to 10 for

@@ -193,7 +193,7 @@ def fit_rocket_shards(
             )
             t0 = time.perf_counter()
             stats.all_reduce()
-            sol = stats.solve(standardize)
+            sol = stats.solve(standardize, device=accel.device)
             timings["head_s"] += time.perf_counter() - t0
         else:
             sol = _logistic(

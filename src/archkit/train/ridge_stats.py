@@ -177,31 +177,34 @@ class RidgeStats:
         return stats
 
     # ----------------------------------------------------------------------------------------------
-    def solve(self, standardize: np.ndarray | None = None, alphas: tuple[float, ...] = ALPHAS) -> dict[str, Any]:
+    def solve(  # spends the sums (XᵀX becomes S in place): save or copy the state before, if needed
+        self, standardize: np.ndarray | None = None, alphas: tuple[float, ...] = ALPHAS, device: Any = None
+    ) -> dict[str, Any]:
         """{mean, scale, coef (K, F), intercept (K,), alpha, gcv}: scores = ((x - mean) / scale) @ coef.T + intercept.
 
         `standardize` (F,) bool: features scaled to unit variance (default all); the others keep scale 1.
+        `device`: a CUDA device runs the eigendecomposition there (float64), else scipy on the CPU.
         """
         if self.n < 2:
             raise ValueError(f"data: a ridge fit needs at least 2 cases, got {self.n}")
         std_mask = np.ones(self.num_features, bool) if standardize is None else np.asarray(standardize, bool)
         if self.gram is None:
-            return self._solve_rows(std_mask, alphas)
+            return self._solve_rows(std_mask, alphas)  # N <= max_rows: small, on the CPU
         assert self.shift is not None
         n = self.n
         mean = self.shift + self.s1 / n
-        centred = self.gram - np.outer(self.s1, self.s1) / n
+        centred, self.gram = self.gram, None  # in place, by row blocks (no F x F temporaries): the sums are spent
+        for i in range(0, self.num_features, 1024):
+            centred[i : i + 1024] -= np.outer(self.s1[i : i + 1024] / n, self.s1)
         scale = _scale(np.diag(centred) / n, std_mask)
         cross = (self.xty - np.outer(self.s1, self.ysum) / n) / scale[:, None]
         yc2 = float(n * self.num_classes - (self.ysum**2).sum() / n)  # Σ y² = n per class for ±1 targets
-        centred /= scale[:, None]
-        centred /= scale[None, :]
-        self.gram = None  # the buffer now holds S; its eigenvectors take as much again
-        d, v = _eigh(centred)
+        for i in range(0, self.num_features, 1024):
+            centred[i : i + 1024] /= np.outer(scale[i : i + 1024], scale)  # S; its eigenvectors take as much again
+        d, q, expand = _eig_projected(centred, cross, device)
         del centred
-        q = v.T @ cross
         best = _gcv(d, q**2, yc2, n, alphas)
-        coef = v @ (q / (d + best["alpha"])[:, None])
+        coef = expand(q / (d + best["alpha"])[:, None])
         return {"mean": mean, "scale": scale, "coef": coef.T, "intercept": self.ysum / n, **best}
 
     def _solve_rows(self, std_mask: np.ndarray, alphas: tuple[float, ...]) -> dict[str, Any]:
@@ -214,7 +217,7 @@ class RidgeStats:
         scale = _scale((x**2).mean(0), std_mask)
         x /= scale
         tc = t - t.mean(0)
-        d, u = _eigh(x @ x.T)
+        d, u = _eigh(x @ x.T, None)
         proj = u.T @ tc  # (n, K)
         # in the N×N basis q² = d·proj² and ‖Yc‖² = Σ proj²: the primal formulas, unchanged
         best = _gcv(d, d[:, None] * proj**2, float((proj**2).sum()), n, alphas)
@@ -230,12 +233,49 @@ def _scale(var: np.ndarray, std_mask: np.ndarray) -> np.ndarray:
     return np.where(std_mask, std, 1.0)
 
 
-def _eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _eigh(a: np.ndarray, device: Any) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (clipped at 0: S is positive semi-definite) and eigenvectors of symmetric `a` (overwritten)."""
     import scipy.linalg
 
+    if device is not None and torch.device(device).type == "cuda":
+        d_t, v_t = torch.linalg.eigh(torch.from_numpy(a).to(device))
+        return np.maximum(d_t.cpu().numpy(), 0.0), v_t.cpu().numpy()
     d, v = scipy.linalg.eigh(a, overwrite_a=True, check_finite=False, driver="evr")
     return np.maximum(d, 0.0), v
+
+
+def _eig_projected(a: np.ndarray, c: np.ndarray, device: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(eigenvalues d, Vᵀc, y -> V y) of symmetric `a` = V diag(d) Vᵀ (`a` is overwritten).
+
+    On the CPU without forming V: a = Q T Qᵀ (LAPACK dsytrd, Householder reflectors kept in `a`),
+    T = W diag(d) Wᵀ (eigh_tridiagonal, MRRR), so Vᵀc = Wᵀ(Qᵀc) and V y = Q(W y) with the reflectors
+    applied to K columns only: half the work of a full eigendecomposition, which forms V = Q W.
+    """
+    if device is not None and torch.device(device).type == "cuda":
+        d, v = _eigh(a, device)
+        return d, v.T @ c, lambda y: v @ y
+    from scipy.linalg import eigh_tridiagonal, lapack
+
+    f = a.shape[0]
+    if f < 3:
+        d, v = _eigh(a, None)
+        return d, v.T @ c, lambda y: v @ y
+    lwork = int(lapack.dsytrd_lwork(f, lower=1)[0])
+    # a is symmetric: its transpose is the same matrix in Fortran order, handed over without a copy
+    refl, diag, off, tau, info = lapack.dsytrd(a.T, lower=1, lwork=max(lwork, f), overwrite_a=1)
+    if info != 0:
+        raise ValueError(f"data: the tridiagonal reduction of the features' Gram failed (LAPACK info {info})")
+    d, w = eigh_tridiagonal(diag, off, lapack_driver="stemr")
+
+    def reflect(y: np.ndarray, order: range) -> np.ndarray:
+        y = np.array(y, dtype=np.float64)
+        for i in order:  # H_i = I - tau_i v vᵀ, v = (0.., 1, refl[i+2:, i]) from row i+1
+            v = np.concatenate(([1.0], refl[i + 2 :, i]))
+            y[i + 1 :] -= tau[i] * np.outer(v, v @ y[i + 1 :])
+        return y
+
+    qtc = reflect(c, range(f - 1))  # Qᵀ c = H_{f-1} .. H_1 c
+    return np.maximum(d, 0.0), w.T @ qtc, lambda y: reflect(w @ y, range(f - 2, -1, -1))
 
 
 def _gcv(d: np.ndarray, q2: np.ndarray, yc2: float, n: int, alphas: tuple[float, ...]) -> dict[str, Any]:
