@@ -212,8 +212,8 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
     ) -> RocketClassifier:
         """Fit on a shard folder or SequenceData far larger than memory, streamed (archkit.estimators.rocket_stream).
 
-        `data` holds (N, T, C) series and one label per case; `classes` (default: the labels found)
-        fixes the class order. `state_dir`: where each pass saves its state every `every` batches, so
+        `data` holds (N, T, C) series and one label per case; `classes` (default: the labels found;
+        e.g. to add a class the data lack) are sorted, as `classes_`. `state_dir`: where each pass saves its state every `every` batches, so
         a killed fit rerun with the same folder resumes. `hook(pass, batches_done)` runs after each batch.
         """
         from .rocket_stream import fit_rocket_shards

@@ -108,7 +108,7 @@ def fit_rocket_shards(
     labels = np.concatenate([np.asarray(s.y)[r] for s, r in zip(data.shards, data.rows)])
     if labels.ndim != 1:
         raise ValueError(f"data: expected one label per case (class ids or names), got labels shaped {labels.shape}")
-    classes = np.unique(labels) if classes is None else np.asarray(classes)
+    classes = np.unique(labels if classes is None else np.asarray(classes))  # sorted, as scikit-learn's classes_
     if len(classes) < 2:
         raise ValueError(f"data: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
 
@@ -119,6 +119,7 @@ def fit_rocket_shards(
         return ids
 
     rank, world = _dist()
+    t_start = time.perf_counter()
     rng = check_random_state(est.random_state)
     seed = int(rng.randint(2**31 - 1))
     x, lengths, _, _ = est._series(read_cases(_sample(data, fit_sample, seed)), layout="ntc")
@@ -152,7 +153,7 @@ def fit_rocket_shards(
             f"({f_total} features, {head} head, {world} process{'es' if world > 1 else ''})",
             flush=True,
         )
-    timings = {"transform_s": 0.0, "head_s": 0.0}
+    timings = {"transform_fit_s": time.perf_counter() - t_start, "transform_s": 0.0, "head_s": 0.0}
     common = {
         "accel": accel,
         "y_ids": y_ids,

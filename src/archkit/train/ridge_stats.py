@@ -10,7 +10,8 @@ Targets are RidgeClassifier's: +1 for the case's class, -1 elsewhere. The statis
 sums, XᵀX and Xᵀy, accumulated in float64 around a shift (the first batch's mean, so large means do
 not cancel the variances away). `solve` standardizes from them (the features where `standardize` is
 True get unit variance, as StandardScaler; the others are only centred, as the ridge's intercept
-does), takes one eigendecomposition of the centred, scaled Gram S = V diag(d) Vᵀ and scores every
+does), takes one eigendecomposition of the centred, scaled Gram S = V diag(d) Vᵀ (through its
+tridiagonal form, V never formed; on a CUDA device torch.linalg.eigh) and scores every
 alpha by generalized cross-validation, GCV(α) = (RSS/n) / (1 - tr(H)/n)² with tr(H) = 1 + Σ d/(d+α)
 (the intercept counts one) and RSS = ‖Yc‖² - Σ q²(d+2α)/(d+α)², q = Vᵀ Zᵀ Yc: exact, no refit per
 alpha. XᵀX costs 8·F² bytes and its eigendecomposition as much again (1.6 GB at 10,000 features).
