@@ -4,7 +4,8 @@ Data: the two long tasks of archkit.data.real_tasks (T=8192, 8 channels, 4 class
 bundled with aeon; train and test from disjoint source series; the seed changes both the source split
 and the cases) and the six bundled UCR/UEA sets on their official splits.
 Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier;
-"-padded": on series zero-padded to one length, as aeon's rows get unequal ones), archkit auto
+"-padded": on series zero-padded to one length, as aeon's rows get unequal ones; "-streamed": fitted by
+`fit_shards`, features streamed into a ridge chosen by GCV), archkit auto
 (AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket, aeon MultiRocket
 and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the train split and
 one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
@@ -30,6 +31,7 @@ METHODS = [
     "archkit-lstm-conv",
     "archkit-rocket",
     "archkit-rocket-padded",
+    "archkit-rocket-streamed",
     "archkit-hydra",
     "archkit-rocket-hydra",
     "archkit-multirocket",
@@ -91,7 +93,7 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
         from archkit.estimators.auto import make_candidate
 
         return make_candidate("lstm-conv", steps, epochs["long-conv" if long else "sets"], 10_000, "auto", "32", seed)
-    if method in ("archkit-rocket", "archkit-rocket-padded"):
+    if method in ("archkit-rocket", "archkit-rocket-padded", "archkit-rocket-streamed"):
         from archkit.estimators import RocketClassifier
 
         return RocketClassifier(random_state=seed)
@@ -120,6 +122,15 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
     raise ValueError(f"method: unknown {method!r}; expected one of {METHODS}")
 
 
+def _as_data(x: Any, y: np.ndarray) -> Any:
+    """(n, T, C) array or list of (T_i, C) series as SequenceData (zero-padded, true lengths kept)."""
+    from archkit.data.sequences import from_arrays
+    from archkit.estimators import as_padded_series
+
+    padded, lengths, _ = as_padded_series(x, "ntc")
+    return from_arrays(padded, y, lengths)
+
+
 def hydra_available() -> bool:
     try:
         from aeon.classification.convolution_based import MultiRocketHydraClassifier  # noqa: F401
@@ -136,7 +147,10 @@ def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
     elif method == "archkit-rocket-padded":  # what aeon's rows see: unequal series zero-padded to one length
         xtr, xte = (_aeon_array(x, steps).transpose(0, 2, 1) for x in (xtr, xte))
     wall, cpu = time.perf_counter(), time.process_time()
-    clf.fit(xtr, ytr)
+    if method == "archkit-rocket-streamed":  # RocketClassifier.fit_shards: streamed features, ridge by GCV
+        clf.fit_shards(_as_data(xtr, ytr))
+    else:
+        clf.fit(xtr, ytr)
     fit_s, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
     t0 = time.perf_counter()
     pred = clf.predict(xte)

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from archkit.cli.main import cli
+from archkit.cli.seqrun import below_baseline, load_run_estimator, train_estimator
 from archkit.data.real_tasks import make_real_task
-from archkit.estimators.seqrun import below_baseline, load_run_estimator, train_estimator
 from archkit.train import SeqTrainConfig
 
 pytest.importorskip("aeon")  # the long tasks are built from series bundled with aeon
@@ -72,12 +72,25 @@ def test_rocket_run_in_process_equals_reloaded_run_and_a_changed_file_is_refused
     cfg = SeqTrainConfig(out=str(tmp_path / "run"), shards=str(task / "train"), device="cpu", progress=False)
     summary, est = train_estimator(cfg, "rocket")
     assert summary["rocket_baseline"]["same_model"] and 0.0 <= summary["held_out_accuracy"] <= 1.0
+    assert summary["fit"]["transform_s"] > 0 and summary["fit"]["head"] == "ridge"
+    assert not (tmp_path / "run" / "fit_state").exists()  # the fit's own state, removed once done
+    assert not list((tmp_path / "run").rglob("*.pkl"))
     x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
     np.testing.assert_array_equal(load_run_estimator(tmp_path / "run").predict_proba(x), est.predict_proba(x))
-    with open(tmp_path / "run" / "estimator.pkl", "ab") as f:
+    with open(tmp_path / "run" / "estimator" / "estimator.safetensors", "ab") as f:
         f.write(b"x")
     with pytest.raises(ValueError, match="does not match the SHA-256"):
         load_run_estimator(tmp_path / "run")
+
+
+def test_pickled_run_of_an_earlier_archkit_is_refused_in_one_line(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "estimator.pkl").write_bytes(b"not unpickled")
+    np.save(tmp_path / "X.npy", np.zeros((2, 16, 8), np.float32))
+    r = _run(["seq", "predict", "--run", run, "--x", tmp_path / "X.npy", "--out", tmp_path / "pred.npy"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "estimator.pkl" in r.output and "--out NEW" in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_lstm_run_fits_the_rocket_baseline_on_the_same_split(tmp_path):
@@ -100,3 +113,35 @@ def test_below_baseline_warning():
     assert below_baseline(0.5, {"held_out_accuracy": 0.9}).startswith("warning: the chosen model")
     assert below_baseline(0.95, {"held_out_accuracy": 0.9}) is None
     assert below_baseline(0.5, {"held_out_accuracy": 0.9, "same_model": True}) is None
+
+
+class Stop(Exception):
+    pass
+
+
+def test_killed_rocket_run_continues_when_the_same_command_is_rerun(tmp_path):
+    task = tmp_path / "needle"
+    make = ["seq", "make-task", "needle", "--out", task, "--n-train", 30, "--n-test", 8, "--length", 256]
+    assert _run(make).exit_code == 0
+    whole = ["seq", "train", "--shards", task / "train", "--model", "rocket", "--batch-size", 4, "--device", "cpu"]
+    assert _run([*whole, "--out", tmp_path / "whole"]).exit_code == 0
+    r = _run([*whole, "--out", tmp_path / "fresh", "--resume"])
+    assert r.exit_code == 2 and "holds no interrupted --model rocket fit" in r.output
+
+    def stop(name, done):
+        if done == 3:
+            raise Stop
+
+    cfg = SeqTrainConfig(
+        out=str(tmp_path / "run"), shards=str(task / "train"), batch_size=4, device="cpu", progress=False
+    )
+    with pytest.raises(Stop):
+        train_estimator(cfg, "rocket", hook=stop, every=2)
+    assert json.loads((tmp_path / "run" / "fit_state" / "ridge.rank0.json").read_text())["batches_done"] == 2
+    r = _run([*whole, "--out", tmp_path / "run"])
+    assert r.exit_code == 0, r.output
+    assert "fitting on 24 cases in 1 shards: 1 pass over the data" in r.output
+    x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
+    np.testing.assert_array_equal(
+        load_run_estimator(tmp_path / "run").predict_proba(x), load_run_estimator(tmp_path / "whole").predict_proba(x)
+    )

@@ -58,7 +58,8 @@ seq.add_command(evaluate)
     help=RESUME_HELP.format(
         "--x, --y, --shards (the same data, e.g. moved), --epochs, --max-steps, --lr, --lr-schedule, "
         "--weight-decay, --label-smoothing, --workers, --device, --precision, --compile"
-    ),
+    )
+    + " --model rocket continues from its saved fit state (rerunning the same command does too).",
 )
 @click.option(
     "--frontend",
@@ -177,11 +178,12 @@ def train(
     """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
 
     --model lstm writes checkpoint/, metrics.jsonl, confusion.png, summary.json and baseline.json;
-    --model rocket|auto write estimator.pkl and summary.json.
+    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json; --model rocket is fitted
+    streamed (memory flat in the number of cases) and a killed fit continues when rerun.
     """
-    from ..estimators.seqrun import baseline_for_run, below_baseline, train_estimator
     from ..train.sequence import SeqTrainConfig, train_sequence
     from .seq_eval import note_run
+    from .seqrun import baseline_for_run, below_baseline, train_estimator
 
     cfg = SeqTrainConfig(
         out=str(out_dir),
@@ -217,9 +219,7 @@ def train(
         workers=workers,
     )
     if model != "lstm":
-        if resume:
-            raise ValueError(f"--resume: only --model lstm runs resume; --model {model} fits in one go")
-        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs)
+        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume)
         if model == "auto":
             table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
             tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""
@@ -299,11 +299,11 @@ def predict(
 ) -> None:
     """Predict class ids for X.npy or a shard folder, streamed in batches from memory maps."""
     from ..data.sequences import open_x
-    from ..estimators.seqrun import ESTIMATOR, predict_run_estimator
     from ..io import check_distinct, check_out_file
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
+    from .seqrun import is_estimator_run, predict_run_estimator
 
     check_distinct({"--out": out_path, "--proba": proba_path}, {"--x": x_path})
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
@@ -319,7 +319,7 @@ def predict(
         click.echo(f"wrote {len(pred)} predictions to {out_path}")
         return
     x = open_x(x_path)
-    if (run_dir / ESTIMATOR).is_file():  # a --model rocket|auto run
+    if is_estimator_run(run_dir):  # a --model rocket|auto run
         pred, proba = predict_run_estimator(run_dir, x, batch_size)
         _save_npy(out_path, pred)
         if proba_path is not None:

@@ -98,7 +98,7 @@ def _load_lstm(
 
 
 def _load_estimator(run: Path, summary: dict[str, Any]) -> LoadedRun:
-    from ..estimators.seqrun import load_run_estimator
+    from .seqrun import load_run_estimator
 
     est = load_run_estimator(run)
     ids = np.asarray(est.classes_).astype(np.int64)

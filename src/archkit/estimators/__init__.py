@@ -2,6 +2,7 @@
 
 from .auto import AutoSequenceClassifier
 from .function import FunctionRegressor
+from .persist import load_estimator, save_estimator
 from .rocket import RocketClassifier, RocketModule
 from .sequence import LSTMClassifier
 from .series import as_padded_series
@@ -13,4 +14,6 @@ __all__ = [
     "RocketClassifier",
     "RocketModule",
     "as_padded_series",
+    "load_estimator",
+    "save_estimator",
 ]

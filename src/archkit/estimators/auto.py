@@ -207,6 +207,22 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(x.shape[2])
         return self
 
+    def save(self, path: Any) -> Any:
+        """Save the chosen, refitted estimator and the CV results to folder `path` (safetensors + JSON, no pickle)."""
+        from .saving import save_estimator
+
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> AutoSequenceClassifier:
+        """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
+        from .rocket import RocketClassifier
+        from .saving import load_folder
+        from .sequence import LSTMClassifier
+
+        classes = {cls.__name__: cls, "RocketClassifier": RocketClassifier, "LSTMClassifier": LSTMClassifier}
+        return load_folder(path, classes, expected=cls.__name__)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of the chosen model (columns in the order of `classes_`)."""
         check_is_fitted(self)

@@ -10,6 +10,10 @@ alphas 10^-3 .. 10^3, and a logistic regression (scikit-learn, lbfgs) on standar
 large data, where the ridge's leave-one-out search costs O(N * F^2) memory and time (the MiniRocket
 authors recommend logistic regression past ~10,000 training cases; `head="auto"` switches there).
 
+`fit_shards(data)` fits on shards far larger than memory, streamed (archkit.estimators.rocket_stream:
+the features never held, a ridge chosen by exact GCV from one pass of sums, or a minibatch logistic
+head past 20,000 features; resumable, torchrun-aware). `save(path)` / `load(path)`: safetensors + JSON.
+
 X takes the forms of `LSTMClassifier` (3D in `layout` "ntc" or aeon's "nct", 2D univariate, or a
 list of unequal-length series: each case's features come from its own steps only). Series shorter
 than 9 steps (the kernel length) are zero-padded to 9, as aeon asks its users to do (to 10 for
@@ -117,9 +121,9 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         check_layout(self.layout)
         check_accel(self.device, self.precision)
 
-    def _series(self, X: Any) -> tuple[np.ndarray, np.ndarray | None, str, int]:
-        """(x (N, C, T>=9) float32, lengths or None, form, T as given) from any accepted X."""
-        x, lengths, form = as_padded_series(X, self.layout)
+    def _series(self, X: Any, layout: str | None = None) -> tuple[np.ndarray, np.ndarray | None, str, int]:
+        """(x (N, C, T>=9) float32, lengths or None, form, T as given) from any accepted X (in `layout` or ours)."""
+        x, lengths, form = as_padded_series(X, layout or self.layout)
         steps = int(x.shape[1])
         least = MIN_STEPS + self.features.startswith("multirocket")  # MultiRocket: 9 steps of first difference
         if x.shape[1] < least:
@@ -195,6 +199,39 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(x.shape[1])
         self.n_timepoints_ = steps if form == "2d" else None  # a 2D X at predict must have this width
         return self
+
+    def fit_shards(
+        self,
+        data: Any,
+        classes: Any = None,
+        state_dir: Any = None,
+        every: int = 50,
+        workers: int = 0,
+        progress: bool = False,
+        hook: Any = None,
+    ) -> RocketClassifier:
+        """Fit on a shard folder or SequenceData far larger than memory, streamed (archkit.estimators.rocket_stream).
+
+        `data` holds (N, T, C) series and one label per case; `classes` (default: the labels found;
+        e.g. to add a class the data lack) are sorted, as `classes_`. `state_dir`: where each pass saves its state every `every` batches, so
+        a killed fit rerun with the same folder resumes. `hook(pass, batches_done)` runs after each batch.
+        """
+        from .rocket_stream import fit_rocket_shards
+
+        return fit_rocket_shards(self, data, classes, state_dir, every, workers, progress, hook=hook)
+
+    def save(self, path: Any) -> Any:
+        """Save the fitted classifier to folder `path` as safetensors + JSON (no pickle); returns the folder."""
+        from .saving import save_estimator
+
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> RocketClassifier:
+        """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
+        from .saving import load_folder
+
+        return load_folder(path, {cls.__name__: cls}, expected=cls.__name__)
 
     def _predict_features(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

@@ -171,6 +171,19 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         self.channel_mean_, self.channel_scale_ = mean, scale
         return self
 
+    def save(self, path: Any) -> Any:
+        """Save the fitted classifier to folder `path` (an archkit checkpoint + safetensors + JSON, no pickle)."""
+        from .saving import save_estimator
+
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> LSTMClassifier:
+        """The classifier `save` wrote to folder `path`, loaded without unpickling anything."""
+        from .saving import load_folder
+
+        return load_folder(path, {cls.__name__: cls}, expected=cls.__name__)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """(n_cases, n_classes) class probabilities, columns in the order of `classes_`."""
         from ..train.sequence_eval import predict_sequences

@@ -30,7 +30,9 @@ from .generate import sample_images
 from .metrics import confusion_matrix, iou_per_class, mean_iou
 from .prior import PriorTrainConfig, load_prior, train_prior
 from .provenance import StaleCodesWarning, check_provenance, vqvae_provenance
+from .ridge_stats import RidgeStats
 from .rocket import rocket_features, transform_shards
+from .rocket_fit import SparseMoments, fit_logistic, run_pass
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
 from .sequence import SeqTrainConfig, train_sequence
 from .sequence_eval import evaluate_sequences, predict_sequences
@@ -57,7 +59,9 @@ __all__ = [
     "FunctionFitResult",
     "GracefulInterrupt",
     "PriorTrainConfig",
+    "RidgeStats",
     "SeqTrainConfig",
+    "SparseMoments",
     "StaleCodesWarning",
     "VQVAETrainConfig",
     "accuracy",
@@ -81,6 +85,7 @@ __all__ = [
     "evaluate_vqvae",
     "fit_classifier",
     "fit_function",
+    "fit_logistic",
     "iou_per_class",
     "load_prior",
     "load_trainer_state",
@@ -93,6 +98,7 @@ __all__ = [
     "recover_checkpoint",
     "resolve_device",
     "rocket_features",
+    "run_pass",
     "sample_images",
     "save_checkpoint",
     "seed_everything",

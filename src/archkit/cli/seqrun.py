@@ -3,46 +3,50 @@
 A run of `--model rocket` or `--model auto` reads the same data sources and the same train / held-out
 split as an LSTM run (`load_training_data`), fits the estimator on the train split only, scores the
 held-out split and writes to the run folder:
-- `estimator.pkl`: the fitted estimator (a pickle, as scikit-learn models are saved: load only runs you
-  trust); its SHA-256 is kept in summary.json and checked before `seq predict` unpickles it;
-- `summary.json`: held-out accuracy, the CV table of `--model auto`, the ROCKET baseline.
+- `estimator/`: the fitted estimator as safetensors + JSON (`archkit.estimators.saving`); nothing in a
+  run folder is unpickled. A run folder of an earlier archkit holding `estimator.pkl` is refused;
+- `summary.json`: held-out accuracy, the fit's timings, the CV table of `--model auto`, the ROCKET baseline.
+`--model rocket` is fitted streamed (`RocketClassifier.fit_shards`): memory flat in the number of
+cases; its passes save their state in `fit_state/` every CHECKPOINT_EVERY batches, and rerunning
+the same command (or with --resume) continues a killed fit. `--model auto` fits in memory.
 Every run (LSTM runs too) also fits `RocketClassifier` on the same train split and scores the same
 held-out rows (`rocket_baseline`); the CLI warns when the chosen model scores below it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..io import atomic_write, atomic_write_json, check_out_folder, mark_out_folder
+from ..io import atomic_write_json, check_out_folder, mark_out_folder
 
-ESTIMATOR = "estimator.pkl"
+ESTIMATOR = "estimator"  # folder: estimator.safetensors + estimator.json
+PICKLED = "estimator.pkl"  # what runs of earlier versions hold
+FIT_STATE = "fit_state"
 SUMMARY = "summary.json"
 BASELINE = "baseline.json"
 MODELS = ("lstm", "rocket", "auto")
+CHECKPOINT_EVERY = 50  # batches between saves of a streamed fit's state
 
 
 def materialize(data: Any) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
     """(X, y) of a SequenceData view read in order: an (n, T, C) array, or a list of (T_i, C) series when lengths vary."""
-    xs, ys, series = [], [], []
-    for xb, yb, lb in data.batches(256, shuffle=False):
-        ys.append(np.asarray(yb))
-        if lb is None:
-            xs.append(xb.numpy())
-        else:
-            series += [xb[i, : int(n)].numpy() for i, n in enumerate(lb)]
-    y = np.concatenate(ys)
-    if series:
-        if xs:  # mixed shards (some with lengths, some without): every case as its own series
-            series = [a for b in xs for a in b] + series
-        return series, y
-    return np.concatenate(xs), y
+    from ..estimators.rocket_stream import read_cases
+
+    y = np.concatenate([np.asarray(s.y)[r] for s, r in zip(data.shards, data.rows)])
+    return read_cases(data), y
+
+
+def streamed_accuracy(est: Any, data: Any, batch_size: int = 256) -> float:
+    """Accuracy of `est` on every case of SequenceData `data`, read and predicted a batch at a time."""
+    hits = 0
+    for xb, yb, lb in data.batches(batch_size, shuffle=False):
+        x = xb.numpy() if lb is None else [xb[i, : int(n)].numpy() for i, n in enumerate(lb)]
+        hits += int(np.sum(est.predict(x) == np.asarray(yb)))
+    return hits / max(len(data), 1)
 
 
 def _targets(loaded: tuple[Any, Any, list[str] | None]) -> tuple[Any, Any, int]:
@@ -53,31 +57,21 @@ def _targets(loaded: tuple[Any, Any, list[str] | None]) -> tuple[Any, Any, int]:
 
 
 def rocket_baseline(
-    train: Any,
-    held: Any,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "32",
-    x_train: Any = None,
-    y_train: Any = None,
+    train: Any, held: Any, seed: int = 0, device: str = "auto", precision: str = "32", num_classes: int | None = None
 ) -> dict[str, Any]:
-    """Fit RocketClassifier on the train split, score the held-out split: {held_out_accuracy, fit_s, num_train}."""
-    from .rocket import RocketClassifier
+    """Fit RocketClassifier on the train split (streamed), score the held-out split: {held_out_accuracy, fit_s, ...}."""
+    from ..estimators.rocket import RocketClassifier
 
-    if x_train is None:
-        x_train, y_train = materialize(train)
-    x_held, y_held = materialize(held)
     clf = RocketClassifier(random_state=seed, device=device, precision=precision)
     t0 = time.perf_counter()
-    clf.fit(x_train, y_train)
+    clf.fit_shards(train, classes=None if num_classes is None else np.arange(num_classes))
     fit_s = time.perf_counter() - t0
-    acc = float(np.mean(clf.predict(x_held) == y_held))
     return {
         "model": "RocketClassifier",
-        "held_out_accuracy": acc,
+        "held_out_accuracy": streamed_accuracy(clf, held),
         "fit_s": fit_s,
-        "num_train": len(y_train),
-        "num_held_out": len(y_held),
+        "num_train": len(train),
+        "num_held_out": len(held),
     }
 
 
@@ -85,82 +79,107 @@ def baseline_for_run(cfg: Any) -> dict[str, Any]:
     """The ROCKET baseline of an LSTM run (same data, same split as `train_sequence(cfg)`), written to BASELINE."""
     from ..train.sequence import load_training_data
 
-    train, held, _ = _targets(load_training_data(cfg))
-    base = rocket_baseline(train, held, seed=cfg.seed, device=cfg.device, precision=cfg.precision)
+    train, held, k = _targets(load_training_data(cfg))
+    base = rocket_baseline(train, held, seed=cfg.seed, device=cfg.device, precision=cfg.precision, num_classes=k)
     atomic_write_json(Path(cfg.out) / BASELINE, base)
     return base
 
 
-def train_estimator(cfg: Any, model: str, cv: int = 3, lstm_epochs: int | None = None) -> tuple[dict[str, Any], Any]:
+def train_estimator(
+    cfg: Any,
+    model: str,
+    cv: int = 3,
+    lstm_epochs: int | None = None,
+    resume: bool = False,
+    hook: Any = None,
+    every: int = CHECKPOINT_EVERY,
+) -> tuple[dict[str, Any], Any]:
     """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder.
 
+    `--model rocket` continues from `fit_state/` when the folder holds one (a killed fit); `resume`
+    demands that it does. `hook(pass, batches_done)` runs after every batch of a streamed fit.
     Returns (summary, fitted estimator).
     """
+    from ..estimators.auto import AutoSequenceClassifier
+    from ..estimators.rocket import RocketClassifier
     from ..train.sequence import load_training_data
-    from .auto import AutoSequenceClassifier
-    from .rocket import RocketClassifier
 
     if model not in MODELS[1:]:
         raise ValueError(f"--model: expected one of {list(MODELS)}, got {model!r}")
     out = Path(cfg.out)
     check_out_folder(out, "sequence run")  # a user's folder (their summary.json) is refused before any work
-    for held_there in (ESTIMATOR, "checkpoint"):
+    for held_there in (ESTIMATOR, PICKLED, "checkpoint"):
         if (out / held_there).exists():
             raise ValueError(f"--out: {str(out)!r} already holds a run ({held_there}); choose a new --out")
+    state = out / FIT_STATE
+    if resume and (model != "rocket" or not state.is_dir()):
+        raise ValueError(f"--resume: {str(out)!r} holds no interrupted --model rocket fit ({FIT_STATE}/) to continue")
     train, held, num_classes = _targets(load_training_data(cfg))
-    x, y = materialize(train)
+    mark_out_folder(out, "sequence run")  # before the fit writes its state: an interrupted run stays ours
     common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
-    est = (
-        RocketClassifier(**common)
-        if model == "rocket"
-        else AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common)
-    )
     t0 = time.perf_counter()
-    est.fit(x, y)
+    if model == "rocket":
+        est: Any = RocketClassifier(batch_size=cfg.batch_size, **common)
+        est.fit_shards(
+            # the head scores the classes the training split holds; a class of the task it lacks gets a column of
+            # zeros at predict time (predict_run_estimator), so it is never predicted and pred == proba.argmax
+            train,
+            None,
+            state,
+            every=every,
+            workers=cfg.workers,
+            progress=cfg.progress,
+            hook=hook,
+        )
+        num_train = len(train)
+    else:
+        x, y = materialize(train)
+        est = AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common)
+        est.fit(x, y)
+        num_train = len(y)
     fit_s = time.perf_counter() - t0
-    x_held, y_held = materialize(held)
-    acc = float(np.mean(est.predict(x_held) == y_held))
+    acc = streamed_accuracy(est, held)
     summary: dict[str, Any] = {
         "model": model,
         "estimator": type(est).__name__,
         "held_out_accuracy": acc,
         "fit_s": fit_s,
-        "num_train": len(y),
-        "num_held_out": len(y_held),
+        "num_train": num_train,
+        "num_held_out": len(held),
         "num_classes": num_classes,
         "skipped_shards": train.skipped,
     }
+    if model == "rocket":
+        summary["fit"] = est.fit_info_
     if model == "auto":
         summary.update(chosen=est.best_name_, tied_with=est.tied_with_, cv_folds=est.n_splits_, cv=est.cv_results_)
     if (model == "auto" and est.best_name_ == "rocket") or model == "rocket":
         summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
     else:
-        summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, x, y)
-    mark_out_folder(out, "sequence run")
-    blob = pickle.dumps(est)
-    atomic_write(out / ESTIMATOR, lambda tmp: Path(tmp).write_bytes(blob))
-    summary["estimator_sha256"] = hashlib.sha256(blob).hexdigest()
+        summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, num_classes)
+    est.save(out / ESTIMATOR)
     atomic_write_json(out / SUMMARY, summary)
     return summary, est
 
 
+def is_estimator_run(run: str | Path) -> bool:
+    """Whether `run` is a `--model rocket|auto` run folder (of this archkit or, pickled, of an earlier one)."""
+    return (Path(run) / ESTIMATOR).is_dir() or (Path(run) / PICKLED).is_file()
+
+
 def load_run_estimator(run: str | Path) -> Any:
-    """The fitted estimator of a `--model rocket|auto` run, after checking its SHA-256 against summary.json."""
-    import json
+    """The fitted estimator of a `--model rocket|auto` run (safetensors + JSON; a pickled run is refused)."""
+    from ..estimators import load_estimator
 
     run = Path(run)
-    path, summary = run / ESTIMATOR, run / SUMMARY
-    if not path.is_file() or not summary.is_file():
-        raise FileNotFoundError(
-            f"--run: {str(run)!r} holds no {ESTIMATOR} + {SUMMARY} (a `seq train --model rocket|auto` run)"
-        )
-    blob = path.read_bytes()
-    expected = json.loads(summary.read_text()).get("estimator_sha256")
-    if hashlib.sha256(blob).hexdigest() != expected:
+    if (run / PICKLED).is_file() and not (run / ESTIMATOR).is_dir():
         raise ValueError(
-            f"--run: {str(path)!r} does not match the SHA-256 in {SUMMARY} (changed or corrupt); refusing to load it"
+            f"--run: {str(run)!r} holds {PICKLED}, a pickle written by an earlier archkit, which archkit no longer "
+            f"loads; refit it: rerun `archkit seq train ... --out NEW` with that run's data and --model"
         )
-    return pickle.loads(blob)
+    if not (run / ESTIMATOR).is_dir():
+        raise FileNotFoundError(f"--run: {str(run)!r} holds no {ESTIMATOR}/ (a `seq train --model rocket|auto` run)")
+    return load_estimator(run / ESTIMATOR)
 
 
 def predict_run_estimator(run: str | Path, x: Any, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,85 @@
+"""RidgeStats: a ridge from streamed sums equals scikit-learn's Ridge; GCV exact; shift, fold and state round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from archkit.train.ridge_stats import ALPHAS, RidgeStats
+
+
+def _data(n, f, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, f)) * rng.uniform(0.1, 10, f) + 1000).astype(np.float32)  # large means
+    y = rng.integers(0, k, n)
+    x[:, 0] += 2 * y  # one informative feature
+    return x, y
+
+
+def _fed(x, y, max_rows, batch=7):
+    stats = RidgeStats(x.shape[1], int(y.max()) + 1, max_rows=max_rows)
+    for i in range(0, len(x), batch):
+        stats.update(x[i : i + batch], y[i : i + batch], i // batch)
+    return stats
+
+
+def _brute_gcv(z, t):
+    n, f = z.shape
+    zz = np.c_[np.ones(n), z]
+    out = []
+    for a in ALPHAS:
+        penalty = np.eye(f + 1) * a
+        penalty[0, 0] = 0  # the intercept is not penalized
+        hat = zz @ np.linalg.solve(zz.T @ zz + penalty, zz.T)
+        out.append(((t - hat @ t) ** 2).sum() / n / (1 - np.trace(hat) / n) ** 2)
+    return np.array(out)
+
+
+@pytest.mark.parametrize(
+    ("n", "f", "k", "max_rows"), [(60, 30, 3, 1024), (60, 30, 3, 10), (40, 100, 2, 1024), (90, 20, 4, 5)]
+)
+def test_solution_and_gcv_equal_ridge_on_standardized_features(n, f, k, max_rows):
+    x, y = _data(n, f, k)
+    sol = _fed(x, y, max_rows).solve()
+    x64 = x.astype(np.float64)
+    z = (x64 - x64.mean(0)) / x64.std(0)
+    t = -np.ones((n, k))
+    t[np.arange(n), y] = 1
+    np.testing.assert_allclose(sol["gcv"], _brute_gcv(z, t), rtol=1e-6)
+    assert sol["alpha"] == ALPHAS[int(np.argmin(_brute_gcv(z, t)))]
+    ridge = Ridge(alpha=sol["alpha"]).fit(z, t)
+    np.testing.assert_allclose(sol["coef"], ridge.coef_, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(sol["intercept"], ridge.intercept_, atol=1e-8)
+    np.testing.assert_allclose(sol["mean"], x64.mean(0), rtol=1e-10)
+
+
+def test_unscaled_features_are_only_centred_and_state_round_trips():
+    x, y = _data(50, 12, 3)
+    mask = np.arange(12) < 6
+    for max_rows in (1024, 4):
+        stats = _fed(x, y, max_rows)
+        again = RidgeStats.from_state(*stats.state_dict())
+        a, b = stats.solve(mask), again.solve(mask)
+        np.testing.assert_array_equal(a["coef"], b["coef"])
+        np.testing.assert_array_equal(a["scale"][6:], np.ones(6))
+        np.testing.assert_allclose(a["scale"][:6], x[:, :6].astype(np.float64).std(0), rtol=1e-10)
+
+
+def test_reshift_is_exact():
+    x, y = _data(40, 8, 2)
+    a = _fed(x, y, 0)
+    b = _fed(x, y, 0)
+    b.reshift(np.full(8, 3.0))
+    sa, sb = a.solve(), b.solve()
+    np.testing.assert_allclose(sb["coef"], sa["coef"], rtol=1e-8, atol=1e-12)
+
+
+def test_bad_input_is_refused():
+    stats = RidgeStats(4, 2)
+    with pytest.raises(ValueError, match="features: expected shape"):
+        stats.update(np.zeros((3, 5)), np.zeros(3, int))
+    with pytest.raises(ValueError, match="class ids in"):
+        stats.update(np.zeros((2, 4)), np.array([0, 2]))
+    with pytest.raises(ValueError, match="at least 2 cases"):
+        stats.solve()
