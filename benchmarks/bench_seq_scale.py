@@ -257,7 +257,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = _task(args.work, n_task, n_test, length)
         test = test or _test_split(folder, args.work)
         print(f"[N={n}] archkit seq train --model rocket ...", flush=True)
+        started, load_before = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()
         res["archkit"][str(n)] = run_archkit(folder, args.work, n, test, args.batch_size)
+        # the box is shared: every row says when it ran and how loaded the machine was around it
+        res["archkit"][str(n)]["conditions"] = {
+            "started": started,
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+        }
         if n <= max_aeon:
             print(f"[N={n}] aeon MiniRocketClassifier ...", flush=True)
             res["aeon"][str(n)] = run_aeon(folder, args.work, n, test)
