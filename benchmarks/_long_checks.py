@@ -120,4 +120,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--rss-probe"] and len(sys.argv) == 4:
         _rss_probe(sys.argv[2], sys.argv[3])
     else:
-        raise SystemExit("usage: _long_rss.py --rss-probe FOLDER FEATURES_OUT (run by vs_aeon_long.py --rss CACHE)")
+        raise SystemExit("usage: _long_checks.py --rss-probe FOLDER FEATURES_OUT (run by vs_aeon_long.py --rss CACHE)")
