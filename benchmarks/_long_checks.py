@@ -2,7 +2,7 @@
 memory of the streamed ROCKET transform over long-task shards (`vs_aeon_long.py --rss CACHE`).
 
 The memory check writes the needle task as .npy shards at N and 4N training cases and streams each through
-`transform_shards` in a fresh process (`python _long_rss.py --rss-probe FOLDER FEATURES`), reporting the
+`transform_shards` in a fresh process (`python _long_checks.py --rss-probe FOLDER FEATURES`), reporting the
 peak RSS growth and the anonymous (heap) memory growth of each.
 """
 
