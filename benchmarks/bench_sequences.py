@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,14 +34,12 @@ from archkit.data import LONG_TASK
 
 sys.path.insert(0, str(Path(__file__).parent))
 import vs_aeon
+from _seq_memory import CONV, MODEL, model_for, peak_memory
 
-from archkit.models import SequenceClassifier, SequenceClassifierConfig
-from archkit.surgery import format_table, interleaved_latency, peak_rss_growth_mib
+from archkit.surgery import format_table, interleaved_latency
 from archkit.train import SeqTrainConfig, atomic_write_json, sequence_loss, train_sequence
 
 RESULTS = Path(__file__).parent / "results" / "bench_sequences.json"
-MODEL = dict(hidden=128, layers=2, pool="max")  # same LSTM for both frontends
-CONV = dict(conv_channels=64, conv_kernel=7, conv_stride=4, conv_blocks=3)  # T / 64 before the LSTM
 
 # Published mean test accuracies (%) over 10 runs on the official splits, from the companion repository
 # of Ismail Fawaz et al., "Deep learning for time series classification: a review" (DMKD 2019):
@@ -78,13 +75,6 @@ REAL_RECIPE = dict(
     batch_size=8,
 )
 REAL_EPOCHS = 200
-
-
-def model_for(frontend: str, features: int = 8) -> SequenceClassifier:
-    extra = CONV if frontend == "conv" else {}
-    return SequenceClassifier(
-        SequenceClassifierConfig(in_features=features, num_classes=4, frontend=frontend, **MODEL, **extra)
-    )
 
 
 def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
@@ -124,40 +114,6 @@ def throughput(batch: int, steps: int, repeats: int, warmup: int) -> dict:
     out = {k: {"seconds_per_batch": v, "sequences_per_s": batch / v} for k, v in sec.items()}
     out["train_speedup_conv_vs_none"] = sec["train_none"] / sec["train_conv"]
     out["infer_speedup_conv_vs_none"] = sec["infer_none"] / sec["infer_conv"]
-    return out
-
-
-def memory_probe(frontend: str, mode: str, batch: int, steps: int) -> None:
-    """(subprocess) one training step or inference batch; prints the peak-RSS growth in MiB."""
-    model = model_for(frontend)
-    opt = torch.optim.AdamW(model.parameters())
-
-    def step(x, y):
-        if mode == "train":
-            sequence_loss(model(x), y).backward()
-            opt.step()
-        else:
-            with torch.no_grad():
-                model.eval()(x)
-
-    step(torch.randn(1, 64, 8), torch.zeros(1, dtype=torch.long))  # one-off library/allocator start-up
-    x, y = torch.randn(batch, steps, 8), torch.randint(0, 4, (batch,))
-    # peak_rss_growth_mib resets the peak mark first: ru_maxrss could not be reset, and made every
-    # probe report the same start-up peak.
-    print(json.dumps({"peak_rss_growth_mib": peak_rss_growth_mib(lambda: step(x, y))}))
-
-
-def peak_memory(batch: int, steps: int) -> dict:
-    out = {}
-    for frontend in ("none", "conv"):
-        for mode in ("train", "infer"):
-            res = subprocess.run(
-                [sys.executable, __file__, "--memory-probe", frontend, mode, str(batch), str(steps)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            out[f"{mode}_{frontend}"] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_growth_mib"]
     return out
 
 
@@ -274,15 +230,11 @@ def main() -> None:
     )
     ap.add_argument("--skip", default="", help="comma list of sections to skip: throughput,memory,long,real")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
     if "--long" in sys.argv:  # --vs aeon --long: long tasks + ROCKET family (benchmarks/vs_aeon_long.py, its own flags)
         import vs_aeon_long
 
         return vs_aeon_long.main([a for a in sys.argv[1:] if a not in ("--vs", "aeon", "--long")])
     args = ap.parse_args()
-    if args.memory_probe:
-        f, mode, b, t = args.memory_probe
-        return memory_probe(f, mode, int(b), int(t))
     if args.vs:
         return vs_main(args)
     args.seeds = args.seeds or 1

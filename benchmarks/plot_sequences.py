@@ -21,14 +21,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "bench_sequences_vs_aeon_long.json"
 OUT = ROOT / "docs" / "img" / "long-sequences.png"
+KIND = "long-sequence comparison"  # the kind of figure archkit's mark on the PNG names
 LONG_TASKS = ("needle", "order")
 FLOOR = 40.0  # accuracy (%) under which a row is named beside the panel instead of squashing the others
 # The JSON's method keys and how a reader knows them (aeon's class names; archkit's RocketClassifier features).
 LABELS = {
     "aeon-minirocket": "aeon MiniRocket",
     "aeon-multirocket": "aeon MultiRocket",
-    "aeon-hydra": "aeon MultiRocketHydra",
-    "aeon-hydra-only": "aeon Hydra",
+    "aeon-multirocket-hydra": "aeon MultiRocketHydra",
+    "aeon-hydra": "aeon Hydra",
     "aeon-quant": "aeon QUANT",
     "archkit-auto": "archkit auto",
     "archkit-rocket": "archkit MiniRocket",
@@ -38,6 +39,8 @@ LABELS = {
     "archkit-multirocket-hydra": "archkit MultiRocket+Hydra",
     "archkit-lstm": "archkit LSTM (raw steps)",
     "archkit-lstm-conv": "archkit LSTM (conv front end)",
+    "archkit-rocket-streamed": "archkit MiniRocket, streamed fit",
+    "archkit-rocket-padded": "archkit MiniRocket, zero-padded",
 }
 
 
@@ -72,13 +75,15 @@ def panels(summary: dict[str, Any]) -> list[tuple[str, dict[str, tuple[float, fl
 
 def plot(summary: dict[str, Any], out: Path) -> Path:
     """Draw the panels of `summary` into the PNG `out` (archkit's mark in it, written atomically)."""
+    import matplotlib
     import matplotlib.ticker as mticker
 
     from archkit.utils.plots import new_figure, save_figure
 
     shown = panels(summary)
     methods = sorted({m for _, rows in shown for m in rows}, key=lambda m: (not m.startswith("archkit"), m))
-    colours = {m: f"C{i % 10}" if i < 10 else "black" for i, m in enumerate(methods)}
+    palette = "tab10" if len(methods) <= 10 else "tab20"  # one colour per method, the same in every panel
+    colours = {m: matplotlib.colormaps[palette](i) for i, m in enumerate(methods)}
     fig, axes = new_figure(1, len(shown), figsize=(4.6 * len(shown), 4.4), squeeze=False)
     handles: dict[str, Any] = {}
     for ax, (title, rows) in zip(axes[0], shown):
@@ -115,7 +120,7 @@ def plot(summary: dict[str, Any], out: Path) -> Path:
         frameon=False,
     )
     fig.suptitle("archkit (circles) and aeon (squares): accuracy against fit time, mean over seeds", fontsize=11)
-    return save_figure(fig, out, rect=(0, 0.03 + 0.05 * ((len(order) - 1) // 5 + 1), 1, 1))
+    return save_figure(fig, out, kind=KIND, rect=(0, 0.03 + 0.05 * ((len(order) - 1) // 5 + 1), 1, 1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from archkit.io import check_out_file
 
-        check_out_file(args.out, "picture")  # a PNG archkit did not draw is never written over
+        check_out_file(args.out, KIND)  # a PNG archkit did not draw (or drew as something else) is never written over
         summary = json.loads(args.results.read_text(encoding="utf-8"))
         path = plot(summary, args.out)
     except (OSError, ValueError, KeyError, TypeError) as err:

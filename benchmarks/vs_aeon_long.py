@@ -6,9 +6,10 @@ and the cases) and the six bundled UCR/UEA sets on their official splits.
 Rows: archkit LSTM on raw steps, archkit LSTM with a conv front end, archkit ROCKET (RocketClassifier;
 "-padded": on series zero-padded to one length, as aeon's rows get unequal ones; "-streamed": fitted by
 `fit_shards`, features streamed into a ridge chosen by GCV), archkit auto
-(AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket, aeon MultiRocket
-and aeon MultiRocketHydra (when installed). Each (method, data, seed) is one fit on the train split and
-one prediction of the test split: accuracy, fit seconds, predict milliseconds per case.
+(AutoSequenceClassifier: stratified 3-fold CV on the train split), aeon MiniRocket, MultiRocket,
+MultiRocketHydra, Hydra and QUANT (aeon's defaults, one thread; unequal series zero-padded to one length).
+Each (method, data, seed) is one fit on the train split and one prediction of the test split: accuracy,
+fit seconds, predict milliseconds per case.
 Results are written after every fit and a rerun skips what is already there, so runs can be split
 across invocations (--methods, --data) and merged (--summarize).
 LSTM budgets are bounded (LSTM_EPOCHS) so a run fits on a shared 2-core CPU; the cost is stated with the figures.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,21 @@ METHODS = [
     "archkit-auto",
     "aeon-minirocket",
     "aeon-multirocket",
+    "aeon-multirocket-hydra",
     "aeon-hydra",
+    "aeon-quant",
 ]
+# aeon's rows: estimator class by row (QUANT is interval-based, the others convolution-based).
+AEON = {
+    "aeon-minirocket": "convolution_based.MiniRocketClassifier",
+    "aeon-multirocket": "convolution_based.MultiRocketClassifier",
+    "aeon-multirocket-hydra": "convolution_based.MultiRocketHydraClassifier",
+    "aeon-hydra": "convolution_based.HydraClassifier",
+    "aeon-quant": "interval_based.QUANTClassifier",
+}
+# Runs written before "aeon-hydra" meant HydraClassifier (7 Dec 2026) named MultiRocketHydra so; their
+# runs carry no "estimator" and summarize() files them under aeon-multirocket-hydra.
+LEGACY_AEON_HYDRA = "aeon-multirocket-hydra"
 LONG_SIZES = {"n_train": 96, "n_test": 48, "length": 8192}
 # Epochs of the LSTM rows and of auto's LSTM candidates (bounded for a shared 2-core CPU: see the docs).
 LSTM_EPOCHS = {"long-raw": 3, "long-conv": 20, "sets": 10}
@@ -111,14 +126,12 @@ def make(method: str, data: str, seed: int, steps: int, quick: bool) -> Any:
         from archkit.estimators import AutoSequenceClassifier
 
         return AutoSequenceClassifier(lstm_epochs=epochs["long-conv" if long else "sets"], cv=3, random_state=seed)
-    from aeon.classification import convolution_based as cb
-
-    if method == "aeon-minirocket":
-        return cb.MiniRocketClassifier(random_state=seed, n_jobs=1)
-    if method == "aeon-multirocket":
-        return cb.MultiRocketClassifier(random_state=seed, n_jobs=1)
-    if method == "aeon-hydra":
-        return cb.MultiRocketHydraClassifier(random_state=seed, n_jobs=1)
+    if method in AEON:
+        cls = aeon_class(method)
+        if cls is None:
+            raise ValueError(f"method: {method!r} needs {AEON[method]}, which the installed aeon lacks")
+        threads = {} if method == "aeon-quant" else {"n_jobs": 1}  # QUANTClassifier takes no n_jobs
+        return cls(random_state=seed, **threads)
     raise ValueError(f"method: unknown {method!r}; expected one of {METHODS}")
 
 
@@ -131,12 +144,15 @@ def _as_data(x: Any, y: np.ndarray) -> Any:
     return from_arrays(padded, y, lengths)
 
 
-def hydra_available() -> bool:
+def aeon_class(method: str) -> Any:
+    """aeon's estimator class of an aeon row, or None when the installed aeon does not have it."""
+    import importlib
+
+    module, name = AEON[method].rsplit(".", 1)
     try:
-        from aeon.classification.convolution_based import MultiRocketHydraClassifier  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        return getattr(importlib.import_module(f"aeon.classification.{module}"), name)
+    except (ImportError, AttributeError):
+        return None
 
 
 def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
@@ -164,6 +180,8 @@ def fit_one(method: str, data: str, seed: int, quick: bool) -> dict[str, Any]:
         "n_test": len(yte),
         "steps": steps,
     }
+    if method.startswith("aeon-"):
+        out["estimator"] = type(clf).__name__
     if method == "archkit-auto":
         out.update(chosen=clf.best_name_, tied_with=clf.tied_with_, cv=clf.cv_results_, folds=clf.n_splits_)
     return out
@@ -187,9 +205,12 @@ def run(
         }
     )
     res.setdefault("runs", {})
-    if "aeon-hydra" in methods and not hydra_available():
-        print("aeon-hydra left out: MultiRocketHydraClassifier is not in the installed aeon", flush=True)
-        methods = [m for m in methods if m != "aeon-hydra"]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"--methods: unknown {unknown}; expected some of {METHODS}")
+    for m in [m for m in methods if m in AEON and aeon_class(m) is None]:
+        print(f"{m} left out: {AEON[m]} is not in the installed aeon", flush=True)
+        methods = [x for x in methods if x != m]
     for seed in range(first_seed, seeds):
         for data in datas:
             for method in methods:
@@ -212,7 +233,10 @@ def summarize(files: list[Path]) -> dict[str, Any]:
     merged: dict[str, Any] = {"runs": {}, "sources": [str(f) for f in files]}
     for f in files:
         r = json.loads(f.read_text())
-        merged["runs"].update(r.get("runs", {}))
+        for key, run in r.get("runs", {}).items():
+            if key.startswith("aeon-hydra/") and "estimator" not in run:
+                key = LEGACY_AEON_HYDRA + key[len("aeon-hydra") :]
+            merged["runs"][key] = run
         for k in ("quick", "seeds", "long_sizes", "lstm_epochs", "threads", "note"):
             merged.setdefault(k, r.get(k))
     table: dict[str, dict[str, Any]] = {}
@@ -244,126 +268,71 @@ def summarize(files: list[Path]) -> dict[str, Any]:
             a, m = table[t]["archkit-auto"]["accuracy_mean"], table[t]["aeon-multirocket"]["accuracy_mean"]
             targets[f"{t}_auto_vs_multirocket"] = {"auto": a, "multirocket": m, "met": a >= m}
     merged["targets"] = targets
+    merged["averages"] = averages(table)
     return merged
 
 
-def print_summary(s: dict[str, Any]) -> None:
-    from archkit.utils import format_table
+def averages(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each row's mean accuracy over the six sets, the two long tasks and all eight (rows measured on all eight),
+    and whether archkit's auto is at or above every aeon row on all eight."""
+    rows: dict[str, Any] = {}
+    for method in METHODS:
+        if all(method in table.get(d, {}) for d in LONG + SETS):
+            acc = {d: table[d][method]["accuracy_mean"] for d in LONG + SETS}
+            rows[method] = {
+                "sets": float(np.mean([acc[d] for d in SETS])),
+                "long": float(np.mean([acc[d] for d in LONG])),
+                "all": float(np.mean(list(acc.values()))),
+            }
+    out: dict[str, Any] = {"data": LONG + SETS, "rows": rows}
+    aeon = {m: v["all"] for m, v in rows.items() if m in AEON}
+    if "archkit-auto" in rows and aeon:
+        auto = rows["archkit-auto"]["all"]
+        out["auto_at_or_above_every_aeon_row"] = all(auto >= v for v in aeon.values())
+        out["aeon_rows_above_auto"] = {m: v - auto for m, v in aeon.items() if v > auto}
+    return out
 
-    rows = []
-    for data in [d for d in LONG + SETS if d in s["per_data"]]:
-        for method in [m for m in METHODS if m in s["per_data"][data]]:
-            c = s["per_data"][data][method]
-            chosen = ",".join(sorted(set(c["chosen"]))) if c["chosen"] else ""
-            rows.append(
-                [
-                    data,
-                    method,
-                    f"{c['accuracy_mean']:.1f} +- {c['accuracy_std']:.1f} (n={len(c['runs'])})",
-                    c["fit_s_mean"],
-                    c["predict_ms_mean"],
-                    chosen,
-                ]
-            )
-    print(format_table(["data", "method", "accuracy %", "fit s", "predict ms/case", "auto chose"], rows))
+
+def markdown(s: dict[str, Any]) -> str:
+    """The docs' tables: every row on the long tasks, auto next to aeon's rows on the sets, and the averages."""
+    from archkit.utils import markdown_table
+
+    t = s["per_data"]
+
+    def cell(c: dict[str, Any]) -> str:
+        return f"{c['accuracy_mean']:.1f} ± {c['accuracy_std']:.1f}"
+
+    def chose(c: dict[str, Any], of: str = "") -> str:  # auto's choices over the seeds, e.g. "rocket (2 of 3)"
+        return ", ".join(f"{n} ({c['chosen'].count(n)}{of})" for n in sorted(set(c["chosen"])))
+
+    def long_row(d: str, m: str, c: dict[str, Any]) -> list[Any]:
+        n, fit, ms = len(c["runs"]), c["fit_s_mean"], c["predict_ms_mean"]
+        return [d, m, cell(c), n, f"{fit:.0f}", f"{ms:.0f}", chose(c, f" of {n}")]
+
+    long_rows = [long_row(d, m, c) for d in LONG if d in t for m, c in t[d].items()]
+    long_rows.sort(key=lambda r: (LONG.index(r[0]), METHODS.index(r[1])))
+    header = ["data", "method", "accuracy % (mean ± std)", "seeds", "fit s", "predict ms/case", "auto chose"]
+    parts = [markdown_table(header, long_rows)]
+    aeon = [m for m in AEON if any(m in t.get(d, {}) for d in SETS)]
+    no_auto = {"chosen": []}
+    set_rows = [
+        [d, cell(t[d]["archkit-auto"]) if "archkit-auto" in t[d] else "-", chose(t[d].get("archkit-auto", no_auto))]
+        + [cell(t[d][m]) if m in t[d] else "-" for m in aeon]
+        for d in SETS
+        if d in t
+    ]
+    parts.append(markdown_table(["set", "archkit auto", "auto chose", *aeon], set_rows))
+    avg = s["averages"]["rows"]
+    rows = [[m, f"{v['sets']:.2f}", f"{v['long']:.2f}", f"{v['all']:.2f}"] for m, v in avg.items()]
+    parts.append(markdown_table(["row", "6 sets", "2 long tasks", "all 8"], rows))
+    return "\n\n".join(parts)
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    """The summary as the docs' tables (every row on the long tasks, the sets, the averages), then the targets."""
+    print(markdown(s))
     for name, t in s["targets"].items():
         print(f"target {name}: {json.dumps(t)}")
-
-
-def picture(path: Path, per_class: int = 2, seed: int = 0, length: int = 8192) -> Path:
-    """A PNG of `per_class` test cases per class for each long task (channels stacked, one panel per case)."""
-    from archkit.data.real_tasks import INFO, make_real_task
-    from archkit.utils import new_figure, save_figure
-
-    fig, axes = new_figure(len(LONG) * 4, per_class, figsize=(6 * per_class, 1.6 * 4 * len(LONG)), squeeze=False)
-    for ti, task in enumerate(LONG):
-        x, y = make_real_task(task, 64, seed=seed, split="test", length=length)
-        for c in range(4):
-            for j, i in enumerate(np.flatnonzero(y == c)[:per_class]):
-                ax = axes[ti * 4 + c, j]
-                for ch in range(x.shape[2]):
-                    ax.plot(x[i, :, ch] + 3 * ch, lw=0.3)
-                ax.set_yticks([])
-                ax.set_title(f"{task}: class {c} ({INFO[task].classes[c]})", fontsize=8)
-    return save_figure(fig, path)
-
-
-RSS_SIZES = (512, 2048)  # training cases at T=8192: 128 MiB and 512 MiB of .npy shards
-RSS_FEATURES = (
-    84  # MiniRocket features for the memory check (time on a loaded box; memory per batch does not grow with N)
-)
-
-
-def _rss_probe(folder: str, features_out: str) -> None:
-    """(subprocess) transform every training shard of `folder` to a features file; print peak RSS growth as JSON."""
-    import threading
-
-    from archkit.data import open_shards
-    from archkit.layers.rocket import MiniRocket
-    from archkit.surgery import peak_rss_growth_mib
-    from archkit.train.rocket import transform_shards
-
-    data = open_shards(Path(folder) / "train")
-    x0 = np.ascontiguousarray(data.shards[0].x[:64].transpose(0, 2, 1), dtype=np.float32)
-    module = MiniRocket.fit(x0, None, RSS_FEATURES, 32, seed=0)
-    anon = {"peak_kib": 0}
-    stop = threading.Event()
-
-    def sample() -> None:  # anonymous (heap) memory, apart from the file pages the memory maps bring in
-        while not stop.is_set():
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("RssAnon:"):
-                    anon["peak_kib"] = max(anon["peak_kib"], int(line.split()[1]))
-            stop.wait(0.05)
-
-    start_anon = int(
-        next(ln.split()[1] for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("RssAnon:"))
-    )
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    t0 = time.perf_counter()
-    growth = peak_rss_growth_mib(
-        lambda: transform_shards(module, data, "cpu", batch_size=32, out=features_out, overwrite=True)
-    )
-    wall = time.perf_counter() - t0
-    stop.set()
-    t.join()
-    print(
-        json.dumps(
-            {
-                "n": len(data),
-                "peak_rss_growth_mib": growth,
-                "anon_growth_mib": (anon["peak_kib"] - start_anon) / 1024,
-                "seconds": wall,
-            }
-        )
-    )
-
-
-def rss_check(cache: Path) -> dict[str, Any]:
-    """Peak RSS of the streamed ROCKET transform over needle-task shards at N and 4N training cases (fresh processes)."""
-    import subprocess
-    import sys
-
-    from archkit.data.real_tasks import write_real_task
-
-    out: dict[str, Any] = {"sizes": list(RSS_SIZES), "num_features": RSS_FEATURES, "length": 8192, "batch_size": 32}
-    for n in RSS_SIZES:
-        folder = cache / f"needle-{n}"
-        if not (folder / "task.json").is_file():
-            write_real_task(folder, "needle", n_train=n, n_test=16, seed=0, length=8192, shard_size=256)
-        res = subprocess.run(
-            [sys.executable, __file__, "--rss-probe", str(folder), str(cache / f"features-{n}.npy")],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        out[str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"  rss n={n}: {out[str(n)]}", flush=True)
-    a, b = out[str(RSS_SIZES[0])], out[str(RSS_SIZES[1])]
-    out["ratio_peak_rss"] = b["peak_rss_growth_mib"] / max(a["peak_rss_growth_mib"], 1e-9)
-    out["ratio_anon"] = b["anon_growth_mib"] / max(a["anon_growth_mib"], 1e-9)
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -383,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, default=None, help="summary JSON (default results/bench_sequences_vs_aeon_long.json)"
     )
     ap.add_argument("--summarize", nargs="+", type=Path, default=None, help="merge these run files, print, write --out")
+    ap.add_argument("--markdown", action="store_true", help="(the tables are always printed; kept for old commands)")
     ap.add_argument("--picture", type=Path, default=None, help="only draw a few cases per class of each long task here")
     ap.add_argument(
         "--rss",
@@ -391,11 +361,10 @@ def main(argv: list[str] | None = None) -> None:
         metavar="CACHE",
         help="only the memory check: write needle shards (512 and 2048 cases) under CACHE and stream them",
     )
-    ap.add_argument("--rss-probe", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.rss_probe:
-        _rss_probe(*args.rss_probe)
-        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _long_checks import picture, rss_check
+
     if args.rss:
         res = rss_check(args.rss)
         dest = Path(__file__).parent / "results" / "bench_sequences_long_rss.json"

@@ -166,19 +166,12 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path):
 # -- names, benchmark scripts, version ------------------------------------------------------------------------
 
 ROOT = SRC.parent
-# Over the line limit in this tree and being split in a parallel change; delete an entry once its file is short.
-BENCHMARKS_BEING_SPLIT = {"bench_sequences.py", "vs_aeon_long.py"}
 
 
 def test_no_benchmark_script_over_the_line_limit():
     scripts = sorted((ROOT / "benchmarks").glob("*.py"))
     assert len(scripts) > 10  # the check reads the real folder
-    long = {
-        path.name: n
-        for path in scripts
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-        and path.name not in BENCHMARKS_BEING_SPLIT
-    }
+    long = {path.name: n for path in scripts if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"benchmark scripts over {MAX_LINES} lines (move shared parts to benchmarks/_common.py): {long}"
 
 

@@ -56,4 +56,4 @@ def test_writes_a_marked_png_and_refuses_a_summary_without_rows(tmp_path, capsys
     before = theirs.read_bytes()
     results.write_text(json.dumps(SUMMARY))
     assert module.main(["--results", str(results), "--out", str(theirs)]) == 2
-    assert theirs.read_bytes() == before and "did not write" in capsys.readouterr().err
+    assert theirs.read_bytes() == before and "archkit did not write" in capsys.readouterr().err
