@@ -29,7 +29,6 @@ all the training data (`best_estimator_`).
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -40,6 +39,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .accel import check_accel
+from .autocv import choose, cross_validate, stop_rule, stratified_subsample
+from .sequence import EXPECTED_FAILED_CHECKS as _SEQUENCE_CHECKS
 from .sequence import check_targets
 from .series import as_padded_series, check_layout
 
@@ -48,6 +49,8 @@ CANDIDATES = ("rocket", "hydra", "rocket-hydra", "multirocket", "multirocket-hyd
 AUTO_CANDIDATES = ("rocket", "rocket-hydra", "multirocket", "lstm-conv", "lstm")
 MULTIROCKET_MIN_STEPS = 1025  # series this long or longer get "multirocket" in candidates="auto"
 MAX_FOLDS = 20
+MAX_CV_CASES = 1_000_000
+EXPECTED_FAILED_CHECKS = {k: v.replace("LSTMClassifier", "AutoSequenceClassifier") for k, v in _SEQUENCE_CHECKS.items()}
 MULTIROCKET_SCALE = 5  # MultiRocket's features per MiniRocket feature asked for: 8 pooled values, ~5x as aeon sets them
 
 
@@ -88,11 +91,14 @@ def make_candidate(
 
 
 class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
-    """Chooses the sequence model (ROCKET, ROCKET + Hydra, LSTM with conv front end, raw LSTM) by stratified k-fold CV.
+    """Chooses the sequence model (ROCKET family, LSTM with conv front end, raw LSTM) by stratified k-fold CV.
 
-    `candidates`: "auto", a list of names from CANDIDATES, or a dict name -> unfitted estimator. `cv`:
-    number of folds (lowered to the smallest class count when a class has fewer cases, never below 2).
-    `lstm_epochs` and `num_features` configure the named candidates. `layout` as in LSTMClassifier.
+    `candidates`: "auto", a list of names from CANDIDATES, or a dict name -> unfitted estimator (tried in
+    that order: put the cheap ones first). `cv`: number of folds (lowered to the smallest class count of
+    the CV cases when a class has fewer, never below 2). `max_cv_cases`: the CV runs on a stratified
+    subsample of at most this many training cases (`cv_cases_` says how many). `lstm_epochs` and
+    `num_features` configure the named candidates. `layout` is how X comes (as in LSTMClassifier); each
+    candidate gets X in its own `layout` parameter's order ((n, T, C) when it has none).
     """
 
     def __init__(
@@ -102,6 +108,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         lstm_epochs: int = 100,
         num_features: int = 10_000,
         raw_lstm_max_steps: int = 1024,
+        max_cv_cases: int = 2_000,
         layout: str = "ntc",
         device: str = "auto",
         precision: str = "32",
@@ -113,6 +120,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.lstm_epochs = lstm_epochs
         self.num_features = num_features
         self.raw_lstm_max_steps = raw_lstm_max_steps
+        self.max_cv_cases = max_cv_cases
         self.layout = layout
         self.device = device
         self.precision = precision
@@ -157,54 +165,63 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
             for n in names
         }
 
-    def fit(self, X: Any, y: Any) -> AutoSequenceClassifier:
-        """Cross-validate every candidate on (X, y), pick by the rule in the module docstring, refit it on all of X."""
+    def select(self, X: Any, y: Any) -> tuple[str, BaseEstimator]:
+        """Cross-validate the candidates and choose one, WITHOUT refitting it: (name, its unfitted estimator).
+
+        Sets best_name_, tied_with_, cv_results_, n_splits_ and cv_cases_ (not best_estimator_): for callers
+        that fit the winner themselves, e.g. streamed over a folder of shards.
+        """
+        name, est, *_ = self._select(X, y)
+        return name, clone(est)
+
+    def _select(self, X: Any, y: Any) -> tuple[str, BaseEstimator, BaseEstimator | None, Any, np.ndarray]:
+        """(chosen name, its unfitted estimator, its fit on ALL of X if the CV made one, the candidates' X, y)."""
         check_accel(self.device, self.precision)
         check_layout(self.layout)
         if isinstance(self.cv, bool) or not isinstance(self.cv, int) or not 2 <= self.cv <= MAX_FOLDS:
             raise ValueError(f"cv: expected an int in [2, {MAX_FOLDS}] (number of folds), got {self.cv!r}")
-        x, lengths, _ = as_padded_series(X, self.layout)
+        m = self.max_cv_cases
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 4 <= m <= MAX_CV_CASES:
+            raise ValueError(f"max_cv_cases: expected an int in [4, {MAX_CV_CASES}] (training cases), got {m!r}")
+        x, lengths, form = as_padded_series(X, self.layout)
         y = check_targets(y, len(x), type(self).__name__)
         check_classification_targets(y)
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"y: only one class ({classes[0]!r}) present; a classifier needs at least 2 classes")
-        folds = min(self.cv, int(counts.min()))
-        if folds < 2:
+        if counts.min() < 2:
             raise ValueError(
                 f"y: class {classes[counts.argmin()]!r} has 1 case; stratified cross-validation needs "
                 f"at least 2 per class"
             )
         seed = candidate_seed(self.random_state)
         data = _as_input(x, lengths)
+        sub = stratified_subsample(y, int(m), seed)
+        data_cv, y_cv = _take(data, sub), y[sub]
+        folds = min(self.cv, int(np.unique(y_cv, return_counts=True)[1].min()))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(len(y)), y))
+        splits = list(splitter.split(np.zeros(len(y_cv)), y_cv))
         results: dict[str, dict[str, Any]] = {}
-        for name, est in self._candidates(x.shape[1], seed).items():
-            scores, times = [], []
-            for k, (tr, va) in enumerate(splits):
-                model = clone(est)
-                t0 = time.perf_counter()
-                model.fit(_take(data, tr), y[tr])
-                times.append(time.perf_counter() - t0)
-                scores.append(float(np.mean(model.predict(_take(data, va)) == y[va])))
-                if self.verbose:
-                    print(
-                        f"[auto] {name} fold {k + 1}/{folds}: accuracy {scores[-1]:.4f} ({times[-1]:.1f}s)", flush=True
-                    )
-            results[name] = {
-                "fold_accuracy": scores,
-                "mean": float(np.mean(scores)),
-                "std": float(np.std(scores)),
-                "fit_s": float(np.mean(times)),
-                "estimator": est,
-            }
-        self.best_name_, self.tied_with_ = choose(results)
-        self.cv_results_ = {n: {k: v for k, v in r.items() if k != "estimator"} for n, r in results.items()}
+        cands = self._candidates(x.shape[1], seed)
+        shared: dict[str, BaseEstimator | None] = {}
+        for name, est in cands.items():
+            log = (lambda msg, name=name: print(f"[auto] {name} {msg}", flush=True)) if self.verbose else None
+            stop = stop_rule(results, len(y_cv))
+            results[name], shared[name] = cross_validate(est, in_layout(data_cv, est), y_cv, splits, _take, stop, log)
+        self.best_name_, self.tied_with_ = choose(results, len(y_cv))
+        self.cv_results_ = results
         self.n_splits_ = folds
-        self.best_estimator_ = clone(results[self.best_name_]["estimator"]).fit(data, y)
-        self.classes_ = self.best_estimator_.classes_
+        self.cv_cases_ = len(sub)
+        whole = shared[self.best_name_] if len(sub) == len(y) else None  # the subsample is all of X, in order
+        self.n_timepoints_ = int(x.shape[1]) if form == "2d" else None  # a 2D X at predict must have this width
         self.n_features_in_ = int(x.shape[2])
+        return self.best_name_, cands[self.best_name_], whole, data, y
+
+    def fit(self, X: Any, y: Any) -> AutoSequenceClassifier:
+        """Choose a candidate (`select`), then refit it on all of X (reusing the CV's fit when that already was one)."""
+        _, est, whole, data, y = self._select(X, y)
+        self.best_estimator_ = whole if whole is not None else clone(est).fit(in_layout(data, est), y)
+        self.classes_ = self.best_estimator_.classes_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -218,33 +235,24 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         return self.best_estimator_.predict(self._input(X))
 
     def _input(self, X: Any) -> Any:
-        x, lengths, _ = as_padded_series(X, self.layout)
+        x, lengths, form = as_padded_series(X, self.layout)
+        width = getattr(self, "n_timepoints_", None)
+        if form == "2d" and width is not None and x.shape[1] != width:
+            raise ValueError(
+                f"X has {x.shape[1]} features (time steps of univariate series), but {type(self).__name__} "
+                f"is expecting {width} features as input, as in fit; pass series of other lengths as a list of arrays"
+            )
         if x.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"X has {x.shape[2]} channels, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} channels as input (layout {self.layout!r})"
             )
-        return _as_input(x, lengths)
+        return in_layout(_as_input(x, lengths), self.best_estimator_)
 
 
 def candidate_seed(random_state: Any) -> int:
     """The seed auto gives its folds and candidates for `random_state` (the refit of the winner uses it too)."""
     return int(check_random_state(random_state).randint(2**31 - 1))
-
-
-def choose(results: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
-    """(winner, candidates within one paired standard error of it): highest mean, then lower std, then faster fit."""
-    best = max(results, key=lambda n: (results[n]["mean"], -results[n]["std"], -results[n]["fit_s"]))
-    ref = np.asarray(results[best]["fold_accuracy"])
-    tied = []
-    for name, r in results.items():
-        if name == best:
-            continue
-        diff = ref - np.asarray(r["fold_accuracy"])
-        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
-        if diff.mean() <= se:
-            tied.append(name)
-    return best, tied
 
 
 def _as_input(x: np.ndarray, lengths: np.ndarray | None) -> Any:
@@ -254,3 +262,12 @@ def _as_input(x: np.ndarray, lengths: np.ndarray | None) -> Any:
 
 def _take(data: Any, idx: np.ndarray) -> Any:
     return data[idx] if isinstance(data, np.ndarray) else [data[i] for i in idx]
+
+
+def in_layout(data: Any, est: BaseEstimator) -> Any:
+    """`data` ((n, T, C) array or list of (T_i, C) series) in the order `est` reads: its `layout` parameter, else as is."""
+    if est.get_params().get("layout") != "nct":
+        return data
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data.transpose(0, 2, 1))
+    return [np.ascontiguousarray(s.T) for s in data]
