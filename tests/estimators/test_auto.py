@@ -51,14 +51,15 @@ def test_chooses_the_candidate_with_the_best_cv_score_and_refits_it_on_all_data(
     assert all(r["fit_s"] >= 0 and r["cv_s"] >= 0 for r in auto.cv_results_.values())
     assert len(auto.cv_results_["good"]["fold_accuracy"]) == 3 and auto.cv_results_["good"]["accuracy"] == 1.0
     # "fixed" (one class, half the cases) cannot reach 1.0 after its first fold: stopped there, never chosen
-    assert auto.cv_results_["fixed"]["stopped"] and auto.cv_results_["fixed"]["folds_run"] == 1
+    assert auto.cv_results_["fixed"]["stopped"] == "cannot change the choice"
+    assert auto.cv_results_["fixed"]["folds_run"] == 1 and auto.skipped_ == {}
     assert auto.best_name_ == "good" and auto.tied_with_ == []
     assert isinstance(auto.best_estimator_, SlopeSign) and auto.best_estimator_ is not cands["good"]
     assert list(auto.classes_) == ["down", "up"] and auto.score(x, y) >= 0.9
 
 
 def rec(accuracy: float, fit_s: float, stopped: bool = False) -> dict:
-    return {"accuracy": accuracy, "fit_s": fit_s, "stopped": stopped}
+    return {"accuracy": accuracy, "fit_s": fit_s, "stopped": "cannot change the choice" if stopped else None}
 
 
 def test_one_standard_error_rule_takes_the_cheapest_candidate_near_the_best():
@@ -233,3 +234,40 @@ def test_the_refitted_winner_is_the_named_candidate_seeded_with_candidate_seed()
     other = make_candidate("rocket", x.shape[1], 1, 84 * 4, "auto", "32", 5).fit(x, y)
     np.testing.assert_array_equal(auto.best_estimator_.decision_function(x), same.decision_function(x))
     assert not np.array_equal(auto.best_estimator_.decision_function(x), other.decision_function(x))
+
+
+class Slow(ClassifierMixin, BaseEstimator):
+    """A candidate that takes `seconds` per epoch (as an LSTM would) and predicts one class."""
+
+    def __init__(self, epochs: int = 10, seconds: float = 0.02) -> None:
+        self.epochs = epochs
+        self.seconds = seconds
+
+    def fit(self, X, y):
+        import time
+
+        time.sleep(self.seconds * self.epochs)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.repeat(self.classes_[0], len(X))
+
+
+def test_a_dear_candidate_is_timed_on_one_epoch_and_left_out_when_it_cannot_matter_or_breaks_the_budget():
+    x, y = toy(n=24)
+    # the first candidate is perfect: a dearer one could at best tie it, so it is left out after one epoch
+    auto = AutoSequenceClassifier(candidates={"good": SlopeSign(), "slow": Slow()}, cv=3, max_cv_cost=None).fit(x, y)
+    assert auto.best_name_ == "good" and set(auto.cv_results_) == {"good"}
+    assert auto.skipped_["slow"]["stopped"] == "cannot change the choice" and auto.skipped_["slow"]["folds_run"] == 0
+    assert auto.skipped_["slow"]["fit_s"] >= 0.2  # projected: one epoch's time x 10 epochs
+    # a first candidate that is not perfect leaves room: the budget (times its fit) is what stops the dear one
+    first = Slow(epochs=1, seconds=0.01)
+    cands = {"first": first, "slow": Slow(epochs=10, seconds=0.02)}
+    auto = AutoSequenceClassifier(candidates=cands, cv=3, max_cv_cost=3).fit(x, y)
+    assert auto.skipped_["slow"]["stopped"] == "budget" and auto.best_name_ == "first"
+    auto = AutoSequenceClassifier(candidates=cands, cv=3, max_cv_cost=None).fit(x, y)
+    assert auto.cv_results_["slow"]["folds_run"] == 3 and auto.skipped_ == {}
+    for bad in (0.5, True, "x", 10**5):
+        with pytest.raises(ValueError, match=r"max_cv_cost: expected None or a number in \[1, 10000\]"):
+            AutoSequenceClassifier(candidates=cands, max_cv_cost=bad).fit(x, y)

@@ -18,17 +18,36 @@ one epoch over a few hundred cases costs minutes on a CPU (pass the names to for
 it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
 "hydra" alone and "multirocket-hydra" are not in it: on those tasks neither beat the candidates that are.
 
-Selection rule: every candidate is fitted on the same `cv` stratified folds of the training data (never
-the test data), each fold scored by accuracy. The winner has the highest mean fold accuracy; an exact
-tie goes to the lower standard deviation across folds, then to the lower mean fit time. Candidates
-whose mean lies within one standard error of the winner's (paired over folds) are listed in
-`tied_with_`: the data do not separate them, and the rule above picked. The winner is then refitted on
-all the training data (`best_estimator_`).
+Selection rule (Breiman's one-standard-error rule): the CV runs on a stratified subsample of at most
+`max_cv_cases` training cases (default 2,000; all of them when there are fewer; never the test data), split
+into `cv` stratified folds; each case is predicted once, by the fold that left it out, giving every
+candidate an out-of-fold accuracy a over those n cases. Among the candidates within one standard error
+sqrt(a* (1 - a*) / n) of the best accuracy a*, the CHEAPEST wins: cost = `fit_s`, the measured mean fit
+seconds per fold; equal costs go to the higher accuracy. With ~50 validation cases per fold, candidates a
+case or two apart are not separated by the data, and the rule then takes the one that costs least instead
+of the dearest (listed in `tied_with_`: the others within one standard error).
+
+What the CV costs (`cv_results_[name]`: fold_accuracy, mean, std, accuracy, fit_s, cv_s, folds_run, stopped):
+- a ROCKET-family candidate is fitted ONCE on all the CV cases and only its linear head is refitted per
+  fold, on the features that fit computed (its `fit_s` is that whole fit). The kernels' biases and the
+  feature scales thus see the validation folds' series (never their labels): a small, label-free leak,
+  taken because the transform is nearly all of a ROCKET fit's cost (k folds cost one transform, not k);
+- candidates run in the order given (cheap first in "auto"), and one stops after a fold once it can no
+  longer change the choice: even with every remaining case right it would stay more than one standard
+  error below the best finished candidate, or, dearer than the one chosen so far, it could not get more
+  than one standard error above it (`stopped`; exact where the accuracies are >= 0.5);
+- when the subsample is the whole training set, the winner's CV fit of a ROCKET candidate IS its refit
+  (same cases, same seed) and is kept; otherwise the winner is refitted on all the training data
+  (`best_estimator_`). `select(X, y)` chooses without any refit: (name, unfitted estimator).
+
+Each candidate gets X in its own `layout` (a RocketClassifier(layout="nct") gets (n, C, T)), whatever
+`layout` auto was given; named candidates and estimators without a `layout` parameter get (n, T, C).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -50,6 +69,7 @@ AUTO_CANDIDATES = ("rocket", "rocket-hydra", "multirocket", "lstm-conv", "lstm")
 MULTIROCKET_MIN_STEPS = 1025  # series this long or longer get "multirocket" in candidates="auto"
 MAX_FOLDS = 20
 MAX_CV_CASES = 1_000_000
+MAX_CV_COST = 10_000
 EXPECTED_FAILED_CHECKS = {k: v.replace("LSTMClassifier", "AutoSequenceClassifier") for k, v in _SEQUENCE_CHECKS.items()}
 MULTIROCKET_SCALE = 5  # MultiRocket's features per MiniRocket feature asked for: 8 pooled values, ~5x as aeon sets them
 
@@ -109,6 +129,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         num_features: int = 10_000,
         raw_lstm_max_steps: int = 1024,
         max_cv_cases: int = 2_000,
+        max_cv_cost: float | None = 20.0,
         layout: str = "ntc",
         device: str = "auto",
         precision: str = "32",
@@ -121,6 +142,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.num_features = num_features
         self.raw_lstm_max_steps = raw_lstm_max_steps
         self.max_cv_cases = max_cv_cases
+        self.max_cv_cost = max_cv_cost
         self.layout = layout
         self.device = device
         self.precision = precision
@@ -183,6 +205,14 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         m = self.max_cv_cases
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 4 <= m <= MAX_CV_CASES:
             raise ValueError(f"max_cv_cases: expected an int in [4, {MAX_CV_CASES}] (training cases), got {m!r}")
+        cost = self.max_cv_cost
+        if cost is not None and (
+            isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 1 <= cost <= MAX_CV_COST
+        ):
+            raise ValueError(
+                f"max_cv_cost: expected None or a number in [1, {MAX_CV_COST}] (times the first candidate's fit), "
+                f"got {cost!r}"
+            )
         x, lengths, form = as_padded_series(X, self.layout)
         y = check_targets(y, len(x), type(self).__name__)
         check_classification_targets(y)
@@ -204,12 +234,18 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         results: dict[str, dict[str, Any]] = {}
         cands = self._candidates(x.shape[1], seed)
         shared: dict[str, BaseEstimator | None] = {}
+        start, budget = time.perf_counter(), None
         for name, est in cands.items():
             log = (lambda msg, name=name: print(f"[auto] {name} {msg}", flush=True)) if self.verbose else None
-            stop = stop_rule(results, len(y_cv))
-            results[name], shared[name] = cross_validate(est, in_layout(data_cv, est), y_cv, splits, _take, stop, log)
-        self.best_name_, self.tied_with_ = choose(results, len(y_cv))
-        self.cv_results_ = results
+            left = None if budget is None else budget - (time.perf_counter() - start)
+            results[name], shared[name] = cross_validate(
+                est, in_layout(data_cv, est), y_cv, splits, _take, stop_rule(results, len(y_cv)), left, log
+            )
+            if budget is None and cost is not None:  # the first candidate's fit sets the scale
+                budget = cost * results[name]["fit_s"]
+        self.skipped_ = {n: r for n, r in results.items() if r["folds_run"] == 0}
+        self.cv_results_ = {n: r for n, r in results.items() if r["folds_run"] > 0}
+        self.best_name_, self.tied_with_ = choose(self.cv_results_, len(y_cv))
         self.n_splits_ = folds
         self.cv_cases_ = len(sub)
         whole = shared[self.best_name_] if len(sub) == len(y) else None  # the subsample is all of X, in order

@@ -62,30 +62,49 @@ def cross_validate(
     splits: list[tuple[np.ndarray, np.ndarray]],
     take: Callable[[Any, np.ndarray], Any],
     stop: Callable[[int, int, float], bool] | None = None,
+    budget_s: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], BaseEstimator | None]:
     """(CV record, the estimator fitted on all of data when the folds shared one fit, else None).
 
-    The record: fold_accuracy, mean, std (over folds), accuracy (out-of-fold, over all cases), fit_s (mean
+    The record: fold_accuracy, mean, std (over folds), accuracy (out-of-fold, over the cases seen), fit_s (mean
     seconds of a fit as the CV ran it; a shared ROCKET fit counts whole: it saw every case), cv_s (seconds
-    spent in all), folds_run, stopped (True when `stop(correct, seen, fit_s)` ended it early after a fold).
+    spent in all), folds_run, stopped: None, or why it stopped before its last fold: "cannot change the
+    choice" (`stop(correct, seen, fit_s)`) or "budget" (the next fold would take it past `budget_s` seconds).
+    An estimator with an `epochs` parameter is first fitted for one epoch on the first fold's training cases:
+    that time x epochs is its projected fit_s until a fold has run, so both stops can act before the first
+    fold (folds_run 0).
     """
     from .rocket import RocketClassifier
 
     start = time.perf_counter()
-    correct = 0
-    seen = 0
+    correct = seen = 0
     scores: list[float] = []
     times: list[float] = []
     shared: BaseEstimator | None = None
     feats: np.ndarray | None = None
+    projected: float | None = None
     if isinstance(est, RocketClassifier):
         shared = clone(est)
         t0 = time.perf_counter()
         feats = _fit_keeping_features(shared, data, y)
         times.append(time.perf_counter() - t0)
-    stopped = False
+    elif (stop is not None or budget_s is not None) and _epochs(est) > 1:
+        t0 = time.perf_counter()
+        clone(est).set_params(epochs=1).fit(take(data, splits[0][0]), y[splits[0][0]])
+        projected = (time.perf_counter() - t0) * _epochs(est)
+        if log is not None:
+            log(f"one epoch: {projected / _epochs(est):.1f}s, so about {projected:.1f}s a fold")
+    stopped: str | None = None
     for k, (tr, va) in enumerate(splits):
+        fit_s = float(np.mean(times)) if times else projected
+        if shared is None and fit_s is not None:
+            if stop is not None and stop(correct, seen, fit_s):
+                stopped = "cannot change the choice"
+            elif budget_s is not None and time.perf_counter() - start + fit_s > budget_s:
+                stopped = "budget"
+            if stopped:
+                break
         if shared is not None and feats is not None:
             head = clone(shared.head_).fit(feats[tr], y[tr])
             pred = head.predict(feats[va])
@@ -100,20 +119,24 @@ def cross_validate(
         scores.append(hits / len(va))
         if log is not None:
             log(f"fold {k + 1}/{len(splits)}: accuracy {scores[-1]:.4f} ({time.perf_counter() - start:.1f}s so far)")
-        if shared is None and stop is not None and k + 1 < len(splits) and stop(correct, seen, float(np.mean(times))):
-            stopped = True
-            break
+    if stopped and log is not None:
+        log(f"stopped after {len(scores)} folds: {stopped}")
     record = {
         "fold_accuracy": scores,
-        "mean": float(np.mean(scores)),
-        "std": float(np.std(scores)),
-        "accuracy": correct / seen,
-        "fit_s": float(np.mean(times)),
+        "mean": float(np.mean(scores)) if scores else 0.0,
+        "std": float(np.std(scores)) if scores else 0.0,
+        "accuracy": correct / seen if seen else 0.0,
+        "fit_s": float(np.mean(times)) if times else float(projected or 0.0),
         "cv_s": time.perf_counter() - start,
         "folds_run": len(scores),
         "stopped": stopped,
     }
     return record, shared
+
+
+def _epochs(est: BaseEstimator) -> int:
+    epochs = est.get_params().get("epochs")
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else 0
 
 
 def _fit_keeping_features(est: Any, data: Any, y: np.ndarray) -> np.ndarray:
