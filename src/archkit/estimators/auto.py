@@ -32,10 +32,17 @@ What the CV costs (`cv_results_[name]`: fold_accuracy, mean, std, accuracy, fit_
   fold, on the features that fit computed (its `fit_s` is that whole fit). The kernels' biases and the
   feature scales thus see the validation folds' series (never their labels): a small, label-free leak,
   taken because the transform is nearly all of a ROCKET fit's cost (k folds cost one transform, not k);
-- candidates run in the order given (cheap first in "auto"), and one stops after a fold once it can no
-  longer change the choice: even with every remaining case right it would stay more than one standard
-  error below the best finished candidate, or, dearer than the one chosen so far, it could not get more
-  than one standard error above it (`stopped`; exact where the accuracies are >= 0.5);
+- candidates run in the order given (cheap first in "auto"), and one stops before its next fold once it
+  can no longer change the choice: even with every remaining case right it would stay more than one
+  standard error below the best finished candidate, or, dearer than the one chosen so far, it could not get
+  more than one standard error above it (`stopped`; exact where the accuracies are >= 0.5). An estimator
+  with `epochs` (the LSTMs) is first timed on one epoch, a lower bound of its fit, so a dear one is left out
+  before its first fold when it cannot matter (`skipped_`: candidates that ran no fold, with the reason);
+- `max_cv_cost` (default 15; None: no limit) bounds the CV's time at that many times the first candidate's
+  fit (in "auto", MiniRocket on the CV cases): a candidate other than a ROCKET (those always run, one fit
+  each) stops before a fold that would take the CV past it, so the CV overruns by at most one fold. This is
+  the one stop that depends on the machine's speed: with None the choice depends only on the data and
+  `random_state`;
 - when the subsample is the whole training set, the winner's CV fit of a ROCKET candidate IS its refit
   (same cases, same seed) and is kept; otherwise the winner is refitted on all the training data
   (`best_estimator_`). `select(X, y)` chooses without any refit: (name, unfitted estimator).
@@ -116,7 +123,8 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
     `candidates`: "auto", a list of names from CANDIDATES, or a dict name -> unfitted estimator (tried in
     that order: put the cheap ones first). `cv`: number of folds (lowered to the smallest class count of
     the CV cases when a class has fewer, never below 2). `max_cv_cases`: the CV runs on a stratified
-    subsample of at most this many training cases (`cv_cases_` says how many). `lstm_epochs` and
+    subsample of at most this many training cases (`cv_cases_` says how many). `max_cv_cost`: the CV's time
+    limit in first-candidate fits (None: none; see the module docstring). `lstm_epochs` and
     `num_features` configure the named candidates. `layout` is how X comes (as in LSTMClassifier); each
     candidate gets X in its own `layout` parameter's order ((n, T, C) when it has none).
     """
@@ -129,7 +137,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
         num_features: int = 10_000,
         raw_lstm_max_steps: int = 1024,
         max_cv_cases: int = 2_000,
-        max_cv_cost: float | None = 20.0,
+        max_cv_cost: float | None = 15.0,
         layout: str = "ntc",
         device: str = "auto",
         precision: str = "32",
@@ -190,8 +198,8 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
     def select(self, X: Any, y: Any) -> tuple[str, BaseEstimator]:
         """Cross-validate the candidates and choose one, WITHOUT refitting it: (name, its unfitted estimator).
 
-        Sets best_name_, tied_with_, cv_results_, n_splits_ and cv_cases_ (not best_estimator_): for callers
-        that fit the winner themselves, e.g. streamed over a folder of shards.
+        Sets best_name_, tied_with_, cv_results_, skipped_, n_splits_ and cv_cases_ (not best_estimator_): for
+        callers that fit the winner themselves, e.g. streamed over a folder of shards.
         """
         name, est, *_ = self._select(X, y)
         return name, clone(est)

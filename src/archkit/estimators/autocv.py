@@ -72,8 +72,10 @@ def cross_validate(
     spent in all), folds_run, stopped: None, or why it stopped before its last fold: "cannot change the
     choice" (`stop(correct, seen, fit_s)`) or "budget" (the next fold would take it past `budget_s` seconds).
     An estimator with an `epochs` parameter is first fitted for one epoch on the first fold's training cases:
-    that time x epochs is its projected fit_s until a fold has run, so both stops can act before the first
-    fold (folds_run 0).
+    that time, a lower bound of a fold's fit, stands for its fit_s until a fold has run, so both stops can
+    act before the first fold (folds_run 0) without ever stopping a candidate that would not have been
+    stopped after it. A `RocketClassifier` always runs (one fit); another candidate with no budget left
+    (`budget_s` <= 0) does not start.
     """
     from .rocket import RocketClassifier
 
@@ -84,18 +86,21 @@ def cross_validate(
     shared: BaseEstimator | None = None
     feats: np.ndarray | None = None
     projected: float | None = None
+    stopped: str | None = None
     if isinstance(est, RocketClassifier):
         shared = clone(est)
         t0 = time.perf_counter()
         feats = _fit_keeping_features(shared, data, y)
         times.append(time.perf_counter() - t0)
+    elif budget_s is not None and budget_s <= 0:
+        splits = []
+        stopped = "budget"
     elif (stop is not None or budget_s is not None) and _epochs(est) > 1:
         t0 = time.perf_counter()
         clone(est).set_params(epochs=1).fit(take(data, splits[0][0]), y[splits[0][0]])
-        projected = (time.perf_counter() - t0) * _epochs(est)
+        projected = time.perf_counter() - t0
         if log is not None:
-            log(f"one epoch: {projected / _epochs(est):.1f}s, so about {projected:.1f}s a fold")
-    stopped: str | None = None
+            log(f"one epoch: {projected:.1f}s (a fold fits {_epochs(est)} epochs)")
     for k, (tr, va) in enumerate(splits):
         fit_s = float(np.mean(times)) if times else projected
         if shared is None and fit_s is not None:
