@@ -55,16 +55,17 @@ def one(data: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
     if data in LONG:
         xtr, ytr, xte, yte = long_task(data, seed, args.n_train, args.n_test, args.length)
-        steps, epochs = args.length, LSTM_EPOCHS["long-conv"]
+        steps, epochs = args.length, args.lstm_epochs or LSTM_EPOCHS["long-conv"]
     else:
         xtr, ytr, xte, yte, steps = load(data, seed, False)
-        epochs = LSTM_EPOCHS["sets"]
+        epochs = args.lstm_epochs or LSTM_EPOCHS["sets"]
     out: dict[str, Any] = {"n_train": len(ytr), "n_test": len(yte), "steps": steps, "lstm_epochs": epochs}
     out["rocket_fit_s"], out["rocket_accuracy"] = timed_fit(RocketClassifier(random_state=seed), xtr, ytr, xte, yte)
     print(f"  {data}/{seed} rocket: {out['rocket_accuracy']:.1f}% fit {out['rocket_fit_s']:.1f}s", flush=True)
     auto = AutoSequenceClassifier(lstm_epochs=epochs, cv=3, random_state=seed, verbose=args.verbose)
     out["auto_fit_s"], out["auto_accuracy"] = timed_fit(auto, xtr, ytr, xte, yte)
     out.update(chosen=auto.best_name_, tied_with=auto.tied_with_, cv=auto.cv_results_, cv_cases=auto.cv_cases_)
+    out["skipped"] = auto.skipped_
     out["auto_cost_x_rocket"] = out["auto_fit_s"] / out["rocket_fit_s"]
     print(
         f"  {data}/{seed} auto: {out['auto_accuracy']:.1f}% fit {out['auto_fit_s']:.1f}s "
@@ -72,7 +73,7 @@ def one(data: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
     refits: dict[str, Any] = {}
-    for name in auto.cv_results_:
+    for name in [*auto.cv_results_, *auto.skipped_]:
         est = make_candidate(name, steps, epochs, 10_000, "auto", "32", candidate_seed(seed))
         fit_s, acc = timed_fit(est, xtr, ytr, xte, yte)
         refits[name] = {"accuracy": acc, "fit_s": fit_s}
@@ -86,25 +87,29 @@ def one(data: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="needle,GunPoint,ArrowHead")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--n-train", type=int, default=160)
     p.add_argument("--n-test", type=int, default=80)
     p.add_argument("--length", type=int, default=8192)
+    p.add_argument("--lstm-epochs", type=int, default=0, help="0: the benchmark's (vs_aeon_long.LSTM_EPOCHS)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     for name in ("seeds", "n_train", "n_test"):
         if not 1 <= getattr(args, name) <= MAX_CASES:
             p.error(f"--{name.replace('_', '-')}: expected an int in [1, {MAX_CASES}], got {getattr(args, name)}")
+    if not 0 <= args.lstm_epochs <= 1000:
+        p.error(f"--lstm-epochs: expected an int in [0, 1000], got {args.lstm_epochs}")
     if not 256 <= args.length <= 65_536:
         p.error(f"--length: expected an int in [256, 65536], got {args.length}")
     from archkit.io import atomic_write_json
 
     res: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": {}}
     res.update(threads=os.environ.get("OMP_NUM_THREADS"), note=__doc__.split("\n\n")[1])
+    res.setdefault("sizes", {"n_train": args.n_train, "n_test": args.n_test, "length": args.length})
     for seed in range(args.seeds):
         for data in args.data.split(","):
             key = f"{data}/{seed}"
@@ -112,7 +117,8 @@ def main() -> None:
                 continue
             res["runs"][key] = one(data, seed, args)
             atomic_write_json(args.out, res)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
