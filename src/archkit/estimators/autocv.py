@@ -6,9 +6,9 @@
   cases and only its linear head is refitted per fold, on the features that fit computed: the kernels'
   biases and the feature scales then come from every CV case's series (never from a label), a small,
   label-free leak into the validation folds, taken because the transform is the whole cost of a ROCKET
-  fit (k folds cost one transform instead of k). Other estimators are cloned and fitted per fold. A
-  candidate that can no longer be chosen (even with every remaining case right, it would stay more
-  than one standard error below a finished candidate) stops early: the choice is the same without it.
+  fit (k folds cost one transform instead of k). Other estimators are cloned and fitted per fold, and
+  stop before a fold once they can no longer change the choice (`stop_rule`: the choice is the same
+  without them) or the fold would overrun a time budget; one with `epochs` is first timed on one epoch.
 - `choose`: Breiman's one-standard-error rule on the out-of-fold accuracy (each CV case is predicted
   once, by the fold that left it out): among the candidates within one standard error
   sqrt(a (1 - a) / n) of the best accuracy a, the one with the lowest fit cost.
