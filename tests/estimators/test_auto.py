@@ -273,3 +273,23 @@ def test_a_dear_candidate_is_timed_on_one_epoch_and_left_out_when_it_cannot_matt
     for bad in (0.5, True, "x", 10**5):
         with pytest.raises(ValueError, match=r"max_cv_cost: expected None or a number in \[1, 10000\]"):
             AutoSequenceClassifier(candidates=cands, max_cv_cost=bad).fit(x, y)
+
+
+class TwoPass(RocketClassifier):
+    """A RocketClassifier whose fit computes features more than once (as a fit in parts would)."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        x, lengths, *_ = self._series(X[:3])
+        self._features(x, lengths)
+        return self
+
+
+def test_shared_rocket_features_are_recomputed_when_the_fit_did_not_compute_them_in_one_go():
+    from archkit.estimators.autocv import _fit_keeping_features
+
+    x, y = toy(n=12)
+    one = _fit_keeping_features(RocketClassifier(num_features=84, random_state=0), x, y)
+    two = _fit_keeping_features(TwoPass(num_features=84, random_state=0), x, y)
+    assert one.shape == two.shape == (12, 84)
+    np.testing.assert_allclose(one, two, rtol=1e-6)

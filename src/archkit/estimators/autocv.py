@@ -158,6 +158,9 @@ def _fit_keeping_features(est: Any, data: Any, y: np.ndarray) -> np.ndarray:
         est.fit(data, y)
     finally:
         delattr(est, "_features")
+    if len(kept) != 1 or len(next(f for f in kept[0] if f is not None)) != len(y):
+        x, lengths, *_ = est._series(data)  # the fit computed its features otherwise (in parts): compute them again
+        kept = [est._features(x, lengths)]
     return np.asarray(est._scaled(*kept[0]))
 
 
