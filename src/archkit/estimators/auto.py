@@ -14,7 +14,7 @@ Candidates (by name, or any scikit-learn classifiers taking the same X):
 `candidates="auto"` takes "rocket", "rocket-hydra", "lstm-conv", from MULTIROCKET_MIN_STEPS (1025) steps
 "multirocket" and, up to `raw_lstm_max_steps` steps (1024), "lstm": the raw LSTM is left out beyond, where
 one epoch over a few hundred cases costs minutes on a CPU (pass the names to force it). MultiRocket costs
-~10x MiniRocket's time and is only tried on long series: on the long benchmark tasks (3 seeds, test splits)
+~3-4x MiniRocket's time (fit, needle at 8192 steps) and is only tried on long series: on the long benchmark tasks (3 seeds, test splits)
 it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
 "hydra" alone and "multirocket-hydra" are not in it: on those tasks neither beat the candidates that are.
 
@@ -40,9 +40,9 @@ What the CV costs (`cv_results_[name]`: fold_accuracy, mean, std, accuracy, fit_
   before its first fold when it cannot matter (`skipped_`: candidates that ran no fold, with the reason);
 - `max_cv_cost` (default 15; None: no limit) bounds the CV's time at that many times the first candidate's
   fit (in "auto", MiniRocket on the CV cases): a candidate other than a ROCKET (those always run, one fit
-  each) stops before a fold that would take the CV past it, so the CV overruns by at most one fold. This is
-  the one stop that depends on the machine's speed: with None the choice depends only on the data and
-  `random_state`;
+  each) stops before a fold that would take the CV past it, so the CV overruns by at most one fold. With
+  None, the machine's speed enters the choice only through the cost ranking (which candidate within one
+  standard error is cheapest, and which stops as dearer), where candidates usually differ by factors;
 - when the subsample is the whole training set, the winner's CV fit of a ROCKET candidate IS its refit
   (same cases, same seed) and is kept; otherwise the winner is refitted on all the training data
   (`best_estimator_`). `select(X, y)` chooses without any refit: (name, unfitted estimator).
