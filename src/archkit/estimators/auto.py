@@ -14,8 +14,8 @@ Candidates (by name, or any scikit-learn classifiers taking the same X):
 `candidates="auto"` takes "rocket", "rocket-hydra", "lstm-conv", from MULTIROCKET_MIN_STEPS (1025) steps
 "multirocket" and, up to `raw_lstm_max_steps` steps (1024), "lstm": the raw LSTM is left out beyond, where
 one epoch over a few hundred cases costs minutes on a CPU (pass the names to force it). MultiRocket costs
-~3-4x MiniRocket's time (fit, needle at 8192 steps) and is only tried on long series: on the long benchmark tasks (3 seeds, test splits)
-it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
+~3-4x MiniRocket's fit time (needle, 8192 steps) and is only tried on long series: on the long benchmark
+tasks (3 seeds, test splits) it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
 "hydra" alone and "multirocket-hydra" are not in it: on those tasks neither beat the candidates that are.
 
 Selection rule (Breiman's one-standard-error rule): the CV runs on a stratified subsample of at most
