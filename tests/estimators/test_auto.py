@@ -188,7 +188,7 @@ def test_named_candidates_include_rocket_and_leave_the_raw_lstm_out_beyond_its_s
     auto = AutoSequenceClassifier(
         candidates="auto", cv=2, lstm_epochs=1, num_features=84 * 4, raw_lstm_max_steps=16, random_state=0
     ).fit(x, y)
-    assert set(auto.cv_results_) == {"rocket", "rocket-hydra", "lstm-conv"}  # 24 steps > 16: no raw LSTM
+    assert set(auto.cv_results_) | set(auto.skipped_) == {"rocket", "rocket-hydra", "lstm-conv"}  # 24 > 16 steps
     back = pickle.loads(pickle.dumps(auto))
     np.testing.assert_array_equal(back.predict(x), auto.predict(x))
 
@@ -292,3 +292,9 @@ def test_shared_rocket_features_are_recomputed_when_the_fit_did_not_compute_them
     two = _fit_keeping_features(TwoPass(num_features=84, random_state=0), x, y)
     assert one.shape == two.shape == (12, 84)
     np.testing.assert_allclose(one, two, rtol=1e-6)
+
+
+def test_auto_candidates_by_series_length():
+    auto = AutoSequenceClassifier(num_features=84, lstm_epochs=1)
+    assert list(auto._candidates(500, 0)) == ["rocket", "rocket-hydra", "lstm-conv", "lstm"]
+    assert list(auto._candidates(1025, 0)) == ["rocket", "multirocket", "lstm-conv"]  # MultiRocket, not + Hydra

@@ -11,8 +11,9 @@ Candidates (by name, or any scikit-learn classifiers taking the same X):
   to at most 256 steps before the LSTM, and the FCN branch is left out;
 - "lstm": `LSTMClassifier` on the raw steps (no front end, no FCN branch).
 
-`candidates="auto"` takes "rocket", "rocket-hydra", "lstm-conv", from MULTIROCKET_MIN_STEPS (1025) steps
-"multirocket" and, up to `raw_lstm_max_steps` steps (1024), "lstm": the raw LSTM is left out beyond, where
+`candidates="auto"` takes "rocket", "lstm-conv", below MULTIROCKET_MIN_STEPS (1025) steps "rocket-hydra",
+from there "multirocket" in its place (on the long tasks rocket-hydra never beat MultiRocket, at 2-7x
+MiniRocket's fit there) and, up to `raw_lstm_max_steps` steps (1024), "lstm": the raw LSTM is left out beyond, where
 one epoch over a few hundred cases costs minutes on a CPU (pass the names to force it). MultiRocket costs
 ~3-4x MiniRocket's fit time (needle, 8192 steps) and is only tried on long series: on the long benchmark
 tasks (3 seeds, test splits) it scored 97.2 % on needle and 82.6 % on order, against 96.5 and 69.4 % for "rocket-hydra" (docs/sequences.md).
@@ -178,6 +179,7 @@ class AutoSequenceClassifier(ClassifierMixin, BaseEstimator):
                 for c in AUTO_CANDIDATES
                 if (c != "lstm" or steps <= self.raw_lstm_max_steps)
                 and (c != "multirocket" or steps >= MULTIROCKET_MIN_STEPS)
+                and (c != "rocket-hydra" or steps < MULTIROCKET_MIN_STEPS)
             ]
         elif isinstance(spec, (list, tuple)) and spec and all(isinstance(c, str) for c in spec):
             names = list(dict.fromkeys(spec))
