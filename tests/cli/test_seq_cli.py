@@ -20,6 +20,8 @@ def test_seq_train_predict_and_resume_end_to_end(tmp_path):
     common = [
         "seq",
         "train",
+        "--model",
+        "lstm",
         "--x",
         str(tmp_path / "X.npy"),
         "--y",
@@ -86,6 +88,8 @@ def test_bundled_dataset_and_unknown_name(tmp_path):
         [
             "seq",
             "train",
+            "--model",
+            "lstm",
             "--dataset",
             "ItalyPowerDemand",
             "--out",
@@ -114,6 +118,8 @@ def test_predict_feature_mismatch_is_clear(tmp_path):
             [
                 "seq",
                 "train",
+                "--model",
+                "lstm",
                 "--x",
                 str(tmp_path / "X.npy"),
                 "--y",
@@ -152,6 +158,8 @@ def test_seq_train_lstm_fcn_options(tmp_path):
         [
             "seq",
             "train",
+            "--model",
+            "lstm",
             "--x",
             str(tmp_path / "X.npy"),
             "--y",
@@ -199,6 +207,8 @@ def test_seq_train_lstm_fcn_options(tmp_path):
         [
             "seq",
             "train",
+            "--model",
+            "lstm",
             "--x",
             str(tmp_path / "X.npy"),
             "--y",
@@ -212,3 +222,18 @@ def test_seq_train_lstm_fcn_options(tmp_path):
         ]
     )
     assert r.exit_code != 0 and "frontend='conv'" in r.output and "Traceback" not in r.output
+
+
+def test_default_model_is_rocket_and_lstm_stays_available(tmp_path):
+    x, y = make_long_task(24, seed=0, length=64)
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "Y.npy", y)
+    r = _run(
+        ["seq", "train", "--x", str(tmp_path / "X.npy"), "--y", str(tmp_path / "Y.npy"), "--out", str(tmp_path / "r")]
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["model"] == "rocket" and summary["estimator"] == "RocketClassifier"
+    assert not (tmp_path / "r" / "checkpoint").exists() and "(the chosen model itself)" in r.output
+    help_text = _run(["seq", "train", "--help"]).output
+    assert "[default: rocket]" in help_text and "lstm" in help_text

@@ -101,7 +101,22 @@ def test_lstm_run_fits_the_rocket_baseline_on_the_same_split(tmp_path):
     )
     run = tmp_path / "run"
     r = _run(
-        ["seq", "train", "--shards", task / "train", "--frontend", "conv", "--hidden", 8, "--epochs", 1, "--out", run]
+        [
+            "seq",
+            "train",
+            "--shards",
+            task / "train",
+            "--model",
+            "lstm",
+            "--frontend",
+            "conv",
+            "--hidden",
+            8,
+            "--epochs",
+            1,
+            "--out",
+            run,
+        ]
     )
     assert r.exit_code == 0, r.output
     base = json.loads((run / "baseline.json").read_text())
