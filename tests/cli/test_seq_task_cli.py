@@ -63,6 +63,22 @@ def test_auto_run_reports_cv_and_baseline_and_reloads_identically(tmp_path):
     assert r.exit_code != 0 and "already holds a run" in r.output  # nothing overwritten
 
 
+def test_auto_chooses_on_a_bounded_subsample_and_refits_the_winner_on_every_case(tmp_path):
+    task = tmp_path / "needle"
+    args = ["seq", "make-task", "needle", "--out", task, "--n-train", 40, "--n-test", 8, "--length", 256]
+    assert _run(args).exit_code == 0
+    run = tmp_path / "run"
+    train = ["seq", "train", "--shards", task / "train", "--model", "auto", "--cv", 2, "--epochs", 1]
+    r = _run([*train, "--max-cv-cases", 12, "--val-fraction", 0.25, "--out", run])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["cv_cases"] == 12 and summary["num_train"] == 30  # chosen on 12 cases, refitted on all 30
+    assert all("fit_s" in row for row in summary["cv"].values())  # the cost of each candidate beside its accuracy
+    assert summary["estimator"] == ("RocketClassifier" if summary["chosen"] != "lstm-conv" else "LSTMClassifier")
+    r = _run([*train, "--max-cv-cases", 3, "--out", tmp_path / "other"])
+    assert r.exit_code == 2 and "--max-cv-cases" in r.output
+
+
 def test_rocket_run_in_process_equals_reloaded_run_and_a_changed_file_is_refused(tmp_path):
     task = tmp_path / "needle"
     assert (

@@ -56,6 +56,14 @@ seq.add_command(evaluate)
 )
 @click.option("--cv", type=click.IntRange(2, 20), default=3, show_default=True, help="Folds of --model auto.")
 @click.option(
+    "--max-cv-cases",
+    type=click.IntRange(4, 1_000_000),
+    default=2_000,
+    show_default=True,
+    help="--model auto chooses on a stratified subsample of at most this many training cases (read into memory), "
+    "then refits the winner on every case.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help=RESUME_HELP.format(
@@ -150,6 +158,7 @@ def train(
     out_dir: Path,
     model: str,
     cv: int,
+    max_cv_cases: int,
     resume: bool,
     frontend: str,
     pool: str,
@@ -222,7 +231,7 @@ def train(
         workers=workers,
     )
     if model != "lstm":
-        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume)
+        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume, max_cv_cases=max_cv_cases)
         if model == "auto":
             table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
             tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""

@@ -8,7 +8,7 @@ held-out split and writes to the run folder:
 - `summary.json`: held-out accuracy, the fit's timings, the CV table of `--model auto`, the ROCKET baseline.
 `--model rocket` is fitted streamed (`RocketClassifier.fit_shards`): memory flat in the number of
 cases; its passes save their state in `fit_state/` every CHECKPOINT_EVERY batches, and rerunning
-the same command (or with --resume) continues a killed fit. `--model auto` fits in memory.
+the same command (or with --resume) continues a killed fit. `--model auto` chooses by cross-validation on a stratified subsample of at most `max_cv_cases` cases (read into memory), then refits the winner on every case: streamed for a ROCKET-family winner, in memory for an LSTM.
 Every run (LSTM runs too) also fits `RocketClassifier` on the same train split and scores the same
 held-out rows (`rocket_baseline`); the CLI warns when the chosen model scores below it.
 """
@@ -30,6 +30,19 @@ SUMMARY = "summary.json"
 BASELINE = "baseline.json"
 MODELS = ("lstm", "rocket", "auto")
 CHECKPOINT_EVERY = 50  # batches between saves of a streamed fit's state
+
+
+def subsample(data: Any, max_cases: int, seed: int) -> Any:
+    """A view of SequenceData `data` holding a stratified subsample of at most `max_cases` of its cases (none read)."""
+    from ..data.sequences import SequenceData
+    from ..estimators.autocv import stratified_subsample
+
+    y = np.concatenate([np.asarray(s.y)[r] for s, r in zip(data.shards, data.rows)])
+    keep = np.zeros(len(y), bool)
+    keep[stratified_subsample(y, max_cases, seed)] = True
+    bounds = np.cumsum([0] + [len(r) for r in data.rows])
+    rows = [r[keep[a:b]] for r, a, b in zip(data.rows, bounds[:-1], bounds[1:])]
+    return SequenceData(data.shards, rows, data.skipped)
 
 
 def materialize(data: Any) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray]:
@@ -93,6 +106,7 @@ def train_estimator(
     resume: bool = False,
     hook: Any = None,
     every: int = CHECKPOINT_EVERY,
+    max_cv_cases: int = 2_000,
 ) -> tuple[dict[str, Any], Any]:
     """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder.
 
@@ -132,11 +146,18 @@ def train_estimator(
             hook=hook,
         )
         num_train = len(train)
-    else:
-        x, y = materialize(train)
-        est = AutoSequenceClassifier(cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, **common)
-        est.fit(x, y)
-        num_train = len(y)
+    else:  # choose on a bounded stratified subsample, then refit the winner on every case
+        auto = AutoSequenceClassifier(
+            cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, max_cv_cases=max_cv_cases, **common
+        )
+        x, y = materialize(subsample(train, max_cv_cases, cfg.seed))  # at most max_cv_cases cases in memory
+        chosen, est = auto.select(x, y)
+        if isinstance(est, RocketClassifier):  # ROCKET family: streamed over the shards, as --model rocket
+            est.set_params(batch_size=cfg.batch_size)
+            est.fit_shards(train, None, state, every=every, workers=cfg.workers, progress=cfg.progress, hook=hook)
+        else:  # an LSTM winner is refitted in memory on the whole split (a stream of epochs is --model lstm's)
+            est.fit(*((x, y) if len(y) == len(train) else materialize(train)))
+        num_train = len(train)
     fit_s = time.perf_counter() - t0
     acc = streamed_accuracy(est, held)
     summary: dict[str, Any] = {
@@ -152,8 +173,15 @@ def train_estimator(
     if model == "rocket":
         summary["fit"] = est.fit_info_
     if model == "auto":
-        summary.update(chosen=est.best_name_, tied_with=est.tied_with_, cv_folds=est.n_splits_, cv=est.cv_results_)
-    if (model == "auto" and est.best_name_ == "rocket") or model == "rocket":
+        summary.update(
+            chosen=chosen,
+            tied_with=auto.tied_with_,
+            cv_folds=auto.n_splits_,
+            cv_cases=auto.cv_cases_,  # the stratified subsample the choice was made on (--max-cv-cases bounds it)
+            cv=auto.cv_results_,  # per candidate: out-of-fold accuracy and fit seconds per fold
+            cv_skipped=sorted(auto.skipped_),
+        )
+    if model == "rocket" or (model == "auto" and chosen == "rocket"):
         summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
     else:
         summary["rocket_baseline"] = rocket_baseline(train, held, cfg.seed, cfg.device, cfg.precision, num_classes)
