@@ -113,6 +113,15 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def eta_errors(rec: dict[str, Any]) -> dict[str, float]:
+    """Each ETA the demo printed (or logged) against what followed: (estimate - actual) / actual."""
+    total = rec["demo_wall_s"]
+    return {
+        e["after"]: round((e["eta_s"] - (total - e["elapsed_s"])) / max(total - e["elapsed_s"], 1e-9), 3)
+        for e in rec.get("eta_log") or []
+    }
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per stage and in total over a variant's runs."""
     out: dict[str, Any] = {"runs": len(runs)}
@@ -126,6 +135,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("psnr", "class_agreement", "cas"):
         out[key] = [round(r[key], 4) for r in runs]
     out["load"] = [round(r["load_before"], 2) for r in runs]
+    out["eta_error"] = [eta_errors(r) for r in runs]
     return out
 
 
@@ -182,6 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
     summary = {name: summarize(rs) for name, rs in runs.items()}
     print(table(summary))
+    for name, s in summary.items():
+        print(f"{name} ETA error (estimate - actual) / actual, per run: {s['eta_error']}")
     if "old" in summary:
         for key in ("wall_s", "cpu_s", "vcsw"):
             ratios = [
