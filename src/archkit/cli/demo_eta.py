@@ -13,15 +13,17 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-# from a full `archkit demo` run, one torch thread (benchmarks/bench_demo.py --budget full; docs/demo.md):
-# seconds of each stage / seconds of one VQ-VAE training step, per unit named in the key
+# CPU-seconds of each stage / CPU-seconds of one VQ-VAE training step, per unit named in the key, from a full
+# `archkit demo` run on one torch thread (benchmarks/bench_demo.py --budget full, 2026-12-07; docs/demo.md).
+# CPU-seconds, not wall: on one thread they are the wall time of an idle machine, and a loaded machine's
+# changing share of the CPU would otherwise tilt the ratios. A mid-budget run (bench_demo.py) agrees within 15 %.
 STAGE_COST_IN_VQVAE_STEPS = {
-    "vqvae-eval": 25.0,  # one held-out evaluation + checkpoint of stage 1 (every eval_every steps)
-    "encode": 15.0,  # both splits, whole stage
-    "prior-top": 0.75,  # per training step, its evaluations included
-    "prior-bottom": 2.3,  # per training step, its evaluations included
-    "sample-image": 0.12,  # per image drawn from the two priors (stage 5, and stage 6's samples)
-    "classifier-image": 0.006,  # per image per epoch of a classifier's training (stage 6)
+    "vqvae-eval": 10.0,  # one held-out evaluation + checkpoint of stage 1 (every eval_every steps)
+    "encode": 12.0,  # both splits, whole stage
+    "prior-top": 0.81,  # per training step, its evaluations included
+    "prior-bottom": 2.6,  # per training step, its evaluations included
+    "sample-image": 0.375,  # per image drawn from the two priors (stage 5, and stage 6's samples)
+    "classifier-image": 0.0082,  # per image per epoch of a classifier's training (stage 6)
 }
 ETA_MIN_STEPS = 50  # the whole-demo ETA is printed after this many VQ-VAE steps (a smoke run has fewer)
 ETA_SKIP_STEPS = 10  # the first steps pay one-time costs: the speed is measured after them
