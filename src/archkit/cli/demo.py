@@ -121,13 +121,13 @@ def _planned_units(out: Path, cfg: DemoConfig, vqvae_steps_before: int) -> dict[
     from ..train.prior import prior_dir
 
     units = stage_units(cfg)
-    units["vqvae"] *= max(0, cfg.vqvae_steps - vqvae_steps_before) / cfg.vqvae_steps
+    units["vqvae"] *= max(0, cfg.vqvae_steps - vqvae_steps_before) / max(1, cfg.vqvae_steps)
     fresh = units["vqvae"] > 0 or not (out / CODES_DIR / META).is_file()
     units["encode"] *= fresh
     for level, name in enumerate(("prior-top", "prior-bottom")):
         folder = prior_dir(out, level)
         done = int(read_config(folder).get("step") or 0) if (folder / "config.json").is_file() and not fresh else 0
-        units[name] *= max(0, cfg.prior_steps[level] - done) / cfg.prior_steps[level]
+        units[name] *= max(0, cfg.prior_steps[level] - done) / max(1, cfg.prior_steps[level])
     fresh = fresh or units["prior-top"] > 0 or units["prior-bottom"] > 0
     units["sample"] *= fresh or not (out / "samples.png").is_file()
     units["evaluate"] *= fresh or not (out / "eval.json").is_file()
