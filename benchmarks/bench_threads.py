@@ -63,7 +63,8 @@ import torch
 from archkit.cli.demo import DemoConfig, run_demo
 steps = int(sys.argv[1])
 cfg = DemoConfig(vqvae_steps=steps, prior_steps=[steps, steps], eval_every=steps, grid_per_class=1,
-                 eval_per_class=4, classifier_epochs=1)
+                 eval_per_class=4, classifier_epochs=1,
+                 threads=torch.get_num_threads())  # the configuration measured decides, not the demo's default
 t = time.perf_counter()
 with tempfile.TemporaryDirectory() as d:
     run_demo(Path(d), cfg, progress=False)

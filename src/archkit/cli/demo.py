@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
 import click
 
+from .demo_eta import ETA_MIN_STEPS, DemoEta, eta_printer, stage_units
 from .options import accel_options
 
 
@@ -50,6 +50,9 @@ class DemoConfig:
     device: str = "auto"  # every stage runs on this device/precision (archkit.train.accelerate)
     precision: str = "32"
     compile: bool = False
+    # torch threads for every stage: the demo's ops are small (batches of 32 small images or code maps), and
+    # splitting each over a second thread costs more in hand-offs than it saves (benchmarks/bench_demo.py)
+    threads: int = 1
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -72,14 +75,6 @@ class DemoConfig:
         )
 
 
-# What each later stage costs, in units of one VQ-VAE training step at the demo's default sizes (per training
-# step for the priors, per stage for the rest), from a full `archkit demo` run on a 2-core CPU machine:
-# VQ-VAE 373 s for 1,000 steps, encode 12 s, top prior 476 s and bottom prior 1,662 s for 1,000 steps each,
-# sample 31 s, evaluate 124 s. The ETA printed after the first stage scales these by the speed measured there.
-STAGE_COST_IN_VQVAE_STEPS = {"encode": 31.0, "prior-top": 1.28, "prior-bottom": 4.45, "sample": 83.0, "evaluate": 333.0}
-ETA_MIN_STEPS = 50  # the whole-demo ETA is printed after this many VQ-VAE steps (a smoke run has fewer)
-
-
 class _AccelChoice(TypedDict):
     """The --device/--precision/--compile choice every stage gets."""
 
@@ -100,32 +95,46 @@ def demo_plan(cfg: DemoConfig) -> str:
             f"  5. sample {10 * cfg.grid_per_class} digits, {cfg.grid_per_class} per class",
             f"  6. evaluate: train a digit classifier ({cfg.classifier_epochs} epochs; cached in the run folder) "
             f"and score {cfg.eval_per_class} samples per class",
-            f"an ETA for the whole demo follows the first {ETA_MIN_STEPS} steps of stage 1, and again after it",
+            f"an ETA for the whole demo follows the first {ETA_MIN_STEPS} steps of stage 1, and again after each stage",
         ]
     )
 
 
-def eta_seconds(cfg: DemoConfig, seconds_per_vqvae_step: float, vqvae_steps_left: int = 0) -> float:
-    """Estimated seconds for the rest of stage 1 and stages 2-6, from the speed of stage 1 so far."""
-    cost = STAGE_COST_IN_VQVAE_STEPS
-    units = vqvae_steps_left + cost["encode"] + cost["sample"] + cost["evaluate"]
-    units += cost["prior-top"] * cfg.prior_steps[0] + cost["prior-bottom"] * cfg.prior_steps[1]
-    return seconds_per_vqvae_step * units
-
-
-def eta_printer(cfg: DemoConfig, steps_before: int, write: Callable[[str], None]) -> Callable[[int, float], None]:
-    """The VQ-VAE step hook that prints the whole demo's ETA once, after its first ETA_MIN_STEPS steps."""
-
-    def on_step(step: int, seconds: float) -> None:
-        if step - steps_before == ETA_MIN_STEPS:
-            eta = eta_seconds(cfg, seconds / ETA_MIN_STEPS, cfg.vqvae_steps - step)
-            write(f"after {ETA_MIN_STEPS} steps: the whole demo needs about {eta / 60:.0f} min more on this machine")
-
-    return on_step
-
-
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) every stage into `out`; returns the metrics written to out/metrics.json."""
+    """Run (or resume) every stage into `out` on `cfg.threads` torch threads; returns out/metrics.json's record."""
+    import torch
+
+    if not isinstance(cfg.threads, int) or cfg.threads < 1:
+        raise ValueError(f"threads: expected a positive int, got {cfg.threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _run_stages(Path(out), cfg, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _planned_units(out: Path, cfg: DemoConfig, vqvae_steps_before: int) -> dict[str, float]:
+    """The units (demo_eta) each stage still has to do in this run: a resumed run skips what is done."""
+    from ..io import read_config
+    from ..train.codes import CODES_DIR, META
+    from ..train.prior import prior_dir
+
+    units = stage_units(cfg)
+    units["vqvae"] *= max(0, cfg.vqvae_steps - vqvae_steps_before) / max(1, cfg.vqvae_steps)
+    fresh = units["vqvae"] > 0 or not (out / CODES_DIR / META).is_file()
+    units["encode"] *= fresh
+    for level, name in enumerate(("prior-top", "prior-bottom")):
+        folder = prior_dir(out, level)
+        done = int(read_config(folder).get("step") or 0) if (folder / "config.json").is_file() and not fresh else 0
+        units[name] *= max(0, cfg.prior_steps[level] - done) / max(1, cfg.prior_steps[level])
+    fresh = fresh or units["prior-top"] > 0 or units["prior-bottom"] > 0
+    units["sample"] *= fresh or not (out / "samples.png").is_file()
+    units["evaluate"] *= fresh or not (out / "eval.json").is_file()
+    return units
+
+
+def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from ..io import atomic_write_json, read_config
@@ -151,9 +160,13 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
     def done(name: str, t0: float) -> None:
         times[name] = round(time.perf_counter() - t0, 1)
         bar.update(1)
+        left = eta.stage_done(name, time.perf_counter() - t0)
+        if left is not None and cfg.vqvae_steps >= ETA_MIN_STEPS:  # a smoke run's stages are not what costs describe
+            tqdm.write(f"{name} took {times[name] / 60:.1f} min; the rest needs about {left / 60:.1f} min more")
 
     vq_config = out / "vqvae" / "config.json"
     steps_before = int(read_config(out / "vqvae").get("step") or 0) if vq_config.is_file() else 0
+    eta = DemoEta(_planned_units(out, cfg, steps_before))
     t = stage("vqvae")
     vq = train_vqvae(
         VQVAETrainConfig(
@@ -172,15 +185,11 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
             **accel,
         ),
         progress=progress,
-        on_step=eta_printer(cfg, steps_before, tqdm.write),
+        on_step=eta_printer(cfg, steps_before, eta, tqdm.write),
     )
     if vq.get("interrupted"):
         raise Interrupted("vqvae")
     done("vqvae", t)
-    steps_run = cfg.vqvae_steps - steps_before
-    if steps_run >= ETA_MIN_STEPS:
-        eta = eta_seconds(cfg, times["vqvae"] / steps_run)
-        tqdm.write(f"stage 1 took {times['vqvae'] / 60:.1f} min; the other stages need about {eta / 60:.0f} min more")
 
     t = stage("encode")
     codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
@@ -253,6 +262,8 @@ def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any
         "priors": priors,
         "evaluation": ev,
         "stage_seconds": times,
+        "eta_log": eta.log,  # each ETA printed, with the seconds elapsed then: how far off it was
+        "threads": cfg.threads,
         "config": asdict(cfg),
     }
     atomic_write_json(out / "metrics.json", metrics)
@@ -337,11 +348,18 @@ Stage times: {", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True)
 @click.option("--quick", is_flag=True, help="Tiny budgets for a smoke run (< 2 min; numbers not meaningful).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="torch CPU threads per stage; the demo's small batches run fastest on one.",
+)
 @accel_options
-def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compile: bool) -> None:
+def demo(out: Path, quick: bool, quiet: bool, threads: int, device: str, precision: str, compile: bool) -> None:
     """Train VQ-VAE-2 + priors on digits, sample a 10-class grid, evaluate; writes OUT/report.md (resumable)."""
     cfg = DemoConfig.quick() if quick else DemoConfig()
-    cfg.device, cfg.precision, cfg.compile = device, precision, compile
+    cfg.device, cfg.precision, cfg.compile, cfg.threads = device, precision, compile, threads
     from ..io.outdir import check_out_folder
 
     check_out_folder(out, "demo folder")  # before the plan: a refused folder is one line
@@ -362,12 +380,9 @@ def demo(out: Path, quick: bool, quiet: bool, device: str, precision: str, compi
 
 
 __all__ = [
-    "STAGE_COST_IN_VQVAE_STEPS",
     "DemoConfig",
     "demo",
     "demo_plan",
-    "eta_printer",
-    "eta_seconds",
     "run_demo",
     "write_report",
 ]
