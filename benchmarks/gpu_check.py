@@ -47,6 +47,7 @@ BUDGETS = {
     "cpu_baseline": 35,
     "rocket": 25,
     "lstm_train": 40,
+    "rocket_stream": 20,
 }
 MEASURE_SHARE = 0.5
 TARGETS = {"bf16_over_fp32": 1.5, "gpu_over_cpu": 20.0}
@@ -119,6 +120,10 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return section_rocket(dev, sz, args.tiny)
     if name == "ddp":
         return section_ddp(dev, BUDGETS[name] * args.budget_scale - 5, sz, args.nproc)
+    if name == "rocket_stream":
+        import gpu_seq
+
+        return gpu_seq.section_rocket_stream(dev, args.tiny)
     if name == "lstm_train":
         import gpu_seq
 
@@ -181,6 +186,9 @@ def summarize(sections: dict[str, dict[str, Any]], cpu_baseline: float | None) -
         out["gpu_best_over_cpu"] = best / cpu_baseline
         out["gpu_fp32_over_cpu"] = fp32 / cpu_baseline if fp32 else None
         out["gpu_over_cpu_target_met"] = best / cpu_baseline >= TARGETS["gpu_over_cpu"]
+    stream = sections.get("rocket_stream", {})
+    if stream.get("ok"):
+        out["rocket_stream_device_over_cpu"] = stream["device_over_cpu"]
     rocket = sections.get("rocket", {})
     if rocket.get("ok"):
         out["rocket_cases_per_s"] = rocket["cases_per_s"]
@@ -241,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "prior",
         "sampling",
         "rocket",
+        "rocket_stream",
         "ddp",
         "lstm_train",
     ]

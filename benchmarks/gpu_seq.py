@@ -77,3 +77,43 @@ def section_lstm_train(
                 out[f"{frontend}_fp32_over_cpu"] = out[f"{frontend}_32_sequences_per_s"] / cpu
         out["cpu_reference"] = f"{cpu_reference.name} throughput (bench_sequences.py, 2-core CPU, fp32)"
     return out
+
+
+def stream_sizes(tiny: bool) -> dict[str, int]:
+    """Cases, length and features of the streamed-fit section (tiny: only exercises the code path)."""
+    return dict(n=16, steps=256, features=168) if tiny else dict(n=128, steps=8192, features=10_000)
+
+
+def section_rocket_stream(device: str, tiny: bool, threads: int = 2) -> dict[str, Any]:
+    """`RocketClassifier.fit_shards` (streamed transform + ridge head from one pass of statistics) cases/s.
+
+    The same N random (T, 8) series, 4 classes, fitted once on `device` and once on the CPU with `threads`
+    threads; fit seconds split into transform and head as the fit reports them (`fit_info_`).
+    """
+    import time
+
+    import numpy as np
+    import torch
+
+    from archkit.data.sequences import from_arrays
+    from archkit.estimators import RocketClassifier
+
+    sz = stream_sizes(tiny)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((sz["n"], sz["steps"], 8)).astype(np.float32)
+    data = from_arrays(x, np.arange(sz["n"]) % 4)
+    out: dict[str, Any] = {"device": device, "cases": sz["n"], "steps": sz["steps"], "channels": 8}
+    out["num_features"] = sz["features"]
+    for name, dev in (("device", device), ("cpu", "cpu")):
+        if name == "cpu":
+            torch.set_num_threads(1 if tiny else threads)
+        clf = RocketClassifier(num_features=sz["features"], device=dev, random_state=0)
+        t0 = time.perf_counter()
+        clf.fit_shards(data)
+        seconds = time.perf_counter() - t0
+        info = clf.fit_info_
+        out[f"{name}_cases_per_s"] = sz["n"] / seconds
+        out[f"{name}_transform_s"] = info.get("transform_s")
+        out[f"{name}_head_s"] = info.get("head_s")
+    out["device_over_cpu"] = out["device_cases_per_s"] / out["cpu_cases_per_s"]
+    return out

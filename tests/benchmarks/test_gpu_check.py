@@ -43,6 +43,7 @@ def test_section_limits_fit_in_seven_minutes(gpu_check):
         "sampling",
         "cpu_baseline",
         "rocket",
+        "rocket_stream",
         "lstm_train",
     ],
 )
@@ -61,6 +62,9 @@ def test_tiny_sections_measure_on_the_cpu(gpu_check, name):
         assert r["ratio_over_aeon"]["archkit_conv"] == speeds["archkit_conv"] / speeds["aeon"]
         # same parameters: the same features (conv: up to float32 near-ties of an output with a bias)
         assert r["features_differing_fraction"]["conv"] < 1e-3 and r["features_max_abs_diff"]["exact"] == 0
+    elif name == "rocket_stream":
+        assert r["device_cases_per_s"] > 0 and r["cpu_cases_per_s"] > 0 and r["device_transform_s"] > 0
+        assert r["device_over_cpu"] == r["device_cases_per_s"] / r["cpu_cases_per_s"]
     elif name == "lstm_train":
         for key in ("none_32", "conv_32"):  # bf16 runs on a GPU only (no bf16 LSTM on the CPU backend)
             assert r[f"{key}_sequences_per_s"] > 0 and r[f"{key}_timed_steps"] >= 1
