@@ -176,3 +176,37 @@ def test_killed_rocket_run_continues_when_the_same_command_is_rerun(tmp_path):
     np.testing.assert_array_equal(
         load_run_estimator(tmp_path / "run").predict_proba(x), load_run_estimator(tmp_path / "whole").predict_proba(x)
     )
+
+
+def test_rocket_run_under_torchrun_equals_one_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    task = tmp_path / "needle"
+    args = ["seq", "make-task", "needle", "--out", task, "--n-train", 24, "--n-test", 8, "--length", 256]
+    assert _run(args).exit_code == 0
+    train = [
+        "seq",
+        "train",
+        "--shards",
+        str(task / "train"),
+        "--model",
+        "rocket",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "4",
+    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "archkit"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*cmd, *train, "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _run([*train, "--out", tmp_path / "one"]).exit_code == 0
+    two, one = (json.loads((tmp_path / r / "summary.json").read_text()) for r in ("two", "one"))
+    assert two["fit"]["processes"] == 2 and one["fit"]["processes"] == 1
+    assert two["held_out_accuracy"] == one["held_out_accuracy"]
+    x, _ = make_real_task("needle", 8, seed=0, split="test", length=256)
+    np.testing.assert_array_equal(
+        load_run_estimator(tmp_path / "two").predict(x), load_run_estimator(tmp_path / "one").predict(x)
+    )

@@ -232,6 +232,8 @@ def train(
     )
     if model != "lstm":
         summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume, max_cv_cases=max_cv_cases)
+        if summary.get("rank", 0) != 0:  # another torchrun rank: its share of the fit is done, rank 0 reports
+            return
         if model == "auto":
             table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
             tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""

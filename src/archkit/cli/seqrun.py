@@ -133,18 +133,19 @@ def train_estimator(
     common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
     t0 = time.perf_counter()
     if model == "rocket":
+        from ..train.accelerate import resolve_device
+        from ..train.distributed import cleanup_distributed, init_distributed
+
+        # under torchrun every rank transforms its share of the batches and the head's statistics are summed;
+        # rank 0 then scores, saves and reports alone (the others return after the fit)
+        info = init_distributed(resolve_device(cfg.device))
         est: Any = RocketClassifier(batch_size=cfg.batch_size, **common)
-        est.fit_shards(
-            # the head scores the classes the training split holds; a class of the task it lacks gets a column of
-            # zeros at predict time (predict_run_estimator), so it is never predicted and pred == proba.argmax
-            train,
-            None,
-            state,
-            every=every,
-            workers=cfg.workers,
-            progress=cfg.progress,
-            hook=hook,
-        )
+        try:
+            _fit_rocket(est, train, state, every, cfg, hook)
+        finally:
+            cleanup_distributed(info)
+        if not info.is_main:
+            return {"rank": info.rank, "world_size": info.world_size}, est
         num_train = len(train)
     else:  # choose on a bounded stratified subsample, then refit the winner on every case
         auto = AutoSequenceClassifier(
@@ -154,7 +155,7 @@ def train_estimator(
         chosen, est = auto.select(x, y)
         if isinstance(est, RocketClassifier):  # ROCKET family: streamed over the shards, as --model rocket
             est.set_params(batch_size=cfg.batch_size)
-            est.fit_shards(train, None, state, every=every, workers=cfg.workers, progress=cfg.progress, hook=hook)
+            _fit_rocket(est, train, state, every, cfg, hook)
         else:  # an LSTM winner is refitted in memory on the whole split (a stream of epochs is --model lstm's)
             est.fit(*((x, y) if len(y) == len(train) else materialize(train)))
         num_train = len(train)
@@ -188,6 +189,12 @@ def train_estimator(
     est.save(out / ESTIMATOR)
     atomic_write_json(out / SUMMARY, summary)
     return summary, est
+
+
+def _fit_rocket(est: Any, train: Any, state: Path, every: int, cfg: Any, hook: Any) -> None:
+    """`fit_shards` on the training split: the head scores the classes the split holds (a class of the task it
+    lacks gets a column of zeros at predict time, so pred == proba.argmax)."""
+    est.fit_shards(train, None, state, every=every, workers=cfg.workers, progress=cfg.progress, hook=hook)
 
 
 def is_estimator_run(run: str | Path) -> bool:
