@@ -34,7 +34,7 @@ MAX_CASES = 100_000
 
 
 def long_task(data: str, seed: int, n_train: int, n_test: int, length: int) -> tuple[Any, np.ndarray, Any, np.ndarray]:
-    from archkit.data.longtasks import make_real_task
+    from archkit.data.real_tasks import make_real_task
 
     xtr, ytr = make_real_task(data, n_train, seed=seed, split="train", length=length)
     xte, yte = make_real_task(data, n_test, seed=seed, split="test", length=length)

@@ -45,7 +45,20 @@ def test_seq_resume_alone_continues_the_saved_run_and_refuses_a_new_architecture
     np.save(tmp_path / "X.npy", rng.standard_normal((20, 12, 2)).astype(np.float32))
     np.save(tmp_path / "Y.npy", np.arange(20) % 2)
     run = tmp_path / "run"
-    first = ["seq", "train", "--x", tmp_path / "X.npy", "--y", tmp_path / "Y.npy", "--out", run, "--hidden", "4"]
+    first = [
+        "seq",
+        "train",
+        "--x",
+        tmp_path / "X.npy",
+        "--y",
+        tmp_path / "Y.npy",
+        "--out",
+        run,
+        "--hidden",
+        "4",
+        "--model",
+        "lstm",
+    ]
     assert _run([*first, "--layers", "1", "--epochs", "1", "--batch-size", "8"]).exit_code == 0
     _one_line_error(_run(["seq", "train", "--out", run, "--resume", "--epochs", "2", "--hidden", "8"]), "--hidden")
     _one_line_error(_run(["seq", "train", "--out", run, "--resume", "--epochs", "2", "--seed", "3"]), "--seed")

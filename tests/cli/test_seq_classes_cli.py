@@ -86,7 +86,7 @@ def test_the_class_list_of_task_json_sets_the_columns(tmp_path):
     assert r.exit_code == 0, r.output
     assert np.load(tmp_path / "q.npy").shape == (30, 4)
     lstm = tmp_path / "lstm"
-    r = _run(["seq", "train", "--shards", shards, "--out", lstm, *LSTM])
+    r = _run(["seq", "train", "--shards", shards, "--model", "lstm", "--out", lstm, *LSTM])
     assert r.exit_code == 0, r.output
     meta = json.loads((lstm / "checkpoint" / "config.json").read_text())
     assert meta["config"]["num_classes"] == 4 and meta["classes"] == ["a", "b", "c", "d"]

@@ -70,7 +70,7 @@ seq.add_command(evaluate)
         "--x, --y, --shards (the same data, e.g. moved), --epochs, --max-steps, --lr, --lr-schedule, "
         "--weight-decay, --label-smoothing, --workers, --device, --precision, --compile"
     )
-    + " --model rocket continues from its saved fit state (rerunning the same command does too).",
+    + " A ROCKET run continues from its saved fit state (rerunning the same command does too).",
 )
 @click.option(
     "--frontend",
@@ -230,6 +230,8 @@ def train(
         compile=compile,
         workers=workers,
     )
+    if resume and "model" not in given_flags() and (out_dir / "checkpoint").is_dir():
+        model = "lstm"  # resuming an LSTM run without repeating --model: the run's own kind, not the default
     if model != "lstm":
         summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume, max_cv_cases=max_cv_cases)
         if summary.get("rank", 0) != 0:  # another torchrun rank: its share of the fit is done, rank 0 reports
