@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from archkit.train.ridge_stats import ALPHAS, RidgeStats
+from archkit.train import ridge_stats
+from archkit.train.ridge_stats import ALPHAS, RidgeStats, default_max_rows
 
 
 def _data(n, f, k, seed=0):
@@ -37,9 +38,17 @@ def _brute_gcv(z, t):
 
 
 @pytest.mark.parametrize(
-    ("n", "f", "k", "max_rows"), [(60, 30, 3, 1024), (60, 30, 3, 10), (40, 100, 2, 1024), (90, 20, 4, 5)]
+    ("n", "f", "k", "max_rows", "block"),
+    [
+        (60, 30, 3, 1024, 1024),
+        (60, 30, 3, 10, 1024),
+        (40, 100, 2, 1024, 1024),
+        (90, 20, 4, 5, 1024),
+        (40, 100, 2, None, 7),
+    ],
 )
-def test_solution_and_gcv_equal_ridge_on_standardized_features(n, f, k, max_rows):
+def test_solution_and_gcv_equal_ridge_on_standardized_features(n, f, k, max_rows, block, monkeypatch):
+    monkeypatch.setattr(ridge_stats, "BLOCK", block)  # the N×N path standardizes `block` columns at a time
     x, y = _data(n, f, k)
     sol = _fed(x, y, max_rows).solve()
     x64 = x.astype(np.float64)
@@ -64,6 +73,36 @@ def test_unscaled_features_are_only_centred_and_state_round_trips():
         np.testing.assert_array_equal(a["coef"], b["coef"])
         np.testing.assert_array_equal(a["scale"][6:], np.ones(6))
         np.testing.assert_allclose(a["scale"][:6], x[:, :6].astype(np.float64).std(0), rtol=1e-10)
+
+
+def test_cases_are_kept_as_rows_while_the_n_by_n_solve_is_cheaper_then_folded():
+    assert default_max_rows(10) == 1024 and default_max_rows(9996) == 8496
+    x, y = _data(30, 8, 2)
+    kept = _fed(x, y, None)
+    assert kept.gram is None and sum(len(r[2]) for r in kept.rows) == 30
+    folded = _fed(x, y, 20)  # past max_rows: the sums, with XᵀX's upper triangle exactly (x - shift)ᵀ(x - shift)
+    assert folded.rows == [] and folded.gram is not None
+    xs = x.astype(np.float64) - folded.shift
+    np.testing.assert_allclose(np.triu(folded.gram), np.triu(xs.T @ xs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("max_rows", [1024, 10])
+def test_where_mrrr_fails_divide_and_conquer_gives_the_same_solution(max_rows, monkeypatch):
+    # MRRR (LAPACK stemr) can fail on a large cluster of eigenvalues, e.g. 1,000 zeros of a 2,000-square
+    # Gram of rank 1,000; made to fail here, the divide-and-conquer fallback must give the same ridge
+    import scipy.linalg
+
+    x, y = _data(60, 30, 3)
+    want = _fed(x, y, max_rows).solve()
+
+    def fails(*args, **kwargs):
+        raise np.linalg.LinAlgError("stemr (eigh_tridiagonal) did not converge (LAPACK info=22)")
+
+    monkeypatch.setattr(scipy.linalg, "eigh_tridiagonal", fails)
+    got = _fed(x, y, max_rows).solve()
+    assert got["alpha"] == want["alpha"]
+    np.testing.assert_allclose(got["gcv"], want["gcv"], rtol=1e-9)
+    np.testing.assert_allclose(got["coef"], want["coef"], rtol=1e-7, atol=1e-12)
 
 
 def test_reshift_is_exact():
