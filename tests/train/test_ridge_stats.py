@@ -37,30 +37,67 @@ def _brute_gcv(z, t):
     return np.array(out)
 
 
+def _brute_loo(z, t):
+    n, f = z.shape
+    zz = np.c_[np.ones(n), z]
+    out = []
+    for a in ALPHAS:
+        penalty = np.eye(f + 1) * a
+        penalty[0, 0] = 0
+        hat = zz @ np.linalg.solve(zz.T @ zz + penalty, zz.T)
+        out.append((((t - hat @ t) / (1 - np.diag(hat))[:, None]) ** 2).mean())
+    return np.array(out)
+
+
 @pytest.mark.parametrize(
-    ("n", "f", "k", "max_rows", "block"),
+    ("n", "f", "k", "max_rows", "block", "loo_max", "criterion"),
     [
-        (60, 30, 3, 1024, 1024),
-        (60, 30, 3, 10, 1024),
-        (40, 100, 2, 1024, 1024),
-        (90, 20, 4, 5, 1024),
-        (40, 100, 2, None, 7),
+        (60, 30, 3, 1024, 1024, 4096, "loo"),
+        (60, 30, 3, 1024, 1024, 10, "gcv"),  # kept as rows, but past the leave-one-out bound
+        (60, 30, 3, 10, 1024, 4096, "gcv"),
+        (40, 100, 2, 1024, 1024, 4096, "loo"),
+        (90, 20, 4, 5, 1024, 4096, "gcv"),
+        (40, 100, 2, None, 7, 4096, "loo"),
     ],
 )
-def test_solution_and_gcv_equal_ridge_on_standardized_features(n, f, k, max_rows, block, monkeypatch):
+def test_solution_and_criterion_equal_ridge_on_standardized_features(
+    n, f, k, max_rows, block, loo_max, criterion, monkeypatch
+):
     monkeypatch.setattr(ridge_stats, "BLOCK", block)  # the N×N path standardizes `block` columns at a time
+    monkeypatch.setattr(ridge_stats, "LOO_MAX_ROWS", loo_max)
     x, y = _data(n, f, k)
     sol = _fed(x, y, max_rows).solve()
     x64 = x.astype(np.float64)
     z = (x64 - x64.mean(0)) / x64.std(0)
     t = -np.ones((n, k))
     t[np.arange(n), y] = 1
-    np.testing.assert_allclose(sol["gcv"], _brute_gcv(z, t), rtol=1e-6)
-    assert sol["alpha"] == ALPHAS[int(np.argmin(_brute_gcv(z, t)))]
+    brute = _brute_loo(z, t) if criterion == "loo" else _brute_gcv(z, t)
+    assert sol["criterion"] == criterion
+    np.testing.assert_allclose(sol["cv_scores"], brute, rtol=1e-6)
+    assert sol["alpha"] == ALPHAS[int(np.argmin(brute))]
     ridge = Ridge(alpha=sol["alpha"]).fit(z, t)
     np.testing.assert_allclose(sol["coef"], ridge.coef_, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(sol["intercept"], ridge.intercept_, atol=1e-8)
     np.testing.assert_allclose(sol["mean"], x64.mean(0), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("n", "f", "k"), [(80, 40, 3), (50, 200, 2), (120, 30, 4)])
+def test_up_to_the_bound_the_head_is_scikit_learns_ridge_classifier_cv(n, f, k):
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((n, f)) * rng.uniform(0.1, 10, f) + 5).astype(np.float32)
+    y = rng.integers(0, k, n)
+    x[:, :3] += y[:, None] * rng.uniform(0.2, 1.0, 3)  # a little signal, so the alphas' scores differ
+    sol = _fed(x, y, None).solve()
+    z = StandardScaler(with_mean=False).fit_transform(x.astype(np.float64))  # as RocketClassifier's ridge
+    ref = RidgeClassifierCV(alphas=ALPHAS).fit(z, y)
+    assert sol["criterion"] == "loo" and sol["alpha"] == ref.alpha_
+    scores = ((x - sol["mean"]) / sol["scale"]) @ sol["coef"].T + sol["intercept"]
+    want = ref.decision_function(z)
+    want = np.c_[-want, want] if k == 2 else want  # binary: one ±1 column in scikit-learn, two here
+    np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-6)
 
 
 def test_unscaled_features_are_only_centred_and_state_round_trips():
@@ -92,6 +129,7 @@ def test_where_mrrr_fails_divide_and_conquer_gives_the_same_solution(max_rows, m
     # Gram of rank 1,000; made to fail here, the divide-and-conquer fallback must give the same ridge
     import scipy.linalg
 
+    monkeypatch.setattr(ridge_stats, "LOO_MAX_ROWS", 10)  # the tridiagonal path on kept rows too
     x, y = _data(60, 30, 3)
     want = _fed(x, y, max_rows).solve()
 
@@ -101,7 +139,7 @@ def test_where_mrrr_fails_divide_and_conquer_gives_the_same_solution(max_rows, m
     monkeypatch.setattr(scipy.linalg, "eigh_tridiagonal", fails)
     got = _fed(x, y, max_rows).solve()
     assert got["alpha"] == want["alpha"]
-    np.testing.assert_allclose(got["gcv"], want["gcv"], rtol=1e-9)
+    np.testing.assert_allclose(got["cv_scores"], want["cv_scores"], rtol=1e-9)
     np.testing.assert_allclose(got["coef"], want["coef"], rtol=1e-7, atol=1e-12)
 
 

@@ -6,8 +6,8 @@ and the transform is the one `fit` gives). The longest case is always in the sam
 follow its length). Then the features are streamed batch by batch, never held:
 
 - ridge head (`head` "ridge", or "auto" up to RIDGE_MAX_FEATURES = 20,000 features): one pass gathers
-  the sums of `archkit.train.ridge_stats.RidgeStats`; the alpha (10^-3 .. 10^3) is chosen by exact GCV
-  from one eigendecomposition. XᵀX and its eigenvectors take 16·F² bytes: 1.6 GB at MiniRocket's
+  the sums of `archkit.train.ridge_stats.RidgeStats`; the alpha (10^-3 .. 10^3) is chosen from one
+  eigendecomposition, by exact leave-one-out up to 4,096 cases (as RidgeClassifierCV), by GCV beyond. XᵀX and its eigenvectors take 16·F² bytes: 1.6 GB at MiniRocket's
   10,000 features, 6.4 GB at 20,000, hence the bound;
 - logistic head (`head` "logistic", or "auto" past 20,000 features: MultiRocket's 50,000): one pass
   writes the features to `features.npy` in the state folder, then `logistic_epochs` of minibatch

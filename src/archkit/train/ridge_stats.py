@@ -1,10 +1,10 @@
-"""A ridge classifier fitted from statistics gathered in one pass over streamed features, alpha chosen by exact GCV.
+"""A ridge classifier fitted from statistics gathered in one pass over streamed features, alpha chosen exactly.
 
     stats = RidgeStats(num_features, num_classes)
     for k, (features, y) in enumerate(batches):           # features (B, F) float32, y (B,) class ids
         stats.update(features, y, k)
     stats.all_reduce()                                     # under torchrun: the ranks' sums added up
-    head = stats.solve(standardize)                        # mean, scale, coef, intercept, alpha, gcv
+    head = stats.solve(standardize)                        # mean, scale, coef, intercept, alpha, cv_scores
 
 Targets are RidgeClassifier's: +1 for the case's class, -1 elsewhere. The statistics are the feature
 sums, XᵀX and Xᵀy, accumulated in float64 around a shift (the first batch's mean, so large means do
@@ -17,10 +17,13 @@ alpha by generalized cross-validation, GCV(α) = (RSS/n) / (1 - tr(H)/n)² with 
 alpha. XᵀX costs 8·F² bytes and its eigendecomposition as much again (1.6 GB at 10,000 features).
 
 Up to `max_rows` cases (by default 0.85·F, at least 1,024) the features themselves are kept instead
-and the same GCV runs on the N×N Gram Z Zᵀ, which has the same non-zero eigenvalues: the same solution
+and the solve runs on the N×N Gram Z Zᵀ, which has the same non-zero eigenvalues: the same solution
 for N³ instead of F³ work (2 s instead of minutes at 2,048 cases of 10,000 features), in no more
 memory than the F×F path (4·N·F + 16·N² bytes, against 16·F² for XᵀX and its eigenvectors, while
-N ≤ 0.85·F). Past `max_rows` they are folded into XᵀX.
+N ≤ 0.85·F). Past `max_rows` they are folded into XᵀX. Up to 4,096 cases the N×N eigenvectors are
+formed and alpha minimizes the exact mean squared leave-one-out error instead, RidgeClassifierCV's own
+criterion, so on data of that size the streamed head is scikit-learn's (same alpha, same weights);
+beyond it GCV, leave-one-out's rotation-invariant approximation, which needs no per-case leverage.
 
 Only the upper triangle of XᵀX (and of Z Zᵀ) is formed, by BLAS syrk in place: a rank-B update of an
 F×F matrix through a temporary (x.T @ x, then +=) moves 1.6 GB per batch at 10,000 features, and
@@ -37,6 +40,7 @@ import torch
 ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 10))  # RidgeClassifierCV's in RocketClassifier
 MAX_ROWS: int | None = None  # None: max(1024, 0.85·F) cases kept before folding into XᵀX
 BLOCK = 1024  # feature columns standardized at a time on the N×N path
+LOO_MAX_ROWS = 4096  # up to here the N×N eigenvectors are formed and alpha is chosen by exact leave-one-out
 
 
 def default_max_rows(num_features: int) -> int:
@@ -194,7 +198,7 @@ class RidgeStats:
     def solve(  # spends the sums (XᵀX becomes S in place): save or copy the state before, if needed
         self, standardize: np.ndarray | None = None, alphas: tuple[float, ...] = ALPHAS, device: Any = None
     ) -> dict[str, Any]:
-        """{mean, scale, coef (K, F), intercept (K,), alpha, gcv}: scores = ((x - mean) / scale) @ coef.T + intercept.
+        """{mean, scale, coef (K, F), intercept (K,), alpha, criterion, cv_scores}: x -> ((x - mean) / scale) @ coef.T + intercept.
 
         `standardize` (F,) bool: features scaled to unit variance (default all); the others keep scale 1.
         `device`: a CUDA device runs the eigendecomposition there (float64), else scipy on the CPU.
@@ -240,11 +244,17 @@ class RidgeStats:
             z /= scale[lo:hi]
             _syrk_upper(gram, z, trans=1)
         tc = t - t.mean(0)
-        d, proj, expand = _eig_projected(gram, tc, device)  # proj = Uᵀ Yc (n, K)
+        if n <= LOO_MAX_ROWS:  # U itself (n²): each case's leave-one-out error, RidgeClassifierCV's criterion
+            d, u = _eigh(gram, device)
+            proj = u.T @ tc
+            best = _loo(d, u, proj, tc, alphas)
+            v = u @ (proj / (d + best["alpha"])[:, None])
+        else:
+            d, proj, expand = _eig_projected(gram, tc, device)  # proj = Uᵀ Yc (n, K)
+            # in the N×N basis q² = d·proj² and ‖Yc‖² = Σ proj²: the primal formulas, unchanged
+            best = _gcv(d, d[:, None] * proj**2, float((proj**2).sum()), n, alphas)
+            v = expand(proj / (d + best["alpha"])[:, None])  # U (proj / (d + α)), (n, K)
         del gram
-        # in the N×N basis q² = d·proj² and ‖Yc‖² = Σ proj²: the primal formulas, unchanged
-        best = _gcv(d, d[:, None] * proj**2, float((proj**2).sum()), n, alphas)
-        v = expand(proj / (d + best["alpha"])[:, None])  # U (proj / (d + α)), (n, K)
         coef = np.empty((f, self.num_classes))
         for lo in range(0, f, BLOCK):
             hi = min(lo + BLOCK, f)
@@ -326,8 +336,26 @@ def _eig_projected(a: np.ndarray, c: np.ndarray, device: Any) -> tuple[np.ndarra
     return np.maximum(d, 0.0), w.T @ qtc, lambda y: reflect(w @ y, range(f - 2, -1, -1))
 
 
+def _loo(d: np.ndarray, u: np.ndarray, proj: np.ndarray, tc: np.ndarray, alphas: tuple[float, ...]) -> dict[str, Any]:
+    """The alpha of least mean squared leave-one-out error, exactly as RidgeClassifierCV scores it.
+
+    Ridge with an unpenalized intercept is a linear smoother, H = 11ᵀ/n + U diag(d/(d+α)) Uᵀ, so the
+    leave-one-out residual of case i is r_i / (1 - H_ii), with r = Yc - U diag(d/(d+α)) Uᵀ Yc.
+    """
+    n = len(tc)
+    u2 = u**2
+    scores = []
+    for a in alphas:
+        shrink = d / (d + a)
+        resid = tc - u @ (shrink[:, None] * proj)
+        lever = 1.0 / n + u2 @ shrink
+        scores.append(float(np.mean((resid / np.maximum(1.0 - lever, 1e-12)[:, None]) ** 2)))
+    k = int(np.argmin(scores))
+    return {"alpha": float(alphas[k]), "criterion": "loo", "cv_scores": scores}
+
+
 def _gcv(d: np.ndarray, q2: np.ndarray, yc2: float, n: int, alphas: tuple[float, ...]) -> dict[str, Any]:
-    """The alpha of least GCV and every alpha's GCV; q2 (F, K): squared projections of Zᵀ Yc on the eigenvectors."""
+    """The alpha of least GCV (leave-one-out's rotation-invariant approximation) and every alpha's GCV; q2 (F, K): squared projections of Zᵀ Yc on the eigenvectors."""
     scores = []
     q2sum = q2.sum(1)
     for a in alphas:
@@ -335,4 +363,4 @@ def _gcv(d: np.ndarray, q2: np.ndarray, yc2: float, n: int, alphas: tuple[float,
         dof = 1.0 + float((d / (d + a)).sum())
         scores.append((rss / n) / max(1.0 - dof / n, 1e-12) ** 2)
     k = int(np.argmin(scores))
-    return {"alpha": float(alphas[k]), "gcv": [float(s) for s in scores]}
+    return {"alpha": float(alphas[k]), "criterion": "gcv", "cv_scores": [float(s) for s in scores]}
