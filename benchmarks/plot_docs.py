@@ -42,7 +42,9 @@ def function_rows(results: dict[str, Any]) -> list[tuple[str, list[tuple[str, fl
     if not isinstance(functions, dict) or not functions:
         raise ValueError("results: expected a non-empty 'functions' object of function -> methods")
     out = []
-    for name, record in sorted(functions.items(), key=lambda kv: len(kv[1].get("domain", ())) if isinstance(kv[1], dict) else 0):
+    for name, record in sorted(
+        functions.items(), key=lambda kv: len(kv[1].get("domain", ())) if isinstance(kv[1], dict) else 0
+    ):
         methods = _require(record, "methods", f"method -> figures for {name!r}")
         rows = [
             (m, float(v["rmse_in"]), float(v["rmse_band"]), float(v["seconds"]))
@@ -143,7 +145,9 @@ def plot_lowrank(results: dict[str, Any], out: Path) -> Path:
         if len(points) > 1:  # a sweep: name each rank beside its point
             for xi, yi, (_, _, _, _, rank) in zip(x, y, points):
                 # one side per case, so ranks at the same MAC reduction (full rank: 1x) do not overprint
-                ax.annotate(f"r{rank}", (xi, yi), textcoords="offset points", xytext=(5, -11 + 14 * (k % 2)), fontsize=7)
+                ax.annotate(
+                    f"r{rank}", (xi, yi), textcoords="offset points", xytext=(5, -11 + 14 * (k % 2)), fontsize=7
+                )
         else:
             ax.annotate(f"rank {points[0][4]}", (x[0], y[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
