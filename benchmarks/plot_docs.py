@@ -1,4 +1,4 @@
-"""The pictures of docs/function.md and docs/lowrank.md, drawn from the benchmarks' committed results JSON.
+"""The docs' benchmark pictures (function.md, lowrank.md, sequences.md), drawn from the committed results JSON.
 
 Each figure reads the file its benchmark writes and nothing else, so a rerun of the benchmark followed by
 `make docs` (which runs this script) redraws the picture from the new numbers:
@@ -7,6 +7,8 @@ Each figure reads the file its benchmark writes and nothing else, so a rerun of 
   and function (log scale), with each method's fit time beside its bars.
 - lowrank-speedup: `bench_lowrank.py`'s measured speedup against the MAC reduction, per layer and rank (log-log),
   with the ideal (speedup = MAC reduction) and the 0.7 efficiency target drawn.
+- sequences-averages: `vs_aeon_long.py`'s mean accuracy per row over the bundled sets, the two long tasks and all
+  of them (the summary's `averages`), archkit's auto marked.
 
     python benchmarks/plot_docs.py                      # every figure -> docs/img/
     python benchmarks/plot_docs.py --only lowrank-speedup --results R.json --out plot.png
@@ -26,6 +28,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 FUNCTION_KIND = "function benchmark figure"  # the kind of figure archkit's mark on each PNG names
 LOWRANK_KIND = "low-rank benchmark figure"
+AVERAGES_KIND = "sequence averages figure"
 EFFICIENCY_TARGET = 0.7  # docs/lowrank.md: measured speedup / MAC reduction the decomposition should reach
 
 
@@ -174,10 +177,69 @@ def plot_lowrank(results: dict[str, Any], out: Path) -> Path:
     return save_figure(fig, out, kind=LOWRANK_KIND)
 
 
+def average_rows(results: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, dict[str, float]]]]:
+    """(the data sets averaged over, [(column key, title, {row: mean accuracy %})]): the sets, the long tasks, all."""
+    averages = _require(results, "averages", "vs_aeon_long.py's mean accuracy per row over the data sets")
+    rows = _require(averages, "rows", "row -> {'sets', 'long', 'all'} mean accuracy %")
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError("results: expected a non-empty 'averages.rows' object of row -> mean accuracies")
+    data = [str(d) for d in averages.get("data", [])]
+    n_long = sum(d in ("needle", "order") for d in data)
+    titles = {
+        "sets": f"{len(data) - n_long} bundled UCR/UEA sets",
+        "long": f"{n_long} long tasks (T = 8192)",
+        "all": f"all {len(data)}",
+    }
+    return data, [(key, title, {r: float(v[key]) for r, v in rows.items()}) for key, title in titles.items()]
+
+
+def plot_averages(results: dict[str, Any], out: Path) -> Path:
+    """Each row's mean accuracy over the sets, the long tasks and all of them: rows in the order of the last."""
+    from archkit.utils.plots import new_figure, save_figure
+
+    data, columns = average_rows(results)
+    per_data = results.get("per_data", {})
+    seeds = {
+        len(per_data[d][r].get("runs", [])) for d in data if d in per_data for r in columns[0][2] if r in per_data[d]
+    }
+    span = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds, default=0)}–{max(seeds, default=0)}"
+    seeds_said = f"{span} seeds" if seeds else "the recorded seeds"
+    order = sorted(columns[-1][2], key=lambda r: columns[-1][2][r])  # best over all at the top
+    fig, axes = new_figure(1, len(columns), figsize=(4.2 * len(columns), 0.5 + 0.36 * len(order)), squeeze=False)
+    for col, (ax, (_key, title, values)) in enumerate(zip(axes[0], columns)):
+        for i, row in enumerate(order):
+            ours = row.startswith("archkit")
+            colour = "tab:red" if row == "archkit-auto" else ("tab:blue" if ours else "tab:grey")
+            ax.plot([values[row]], [i], "o" if ours else "s", color=colour, ms=7, mec="black" if not ours else colour)
+            ax.annotate(f"{values[row]:.2f}", (values[row], i), textcoords="offset points", xytext=(7, -3), fontsize=7)
+        auto = values.get("archkit-auto")
+        if auto is not None:  # the line to read every row against
+            ax.axvline(auto, color="tab:red", lw=0.8, ls=":")
+        low, high = min(values.values()), max(values.values())
+        ax.set_xlim(low - 0.08 * (high - low) - 0.1, high + 0.25 * (high - low) + 0.1)
+        ax.set_yticks(range(len(order)), order if col == 0 else [""] * len(order), fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("mean test accuracy, %")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(
+        f"Mean accuracy over {len(data)} data sets per row: archkit (circles; auto in red, dotted line) and aeon "
+        f"(squares)\neach data set: mean over {seeds_said}; torch threads: {results.get('threads', '?')}, shared 2-core CPU; "
+        "rows measured on every data set",
+        fontsize=10,
+    )
+    return save_figure(fig, out, kind=AVERAGES_KIND)
+
+
 # name -> (draw, its kind, the results JSON its benchmark writes, the PNG the docs show)
 FIGURES: dict[str, tuple[Callable[[dict[str, Any], Path], Path], str, Path, Path]] = {
     "function-rmse": (plot_function, FUNCTION_KIND, RESULTS / "bench_function.json", IMG / "function-rmse.png"),
     "lowrank-speedup": (plot_lowrank, LOWRANK_KIND, RESULTS / "bench_lowrank.json", IMG / "lowrank-speedup.png"),
+    "sequences-averages": (
+        plot_averages,
+        AVERAGES_KIND,
+        RESULTS / "bench_sequences_vs_aeon_long.json",
+        IMG / "sequences-averages.png",
+    ),
 }
 
 

@@ -19,7 +19,7 @@ def _module():
     return module
 
 
-@pytest.mark.parametrize("name", ["function-rmse", "lowrank-speedup"])
+@pytest.mark.parametrize("name", ["function-rmse", "lowrank-speedup", "sequences-averages"])
 def test_each_figure_is_drawn_from_its_committed_results(tmp_path, name):
     module = _module()
     _plot, kind, results, default_out = module.FIGURES[name]
@@ -54,6 +54,26 @@ def test_lowrank_cases_leave_out_the_dense_rows_and_keep_the_range():
     assert _module().lowrank_cases(results) == [("c", [(4.0, 3.5, 3.0, 4.0, 32), (8.0, 6.0, 5.0, 7.0, 16)])]
 
 
+def test_average_columns_are_the_sets_the_long_tasks_then_all_of_them():
+    results = {
+        "averages": {
+            "data": ["needle", "order", "GunPoint"],
+            "rows": {
+                "archkit-auto": {"sets": 99.0, "long": 90.0, "all": 93.0},
+                "aeon-quant": {"sets": 98.0, "long": 91.0, "all": 93.3},
+            },
+        }
+    }
+    data, columns = _module().average_rows(results)
+    assert data == ["needle", "order", "GunPoint"]
+    assert [(key, title) for key, title, _ in columns] == [
+        ("sets", "1 bundled UCR/UEA sets"),
+        ("long", "2 long tasks (T = 8192)"),
+        ("all", "all 3"),
+    ]
+    assert columns[1][2] == {"archkit-auto": 90.0, "aeon-quant": 91.0}
+
+
 def test_bad_results_and_someone_elses_png_are_refused(tmp_path, capsys):
     module = _module()
     results = tmp_path / "r.json"
@@ -64,6 +84,9 @@ def test_bad_results_and_someone_elses_png_are_refused(tmp_path, capsys):
     results.write_text(json.dumps({"functions": {}}))
     assert module.main(["--only", "function-rmse", "--results", str(results), "--out", str(out)]) == 2
     assert "'functions'" in capsys.readouterr().err and not out.exists()
+    results.write_text(json.dumps({"per_data": {}}))  # a summary written before the averages existed
+    assert module.main(["--only", "sequences-averages", "--results", str(results), "--out", str(out)]) == 2
+    assert "'averages'" in capsys.readouterr().err and not out.exists()
     theirs = tmp_path / "theirs.png"
     Image.new("RGB", (4, 4)).save(theirs)
     before = theirs.read_bytes()
