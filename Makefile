@@ -41,9 +41,10 @@ $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[docs]"
 	touch $(DOCS_STAMP)
 
-# The long-sequence picture is drawn from the committed results JSON first, so the docs show what was measured.
+# The benchmark pictures (long sequences, function, low-rank) are drawn from the committed results JSON first, so the docs show what was measured.
 docs: $(DOCS_STAMP)
 	MPLBACKEND=Agg $(BIN)/python benchmarks/plot_sequences.py
+	MPLBACKEND=Agg $(BIN)/python benchmarks/plot_docs.py
 	$(BIN)/mkdocs build --strict --site-dir site
 
 test-slow: $(STAMP)
