@@ -71,7 +71,7 @@ seq.add_command(evaluate)
         "--weight-decay, --label-smoothing, --workers, --device, --precision, --compile"
     )
     + " A ROCKET run continues from its saved fit state (rerunning the same command does too); an interrupted "
-    "--model auto refit of an LSTM winner continues without running the CV again.",
+    "auto refit of an LSTM winner continues without running the CV again.",
 )
 @click.option(
     "--frontend",

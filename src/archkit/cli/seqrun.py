@@ -139,8 +139,8 @@ def train_estimator(
     state = out / FIT_STATE
     if resume and not refit and (model != "rocket" or not state.is_dir()):
         raise ValueError(
-            f"--resume: {str(out)!r} holds neither an interrupted --model rocket fit ({FIT_STATE}/) nor an "
-            f"interrupted --model auto refit ({AUTO_CHOICE} and {CHECKPOINT}/) to continue"
+            f"--resume: {str(out)!r} holds no interrupted --model rocket fit ({FIT_STATE}/) nor "
+            f"--model auto refit ({AUTO_CHOICE} and {CHECKPOINT}/) to continue"
         )
     resumed = read_choice(out, cfg, explicit) if refit else None  # cfg gets the interrupted run's data and split
     train, held, num_classes = _targets(load_training_data(cfg))
