@@ -151,3 +151,34 @@ def test_interrupted_lstm_refit_resumes_without_the_cv_and_equals_an_uninterrupt
     np.testing.assert_allclose(
         load_run_estimator(run).predict_proba(x), load_run_estimator(tmp_path / "whole").predict_proba(x), atol=1e-6
     )
+
+
+def test_streamed_standardization_equals_the_in_memory_one_and_travels_to_spawned_workers(tmp_path):
+    import pickle
+
+    from archkit.data import open_npy
+    from archkit.data.sequences import MemmapRef, from_arrays
+    from archkit.estimators.sequence import _apply
+
+    rng = np.random.default_rng(0)
+    x = (3.0 + 2.0 * rng.standard_normal((37, 20, 3))).astype(np.float32)
+    x[:, :, 2] = 5.0  # a constant channel: scale 1
+    lengths = rng.integers(1, 21, 37)
+    data = from_arrays(x, rng.integers(0, 2, 37), lengths)
+    mean, scale = seqauto.channel_stats(data, batch_size=8)  # five batches merged
+    ref_mean, ref_scale = _channel_stats(x, lengths)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scale, ref_scale, rtol=1e-6)
+    assert scale[2] == 1.0
+    xb, _, lb = next(seqauto.standardized(data, mean, scale).batches(37, shuffle=False))
+    np.testing.assert_allclose(xb.numpy(), _apply(x, lengths, mean, scale), rtol=1e-6, atol=1e-6)
+    short = int(np.argmin(lengths))
+    assert lengths[short] < 20 and float(xb[short, int(lb[short]) :].abs().sum()) == 0.0  # padding stays zero
+
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "Y.npy", np.zeros(37, np.int64))
+    mapped = seqauto.standardized(open_npy(tmp_path / "X.npy", tmp_path / "Y.npy"), mean, scale).shards[0].x
+    state = mapped.__getstate__()
+    assert isinstance(state["x"], MemmapRef)  # the file's place, not its data, goes to a spawned worker
+    back = pickle.loads(pickle.dumps(mapped))
+    np.testing.assert_array_equal(back[np.array([0, 5, 36])], mapped[np.array([0, 5, 36])])

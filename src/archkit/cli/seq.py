@@ -191,8 +191,8 @@ def train(
     """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
 
     --model lstm writes checkpoint/, metrics.jsonl, confusion.png, summary.json and baseline.json;
-    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json; --model rocket is fitted
-    streamed (memory flat in the number of cases) and a killed fit continues when rerun.
+    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json (an LSTM chosen by auto also
+    metrics.jsonl); both fit streamed (memory flat in the number of cases) and a killed fit continues.
     """
     from ..train.sequence import SeqTrainConfig, train_sequence
     from .seq_eval import note_run

@@ -4,8 +4,8 @@ The winner (an `LSTMClassifier` chosen on the CV subsample) is refitted by `trai
 shards: the same loader, checkpoints (`checkpoint/` every `checkpoint_every` steps and at each epoch's end),
 `metrics.jsonl`, progress bar and `--resume` as a `--model lstm` run, with the winner's architecture and
 optimization mapped onto `SeqTrainConfig`. The split is never read into memory: the winner's per-channel
-standardization is computed in one streamed pass (exact, as `LSTMClassifier.fit` computes it in memory) and
-applied to each batch as it is read. Before the refit, the choice is written to `auto_choice.json`, so a
+standardization is computed in one streamed pass (the statistics `LSTMClassifier.fit` computes in memory, in
+float64, equal to rounding) and applied to each batch as it is read. Before the refit, the choice is written to `auto_choice.json`, so a
 killed refit continues with `--resume` without running the CV again. Once done, the fitted `LSTMClassifier`
 is saved as the run's `estimator/` (loaded like any `--model auto` run) and the refit's own `checkpoint/`
 and `auto_choice.json` are removed.
@@ -36,14 +36,20 @@ SPLIT_FIELDS = (
 )
 
 
-def channel_stats(data: SequenceData, batch_size: int = STATS_BATCH) -> tuple[np.ndarray, np.ndarray]:
+def channel_stats(
+    data: SequenceData, batch_size: int = STATS_BATCH, workers: int = 0, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (mean, scale) over the valid steps of every case, streamed: `LSTMClassifier`'s statistics.
 
     Batches are merged by Chan et al.'s pairwise update (float64), so the result is that of one pass over
     all the steps at once; a constant channel gets scale 1.
     """
+    from tqdm.auto import tqdm
+
     n, mean, m2 = 0, np.zeros(data.in_features), np.zeros(data.in_features)
-    for xb, _, lb in data.batches(batch_size, shuffle=False):
+    batches = data.batches(batch_size, shuffle=False, workers=workers)
+    total = data.num_batches(batch_size)
+    for xb, _, lb in tqdm(batches, total=total, desc="channel statistics", disable=not progress, leave=False):
         x = xb.numpy().astype(np.float64)
         valid = x.reshape(-1, x.shape[2]) if lb is None else np.concatenate([x[i, : int(k)] for i, k in enumerate(lb)])
         nb, mb = len(valid), valid.mean(0)

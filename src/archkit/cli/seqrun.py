@@ -187,7 +187,7 @@ def train_estimator(
             _fit_rocket(est, train, state, every, cfg, hook)
             refitted = {"streamed": True, "trainer": "RocketClassifier.fit_shards"}
         else:  # an LSTM: streamed over the shards by --model lstm's trainer, with the winner's settings
-            stats = channel_stats(train)
+            stats = channel_stats(train, workers=cfg.workers, progress=cfg.progress)
             save_choice(out, cfg, choice, est, *stats)
             est, refitted = refit_lstm(cfg, est, train, held, num_classes, stats)
         num_train = len(train)
