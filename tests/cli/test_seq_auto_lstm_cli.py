@@ -137,6 +137,13 @@ def test_interrupted_lstm_refit_resumes_without_the_cv_and_equals_an_uninterrupt
     assert (run / "checkpoint").is_dir() and (run / "auto_choice.json").is_file() and not (run / "estimator").exists()
     r = _run(_train(task, run))
     assert r.exit_code == 2 and "already holds a run (checkpoint)" in r.output  # nothing overwritten without --resume
+    np.save(tmp_path / "X.npy", make_real_task("needle", 4, seed=0, split="test", length=LENGTH)[0])
+    for cmd in (
+        ["predict", "--run", run, "--x", tmp_path / "X.npy", "--out", tmp_path / "pred.npy"],
+        ["evaluate", "--run", run, "--shards", task / "test", "--out", tmp_path / "eval"],
+    ):  # the refit's checkpoint is no finished model: refused in one line, not scored
+        r = _run(["seq", *cmd])
+        assert r.exit_code == 2 and "interrupted --model auto refit" in r.output and "Traceback" not in r.output
 
     monkeypatch.setattr(seqauto, "refit_lstm", refit)
     monkeypatch.setattr(auto_mod.AutoSequenceClassifier, "select", None)  # the CV must not run again

@@ -332,8 +332,10 @@ def predict(
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
+    from .seqauto import refuse_interrupted_refit
     from .seqrun import is_estimator_run, predict_run_estimator
 
+    refuse_interrupted_refit(run_dir)
     check_distinct({"--out": out_path, "--proba": proba_path}, {"--x": x_path})
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over

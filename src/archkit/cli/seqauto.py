@@ -194,6 +194,15 @@ def refit_lstm(
     return est, info
 
 
+def refuse_interrupted_refit(run: Path) -> None:
+    """One-line error for a run folder whose auto refit was interrupted: its checkpoint is no model to score yet."""
+    if (Path(run) / AUTO_CHOICE).is_file():
+        raise ValueError(
+            f"--run: {str(run)!r} holds an interrupted --model auto refit ({AUTO_CHOICE}); finish it first: "
+            f"archkit seq train ... --model auto --out {run} --resume"
+        )
+
+
 def finish_refit(out: Path) -> None:
     """Remove the refit's own checkpoint and choice once the run's estimator/ is saved (it holds the network)."""
     from ..train.sequence import CHECKPOINT
