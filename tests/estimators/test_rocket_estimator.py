@@ -162,7 +162,7 @@ def test_hydra_features_change_the_model_and_minirocket_stays_the_default():
         np.atleast_2d(both.head_.coef_).shape[1] == np.atleast_2d(plain.head_.coef_).shape[1] + both.hydra_.num_features
     )
     old = RocketClassifier(**TINY).fit(x, y)
-    for name in ("features", "hydra_", "hydra_scaler_"):  # pickled before Hydra: MiniRocket only
+    for name in ("features", "hydra_", "hydra_scaler_", "n_kernels", "n_groups"):  # pickled before Hydra
         del old.__dict__[name]
     back = pickle.loads(pickle.dumps(old))
     assert back.get_params()["features"] == "minirocket"
@@ -171,6 +171,26 @@ def test_hydra_features_change_the_model_and_minirocket_stays_the_default():
         ValueError, match=r"features: expected one of \['minirocket', 'hydra', 'minirocket\+hydra', 'multi"
     ):
         RocketClassifier(features="rocket").fit(x, y)
+
+
+def test_hydra_kernels_and_groups_reach_the_transform_in_memory_streamed_and_saved(tmp_path):
+    from archkit.data.sequences import from_arrays
+    from archkit.estimators import load_estimator
+
+    x, y = toy()
+    default = RocketClassifier(**TINY, features="hydra", device="cpu").fit(x, y)
+    small = RocketClassifier(**TINY, features="hydra", n_kernels=4, n_groups=16, device="cpu").fit(x, y)
+    assert default.hydra_.num_kernels == 8 and small.hydra_.num_kernels == 4
+    assert small.hydra_.num_features * 8 == default.hydra_.num_features  # 4 x 16 kernels a dilation, not 8 x 64
+    streamed = RocketClassifier(**TINY, features="hydra", n_kernels=4, n_groups=16, device="cpu")
+    streamed.fit_shards(from_arrays(x, (y == "up").astype(np.int64)))
+    assert streamed.hydra_.num_kernels == 4 and streamed.hydra_.num_features == small.hydra_.num_features
+    back = load_estimator(small.save(tmp_path / "small"))
+    assert back.get_params()["n_kernels"] == 4 and back.get_params()["n_groups"] == 16
+    np.testing.assert_array_equal(back.predict_proba(x), small.predict_proba(x))
+    for name, bad in (("n_kernels", 0), ("n_groups", 4097), ("n_groups", 2.0), ("n_kernels", True)):
+        with pytest.raises(ValueError, match=rf"{name}: expected an int in \[1, 4096\], got {bad!r}"):
+            RocketClassifier(**TINY, features="hydra", **{name: bad}).fit(x, y)
 
 
 @pytest.mark.parametrize("features", ["hydra", "minirocket+hydra", "multirocket"])

@@ -102,7 +102,8 @@ def test_existing_run_needs_resume(tmp_path):
 
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     xp, yp = _files(tmp_path)
-    straight = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "straight"), lr_schedule="cosine"))
+    # dropout: the restored RNG must be the one the run would have drawn its masks from (no loader draws in between)
+    straight = train_sequence(_cfg(tmp_path, xp, yp, out=str(tmp_path / "straight"), lr_schedule="cosine", dropout=0.3))
 
     calls = {"n": 0}
     real_loss = seqtrain.sequence_loss
@@ -114,12 +115,12 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch
         return real_loss(*a, **k)
 
     monkeypatch.setattr(seqtrain, "sequence_loss", loss_then_ctrl_c)
-    first = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine"))
+    first = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine", dropout=0.3))
     assert first["stopped"] == "interrupted" and first["step"] == 3
     state = load_trainer_state(tmp_path / "run" / "checkpoint")
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (0, 3, 3)
     monkeypatch.setattr(seqtrain, "sequence_loss", real_loss)
-    resumed = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine"), resume=True)
+    resumed = train_sequence(_cfg(tmp_path, xp, yp, lr_schedule="cosine", dropout=0.3), resume=True)
     assert resumed["step"] == straight["step"] == 10
     a, b = load_model(tmp_path / "straight" / "checkpoint"), load_model(tmp_path / "run" / "checkpoint")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):

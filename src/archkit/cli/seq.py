@@ -70,7 +70,8 @@ seq.add_command(evaluate)
         "--x, --y, --shards (the same data, e.g. moved), --epochs, --max-steps, --lr, --lr-schedule, "
         "--weight-decay, --label-smoothing, --workers, --device, --precision, --compile"
     )
-    + " A ROCKET run continues from its saved fit state (rerunning the same command does too).",
+    + " A ROCKET run continues from its saved fit state (rerunning the same command does too); an interrupted "
+    "auto refit of an LSTM winner continues without running the CV again.",
 )
 @click.option(
     "--frontend",
@@ -190,11 +191,12 @@ def train(
     """Train a sequence classifier on a train split; score the held-out split next to a ROCKET baseline.
 
     --model lstm writes checkpoint/, metrics.jsonl, confusion.png, summary.json and baseline.json;
-    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json; --model rocket is fitted
-    streamed (memory flat in the number of cases) and a killed fit continues when rerun.
+    --model rocket|auto write estimator/ (safetensors + JSON) and summary.json (an LSTM chosen by auto also
+    metrics.jsonl); both fit streamed (memory flat in the number of cases) and a killed fit continues.
     """
     from ..train.sequence import SeqTrainConfig, train_sequence
     from .seq_eval import note_run
+    from .seqauto import AUTO_CHOICE
     from .seqrun import baseline_for_run, below_baseline, train_estimator
 
     cfg = SeqTrainConfig(
@@ -231,16 +233,27 @@ def train(
         workers=workers,
     )
     if resume and "model" not in given_flags() and (out_dir / "checkpoint").is_dir():
-        model = "lstm"  # resuming an LSTM run without repeating --model: the run's own kind, not the default
+        # resuming without repeating --model: the run's own kind (an LSTM run, or auto's refit of an LSTM winner)
+        model = "auto" if (out_dir / AUTO_CHOICE).is_file() else "lstm"
     if model != "lstm":
-        summary, _ = train_estimator(cfg, model, cv=cv, lstm_epochs=epochs, resume=resume, max_cv_cases=max_cv_cases)
+        given = given_flags(rename={"x_path": "x", "y_path": "y"})
+        summary, _ = train_estimator(cfg, model, cv, epochs, resume, max_cv_cases=max_cv_cases, explicit=given)
         if summary.get("rank", 0) != 0:  # another torchrun rank: its share of the fit is done, rank 0 reports
+            return
+        if summary.get("stopped") == "interrupted":
+            click.echo(
+                f"auto chose {summary['chosen']}; its refit was interrupted at step {summary['refit']['steps']}; "
+                f"resume with: archkit seq train ... --model auto --out {out_dir} --resume"
+            )
             return
         if model == "auto":
             table = ", ".join(f"{n} {r['mean']:.4f} +- {r['std']:.4f}" for n, r in summary["cv"].items())
             tie = f" (within one standard error: {', '.join(summary['tied_with'])})" if summary["tied_with"] else ""
             click.echo(f"{summary['cv_folds']}-fold CV accuracy on the train split: {table}")
-            click.echo(f"auto chose {summary['chosen']}{tie}")
+            how = summary["refit"]["trainer"]
+            click.echo(
+                f"auto chose {summary['chosen']}{tie}; refitted on {summary['num_train']} cases, streamed ({how})"
+            )
         click.echo(f"held-out accuracy {summary['held_out_accuracy']:.4f}; wrote {out_dir}")
     else:
         summary = train_sequence(cfg, resume=resume, explicit=given_flags(rename={"x_path": "x", "y_path": "y"}))
@@ -319,8 +332,10 @@ def predict(
     from ..loading import load_model
     from ..train.sequence import CHECKPOINT
     from ..train.sequence_eval import predict_sequences
+    from .seqauto import refuse_interrupted_refit
     from .seqrun import is_estimator_run, predict_run_estimator
 
+    refuse_interrupted_refit(run_dir)
     check_distinct({"--out": out_path, "--proba": proba_path}, {"--x": x_path})
     for path, what, option in ((out_path, "predictions", "--out"), (proba_path, "probabilities", "--proba")):
         if path is not None:  # .npy carries no mark of who wrote it: an existing file is never written over

@@ -51,7 +51,9 @@ def load_run(run: Path, device: str = "auto", precision: str = "32", compile: bo
     """The run's model as a PredictProba, its class names, channels and T; one-line ValueError for another folder."""
     from ..io import checkpoint_exists, read_config
     from ..train.sequence import CHECKPOINT
+    from .seqauto import refuse_interrupted_refit
 
+    refuse_interrupted_refit(run)  # its checkpoint/ is a refit in progress, on standardized inputs
     summary = _read_json(run / RUN_SUMMARY)
     if checkpoint_exists(run / CHECKPOINT):
         return _load_lstm(run, summary, read_config(run / CHECKPOINT), device, precision, compile)

@@ -8,7 +8,10 @@ held-out split and writes to the run folder:
 - `summary.json`: held-out accuracy, the fit's timings, the CV table of `--model auto`, the ROCKET baseline.
 `--model rocket` is fitted streamed (`RocketClassifier.fit_shards`): memory flat in the number of
 cases; its passes save their state in `fit_state/` every CHECKPOINT_EVERY batches, and rerunning
-the same command (or with --resume) continues a killed fit. `--model auto` chooses by cross-validation on a stratified subsample of at most `max_cv_cases` cases (read into memory), then refits the winner on every case: streamed for a ROCKET-family winner, in memory for an LSTM.
+the same command (or with --resume) continues a killed fit. `--model auto` chooses by cross-validation on a
+stratified subsample of at most `max_cv_cases` cases (read into memory), then refits the winner on every case,
+streamed either way: a ROCKET-family winner by `fit_shards`, an LSTM winner by `train_sequence` as `--model lstm`
+trains (`seqauto.py`: checkpoints, `metrics.jsonl`, and `--resume` continues a killed refit).
 Every run (LSTM runs too) also fits `RocketClassifier` on the same train split and scores the same
 held-out rows (`rocket_baseline`); the CLI warns when the chosen model scores below it.
 """
@@ -16,6 +19,7 @@ held-out rows (`rocket_baseline`); the CLI warns when the chosen model scores be
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -107,27 +111,38 @@ def train_estimator(
     hook: Any = None,
     every: int = CHECKPOINT_EVERY,
     max_cv_cases: int = 2_000,
+    explicit: Collection[str] = (),
 ) -> tuple[dict[str, Any], Any]:
     """Fit `--model rocket|auto` on cfg's train split; score held-out; fit the ROCKET baseline; write the run folder.
 
     `--model rocket` continues from `fit_state/` when the folder holds one (a killed fit); `resume`
-    demands that it does. `hook(pass, batches_done)` runs after every batch of a streamed fit.
-    Returns (summary, fitted estimator).
+    demands that it does. `--model auto --resume` continues an interrupted streamed refit of an LSTM
+    winner (`auto_choice.json` + `checkpoint/`) without running the CV again. `hook(pass, batches_done)`
+    runs after every batch of a streamed ROCKET fit. Returns (summary, fitted estimator); the summary of an
+    interrupted LSTM refit has `stopped: "interrupted"` and the estimator is None. `explicit`: the flags given
+    (the CLI's), so that a resumed refit takes the saved data and split for the others, as `--model lstm` does.
     """
     from ..estimators.auto import AutoSequenceClassifier
     from ..estimators.rocket import RocketClassifier
-    from ..train.sequence import load_training_data
+    from ..io import checkpoint_exists
+    from ..train.sequence import CHECKPOINT, load_training_data
+    from .seqauto import AUTO_CHOICE, channel_stats, finish_refit, read_choice, refit_lstm, save_choice
 
     if model not in MODELS[1:]:
         raise ValueError(f"--model: expected one of {list(MODELS)}, got {model!r}")
     out = Path(cfg.out)
     check_out_folder(out, "sequence run")  # a user's folder (their summary.json) is refused before any work
-    for held_there in (ESTIMATOR, PICKLED, "checkpoint"):
-        if (out / held_there).exists():
+    refit = resume and model == "auto" and (out / AUTO_CHOICE).is_file() and checkpoint_exists(out / CHECKPOINT)
+    for held_there in (ESTIMATOR, PICKLED, CHECKPOINT):
+        if (out / held_there).exists() and not (refit and held_there == CHECKPOINT):
             raise ValueError(f"--out: {str(out)!r} already holds a run ({held_there}); choose a new --out")
     state = out / FIT_STATE
-    if resume and (model != "rocket" or not state.is_dir()):
-        raise ValueError(f"--resume: {str(out)!r} holds no interrupted --model rocket fit ({FIT_STATE}/) to continue")
+    if resume and not refit and (model != "rocket" or not state.is_dir()):
+        raise ValueError(
+            f"--resume: {str(out)!r} holds no interrupted --model rocket fit ({FIT_STATE}/) nor "
+            f"--model auto refit ({AUTO_CHOICE} and {CHECKPOINT}/) to continue"
+        )
+    resumed = read_choice(out, cfg, explicit) if refit else None  # cfg gets the interrupted run's data and split
     train, held, num_classes = _targets(load_training_data(cfg))
     mark_out_folder(out, "sequence run")  # before the fit writes its state: an interrupted run stays ours
     common = {"random_state": cfg.seed, "device": cfg.device, "precision": cfg.precision}
@@ -147,18 +162,39 @@ def train_estimator(
         if not info.is_main:
             return {"rank": info.rank, "world_size": info.world_size}, est
         num_train = len(train)
-    else:  # choose on a bounded stratified subsample, then refit the winner on every case
+    elif resumed is not None:  # an interrupted refit of an LSTM winner: its choice is saved, the CV is not run again
+        choice, est, mean, scale = resumed
+        chosen = choice["chosen"]
+        est, refitted = refit_lstm(cfg, est, train, held, num_classes, (mean, scale), resume=True)
+        num_train = len(train)
+    else:  # choose on a bounded stratified subsample, then refit the winner on every case, streamed
         auto = AutoSequenceClassifier(
             cv=cv, lstm_epochs=lstm_epochs or cfg.epochs, verbose=cfg.progress, max_cv_cases=max_cv_cases, **common
         )
         x, y = materialize(subsample(train, max_cv_cases, cfg.seed))  # at most max_cv_cases cases in memory
         chosen, est = auto.select(x, y)
+        del x, y  # the refit streams; the subsample's memory is not kept through it
+        choice = {
+            "chosen": chosen,
+            "tied_with": auto.tied_with_,
+            "cv_folds": auto.n_splits_,
+            "cv_cases": auto.cv_cases_,  # the stratified subsample the choice was made on (--max-cv-cases bounds it)
+            "cv": auto.cv_results_,  # per candidate: out-of-fold accuracy and fit seconds per fold
+            "cv_skipped": sorted(auto.skipped_),
+        }
         if isinstance(est, RocketClassifier):  # ROCKET family: streamed over the shards, as --model rocket
             est.set_params(batch_size=cfg.batch_size)
             _fit_rocket(est, train, state, every, cfg, hook)
-        else:  # an LSTM winner is refitted in memory on the whole split (a stream of epochs is --model lstm's)
-            est.fit(*((x, y) if len(y) == len(train) else materialize(train)))
+            refitted = {"streamed": True, "trainer": "RocketClassifier.fit_shards"}
+        else:  # an LSTM: streamed over the shards by --model lstm's trainer, with the winner's settings
+            stats = channel_stats(train, workers=cfg.workers, progress=cfg.progress)
+            save_choice(out, cfg, choice, est, *stats)
+            est, refitted = refit_lstm(cfg, est, train, held, num_classes, stats)
         num_train = len(train)
+    if model == "auto" and est is None:  # interrupted: the checkpoint and the choice are saved for --resume
+        return {"model": model, "chosen": chosen, "stopped": "interrupted", "refit": refitted}, None
+    if model == "auto" and refitted["trainer"] == "train_sequence":
+        finish_refit(out)  # before estimator/ is written: a folder never holds both (run loaders try checkpoint/ first)
     fit_s = time.perf_counter() - t0
     acc = streamed_accuracy(est, held)
     summary: dict[str, Any] = {
@@ -174,14 +210,7 @@ def train_estimator(
     if model == "rocket":
         summary["fit"] = est.fit_info_
     if model == "auto":
-        summary.update(
-            chosen=chosen,
-            tied_with=auto.tied_with_,
-            cv_folds=auto.n_splits_,
-            cv_cases=auto.cv_cases_,  # the stratified subsample the choice was made on (--max-cv-cases bounds it)
-            cv=auto.cv_results_,  # per candidate: out-of-fold accuracy and fit seconds per fold
-            cv_skipped=sorted(auto.skipped_),
-        )
+        summary.update(choice, refit=refitted)
     if model == "rocket" or (model == "auto" and chosen == "rocket"):
         summary["rocket_baseline"] = {"held_out_accuracy": acc, "same_model": True}
     else:

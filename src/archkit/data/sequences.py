@@ -239,6 +239,9 @@ def sequence_loader(
         pin_memory=pin_memory,
         collate_fn=_as_is,
         worker_init_fn=ignore_sigint if workers else None,
+        # its own generator: the loader's per-pass seed draw must not advance torch's global RNG, which a
+        # resumed run restores (dropout masks after a resume would otherwise differ from the run's own)
+        generator=torch.Generator().manual_seed(0),
     )
 
 

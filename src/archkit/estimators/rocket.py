@@ -32,7 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..layers.hydra import Hydra, SparseScaler
+from ..layers.hydra import MAX_KERNELS, Hydra, SparseScaler
 from ..layers.multirocket import PER_KERNEL, MultiRocket
 from ..layers.rocket import MAX_FEATURES, MiniRocket
 from ..layers.rocket_ops import METHODS
@@ -65,7 +65,8 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
     has 50,000) and `max_dilations_per_kernel` are Mini/MultiRocket's;
     `head` is "ridge" (aeon's), "logistic" or "auto" (logistic above 10,000 cases); `batch_size` cases
     are transformed at a time on `device` in `precision` (archkit.train.accelerate decides both);
-    `method` is how MiniRocket computes its outputs: "conv" (matrix products, fast on long series) or
+    `n_kernels` and `n_groups` are Hydra's kernels per group and groups per dilation (aeon's names; 8 and 64,
+    the paper's); `method` is how MiniRocket computes its outputs: "conv" (matrix products, fast on long series) or
     "exact" (aeon's sums, aeon's features bit for bit, 2x slower on 8 channels of 8192 steps).
     """
 
@@ -81,6 +82,8 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | None = None,
         method: str = "conv",
         features: str = "minirocket",
+        n_kernels: int = 8,
+        n_groups: int = 64,
     ) -> None:
         self.num_features = num_features
         self.head = head
@@ -92,12 +95,16 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.method = method
         self.features = features
+        self.n_kernels = n_kernels
+        self.n_groups = n_groups
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "method" not in state:  # pickled before `method` existed: the method its transform computes with
             state["method"] = getattr(state.get("transform_"), "method", "conv")
         state.pop("compile", None)  # pickled when the pooling could run through torch.compile (removed)
         state.setdefault("features", "minirocket")  # pickled before Hydra: MiniRocket only
+        state.setdefault("n_kernels", 8)  # pickled before Hydra's sizes were parameters: the paper's
+        state.setdefault("n_groups", 64)
         if "transform_" in state:
             state.setdefault("hydra_", None)
             state.setdefault("hydra_scaler_", None)
@@ -118,8 +125,14 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"method: expected one of {list(METHODS)}, got {self.method!r}")
         if self.features not in FEATURES:
             raise ValueError(f"features: expected one of {list(FEATURES)}, got {self.features!r}")
+        _check_int(self.n_kernels, "n_kernels", 1, MAX_KERNELS)
+        _check_int(self.n_groups, "n_groups", 1, MAX_KERNELS)
         check_layout(self.layout)
         check_accel(self.device, self.precision)
+
+    def hydra_for(self, x: Any, lengths: Any, seed: int) -> Hydra:
+        """Hydra's kernels for series x (N, C, T): `n_kernels` per group, `n_groups` groups per dilation."""
+        return Hydra.fit(x, lengths, num_kernels=self.n_kernels, num_groups=self.n_groups, seed=seed)
 
     def _series(self, X: Any, layout: str | None = None) -> tuple[np.ndarray, np.ndarray | None, str, int]:
         """(x (N, C, T>=9) float32, lengths or None, form, T as given) from any accepted X (in `layout` or ours)."""
@@ -183,7 +196,7 @@ class RocketClassifier(ClassifierMixin, BaseEstimator):
                 x, lengths, self.num_features, self.max_dilations_per_kernel, seed=seed, method=self.method
             )
         if self.features.endswith("hydra"):
-            self.hydra_ = Hydra.fit(x, lengths, seed=int(rng.randint(2**31 - 1)))
+            self.hydra_ = self.hydra_for(x, lengths, seed=int(rng.randint(2**31 - 1)))
         rocket, hydra = self._features(x, lengths)
         self.head_kind_ = (
             self.head if self.head != "auto" else ("logistic" if len(x) > AUTO_LOGISTIC_ABOVE else "ridge")

@@ -84,7 +84,6 @@ def fit_rocket_shards(
     """Fit RocketClassifier `est` on every case of `data` (shards (N, T, C) + labels), streamed; returns est."""
     from sklearn.preprocessing import StandardScaler
 
-    from ..layers.hydra import Hydra
     from ..layers.multirocket import MultiRocket
     from ..layers.rocket import MiniRocket
     from ..train.accelerate import create_accelerator
@@ -130,7 +129,7 @@ def fit_rocket_shards(
             x, lengths, est.num_features, est.max_dilations_per_kernel, seed=seed, method=est.method
         )
     if est.features.endswith("hydra"):
-        est.hydra_ = Hydra.fit(x, lengths, seed=int(rng.randint(2**31 - 1)))
+        est.hydra_ = est.hydra_for(x, lengths, seed=int(rng.randint(2**31 - 1)))
     head_seed = int(rng.randint(2**31 - 1))
     del x, lengths
     f_rocket = 0 if est.transform_ is None else est.transform_.num_features
