@@ -32,6 +32,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 outside torchrun), known before any process group starts."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def init_distributed(device: torch.device | None = None) -> DistInfo:
     """Join the process group torchrun describes in the environment (gloo on CPU, nccl on GPU).
 
