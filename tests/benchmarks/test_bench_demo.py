@@ -75,5 +75,5 @@ def test_torchrun_ranks_are_read_even_on_one_line_and_their_cpu_is_summed(bench_
 
 
 def test_procs_is_bounded(bench_demo):
-    with pytest.raises(SystemExit, match="--procs: expected 1..8, got 0"):
+    with pytest.raises(SystemExit, match=r"--procs: expected 1\.\.8, got 0"):
         bench_demo.main(["--procs", "0"])

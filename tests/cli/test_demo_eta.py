@@ -2,8 +2,8 @@
 
 import pytest
 
-from archkit.cli.demo import DemoConfig
 from archkit.cli import demo_eta
+from archkit.cli.demo import DemoConfig
 from archkit.cli.demo_eta import (
     ETA_MIN_STEPS,
     ETA_SKIP_STEPS,
