@@ -189,14 +189,15 @@ def test_demo_threads_are_bounded_and_restored(tmp_path):
     assert torch.get_num_threads() == before
 
 
-def _torchrun_demo(out, *flags):
+def _torchrun_demo(out, *flags, budget="--quick"):
     import os
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "archkit"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([*cmd, "demo", "--quick", "--out", str(out), *flags], capture_output=True, text=True, env=env)
+    args = [*cmd, "demo", *([budget] if budget else []), "--out", str(out), *flags]
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -231,3 +232,13 @@ def test_demo_under_torchrun_resumes_a_one_process_demo(demo_run, tmp_path):
     assert [r["step"] for r in read_jsonl(out / "prior-1" / "metrics.jsonl")] == [30]
     assert _files(out) == _files(demo_run[0])
     assert json.loads((out / "metrics.json").read_text())["processes"] == 2
+
+
+@pytest.mark.slow
+def test_full_demo_under_torchrun_meets_quality_targets(tmp_path):
+    _torchrun_demo(tmp_path / "demo", "--quiet", budget=None)  # what `make demo` runs on 2+ CPUs
+    m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    rows = m["evaluation"]["rows"]
+    assert m["processes"] == 2
+    assert rows["prior_samples"]["class_agreement"] >= 0.80 and rows["prior_samples"]["cas"] >= 0.70
+    assert rows["uniform_codes"]["class_agreement"] < 0.3 and rows["uniform_codes"]["cas"] < 0.3
