@@ -12,6 +12,10 @@ average is recorded with every measurement.
     python benchmarks/bench_demo.py --old /work/main/src --budget quick --rounds 3
     python benchmarks/bench_demo.py --budget full --rounds 1       # one real demo (~5 min on an idle 2-core box)
     python benchmarks/bench_demo.py --env 1-thread:OMP_NUM_THREADS=1  # config vs config on this tree
+    python benchmarks/bench_demo.py --procs 2 --budget full --rounds 2  # one process vs 2 torchrun processes (DDP)
+With --procs N a variant "ddpN" runs this tree as `make demo` does on N CPUs: `torchrun --standalone
+--nproc-per-node N`, OMP_NUM_THREADS=1; its stage CPU-seconds and context switches add up every rank's, its stage
+wall seconds are rank 0's, and its process wall/CPU include torchrun's start and its agent.
 Writes benchmarks/results/bench_demo.json (bench_demo_<budget>.json for other budgets than mid).
 """
 
@@ -24,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -77,30 +82,68 @@ for key, value in json.loads(sys.argv[4]).items():
     setattr(cfg, key, value)
 t0 = time.perf_counter()
 m = run_demo(sys.argv[2], cfg, progress=False)
-ev = m["evaluation"]["rows"]["prior_samples"]
-print(json.dumps({
-    "stages": {k: stages[k] for k in order if k in stages}, "demo_wall_s": time.perf_counter() - t0,
-    "stage_seconds": m["stage_seconds"], "eta_log": m.get("eta_log"),
-    "psnr": m["vqvae"]["psnr"], "class_agreement": ev["class_agreement"], "cas": ev["cas"],
-}))
+rec = {"rank": int(os.environ.get("RANK", "0")), "stages": {k: stages[k] for k in order if k in stages}}
+if "evaluation" in m:  # rank 0 (under torchrun the other ranks return after the training stages)
+    ev = m["evaluation"]["rows"]["prior_samples"]
+    rec.update({
+        "demo_wall_s": time.perf_counter() - t0, "stage_seconds": m["stage_seconds"], "eta_log": m.get("eta_log"),
+        "psnr": m["vqvae"]["psnr"], "class_agreement": ev["class_agreement"], "cas": ev["cas"],
+        "processes": m.get("processes", 1),
+    })
+sys.stdout.write(json.dumps(rec) + "\n")  # one write: the ranks share torchrun's stdout
+sys.stdout.flush()
 """
 
 
-def run_once(src: str, budget: str, env_extra: dict[str, str]) -> dict[str, Any]:
-    """One demo in a fresh subprocess: its per-stage record, whole-process CPU from wait4, load average."""
+def rank_records(text: str) -> list[dict[str, Any]]:
+    """Every JSON object a child printed (under torchrun one per rank, possibly sharing a line), by rank."""
+    decoder, found = json.JSONDecoder(), []
+    at = text.find('{"rank"')
+    while at != -1:
+        rec, end = decoder.raw_decode(text, at)
+        found.append(rec)
+        at = text.find('{"rank"', end)
+    return sorted(found, key=lambda r: r["rank"])
+
+
+def merge_ranks(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rank 0's record, with CPU-seconds and context switches per stage summed over the ranks."""
+    rec = recs[0]
+    for other in recs[1:]:
+        for st, s in other["stages"].items():
+            mine = rec["stages"].setdefault(st, {"wall_s": 0.0, "cpu_s": 0.0, "vcsw": 0, "ivcsw": 0})
+            for key in ("cpu_s", "vcsw", "ivcsw"):
+                mine[key] += s[key]
+    rec["ranks"] = len(recs)
+    return rec
+
+
+def run_once(src: str, budget: str, env_extra: dict[str, str], procs: int = 1) -> dict[str, Any]:
+    """One demo in a fresh subprocess (procs > 1: under torchrun): per-stage record, process CPU, load average."""
     overrides = MID if budget == "mid" else {}
     env = {**os.environ, "PYTHONPATH": src, "MPLBACKEND": "Agg", **env_extra}
     for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if "OMP_NUM_THREADS" not in env_extra else ():
         env.pop(var, None)  # as a user's shell would have it: the command's own defaults apply
+    if procs > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")  # as `make demo` sets it (torchrun would, with a warning)
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, "-c", CHILD, src, str(Path(tmp) / "demo"), budget, json.dumps(overrides)]
+        child = Path(tmp) / "child.py"
+        child.write_text(textwrap.dedent(CHILD))
+        launch = [sys.executable, str(child)]
+        if procs > 1:
+            launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
+            launch.append(str(child))
+        args = [*launch, src, str(Path(tmp) / "demo"), budget, json.dumps(overrides)]
         load0, t0 = os.getloadavg()[0], time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate()
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"demo child failed ({src}):\n{err[-3000:]}")
-    rec = json.loads(out.strip().splitlines()[-1])
+        raise SystemExit(f"demo child failed ({src}, {procs} processes):\n{err[-3000:]}")
+    recs = rank_records(out)
+    if [r["rank"] for r in recs] != list(range(procs)):
+        raise SystemExit(f"demo child ({procs} processes) reported ranks {[r['rank'] for r in recs]}:\n{out[-2000:]}")
+    rec = merge_ranks(recs)
     rec.update(process_wall_s=wall, load_before=load0, load_after=os.getloadavg()[0])
     return rec
 
@@ -132,6 +175,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out[key]["total"] = statistics.median(sum(s[key] for s in r["stages"].values()) for r in runs)
     out["process_cpu_s"] = statistics.median(r["process_cpu_s"] for r in runs)
     out["process_wall_s"] = statistics.median(r["process_wall_s"] for r in runs)
+    out["processes"] = runs[0].get("processes", 1)
     for key in ("psnr", "class_agreement", "cas"):
         out[key] = [round(r[key], 4) for r in runs]
     out["load"] = [round(r["load_before"], 2) for r in runs]
@@ -161,10 +205,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--budget", choices=("quick", "mid", "full"), default="mid")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--procs", type=int, default=1, help="also run this tree on N torchrun processes, as 'ddpN'")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if not 1 <= args.rounds <= 20:
         raise SystemExit(f"--rounds: expected 1..20, got {args.rounds}")
+    if not 1 <= args.procs <= 8:
+        raise SystemExit(f"--procs: expected 1..8, got {args.procs}")
     variants: dict[str, tuple[str, dict[str, str]]] = {"new": (str(SRC), {})}
     if args.old:
         if not (Path(args.old) / "archkit").is_dir():
@@ -176,13 +223,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not name or not pairs or any(len(pair) != 2 for pair in pairs):
             raise SystemExit(f"--env: expected NAME:VAR=VALUE[,VAR=VALUE], got {spec!r}")
         variants[name] = (str(SRC), dict(pairs))  # type: ignore[arg-type]
+    procs = dict.fromkeys(variants, 1)
+    if args.procs > 1:
+        variants[f"ddp{args.procs}"], procs[f"ddp{args.procs}"] = (str(SRC), {}), args.procs
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for r in range(args.rounds):
         names = list(variants) if r % 2 == 0 else list(reversed(variants))  # alternate who goes first
         for name in names:
             src, env = variants[name]
             cpu0 = child_cpu()
-            rec = run_once(src, args.budget, env)
+            rec = run_once(src, args.budget, env, procs[name])
             rec["process_cpu_s"] = child_cpu() - cpu0
             runs[name].append(rec)
             print(
@@ -194,17 +244,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(summary))
     for name, s in summary.items():
         print(f"{name} ETA error (estimate - actual) / actual, per run: {s['eta_error']}")
-    if "old" in summary:
+    pairs = [("old", "new")] if "old" in summary else []
+    pairs += [("new", f"ddp{args.procs}")] if args.procs > 1 else []
+    for a, b in pairs:
         for key in ("wall_s", "cpu_s", "vcsw"):
             ratios = [
                 sum(o["stages"][s][key] for s in o["stages"]) / max(sum(n["stages"][s][key] for s in n["stages"]), 1e-9)
-                for o, n in zip(runs["old"], runs["new"])
+                for o, n in zip(runs[a], runs[b])
             ]
-            print(f"old/new {key}: per round {[round(x, 2) for x in ratios]}, median {statistics.median(ratios):.2f}")
+            print(f"{a}/{b} {key}: per round {[round(x, 2) for x in ratios]}, median {statistics.median(ratios):.2f}")
+        ratios = [o["process_wall_s"] / n["process_wall_s"] for o, n in zip(runs[a], runs[b])]
+        print(f"{a}/{b} process wall (start included): per round {[round(x, 2) for x in ratios]}")
+        for st in STAGES:  # per-stage wall ratios: the DDP step speedup the ETA's costs want (demo_eta.py)
+            ratios = [
+                o["stages"][st]["wall_s"] / max(n["stages"][st]["wall_s"], 1e-9) for o, n in zip(runs[a], runs[b])
+            ]
+            print(f"{a}/{b} {st} wall: per round {[round(x, 2) for x in ratios]}")
     record = {
         "budget": args.budget,
         "overrides": MID if args.budget == "mid" else {},
-        "variants": {k: {"src": v[0], "env": v[1]} for k, v in variants.items()},
+        "variants": {k: {"src": v[0], "env": v[1], "processes": procs[k]} for k, v in variants.items()},
         "machine": {"cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
         "summary": summary,
         "runs": runs,

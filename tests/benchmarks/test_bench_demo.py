@@ -60,3 +60,20 @@ def test_summary_takes_medians_and_the_table_has_a_row_per_stage(bench_demo):
 def test_bad_options_stop_with_one_line(bench_demo, argv, message):
     with pytest.raises(SystemExit, match=message):
         bench_demo.main(argv)
+
+
+def test_torchrun_ranks_are_read_even_on_one_line_and_their_cpu_is_summed(bench_demo):
+    import json
+
+    zero, one = fake_run(1.0), {"stages": fake_run(1.0)["stages"]}
+    text = "noise\n" + json.dumps({"rank": 1, **one}) + json.dumps({"rank": 0, **zero}) + "\nmore noise\n"
+    recs = bench_demo.rank_records(text)
+    assert [r["rank"] for r in recs] == [0, 1]
+    merged = bench_demo.merge_ranks(recs)
+    assert merged["ranks"] == 2 and merged["psnr"] == 38.0
+    assert merged["stages"]["vqvae"] == {"wall_s": 10.0, "cpu_s": 10.0, "vcsw": 200, "ivcsw": 20}  # wall: rank 0's
+
+
+def test_procs_is_bounded(bench_demo):
+    with pytest.raises(SystemExit, match=r"--procs: expected 1\.\.8, got 0"):
+        bench_demo.main(["--procs", "0"])

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -186,3 +187,58 @@ def test_demo_threads_are_bounded_and_restored(tmp_path):
     with pytest.raises(ValueError, match="threads: expected a positive int, got 0"):
         run_demo(tmp_path / "d", DemoConfig(threads=0))
     assert torch.get_num_threads() == before
+
+
+def _torchrun_demo(out, *flags, budget="--quick"):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "archkit"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [*cmd, "demo", *([budget] if budget else []), "--out", str(out), *flags]
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_demo_under_torchrun_writes_what_one_process_writes(demo_run, tmp_path):
+    out = tmp_path / "ddp"
+    proc = _torchrun_demo(out)  # progress bars on: only rank 0 may draw them
+    assert _files(out) == _files(demo_run[0])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["processes"] == 2 and json.loads((demo_run[0] / "metrics.json").read_text())["processes"] == 1
+    assert [p["processes"] for p in m["priors"]] == [2, 2]
+    assert all(p["replica_divergence"] < 1e-6 for p in m["priors"])  # both ranks trained the same priors
+    assert [e["after"] for e in m["eta_log"]] == ["vqvae", "encode", "prior-top", "prior-bottom", "sample"]
+    assert proc.stdout.count("plan (each stage") == 1 and proc.stdout.count("held-out PSNR") == 1
+    for bar in ("vqvae", "prior-0", "prior-1"):  # each stage's bar starts once (not the "demo: vqvae" one): one rank's
+        assert len(re.findall(rf"(?<!demo: ){bar}:   0%\|", proc.stderr)) == 1, bar
+
+
+def test_demo_under_torchrun_resumes_a_one_process_demo(demo_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(demo_run[0], out)
+    shutil.rmtree(out / "prior-1")  # as if stopped before the bottom prior saved anything
+    before = {name: len(read_jsonl(out / name)) for name in ("metrics.jsonl", "prior-0/metrics.jsonl")}
+    _torchrun_demo(out, "--quiet")
+    assert {name: len(read_jsonl(out / name)) for name in before} == before  # stage 1 and the top prior kept
+    assert [r["step"] for r in read_jsonl(out / "prior-1" / "metrics.jsonl")] == [30]
+    assert _files(out) == _files(demo_run[0])
+    assert json.loads((out / "metrics.json").read_text())["processes"] == 2
+
+
+@pytest.mark.slow
+def test_full_demo_under_torchrun_meets_quality_targets(tmp_path):
+    _torchrun_demo(tmp_path / "demo", "--quiet", budget=None)  # what `make demo` runs on 2+ CPUs
+    m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    rows = m["evaluation"]["rows"]
+    assert m["processes"] == 2
+    assert rows["prior_samples"]["class_agreement"] >= 0.80 and rows["prior_samples"]["cas"] >= 0.70
+    assert rows["uniform_codes"]["class_agreement"] < 0.3 and rows["uniform_codes"]["cas"] < 0.3

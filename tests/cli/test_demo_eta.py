@@ -2,6 +2,7 @@
 
 import pytest
 
+from archkit.cli import demo_eta
 from archkit.cli.demo import DemoConfig
 from archkit.cli.demo_eta import (
     ETA_MIN_STEPS,
@@ -31,6 +32,21 @@ def test_stage_units_follow_the_budgets():
     assert more["prior-bottom"] == pytest.approx(units["prior-bottom"] / 2)
     assert more["sample"] == pytest.approx(2 * units["sample"])
     assert more["evaluate"] > units["evaluate"] and more["encode"] == units["encode"]
+
+
+def test_on_several_processes_rank_0s_stages_cost_more_steps_once_the_speedup_is_known(monkeypatch):
+    cfg = DemoConfig()
+    one = stage_units(cfg)
+    assert stage_units(cfg, 2) == one  # no measured DDP speedup: the one-process ratios
+    monkeypatch.setattr(demo_eta, "DDP_STEP_SPEEDUP", {2: 1.5})
+    two = stage_units(cfg, 2)
+    assert stage_units(cfg, 1) == one and stage_units(cfg, 3) == one
+    for name in ("prior-top", "prior-bottom"):  # trained in parallel like stage 1, whose step is the unit
+        assert two[name] == one[name]
+    for name in ("encode", "sample", "evaluate"):  # rank 0 alone, as long as on one process: 1.5 faster steps
+        assert two[name] == pytest.approx(1.5 * one[name])
+    evals = one["vqvae"] - cfg.vqvae_steps
+    assert two["vqvae"] == pytest.approx(cfg.vqvae_steps + 1.5 * evals)
 
 
 def run_as_modelled(cfg, seconds_per_unit, warmup_s=0.0, slower_after_stage1=1.0):

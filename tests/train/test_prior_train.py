@@ -115,3 +115,75 @@ def test_frechet_distance_is_zero_for_equal_sets_and_grows_with_shift():
     assert abs(frechet_distance(x, x)) < 1e-6
     shifted = frechet_distance(x, x + 2.0)
     assert shifted == pytest.approx(4 * 4.0, rel=1e-3)
+
+
+DDP_WORKER = """
+import json, signal, sys, torch
+from archkit.train import prior
+from archkit.train.distributed import cleanup_distributed, init_distributed
+
+# one process group for every call, as the demo has: train_prior joins it and leaves it running
+info = init_distributed()
+records, original = {}, prior.append_jsonl
+
+def log_then_ctrl_c(path, record):  # rank 0 alone gets a Ctrl-C right after its first evaluation
+    original(path, record)
+    signal.raise_signal(signal.SIGINT)
+
+for k, (name, dropout, stop) in enumerate(json.loads(sys.argv[1])):
+    prior.append_jsonl = log_then_ctrl_c if stop else original
+    cfg = dict(run=name, level="bottom", batch_size=16, lr=3e-3, channels=16, layers=2, kernel_size=3, eval_every=4)
+    records[k] = prior.train_prior(prior.PriorTrainConfig(steps=8, dropout=dropout, resume=True, **cfg), progress=False)
+cleanup_distributed(info)
+if info.rank == 0:
+    print(json.dumps(records))
+"""
+
+
+def test_prior_under_torchrun_matches_one_process_and_resumes_exactly(tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    run = _write_codes(tmp_path / "plain")
+    for name in ("dropout", "halves"):
+        shutil.copytree(run, tmp_path / name)
+    runs = [  # 8 steps without dropout; 8 with dropout, at once and stopped by a Ctrl-C at step 4 then resumed
+        [str(tmp_path / "plain"), 0.0, False],
+        [str(tmp_path / "dropout"), 0.3, False],
+        [str(tmp_path / "halves"), 0.3, True],
+        [str(tmp_path / "halves"), 0.3, False],
+    ]
+    script = tmp_path / "worker.py"
+    script.write_text(DDP_WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*cmd, json.dumps(runs)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key, rec in records.items():
+        assert rec["processes"] == 2 and rec["replica_divergence"] < 1e-6, key  # both ranks hold the same weights
+    assert [r["step"] for r in records.values()] == [8, 8, 4, 8] and records["2"]["interrupted"]
+    assert [r["step"] for r in read_jsonl(tmp_path / "halves" / "prior-1" / "metrics.jsonl")] == [4, 8]
+
+    def weights(name):
+        return load_file(str(tmp_path / name / "prior-1" / "model.safetensors"))
+
+    # the ranks' slices of the global batch make one process's gradient (no dropout: nothing else differs)
+    single = _write_codes(tmp_path / "single")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_prior(_cfg(single, "bottom", 8, eval_every=4), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    a, b = weights("plain"), weights("single")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-4) for k in a)
+    # each rank's dropout generator is saved: a resumed DDP run continues as if never stopped
+    a, b = weights("dropout"), weights("halves")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], weights("plain")[k]) for k in a)  # dropout was on

@@ -2,7 +2,10 @@
 
 Stages: train the VQ-VAE-2 -> encode the digits -> train the top prior -> train the bottom prior
 (conditioned on the top codes and the class) -> sample a 10-class grid -> evaluate. Each stage keeps
-its checkpoint in the output folder, so an interrupted demo resumes where it stopped.
+its checkpoint in the output folder, so an interrupted demo resumes where it stopped. Under
+`torchrun --nproc-per-node N -m archkit demo` (what `make demo` runs on 2+ CPUs) the three training
+stages are data parallel (DDP) over the N processes; rank 0 alone encodes, samples, evaluates, prints
+and writes, while the others wait.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import click
 
 from .demo_eta import ETA_MIN_STEPS, DemoEta, eta_printer, stage_units
+from .demo_report import write_report
 from .options import accel_options
+
+if TYPE_CHECKING:
+    from ..train.distributed import DistInfo
 
 
 class Interrupted(Exception):
@@ -101,26 +108,34 @@ def demo_plan(cfg: DemoConfig) -> str:
 
 
 def run_demo(out: Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) every stage into `out` on `cfg.threads` torch threads; returns out/metrics.json's record."""
+    """Run (or resume) every stage into `out` on `cfg.threads` torch threads; returns out/metrics.json's record.
+
+    Under torchrun every stage runs in one process group; ranks other than 0 return {rank, processes}.
+    """
     import torch
+
+    from ..train.accelerate import resolve_device
+    from ..train.distributed import cleanup_distributed, init_distributed
 
     if not isinstance(cfg.threads, int) or cfg.threads < 1:
         raise ValueError(f"threads: expected a positive int, got {cfg.threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
+    info = init_distributed(resolve_device(cfg.device))  # one process group for all stages (a no-op alone)
     try:
-        return _run_stages(Path(out), cfg, progress)
+        return _run_stages(Path(out), cfg, progress, info)
     finally:
+        cleanup_distributed(info)
         torch.set_num_threads(before)
 
 
-def _planned_units(out: Path, cfg: DemoConfig, vqvae_steps_before: int) -> dict[str, float]:
+def _planned_units(out: Path, cfg: DemoConfig, vqvae_steps_before: int, processes: int) -> dict[str, float]:
     """The units (demo_eta) each stage still has to do in this run: a resumed run skips what is done."""
     from ..io import read_config
     from ..train.codes import CODES_DIR, META
     from ..train.prior import prior_dir
 
-    units = stage_units(cfg)
+    units = stage_units(cfg, processes)
     units["vqvae"] *= max(0, cfg.vqvae_steps - vqvae_steps_before) / max(1, cfg.vqvae_steps)
     fresh = units["vqvae"] > 0 or not (out / CODES_DIR / META).is_file()
     units["encode"] *= fresh
@@ -134,23 +149,27 @@ def _planned_units(out: Path, cfg: DemoConfig, vqvae_steps_before: int) -> dict[
     return units
 
 
-def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
+def _run_stages(out: Path, cfg: DemoConfig, progress: bool, info: DistInfo) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from ..io import atomic_write_json, read_config
     from ..io.outdir import claim_out_folder
     from ..train.codes import CODES_DIR, META
+    from ..train.distributed import any_rank, barrier
     from ..train.encode import encode_dataset
     from ..train.evaluate import evaluate_run
     from ..train.generate import sample_images, save_grid
     from ..train.prior import PriorTrainConfig, prior_dir, train_prior
     from ..train.vqvae import VQVAETrainConfig, train_vqvae
 
-    out = Path(out)
-    claim_out_folder(out, "demo folder")
+    out, main = Path(out), info.is_main
+    if main:
+        claim_out_folder(out, "demo folder")
+    barrier(info)
     accel: _AccelChoice = {"device": cfg.device, "precision": cfg.precision, "compile": cfg.compile}
     stages = ["vqvae", "encode", "prior-top", "prior-bottom", "sample", "evaluate"]
-    bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not progress, position=0, dynamic_ncols=True)
+    show = progress and main
+    bar = tqdm(total=len(stages), desc="demo", unit="stage", disable=not show, position=0, dynamic_ncols=True)
     times: dict[str, float] = {}
 
     def stage(name: str) -> float:
@@ -161,12 +180,13 @@ def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
         times[name] = round(time.perf_counter() - t0, 1)
         bar.update(1)
         left = eta.stage_done(name, time.perf_counter() - t0)
-        if left is not None and cfg.vqvae_steps >= ETA_MIN_STEPS:  # a smoke run's stages are not what costs describe
+        # a smoke run's stages are not what the costs describe
+        if main and left is not None and cfg.vqvae_steps >= ETA_MIN_STEPS:
             tqdm.write(f"{name} took {times[name] / 60:.1f} min; the rest needs about {left / 60:.1f} min more")
 
     vq_config = out / "vqvae" / "config.json"
     steps_before = int(read_config(out / "vqvae").get("step") or 0) if vq_config.is_file() else 0
-    eta = DemoEta(_planned_units(out, cfg, steps_before))
+    eta = DemoEta(_planned_units(out, cfg, steps_before, info.world_size))
     t = stage("vqvae")
     vq = train_vqvae(
         VQVAETrainConfig(
@@ -187,15 +207,16 @@ def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
         progress=progress,
         on_step=eta_printer(cfg, steps_before, eta, tqdm.write),
     )
-    if vq.get("interrupted"):
+    if any_rank(bool(vq.get("interrupted")), info):  # only rank 0's result says
         raise Interrupted("vqvae")
     done("vqvae", t)
 
     t = stage("encode")
     codes = out / CODES_DIR / META  # written last, inside the folder that appears whole
     ckpt = out / "vqvae" / "model.safetensors"
-    if not codes.is_file() or codes.stat().st_mtime < ckpt.stat().st_mtime:
+    if main and (not codes.is_file() or codes.stat().st_mtime < ckpt.stat().st_mtime):
         encode_dataset(out, progress=progress, **accel)
+    barrier(info)  # the codes are whole before any rank trains on them
     done("encode", t)
 
     priors = []
@@ -221,9 +242,12 @@ def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
                 position=1,
             )
         )
-        if priors[-1].pop("interrupted", False):
+        if priors[-1].pop("interrupted", False):  # agreed by every rank
             raise Interrupted(name)
         done(name, t)
+    if not main:  # sampling and evaluation are rank 0's; the others wait for it as they leave the group
+        bar.close()
+        return {"rank": info.rank, "processes": info.world_size}
 
     # sampling and evaluation are redone only when a prior changed since they last ran
     trained = max((prior_dir(out, l) / "model.safetensors").stat().st_mtime for l in range(2))
@@ -264,6 +288,7 @@ def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
         "stage_seconds": times,
         "eta_log": eta.log,  # each ETA printed, with the seconds elapsed then: how far off it was
         "threads": cfg.threads,
+        "processes": info.world_size,  # torchrun processes the training stages were split over
         "config": asdict(cfg),
     }
     atomic_write_json(out / "metrics.json", metrics)
@@ -273,75 +298,6 @@ def _run_stages(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
 
 def _newer(path: Path, than: float) -> bool:
     return path.is_file() and path.stat().st_mtime > than
-
-
-def write_report(out: Path, m: dict[str, Any]) -> Path:
-    """report.md: the two pictures and the numbers."""
-    from ..io import atomic_write_text
-    from ..utils import markdown_table
-
-    ev, vq = m["evaluation"], m["vqvae"]
-    rows = [
-        [name.replace("_", " "), r["class_agreement"], r["cas"], r["frechet_distance"]]
-        for name, r in ev["rows"].items()
-    ]
-    levels = vq.get("levels") or []
-    usage = ", ".join(f"level {l}: {lv.get('codes_used')}/{lv.get('codes')} codes used" for l, lv in enumerate(levels))
-    prior_rows = [
-        [
-            p["level"],
-            p["step"],
-            p["test_bits_per_code"],
-            p["train_bits_per_code"],
-            p["test_accuracy"],
-            p["train_accuracy"],
-        ]
-        for p in ev["priors"]
-    ]
-    cfg = m["config"]
-    text = f"""# archkit demo: VQ-VAE-2 + Gated PixelCNN priors on digits
-
-Digits (scikit-learn, upsampled to 32x32, fixed held-out split). Stage 1: VQ-VAE-2 with
-{cfg["num_codes"]} codes (top, bottom), {cfg["vqvae_steps"]} steps. Stage 2: a class-conditional Gated PixelCNN
-prior per level ({cfg["prior_steps"]} steps); the bottom prior is also conditioned on the top codes.
-
-## Reconstructions (held-out originals above, reconstructions below)
-
-![reconstructions](recon.png)
-
-Held-out PSNR **{vq["psnr"]:.2f} dB**; {usage}; swapping top codes between images changes the
-reconstruction by {vq["top_swap_mse"]:.2e} MSE (the top level carries information).
-
-## Samples (one row per class 0-9, temperature {cfg["temperature"]})
-
-![samples](samples.png)
-
-## Do the samples look like the requested digits?
-
-A ResNet classifier trained on the real training digits (held-out accuracy
-{ev["classifier_test_accuracy"]:.3f}); {ev["per_class"]} samples per class. *Class agreement*: share of images
-the classifier assigns to the requested class. *CAS*: accuracy on the real held-out digits of a fresh
-classifier trained only on these images. *Frechet*: Frechet distance to the real held-out digits in the
-classifier's feature space (lower is better).
-
-{markdown_table(["images", "class agreement", "CAS", "Frechet distance"], rows)}
-
-Targets: class agreement >= 0.80 and CAS >= 0.70 for prior samples, uniform-random codes far below.
-
-## Priors: held-out vs train (overfitting check)
-
-{
-        markdown_table(
-            ["level", "step", "held-out bits/code", "train bits/code", "held-out code acc", "train code acc"],
-            prior_rows,
-        )
-    }
-
-Stage times: {", ".join(f"{k} {v:.0f} s" for k, v in m["stage_seconds"].items())} (total
-{sum(m["stage_seconds"].values()) / 60:.1f} min; stages skipped on a resumed run take ~0 s).
-"""
-    atomic_write_text(out / "report.md", text)
-    return out / "report.md"
 
 
 @click.command()
@@ -361,15 +317,27 @@ def demo(out: Path, quick: bool, quiet: bool, threads: int, device: str, precisi
     cfg = DemoConfig.quick() if quick else DemoConfig()
     cfg.device, cfg.precision, cfg.compile, cfg.threads = device, precision, compile, threads
     from ..io.outdir import check_out_folder
+    from ..train.distributed import launched_rank
 
-    check_out_folder(out, "demo folder")  # before the plan: a refused folder is one line
-    click.echo(demo_plan(cfg))
+    rank = launched_rank()  # under torchrun only rank 0 prints: the others end quietly with the same code
+    try:
+        check_out_folder(out, "demo folder")  # before the plan: a refused folder is one line
+    except ValueError:
+        if rank:
+            raise SystemExit(2) from None
+        raise
+    if not rank:
+        click.echo(demo_plan(cfg))
     try:
         m = run_demo(out, cfg, progress=not quiet)
     except Interrupted as e:
+        if rank:
+            raise SystemExit(1) from None
         raise click.ClickException(
             f"interrupted during stage {e}; checkpoints saved, run the same command again to resume"
         ) from None
+    if rank:
+        return
     rows = m["evaluation"]["rows"]
     click.echo(
         f"held-out PSNR {m['vqvae']['psnr']:.2f} dB; samples: class agreement "

@@ -25,6 +25,13 @@ STAGE_COST_IN_VQVAE_STEPS = {
     "sample-image": 0.375,  # per image drawn from the two priors (stage 5, and stage 6's samples)
     "classifier-image": 0.0082,  # per image per epoch of a classifier's training (stage 6)
 }
+# Wall-time speedup of a training step on N torchrun (DDP) processes over one, on an idle machine with N free
+# cores. The stages rank 0 runs alone (encode, sample, evaluate, stage 1's evaluations) keep their one-process
+# time, so on N processes they cost this many times more units (a faster step). NOT MEASURED YET: until
+# `benchmarks/bench_demo.py --procs 2` is run on an idle 2-core machine and its per-stage speedups are entered
+# here, a 2-process demo counts the one-process ratios, and its ETA underrates those stages (about a tenth of
+# the work on one process) by the step speedup.
+DDP_STEP_SPEEDUP: dict[int, float] = {}
 ETA_MIN_STEPS = 50  # the whole-demo ETA is printed after this many VQ-VAE steps (a smoke run has fewer)
 ETA_SKIP_STEPS = 10  # the first steps pay one-time costs: the speed is measured after them
 DIGITS_TRAIN = 1437  # training images of the digits split: the evaluation classifier trains on them
@@ -42,19 +49,20 @@ class DemoBudgets(Protocol):
     classifier_epochs: int
 
 
-def stage_units(cfg: DemoBudgets) -> dict[str, float]:
-    """Each stage's cost in VQ-VAE steps for these budgets (all of it, as a fresh run does it)."""
+def stage_units(cfg: DemoBudgets, processes: int = 1) -> dict[str, float]:
+    """Each stage's cost in VQ-VAE steps for these budgets (all of it, as a fresh run does it) on `processes`."""
     c = STAGE_COST_IN_VQVAE_STEPS
+    alone = DDP_STEP_SPEEDUP.get(processes, 1.0) if processes > 1 else 1.0  # rank 0's stages, in (faster) steps
     evals = -(-cfg.vqvae_steps // max(1, min(cfg.eval_every, cfg.vqvae_steps)))
     drawn = 10 * cfg.eval_per_class
     clf_images = cfg.classifier_epochs * (DIGITS_TRAIN + CAS_ROWS * drawn)
     return {
-        "vqvae": cfg.vqvae_steps + evals * c["vqvae-eval"],
-        "encode": c["encode"],
+        "vqvae": cfg.vqvae_steps + evals * c["vqvae-eval"] * alone,
+        "encode": c["encode"] * alone,
         "prior-top": c["prior-top"] * cfg.prior_steps[0],
         "prior-bottom": c["prior-bottom"] * cfg.prior_steps[1],
-        "sample": c["sample-image"] * 10 * cfg.grid_per_class,
-        "evaluate": c["sample-image"] * drawn + c["classifier-image"] * clf_images,
+        "sample": c["sample-image"] * 10 * cfg.grid_per_class * alone,
+        "evaluate": (c["sample-image"] * drawn + c["classifier-image"] * clf_images) * alone,
     }
 
 
@@ -116,6 +124,7 @@ def eta_printer(
 
 
 __all__ = [
+    "DDP_STEP_SPEEDUP",
     "ETA_MIN_STEPS",
     "ETA_SKIP_STEPS",
     "STAGE_COST_IN_VQVAE_STEPS",

@@ -68,6 +68,8 @@ def train(run: Path, quiet: bool, **kwargs: Any) -> None:
     from ..train.prior import PriorTrainConfig, train_prior
 
     rec = train_prior(PriorTrainConfig(run=str(run), **kwargs), progress=not quiet, explicit=given_flags())
+    if rec.get("rank", 0):  # another torchrun rank: rank 0 reports
+        return
     click.echo(
         f"prior level {rec.get('level')} at step {rec.get('step')}: held-out "
         f"{rec.get('test_bits_per_code', float('nan')):.3f} bits/code, code accuracy held-out "

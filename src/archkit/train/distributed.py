@@ -22,11 +22,19 @@ class DistInfo:
     device: torch.device = dataclasses.field(
         default_factory=lambda: torch.device("cpu")
     )  # where collectives of this module put their tensors (nccl: a GPU)
+    # this call created the group: `cleanup_distributed` ends it. A caller that joined a group already
+    # running (the demo's, shared by its stages) leaves it to whoever started it.
+    owned: bool = False
 
     @property
     def is_main(self) -> bool:
         """Rank 0 is the one that writes files and draws progress bars."""
         return self.rank == 0
+
+
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 outside torchrun), known before any process group starts."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 def init_distributed(device: torch.device | None = None) -> DistInfo:
@@ -50,14 +58,16 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
 
     if device.type == "cuda":
         torch.cuda.set_device(device)  # nccl and DDP bind to the current device
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), True, device)
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local, True, device, owned)
 
 
 def cleanup_distributed(info: DistInfo) -> None:
-    """Leave the process group (only if `init_distributed` joined one), joining its threads.
+    """Leave the process group (only if `init_distributed` created it), joining its threads.
 
     The barrier first: no rank tears its group down while another still has a collective in flight.
     """
@@ -65,7 +75,7 @@ def cleanup_distributed(info: DistInfo) -> None:
 
     import torch.distributed as dist
 
-    if info.enabled and dist.is_initialized():
+    if info.enabled and info.owned and dist.is_initialized():
         try:
             dist.barrier()
         finally:
@@ -86,6 +96,15 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def gather(t: torch.Tensor, info: DistInfo) -> list[torch.Tensor]:
+    """Every rank's `t` (same shape and dtype on all ranks), in rank order; [t] in a single process."""
+    if not info.enabled:
+        return [t]
+    parts = [torch.empty_like(t, device=info.device) for _ in range(info.world_size)]
+    torch.distributed.all_gather(parts, t.to(info.device))
+    return [p.to(t.device) for p in parts]
 
 
 def shard(batch: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Reads RUN_DIR/codes/ (memory-mapped, from `archkit vqvae encode`; see train/codes.py), writes RUN_DIR/prior-<level>/ (safetensors +
 config.json + trainer.pt, atomically) and RUN_DIR/prior-<level>/metrics.jsonl with held-out
-bits per code and train vs held-out code accuracy (the overfitting check).
+bits per code and train vs held-out code accuracy (the overfitting check). Works under `torchrun --nproc-per-node K`
+(DDP): each rank trains on its slice of the same global batch, only rank 0 evaluates and writes.
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..io import checkpoint_exists, load_trainer_state, load_weights, read_config, read_model_config, save_checkpoint
 from ..models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
 from .accelerate import Accelerator, accelerator_for, create_accelerator, model_device, restore_choice
 from .codes import CODES_DIR, CodeArray, default_codes_path, load_codes, read_codes_meta
+from .distributed import (
+    DistInfo,
+    any_rank,
+    barrier,
+    cleanup_distributed,
+    gather,
+    init_distributed,
+    replica_divergence,
+    shard,
+)
 from .provenance import SHA, STEP, check_provenance
 from .resume import resume_config
 from .run import GracefulInterrupt, append_jsonl, read_jsonl
@@ -157,7 +169,7 @@ def _check_budget(cfg: PriorTrainConfig) -> None:
 def train_prior(
     cfg: PriorTrainConfig, progress: bool = True, position: int | None = None, explicit: Collection[str] = ()
 ) -> dict[str, Any]:
-    """Train (or resume) the prior of one level; returns the last evaluation record.
+    """Train (or resume) the prior of one level; returns the last evaluation record (on rank 0; others: rank, interrupted).
 
     A resumed prior continues as saved (archkit.train.resume): a field not named in `explicit` (the
     CLI's given flags) and left at its default takes the saved value; a given `RESUME_FIXED` field that
@@ -169,10 +181,7 @@ def train_prior(
     recorded = read_codes_meta(codes_path)
     check_provenance(recorded, cfg.run, f"codes {str(codes_path)!r}", cfg.accept_stale_codes)
     level = resolve_level(cfg.level, len(codes["num_codes"]))
-    x_tr, y_tr, c_tr = level_data(codes, level, "train")
-    x_te, y_te, c_te = level_data(codes, level, "test")
     folder = prior_dir(cfg.run, level)
-    metrics_path = folder / "metrics.jsonl"
 
     exists = checkpoint_exists(folder)
     resuming = cfg.resume and exists
@@ -184,13 +193,41 @@ def train_prior(
     model_cfg = read_model_config(folder, GatedPixelCNNConfig)[0] if resuming else model_config(codes, level, cfg)
     restored = restore_choice(cfg, saved, explicit) if resuming else []
     accel = accelerator_for(cfg, restored)
-    model = GatedPixelCNN(model_cfg)
-    step = 0
     if exists and not cfg.resume:
         at = read_config(folder).get("step")
         raise ValueError(
             f"run: {str(folder)!r} already holds a trained prior (step {at}); pass --resume to continue it"
         )
+    info = init_distributed(accel.device)
+    try:
+        return _train(cfg, codes, recorded, level, model_cfg, resuming, accel, info, progress, position)
+    finally:
+        cleanup_distributed(info)
+
+
+def _train(
+    cfg: PriorTrainConfig,
+    codes: dict[str, np.ndarray],
+    recorded: dict[str, Any],
+    level: int,
+    model_cfg: GatedPixelCNNConfig,
+    resuming: bool,
+    accel: Accelerator,
+    info: DistInfo,
+    progress: bool,
+    position: int | None,
+) -> dict[str, Any]:
+    if info.enabled and cfg.batch_size % info.world_size:
+        raise ValueError(
+            f"batch_size: the global batch ({cfg.batch_size}) must be divisible by the number of "
+            f"processes ({info.world_size})"
+        )
+    x_tr, y_tr, c_tr = level_data(codes, level, "train")
+    x_te, y_te, c_te = level_data(codes, level, "test")
+    folder = prior_dir(cfg.run, level)
+    metrics_path = folder / "metrics.jsonl"
+    model = GatedPixelCNN(model_cfg)  # every rank draws the same initial weights (and DDP broadcasts rank 0's)
+    step = 0
     state = None
     if resuming:
         load_weights(folder, model)
@@ -199,11 +236,20 @@ def train_prior(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if state is not None:
         opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        accel.load_state_dict(state.get("scaler"))
         step = int(state["step"])
-    elif metrics_path.exists():
-        metrics_path.unlink()  # a fresh run starts a fresh log
+        ranks = state.get("rng_ranks") or []  # each rank's dropout generator, saved by a DDP run
+        if len(ranks) == info.world_size:
+            torch.set_rng_state(ranks[info.rank])
+        elif info.rank == 0:
+            torch.set_rng_state(state["rng"])
+        else:
+            _seed_rank(cfg, info, step)
+        accel.load_state_dict(state.get("scaler"))
+    else:
+        if info.rank:
+            _seed_rank(cfg, info, step)
+        if info.is_main and metrics_path.exists():
+            metrics_path.unlink()  # a fresh run starts a fresh log
 
     # a fixed train subset as large as the held-out set: train vs held-out accuracy is the overfitting check
     sub = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(cfg.seed))[: len(x_te)]
@@ -215,7 +261,8 @@ def train_prior(
         "train_config": dataclasses.asdict(cfg),
     }
 
-    def save(at: int) -> None:
+    def save(at: int, rngs: list[torch.Tensor]) -> None:
+        extra = {"rng_ranks": rngs} if info.enabled else {}
         save_checkpoint(
             folder,
             model,
@@ -225,6 +272,7 @@ def train_prior(
                 "step": at,
                 "rng": torch.get_rng_state(),
                 "scaler": accel.state_dict(),
+                **extra,
             },
             step=at,
             **meta,
@@ -248,25 +296,28 @@ def train_prior(
 
     last: dict[str, Any] = (read_jsonl(metrics_path) or [{}])[-1]
     if step >= cfg.steps:
-        return last
-    net = accel.compile_model(model)
+        return last if info.is_main else {"rank": info.rank, "interrupted": False}
+    device_ids = [accel.device.index] if accel.device.type == "cuda" else None
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=device_ids) if info.enabled else model
+    net = accel.compile_model(ddp)
     model.train()
     bar = tqdm(
         total=cfg.steps,
         initial=step,
         desc=f"prior-{level}",
-        disable=not progress,
+        disable=not (progress and info.is_main),
         leave=position is None,
         position=position,
         dynamic_ncols=True,
     )
     gen = torch.Generator()
     n_codes = cfg.batch_size * x_tr[0].numel()
-    run_loss, t0, timed = 0.0, time.perf_counter(), 0
+    run_loss, t0, timed, interrupted = 0.0, time.perf_counter(), 0, False
     with GracefulInterrupt() as stop:
         while step < cfg.steps:
             gen.manual_seed(cfg.seed * 1_000_003 + step)  # batches depend only on (seed, step): exact resume
-            idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=gen)
+            # the global batch, of which each DDP rank takes its own slice (the whole of it in one process)
+            idx = shard(torch.randint(len(x_tr), (cfg.batch_size,), generator=gen), info)
             for group in opt.param_groups:
                 group["lr"] = warmup_cosine_lr(cfg.lr, step, cfg.steps)
             xb, yb, cb = accel.to_device((x_tr[idx], _take(y_tr, idx), _take(c_tr, idx)))
@@ -278,21 +329,36 @@ def train_prior(
             accel.step(opt)
             step += 1
             timed += 1
-            bits = loss.item() / math.log(2)
+            bits = loss.item() / math.log(2)  # rank 0's half under DDP: the logged training loss is its estimate
             run_loss = bits if step == 1 else 0.95 * run_loss + 0.05 * bits
             bar.update(1)
             bar.set_postfix(bits=f"{run_loss:.3f}")
-            if step % cfg.eval_every == 0 or step == cfg.steps or stop.requested:
-                speed = timed * n_codes / (time.perf_counter() - t0)
-                last = evaluate(step, run_loss, speed)
-                save(step)
-                bar.set_postfix(bits=f"{run_loss:.3f}", test=f"{last['test_bits_per_code']:.3f}")
+            interrupted = any_rank(stop.requested, info)  # every rank stops at the same step
+            if step % cfg.eval_every == 0 or step == cfg.steps or interrupted:
+                rngs = gather(torch.get_rng_state(), info)  # every rank's dropout generator: an exact resume
+                if info.is_main:
+                    speed = timed * n_codes / (time.perf_counter() - t0)
+                    last = evaluate(step, run_loss, speed)
+                    save(step, rngs)
+                    bar.set_postfix(bits=f"{run_loss:.3f}", test=f"{last['test_bits_per_code']:.3f}")
+                barrier(info)  # the checkpoint is whole before any rank goes on (or reads it)
                 model.train()
                 t0, timed = time.perf_counter(), 0
-            if stop.requested:
+                interrupted = any_rank(stop.requested, info)  # a Ctrl-C during the evaluation: it just saved
+            if interrupted:
                 break
     bar.close()
-    return {**last, "interrupted": stop.requested}
+    if not info.enabled:
+        return {**last, "interrupted": interrupted}
+    divergence = replica_divergence(model, info)  # 0.0: DDP kept the replicas identical
+    if not info.is_main:
+        return {"rank": info.rank, "interrupted": interrupted}
+    return {**last, "interrupted": interrupted, "processes": info.world_size, "replica_divergence": divergence}
+
+
+def _seed_rank(cfg: PriorTrainConfig, info: DistInfo, step: int) -> None:
+    """Dropout draws of a DDP rank other than 0: its own stream, from (seed, rank, step) (rank 0's is one process's)."""
+    torch.manual_seed((cfg.seed * 1_000_003 + step) * 1_009 + info.rank)
 
 
 def load_prior(run: str | Path, level: int) -> GatedPixelCNN:
