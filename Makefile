@@ -19,19 +19,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# On 2+ usable CPUs (archkit.threads.usable_cpus: the affinity mask capped by a container quota; read by path, so
-# torch does not load for it) the demo's three training stages run data parallel (DDP) on two torchrun processes
-# of one thread each; on one CPU it is one process, as `archkit demo` is. Why: docs/demo.md.
-USABLE_CPUS = $(BIN)/python -c "import importlib.util as u; s = u.spec_from_file_location('threads', \
-	'src/archkit/threads.py'); m = u.module_from_spec(s); s.loader.exec_module(m); print(m.usable_cpus())"
-
+# One process: on an idle 2-core box two data-parallel processes (torchrun, DDP) were only 1.14x faster and
+# put the ETA 33-41 % off (benchmarks/results/bench_demo_full_ddp2.json); docs/demo.md says how to run them.
 demo: $(STAMP)
-	@if [ "$$($(USABLE_CPUS))" -ge 2 ]; then \
-		set -x; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/torchrun --standalone --nproc-per-node 2 \
-			-m archkit demo --out runs/demo; \
-	else \
-		set -x; $(BIN)/archkit demo --out runs/demo; \
-	fi
+	$(BIN)/archkit demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" --timeout=600
